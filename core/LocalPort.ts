@@ -1,0 +1,84 @@
+import { LocalPortError, PluginError } from './errors.js';
+import { createHooks, tapSide, wrapPluginErrors, type Hooks, type TapHooks } from './hooks.js';
+import { Redactor } from './redact.js';
+import { Registry } from './registry.js';
+import type { Formatter, HealthCheck, LocalPortPlugin, Logger, PluginApi, PluginInput, Technology } from './types.js';
+
+const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Flattens nested plugin lists and drops `false`/`null`/`undefined`, as presets compose them. */
+export function flattenPlugins(input: readonly unknown[]): LocalPortPlugin[] {
+  const out: LocalPortPlugin[] = [];
+  const visit = (p: unknown) => {
+    if (Array.isArray(p)) p.forEach(visit);
+    else if (p === false || p == null) return;
+    else if (typeof p === 'object' && typeof (p as LocalPortPlugin).name === 'string' && typeof (p as LocalPortPlugin).apply === 'function') out.push(p as LocalPortPlugin);
+    else {
+      throw new LocalPortError('PLUGIN_INVALID', `a plugin entry is not a plugin (got ${typeof p === 'object' ? JSON.stringify(p) : String(p)})`, {
+        exitCode: 2,
+        hint: 'A plugin is an object with `name` and `apply(api)`; call the plugin factory, e.g. `sshPlugin()`, not `sshPlugin`.',
+      });
+    }
+  };
+  input.forEach(visit);
+  return out;
+}
+
+/**
+ * The hub: hooks, registries and the plugins that fill them. Core fires the hooks; plugins see
+ * only their tap side through the PluginApi.
+ */
+export class LocalPort {
+  readonly hooks: Hooks = createHooks();
+  readonly technologies = new Registry<Technology>('technology');
+  readonly healthChecks = new Registry<HealthCheck>('health check');
+  readonly formatters = new Registry<Formatter>('formatter');
+  readonly redactor: Redactor;
+  readonly logger: Logger;
+  readonly #plugins = new Map<string, LocalPortPlugin>();
+  readonly #tapHooks: TapHooks;
+
+  constructor(opts: { redactor?: Redactor; logger?: Logger } = {}) {
+    this.redactor = opts.redactor ?? new Redactor();
+    this.logger = opts.logger ?? silentLogger;
+    wrapPluginErrors(this.hooks);
+    this.#tapHooks = tapSide(this.hooks);
+  }
+
+  get plugins(): string[] {
+    return [...this.#plugins.keys()];
+  }
+
+  /** Applies plugins in order. The same plugin object twice is applied once; two different plugins with one name are an error. */
+  async use(input: PluginInput | readonly unknown[]): Promise<void> {
+    for (const plugin of flattenPlugins(Array.isArray(input) ? input : [input])) {
+      const existing = this.#plugins.get(plugin.name);
+      if (existing === plugin) continue;
+      if (existing) {
+        // The same plugin with the same options: a harmless repeat (two presets both list it).
+        if (JSON.stringify(existing.options ?? null) === JSON.stringify(plugin.options ?? null)) continue;
+        throw new LocalPortError('PLUGIN_DUPLICATE', `plugin '${plugin.name}' is listed twice with different options`, {
+          exitCode: 2,
+          hint: 'Remove one of them from `plugins` (or from the presets you extend).',
+        });
+      }
+      this.#plugins.set(plugin.name, plugin);
+      try {
+        await plugin.apply(this.#api(plugin.name));
+      } catch (error) {
+        if (error instanceof LocalPortError) throw error;
+        throw new PluginError(plugin.name, 'apply', error);
+      }
+    }
+  }
+
+  #api(pluginName: string): PluginApi {
+    return {
+      hooks: this.#tapHooks,
+      logger: this.logger,
+      registerTechnology: (t) => this.technologies.register(t.type, t as Technology, pluginName),
+      registerHealthCheck: (h) => this.healthChecks.register(h.type, h as HealthCheck, pluginName),
+      registerFormatter: (f) => this.formatters.register(f.type, f, pluginName),
+    };
+  }
+}

@@ -1,0 +1,47 @@
+import { loadRawConfig } from '../config/load.js';
+import { substituteEnv } from '../config/env.js';
+import { rawPlugins, validateConfig } from '../config/validate.js';
+import { LocalPort } from '../LocalPort.js';
+import { createLogger, type FileLogger, type LogLevel } from '../log.js';
+import { Redactor } from '../redact.js';
+import type { ResolvedConfig, View } from '../types.js';
+import { defaultPreset } from '../../presets/default/index.js';
+
+export interface ProjectOptions {
+  configPath?: string;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  logLevel?: LogLevel;
+  /** Collects the secrets substituted; pass the one the caller prints errors through. */
+  redactor?: Redactor;
+}
+
+export interface Project {
+  hub: LocalPort;
+  config: ResolvedConfig;
+  logger: FileLogger;
+  logFile: string;
+}
+
+/**
+ * Everything a command needs: the config found, `${VAR}`-substituted and validated against the
+ * schemas of the plugins it brings, the hub with those plugins applied, and a file logger whose
+ * output is redacted.
+ */
+export async function loadProject(opts: ProjectOptions = {}): Promise<Project> {
+  const redactor = opts.redactor ?? new Redactor();
+  const { file, raw } = await loadRawConfig({ configPath: opts.configPath, cwd: opts.cwd });
+  const substituted = substituteEnv(raw, opts.env ?? process.env, redactor, file);
+  const { logger, file: logFile } = await createLogger(redactor, { level: opts.logLevel });
+  const hub = new LocalPort({ redactor, logger });
+  await hub.use([defaultPreset().plugins, rawPlugins(substituted)]);
+  const validated = validateConfig(substituted, { file, technologies: hub.technologies, healthChecks: hub.healthChecks });
+  const config = await hub.hooks.configResolved.promise(validated);
+  logger.debug({ file, services: config.services.map((s) => s.name) }, 'config loaded');
+  return { hub, config, logger, logFile };
+}
+
+/** Renders a view with the named formatter (an unknown one lists those registered). */
+export function render(hub: LocalPort, output: string, view: View, color: boolean): string {
+  return hub.formatters.get(output).render(view, { color });
+}

@@ -1,0 +1,153 @@
+import { ServiceError, UsageError } from '../errors.js';
+import { selectServices, Supervisor, type Selection } from '../supervisor/Supervisor.js';
+import type { ServiceSupervisor } from '../supervisor/ServiceSupervisor.js';
+import type { Project } from './project.js';
+import { render } from './project.js';
+
+const PLUGIN_NAME = 'localport:cli-run';
+
+export interface RunOptions {
+  selection: Selection;
+  /** Seconds to wait for every service to be ready. */
+  timeout: number;
+  /** Command and arguments to run once ready; none = supervise until a signal. */
+  command: string[];
+  output: string;
+  color: boolean;
+  /** Whether stderr is a terminal: the animated tree, or plain lines. */
+  tty: boolean;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+/** `LOCALPORT_<NAME>_PORT` / `_HOST`: upper case, every non-alphanumeric character turned into `_`. */
+export function envName(service: string): string {
+  return service.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15, SIGKILL: 9 };
+
+/**
+ * `localport run`: bring the selected services up in parallel, wait until every one is ready, then
+ * either run the command (and exit with its code) or supervise until SIGINT/SIGTERM. Everything is
+ * torn down before this returns. Returns the exit code.
+ */
+export async function runServices(project: Project, opts: RunOptions): Promise<number> {
+  const { hub, config, logger } = project;
+  const selected = selectServices(config, opts.selection);
+  if (selected.length === 0) {
+    throw new UsageError(`no enabled services to run${config.file ? ` in ${config.file}` : ''}`, 'Enable a service, or name it: localport run NAME.');
+  }
+  const supervisor = new Supervisor(hub);
+  const sups = selected.map((s) => supervisor.add(s));
+  // LocalPort's own output goes to stderr when a command runs, so the command's stdout stays clean.
+  const out = opts.command.length ? opts.stderr : opts.stdout;
+
+  // Signals: first to the command (if any), then an orderly teardown. A second signal kills at once.
+  let signalled: NodeJS.Signals | undefined;
+  let onSignal: ((sig: NodeJS.Signals) => void) | undefined;
+  const signalled$ = new Promise<NodeJS.Signals>((resolve) => {
+    onSignal = (sig) => {
+      if (signalled) {
+        supervisor.killAllNow();
+        process.exit(128 + (SIGNAL_NUMBERS[sig] ?? 1));
+      }
+      signalled = sig;
+      logger.info({ signal: sig }, `received ${sig}`);
+      resolve(sig);
+    };
+  });
+  for (const sig of SIGNALS) process.on(sig, onSignal!);
+  const cleanup = () => SIGNALS.forEach((sig) => process.off(sig, onSignal!));
+
+  try {
+    const failures = await startWithProgress(sups, opts, signalled$);
+    if (signalled) return 128 + (SIGNAL_NUMBERS[signalled] ?? 1);
+    if (failures.length) {
+      for (const f of failures) opts.stderr.write(`error: ${hub.redactor.text(f.message)}\n`);
+      const failed = failures.map((f) => (f instanceof ServiceError && f.service) || '?');
+      opts.stderr.write(`${failures.length} of ${sups.length} service${sups.length === 1 ? '' : 's'} could not start (${failed.join(', ')}); ${opts.command.length ? 'the command was not run' : 'stopping'}. Logs: ${project.logFile}\n`);
+      return 1;
+    }
+    out.write(`${render(hub, opts.output, { kind: 'status', services: supervisor.status() }, opts.color)}\n`);
+
+    // From here on, state changes are news: print them as they happen.
+    hub.hooks.stateChanged.tap(PLUGIN_NAME, (c) => {
+      if (c.to === 'stopping' || c.to === 'stopped' || signalled) return;
+      out.write(hub.redactor.text(`${new Date().toISOString()} ${c.service.name}: ${c.from} → ${c.to}${c.error ? ` (${c.error})` : ''}\n`));
+    });
+
+    if (opts.command.length === 0) {
+      const sig = await signalled$;
+      out.write(`${sig}: stopping ${sups.length} service${sups.length === 1 ? '' : 's'}\n`);
+      return 0;
+    }
+    return await runCommand(opts.command, sups, signalled$, opts.stderr);
+  } finally {
+    await supervisor.stopAll();
+    cleanup();
+    logger.flush();
+  }
+}
+
+async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, signalled$: Promise<NodeJS.Signals>): Promise<Error[]> {
+  const { Listr, ListrLogger, ProcessOutput } = await import('listr2');
+  const failures: Error[] = [];
+  const deadline = Date.now() + opts.timeout * 1000;
+  const logger = new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr), useIcons: opts.tty });
+  const tasks = new Listr(
+    sups.map((s) => ({
+      title: `${s.name}: ${s.status().target}`,
+      task: async (_: unknown, task: { title: string }) => {
+        const timeout = new Promise<never>((_, reject) => {
+          const t = setTimeout(
+            () => reject(new ServiceError('START_TIMEOUT', s.name, `service ${s.name}: not ready after --timeout ${opts.timeout} s${s.lastError ? ` (last error: ${s.lastError})` : ''}`)),
+            Math.max(0, deadline - Date.now()),
+          );
+          t.unref();
+        });
+        try {
+          await Promise.race([s.start(), timeout, signalled$.then(() => undefined)]);
+        } catch (error) {
+          failures.push(error as Error);
+          throw error;
+        }
+        if (s.state === 'ready') task.title = `${s.name}: ready on ${s.localAddress}:${s.service.localPort} (${s.status().target})`;
+      },
+    })),
+    {
+      concurrent: true,
+      exitOnError: false,
+      collectErrors: false,
+      renderer: opts.tty ? 'default' : 'simple',
+      fallbackRenderer: 'simple',
+      rendererOptions: { logger, collapseErrors: false },
+      fallbackRendererOptions: { logger },
+    } as never,
+  );
+  try {
+    await tasks.run();
+  } catch {
+    /* failures collected above */
+  }
+  return failures;
+}
+
+async function runCommand(command: string[], sups: ServiceSupervisor[], signalled$: Promise<NodeJS.Signals>, stderr: NodeJS.WritableStream): Promise<number> {
+  const { execa } = await import('execa');
+  const env: Record<string, string> = {};
+  for (const s of sups) {
+    env[`LOCALPORT_${envName(s.name)}_PORT`] = String(s.service.localPort);
+    env[`LOCALPORT_${envName(s.name)}_HOST`] = s.localAddress;
+  }
+  const child = execa(command[0], command.slice(1), { stdio: 'inherit', env, extendEnv: true, reject: false, shell: false, cleanup: true });
+  void signalled$.then((sig) => child.kill(sig));
+  const result = await child;
+  if ((result as { code?: string }).code === 'ENOENT') {
+    stderr.write(`error: command not found: ${command[0]}\n`);
+    return 127;
+  }
+  if (result.signal) return 128 + (SIGNAL_NUMBERS[result.signal] ?? 1);
+  return result.exitCode ?? 1;
+}

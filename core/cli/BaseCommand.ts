@@ -1,0 +1,76 @@
+import { Command, Option } from 'clipanion';
+import { isUserError, UsageError, type LocalPortError } from '../errors.js';
+import { LOG_LEVELS, type LogLevel } from '../log.js';
+import { Redactor } from '../redact.js';
+import { globals } from './globals.js';
+
+export const useColor = (stream: NodeJS.WriteStream | NodeJS.WritableStream) =>
+  (stream as NodeJS.WriteStream).isTTY === true && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
+
+/**
+ * Options every command takes, and the one place errors become exit codes:
+ * 2 for config and usage errors, 1 for runtime failures, each printed without a stack;
+ * anything else is a bug and is printed with its stack.
+ */
+export abstract class BaseCommand extends Command {
+  configOption = Option.String('-c,--config', { description: 'Config file to use instead of searching the current directory' });
+  outputOption = Option.String('-o,--output', { description: 'Output format: table (default) or json' });
+  json = Option.Boolean('--json', false, { description: 'Same as --output json' });
+  logLevelOption = Option.String('--log-level', { description: `Log file level: ${LOG_LEVELS.join(', ')} (default info)` });
+
+  /** Every substituted secret of this invocation; errors are printed through it. */
+  readonly redactor = new Redactor();
+
+  get configPath(): string | undefined {
+    return this.configOption ?? globals.config;
+  }
+
+  get output(): string {
+    if (this.json) return 'json';
+    return this.outputOption ?? globals.output ?? 'table';
+  }
+
+  get logLevel(): LogLevel {
+    const level = (this.logLevelOption ?? globals.logLevel ?? 'info') as LogLevel;
+    if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')} (got '${level}')`);
+    return level;
+  }
+
+  get color(): boolean {
+    return useColor(this.context.stdout);
+  }
+
+  abstract run(): Promise<number>;
+
+  async execute(): Promise<number> {
+    try {
+      if (this.output !== 'table' && this.output !== 'json') {
+        // Formatter plugins may add more; the common mistake is caught before any config is loaded.
+        const known = ['table', 'json'];
+        if (!/^[a-z][a-z0-9-]*$/.test(this.output)) throw new UsageError(`--output must be one of ${known.join(', ')} (got '${this.output}')`);
+      }
+      return await this.run();
+    } catch (error) {
+      return this.report(error);
+    }
+  }
+
+  report(error: unknown): number {
+    const { stdout, stderr } = this.context;
+    if (isUserError(error)) {
+      const e = error as LocalPortError & { problems?: unknown[] };
+      if (this.output === 'json') {
+        const body = { error: { code: e.code, message: e.message, service: e.service, hint: e.hint, problems: e.problems } };
+        stdout.write(`${this.redactor.text(JSON.stringify(body, null, 2))}\n`);
+      } else {
+        const lines = e.message.split('\n');
+        const text = lines.length > 1 ? `error: ${lines.length} problems\n${lines.map((l) => `  ${l}`).join('\n')}` : `error: ${e.message}`;
+        stderr.write(`${this.redactor.text(text)}${e.hint ? `\nhint: ${this.redactor.text(e.hint)}` : ''}\n`);
+      }
+      return e.exitCode;
+    }
+    const err = error as Error;
+    stderr.write(`${this.redactor.text(err?.stack ?? String(error))}\n\nThis is a bug in LocalPort. Please report it, with the output above.\n`);
+    return 1;
+  }
+}

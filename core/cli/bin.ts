@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { Builtins, Cli } from 'clipanion';
+import { useColor } from './BaseCommand.js';
+import { ConfigPrintCommand } from './commands/config/print.js';
+import { ConfigValidateCommand } from './commands/config/validate.js';
+import { RunCommand } from './commands/run.js';
+import { extractGlobals, globals } from './globals.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const { args, globals: g } = extractGlobals(process.argv.slice(2));
+Object.assign(globals, g);
+
+const cli = new Cli({
+  binaryLabel: 'LocalPort',
+  binaryName: 'localport',
+  binaryVersion: pkg.version,
+  // clipanion colours piped output unless told; follow the terminal and NO_COLOR.
+  enableColors: useColor(process.stdout),
+});
+cli.register(Builtins.HelpCommand);
+cli.register(Builtins.VersionCommand);
+cli.register(RunCommand);
+cli.register(ConfigValidateCommand);
+cli.register(ConfigPrintCommand);
+
+let command;
+try {
+  command = cli.process(args.length ? args : ['--help']);
+} catch (error) {
+  // Unknown command or option: a usage error, exit 2.
+  process.stderr.write(cli.error(error as Error, { colored: useColor(process.stderr) }));
+  process.exitCode = 2;
+}
+if (command) {
+  process.exitCode = await cli.run(command, Cli.defaultContext);
+}

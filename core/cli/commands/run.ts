@@ -1,0 +1,50 @@
+import { Command, Option } from 'clipanion';
+import { UsageError } from '../../errors.js';
+import { BaseCommand } from '../BaseCommand.js';
+import { globals } from '../globals.js';
+
+export class RunCommand extends BaseCommand {
+  static override paths = [['run']];
+
+  static override usage = Command.Usage({
+    description: 'Bring services up, wait until they are ready, run a command, tear everything down',
+    details: `
+      Starts the selected services in parallel (all enabled services when none is named) and waits until
+      every one is ready. With a COMMAND after \`--\`, runs it without a shell, with
+      \`LOCALPORT_<NAME>_PORT\` and \`LOCALPORT_<NAME>_HOST\` in its environment, then stops every service and
+      exits with the command's exit code. Without a COMMAND, stays in the foreground and keeps the services
+      up (restarting tunnels that die) until SIGINT or SIGTERM.
+
+      If a service cannot start, LocalPort says which and why, stops the others and exits 1 without running
+      the command. While a command runs, LocalPort's own output goes to stderr.
+    `,
+    examples: [
+      ['Run a script against every enabled service', '$0 run -- npm run integration'],
+      ['Forward one service and query it', '$0 run db -- psql -h 127.0.0.1 -p 5432'],
+      ['Forward the services tagged "database" until Ctrl-C', '$0 run -t database'],
+      ['Give slow tunnels more time', '$0 run --timeout 60 -- make e2e'],
+    ],
+  });
+
+  services = Option.Rest({ name: 'SERVICE' });
+  tags = Option.Array('-t,--tag', [], { description: 'Select the services with this tag (repeatable)' });
+  all = Option.Boolean('-a,--all', false, { description: 'Select every enabled service (the default when nothing is named)' });
+  timeout = Option.String('--timeout', { description: 'Seconds to wait for every service to be ready (default 60)' });
+
+  async run(): Promise<number> {
+    const timeout = this.timeout === undefined ? 60 : Number(this.timeout);
+    if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout must be a positive number of seconds (got '${this.timeout}')`);
+    const [{ loadProject }, { runServices }] = await Promise.all([import('../../app/project.js'), import('../../app/run.js')]);
+    const project = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor });
+    return runServices(project, {
+      selection: { names: this.services, tags: this.tags, all: this.all },
+      timeout,
+      command: globals.command,
+      output: this.output,
+      color: this.color,
+      tty: (process.stderr as NodeJS.WriteStream).isTTY === true,
+      stdout: this.context.stdout,
+      stderr: this.context.stderr,
+    });
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Options the original CLI accepts before the command (`localport --config f.yaml start --all`).
+ * bin.ts takes them off the front of argv; every command falls back to them.
+ */
+export interface Globals {
+  config?: string;
+  output?: string;
+  logLevel?: string;
+  /** `run`'s COMMAND: everything after the first `--`. */
+  command: string[];
+}
+
+export const globals: Globals = { command: [] };
+
+const WITH_VALUE: Record<string, keyof Omit<Globals, 'command'>> = { '-c': 'config', '--config': 'config', '--output': 'output', '-o': 'output', '--log-level': 'logLevel' };
+
+/** Splits argv into what clipanion parses and the globals/command it must not see. */
+export function extractGlobals(argv: string[]): { args: string[]; globals: Globals } {
+  const g: Globals = { command: [] };
+  const args = [...argv];
+  // Leading global options.
+  while (args.length) {
+    const [head] = args;
+    const eq = head.indexOf('=');
+    const flag = eq > 0 ? head.slice(0, eq) : head;
+    const key = WITH_VALUE[flag];
+    if (key && eq > 0) {
+      g[key] = head.slice(eq + 1);
+      args.shift();
+    } else if (key && args.length >= 2) {
+      g[key] = args[1];
+      args.splice(0, 2);
+    } else if (head === '--json') {
+      g.output = 'json';
+      args.shift();
+    } else break;
+  }
+  const dd = args.indexOf('--');
+  if (dd >= 0) {
+    g.command = args.slice(dd + 1);
+    args.splice(dd);
+  }
+  return { args, globals: g };
+}

@@ -1,0 +1,118 @@
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../errors.js';
+
+export const SEARCH_PLACES = [
+  'package.json',
+  'localport.config.ts',
+  'localport.config.mts',
+  'localport.config.js',
+  'localport.config.mjs',
+  'localport.config.cjs',
+  'localport.config.json',
+  '.localportrc',
+  '.localportrc.json',
+  '.localportrc.yaml',
+  '.localportrc.yml',
+  'localport.yaml',
+  'localport.yml',
+];
+
+export interface RawConfig {
+  file: string;
+  raw: unknown;
+}
+
+/** The module a config's `import … from 'localport'` resolves to, even when LocalPort is installed globally. */
+function ownEntry(): string {
+  const js = fileURLToPath(new URL('../index.js', import.meta.url));
+  return existsSync(js) ? js : js.replace(/\.js$/, '.ts');
+}
+
+async function loadScript(filepath: string): Promise<unknown> {
+  const { createJiti } = await import('jiti');
+  // No module cache: the daemon reloads a changed config in the same process.
+  const jiti = createJiti(import.meta.url, { alias: { localport: ownEntry() }, moduleCache: false, interopDefault: true });
+  const mod = await jiti.import<unknown>(filepath, { default: true });
+  // `export default defineConfig(...)` or `module.exports = …`; a function may return the config.
+  const config = typeof mod === 'function' ? await (mod as () => unknown)() : mod;
+  return config;
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0].trim();
+}
+
+/** Turns a loader's exception into a ConfigError that names the file and, for YAML/JSON, the line. */
+function loadError(file: string, error: unknown): ConfigError {
+  const e = error as { name?: string; reason?: string; mark?: { line: number; column: number }; message?: string };
+  if (e?.name === 'YAMLException' && e.mark) {
+    return new ConfigError([{ file: `${file}:${e.mark.line + 1}:${e.mark.column + 1}`, path: '', message: `YAML syntax error: ${e.reason}` }], 'Fix the YAML syntax at that line.', 'CONFIG_SYNTAX');
+  }
+  const message = firstLine(e?.message ?? String(error)).replace(`${file}: `, '').replace(/^JSON Error in \S+:\s*/, '');
+  const kind = /\.json$|package\.json$/.test(file) ? 'JSON syntax error' : /\.[cm]?[jt]s$/.test(file) ? 'could not load config' : 'YAML syntax error';
+  return new ConfigError([{ file, path: '', message: `${kind}: ${message}` }], undefined, 'CONFIG_SYNTAX');
+}
+
+/**
+ * Finds and loads the config file. With `configPath`, loads exactly that file; otherwise searches
+ * `cwd` and its parents (up to the project root) for the names in SEARCH_PLACES.
+ */
+export async function loadRawConfig(opts: { configPath?: string; cwd?: string } = {}): Promise<RawConfig> {
+  const cwd = opts.cwd ?? process.cwd();
+  const { cosmiconfig, defaultLoaders } = await import('cosmiconfig');
+  const explorer = cosmiconfig('localport', {
+    searchPlaces: SEARCH_PLACES,
+    searchStrategy: 'project',
+    cache: false,
+    loaders: {
+      '.ts': loadScript,
+      '.mts': loadScript,
+      '.js': loadScript,
+      '.mjs': loadScript,
+      '.cjs': loadScript,
+      '.json': defaultLoaders['.json'],
+      '.yaml': defaultLoaders['.yaml'],
+      '.yml': defaultLoaders['.yml'],
+      noExt: defaultLoaders.noExt,
+    },
+  });
+
+  let result: Awaited<ReturnType<typeof explorer.load>>;
+  if (opts.configPath) {
+    const file = path.resolve(cwd, opts.configPath);
+    if (!existsSync(file)) {
+      throw new ConfigError([{ path: '--config', message: `config file not found: ${file}` }], 'Check the path, or leave out --config to search the current directory.', 'CONFIG_NOT_FOUND');
+    }
+    if (statSync(file).isDirectory()) {
+      throw new ConfigError([{ path: '--config', message: `${file} is a directory, not a config file` }], undefined, 'CONFIG_NOT_FOUND');
+    }
+    try {
+      result = await explorer.load(file);
+    } catch (error) {
+      throw loadError(file, error);
+    }
+  } else {
+    try {
+      result = await explorer.search(cwd);
+    } catch (error) {
+      const file = (error as { filepath?: string }).filepath ?? /(\/\S+?):/.exec(String((error as Error)?.message))?.[1] ?? cwd;
+      throw loadError(file, error);
+    }
+    if (!result) {
+      throw new ConfigError(
+        [{ path: '', message: `no LocalPort config found in ${cwd} or its parent directories` }],
+        'Create localport.yaml or localport.config.ts (see the README), or pass --config FILE.',
+        'CONFIG_NOT_FOUND',
+      );
+    }
+  }
+  if (!result || result.isEmpty || result.config == null) {
+    throw new ConfigError([{ file: result?.filepath, path: '', message: 'the config is empty; declare at least `services:`' }], undefined, 'CONFIG_INVALID');
+  }
+  if (typeof result.config !== 'object' || Array.isArray(result.config)) {
+    throw new ConfigError([{ file: result.filepath, path: '', message: 'the config must be an object with a `services` key' }]);
+  }
+  return { file: result.filepath, raw: result.config };
+}

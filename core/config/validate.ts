@@ -1,0 +1,201 @@
+import { z } from 'zod';
+import { ConfigError, type ConfigProblem } from '../errors.js';
+import type { Registry } from '../registry.js';
+import type { HealthCheck, HealthCheckSettings, ResolvedConfig, RestartPolicy, ServiceDefinition, Technology } from '../types.js';
+import { describePath } from './paths.js';
+import { bool, configObject, count, nonEmpty, port, seconds } from './schema.js';
+
+export const DEFAULT_RESTART_POLICY: RestartPolicy = {
+  enabled: true,
+  maxAttempts: 0,
+  initialDelay: 0.25,
+  backoffMultiplier: 2,
+  maxDelay: 30,
+  jitter: 0.1,
+  resetAfter: 10,
+};
+
+export const DEFAULT_HEALTH_CHECK: Omit<HealthCheckSettings, 'type' | 'config'> = {
+  interval: 30,
+  timeout: 5,
+  failureThreshold: 3,
+  successThreshold: 1,
+  startupGrace: 0,
+};
+
+const restartPolicySchema = configObject({
+  enabled: bool().optional(),
+  maxAttempts: count().optional(),
+  initialDelay: seconds().optional(),
+  backoffMultiplier: z.preprocess((v) => (typeof v === 'string' ? Number(v) : v), z.number().min(1, 'must be at least 1')).optional(),
+  maxDelay: seconds().optional(),
+  jitter: z.preprocess((v) => (typeof v === 'string' ? Number(v) : v), z.number().min(0).max(1, 'must be between 0 and 1')).optional(),
+  resetAfter: seconds().optional(),
+});
+
+const healthCheckFields = {
+  interval: seconds().refine((v) => v > 0, 'must be more than 0').optional(),
+  timeout: seconds().refine((v) => v > 0, 'must be more than 0').optional(),
+  failureThreshold: count().refine((v) => v >= 1, 'must be at least 1').optional(),
+  successThreshold: count().refine((v) => v >= 1, 'must be at least 1').optional(),
+  startupGrace: seconds().optional(),
+  config: z.record(z.string(), z.unknown()).optional(),
+};
+const healthCheckSchema = configObject({ type: nonEmpty('a health check type'), ...healthCheckFields });
+const healthDefaultsSchema = configObject({ type: nonEmpty('a health check type').optional(), ...healthCheckFields });
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+const serviceSchema = configObject({
+  name: nonEmpty('a service name').regex(NAME, 'must start with a letter or digit and use only letters, digits, ".", "_" and "-"'),
+  technology: nonEmpty('a technology name'),
+  localPort: port(),
+  remotePort: port(),
+  connection: z.record(z.string(), z.unknown(), { error: 'must be an object' }).default({}),
+  enabled: bool().default(true),
+  tags: z.array(z.string(), { error: 'must be a list of strings' }).default([]),
+  description: z.string().optional(),
+  healthCheck: healthCheckSchema.optional(),
+  restartPolicy: restartPolicySchema.optional(),
+});
+
+const topSchema = configObject({
+  version: z.union([z.string(), z.number()]).transform(String).default('1.0'),
+  defaults: configObject({ healthCheck: healthDefaultsSchema.optional(), restartPolicy: restartPolicySchema.optional() }).default({}),
+  services: z.unknown(),
+  plugins: z.array(z.unknown()).optional(),
+});
+
+export interface ValidateContext {
+  file?: string;
+  technologies: Registry<Technology>;
+  healthChecks: Registry<HealthCheck>;
+  /** Where these services came from, for `config print` (`local` or a preset's name). */
+  source?: string;
+}
+
+/** Problems from a zod result, with paths rewritten as the user spelled them. */
+function zodProblems(error: z.ZodError, raw: unknown, prefix: PropertyKey[], file?: string): ConfigProblem[] {
+  return error.issues.flatMap((issue) => {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ file, path: describePath(raw, [...path, key]), message: 'unknown key; remove it or check its spelling' }));
+    }
+    const message = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
+    return [{ file, path: describePath(raw, path), message }];
+  });
+}
+
+/**
+ * Validates a raw config (already `${VAR}`-substituted) against the core schema and the schemas that
+ * the registered technologies and health checks contribute. Every problem is collected; one
+ * ConfigError lists them all, one line each.
+ */
+export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConfig {
+  const { file } = ctx;
+  const problems: ConfigProblem[] = [];
+  const top = topSchema.safeParse(raw ?? {});
+  if (!top.success) {
+    throw new ConfigError(zodProblems(top.error, raw, [], file));
+  }
+  const defaults = top.data.defaults;
+
+  // Services: a list (original format) or an object keyed by name (handy in TypeScript).
+  const rawServices = top.data.services;
+  let entries: { raw: unknown; path: PropertyKey[]; name?: string }[];
+  if (Array.isArray(rawServices)) {
+    entries = rawServices.map((s, i) => ({ raw: s, path: ['services', i] }));
+  } else if (rawServices && typeof rawServices === 'object') {
+    entries = Object.entries(rawServices).map(([name, s]) => ({ raw: s, path: ['services', name], name }));
+  } else {
+    throw new ConfigError([{ file, path: 'services', message: rawServices === undefined ? 'is required: list the services to forward' : 'must be a list of services' }]);
+  }
+
+  const services: ServiceDefinition[] = [];
+  const origins: PropertyKey[][] = [];
+  for (const entry of entries) {
+    const input = entry.name && entry.raw && typeof entry.raw === 'object' && !('name' in entry.raw) ? { ...entry.raw, name: entry.name } : entry.raw;
+    const parsed = serviceSchema.safeParse(input);
+    if (!parsed.success) {
+      problems.push(...zodProblems(parsed.error, raw, entry.path, file));
+      continue;
+    }
+    const s = parsed.data;
+    const label = (...rest: PropertyKey[]) => describePath(raw, [...entry.path, ...rest]);
+
+    let connection: Record<string, unknown> = s.connection;
+    if (!ctx.technologies.has(s.technology)) {
+      problems.push({ file, path: label('technology'), message: ctx.technologies.unknownMessage(s.technology) });
+    } else {
+      const c = ctx.technologies.get(s.technology).connectionSchema.safeParse(s.connection);
+      if (c.success) connection = c.data as Record<string, unknown>;
+      else problems.push(...zodProblems(c.error, raw, [...entry.path, 'connection'], file));
+    }
+
+    const hcIn = { ...defaults.healthCheck, ...s.healthCheck };
+    const hcType = hcIn.type ?? 'tcp';
+    let hcConfig: Record<string, unknown> = { ...(defaults.healthCheck?.type === hcType ? defaults.healthCheck?.config : {}), ...s.healthCheck?.config };
+    if (!ctx.healthChecks.has(hcType)) {
+      problems.push({ file, path: label('healthCheck', 'type'), message: ctx.healthChecks.unknownMessage(hcType) });
+    } else {
+      const c = ctx.healthChecks.get(hcType).configSchema.safeParse(hcConfig);
+      if (c.success) hcConfig = c.data as Record<string, unknown>;
+      else problems.push(...zodProblems(c.error, raw, [...entry.path, 'healthCheck', 'config'], file));
+    }
+    const healthCheck: HealthCheckSettings = {
+      ...DEFAULT_HEALTH_CHECK,
+      ...Object.fromEntries(Object.entries(hcIn).filter(([, v]) => v !== undefined)),
+      type: hcType,
+      config: hcConfig,
+    };
+    const restartPolicy: RestartPolicy = {
+      ...DEFAULT_RESTART_POLICY,
+      ...Object.fromEntries(Object.entries({ ...defaults.restartPolicy, ...s.restartPolicy }).filter(([, v]) => v !== undefined)),
+    };
+
+    origins.push(entry.path);
+    services.push({
+      name: s.name,
+      technology: s.technology,
+      localPort: s.localPort,
+      remotePort: s.remotePort,
+      connection,
+      enabled: s.enabled,
+      tags: s.tags,
+      description: s.description,
+      healthCheck,
+      restartPolicy,
+      source: ctx.source ?? 'local',
+    });
+  }
+
+  // Cross-service rules.
+  const byName = new Map<string, number>();
+  const byPort = new Map<string, string>();
+  services.forEach((s, i) => {
+    if (byName.has(s.name)) {
+      problems.push({ file, path: describePath(raw, origins[i]), message: `duplicate service name '${s.name}'; service names must be unique` });
+    }
+    byName.set(s.name, i);
+    if (!s.enabled || !ctx.technologies.has(s.technology)) return;
+    const address = ctx.technologies.get(s.technology).localAddress?.(s.connection) ?? '127.0.0.1';
+    const key = `${address}:${s.localPort}`;
+    const other = byPort.get(key);
+    if (other !== undefined) {
+      problems.push({
+        file,
+        path: describePath(raw, [...origins[i], 'localPort']),
+        message: `local port ${s.localPort} is also used by service '${other}'; give each service its own local port`,
+      });
+    } else byPort.set(key, s.name);
+  });
+
+  if (problems.length) throw new ConfigError(problems);
+  return { file, version: top.data.version, services };
+}
+
+/** The top-level `plugins` entry of a raw config, if any (TypeScript/JavaScript configs only). */
+export function rawPlugins(raw: unknown): unknown[] {
+  const plugins = raw && typeof raw === 'object' ? (raw as Record<string, unknown>).plugins : undefined;
+  return Array.isArray(plugins) ? plugins : [];
+}

@@ -1,0 +1,141 @@
+import { AsyncParallelHook, AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook, SyncHook } from 'tapable';
+import { PluginError } from './errors.js';
+import type { HealthResult, ResolvedConfig, ServiceDefinition, ServiceState } from './types.js';
+
+export interface ForwardInfo {
+  pid: number | null;
+  localAddress: string;
+  localPort: number;
+}
+
+export interface StateChange {
+  service: ServiceDefinition;
+  from: ServiceState;
+  to: ServiceState;
+  /** Set when the change was caused by a failure. */
+  error?: string;
+}
+
+export interface RestartInfo {
+  /** 1 for the first restart since the service was last stable. */
+  attempt: number;
+  /** Seconds until the restart. */
+  delay: number;
+  reason: string;
+}
+
+export interface HealthChange {
+  service: ServiceDefinition;
+  healthy: boolean;
+  result: HealthResult;
+}
+
+export type ShutdownPhaseName = 'stop-new-work' | 'complete-current' | 'cancel-tasks' | 'force-kill';
+
+export interface ShutdownPhaseInfo {
+  phase: ShutdownPhaseName;
+  /** Seconds this phase may take before the next one begins. */
+  timeout: number;
+}
+
+/**
+ * Every hook LocalPort fires, in one place. Plugins tap them through `api.hooks`; only core calls them.
+ * An exception thrown by a tap is re-thrown as `plugin <name> failed in <hook>: …`.
+ */
+export function createHooks() {
+  return Object.freeze({
+    // --- config -------------------------------------------------------------------------------
+    /** After the config is validated, before anything starts. Waterfall: return the (possibly changed) config. */
+    configResolved: new AsyncSeriesWaterfallHook<[ResolvedConfig]>(['config'], 'configResolved'),
+
+    // --- one service's life ---------------------------------------------------------------------
+    /** Before a service's forward is spawned (first start and every restart). Throwing fails that service only. */
+    beforeStart: new AsyncSeriesHook<[ServiceDefinition]>(['service'], 'beforeStart'),
+    /** The forward is listening. Observers; a throw is logged, not fatal. */
+    afterStart: new AsyncParallelHook<[ServiceDefinition, ForwardInfo]>(['service', 'forward'], 'afterStart'),
+    /** A start attempt failed (the forward exited or never became ready). Observers. */
+    startFailed: new AsyncParallelHook<[ServiceDefinition, Error]>(['service', 'error'], 'startFailed'),
+    /** Every state transition, synchronously, in order. */
+    stateChanged: new SyncHook<[StateChange]>(['change'], 'stateChanged'),
+    /** Before a service is stopped on purpose. */
+    beforeStop: new AsyncSeriesHook<[ServiceDefinition]>(['service'], 'beforeStop'),
+    /** The service's process is gone. Observers. */
+    afterStop: new AsyncParallelHook<[ServiceDefinition]>(['service'], 'afterStop'),
+    /** Before an automatic restart. Bail: return `false` to veto it (the service goes to `failed`). */
+    beforeRestart: new AsyncSeriesBailHook<[ServiceDefinition, RestartInfo], false | void>(['service', 'restart'], 'beforeRestart'),
+
+    // --- health ---------------------------------------------------------------------------------
+    /** Health flipped between healthy and unhealthy. */
+    healthChanged: new SyncHook<[HealthChange]>(['change'], 'healthChanged'),
+    /**
+     * Consecutive failures crossed the threshold. Bail: return `'ignore'` to keep the service as it is,
+     * `'restart'` to force a restart; no answer means core decides (restart, except for auth failures).
+     */
+    healthFailed: new AsyncSeriesBailHook<[ServiceDefinition, HealthResult], 'restart' | 'ignore' | void>(['service', 'result'], 'healthFailed'),
+
+    // --- process ----------------------------------------------------------------------------------
+    /** Each phase of an orderly shutdown, in order. Plugins clean up here. */
+    shutdownPhase: new AsyncParallelHook<[ShutdownPhaseInfo]>(['phase'], 'shutdownPhase'),
+  });
+}
+
+export type Hooks = ReturnType<typeof createHooks>;
+
+type TapSide<H> = H extends { tapPromise: unknown }
+  ? Pick<H, Extract<keyof H, 'tap' | 'tapAsync' | 'tapPromise' | 'intercept' | 'isUsed'>>
+  : Pick<H, Extract<keyof H, 'tap' | 'intercept' | 'isUsed'>>;
+
+/** What plugins see: tap methods only. */
+export type TapHooks = { readonly [K in keyof Hooks]: TapSide<Hooks[K]> };
+
+export function tapSide(hooks: Hooks): TapHooks {
+  const out: Record<string, unknown> = {};
+  for (const [name, hook] of Object.entries(hooks)) {
+    const h = hook as unknown as Record<string, unknown>;
+    const side: Record<string, unknown> = {};
+    for (const m of ['tap', 'tapAsync', 'tapPromise', 'intercept', 'isUsed']) {
+      if (typeof h[m] === 'function') side[m] = (h[m] as (...a: unknown[]) => unknown).bind(hook);
+    }
+    out[name] = Object.freeze(side);
+  }
+  return Object.freeze(out) as TapHooks;
+}
+
+/** Wraps every tap so that what it throws names the plugin (the tap's name) and the hook. */
+export function wrapPluginErrors(hooks: Hooks): void {
+  for (const [hookName, hook] of Object.entries(hooks)) {
+    (hook as unknown as { intercept(i: object): void }).intercept({
+      register(tap: { name: string; type: string; fn: (...args: unknown[]) => unknown }) {
+        const fn = tap.fn;
+        const wrapErr = (e: unknown) => (e instanceof PluginError ? e : new PluginError(tap.name, hookName, e));
+        if (tap.type === 'promise') {
+          tap.fn = async (...args: unknown[]) => {
+            try {
+              return await fn(...args);
+            } catch (e) {
+              throw wrapErr(e);
+            }
+          };
+        } else if (tap.type === 'async') {
+          tap.fn = (...args: unknown[]) => {
+            const cb = args.pop() as (err?: unknown, r?: unknown) => void;
+            try {
+              fn(...args, (err?: unknown, r?: unknown) => cb(err ? wrapErr(err) : err, r));
+            } catch (e) {
+              cb(wrapErr(e));
+            }
+          };
+        } else {
+          tap.fn = (...args: unknown[]) => {
+            try {
+              return fn(...args);
+            } catch (e) {
+              throw wrapErr(e);
+            }
+          };
+        }
+        return tap;
+      },
+    });
+  }
+}

@@ -1,0 +1,19 @@
+import os from 'node:os';
+import path from 'node:path';
+
+/**
+ * Where LocalPort keeps logs and state: $LOCALPORT_STATE_DIR, else $XDG_STATE_HOME/localport,
+ * else the platform's place (~/.local/state, ~/Library/Application Support, %LOCALAPPDATA%).
+ */
+export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.LOCALPORT_STATE_DIR) return path.resolve(env.LOCALPORT_STATE_DIR);
+  if (env.XDG_STATE_HOME) return path.join(env.XDG_STATE_HOME, 'localport');
+  const home = os.homedir();
+  if (process.platform === 'darwin') return path.join(home, 'Library', 'Application Support', 'localport');
+  if (process.platform === 'win32') return path.join(env.LOCALAPPDATA ?? path.join(home, 'AppData', 'Local'), 'localport');
+  return path.join(home, '.local', 'state', 'localport');
+}
+
+export const logDir = (env?: NodeJS.ProcessEnv) => path.join(stateDir(env), 'logs');
+export const mainLogFile = (env?: NodeJS.ProcessEnv) => path.join(logDir(env), 'localport.log');
+export const serviceLogFile = (service: string, env?: NodeJS.ProcessEnv) => path.join(logDir(env), 'services', `${service}.log`);

@@ -1,0 +1,416 @@
+import { createInterface } from 'node:readline';
+import { LocalPortError, PluginError, ServiceError } from '../errors.js';
+import type { LocalPort } from '../LocalPort.js';
+import { ServiceLog } from '../log.js';
+import type { ExitInfo, ForwardSpec, Logger, ServiceDefinition, ServiceState, ServiceStatus, Technology } from '../types.js';
+import { backoffDelay, mayRestart } from './backoff.js';
+import { canConnect, isPortFree, portHolder, waitForPort } from './ports.js';
+import { children } from './children.js';
+
+/** How long a forward may take to become ready before the attempt counts as failed. */
+export const START_TIMEOUT_MS = 30_000;
+/** How long a forward gets between SIGTERM and SIGKILL. */
+export const STOP_GRACE_MS = 2_000;
+const TAIL_LINES = 20;
+
+interface Running {
+  pid: number;
+  exited: Promise<ExitInfo>;
+  kill(signal: NodeJS.Signals): void;
+  tail: string[];
+}
+
+class Aborted extends Error {}
+
+/**
+ * One service's state machine. It owns the service's tunnel process: starts it, notices the moment
+ * it exits, restarts it under the restart policy, and stops it.
+ */
+export class ServiceSupervisor {
+  state: ServiceState = 'stopped';
+  restarts = 0;
+  /** Restart attempts since the service was last stable. */
+  attempts = 0;
+  lastError: string | null = null;
+  since: Date | null = null;
+
+  #running: Running | undefined;
+  #launch: AbortController | undefined;
+  #restartTimer: NodeJS.Timeout | undefined;
+  #stableTimer: NodeJS.Timeout | undefined;
+  #stopping = false;
+  readonly #log: ServiceLog;
+  readonly #logger: Logger;
+  readonly #technology: Technology;
+  /** Resolvers waiting for the next ready/failed state (used by `whenSettled`). */
+  #waiters: (() => void)[] = [];
+
+  constructor(
+    readonly service: ServiceDefinition,
+    private readonly hub: LocalPort,
+  ) {
+    this.#technology = hub.technologies.get(service.technology);
+    this.#log = new ServiceLog(service.name, hub.redactor);
+    this.#logger = hub.logger;
+  }
+
+  get name(): string {
+    return this.service.name;
+  }
+
+  get pid(): number | null {
+    return this.#running?.pid ?? null;
+  }
+
+  get localAddress(): string {
+    const address = this.#technology.localAddress?.(this.service.connection) ?? '127.0.0.1';
+    // A forward bound to every interface is reached on loopback.
+    return address === '0.0.0.0' || address === '*' ? '127.0.0.1' : address === '::' ? '::1' : address;
+  }
+
+  get logFile(): string {
+    return this.#log.file;
+  }
+
+  status(): ServiceStatus {
+    const s = this.service;
+    return {
+      name: s.name,
+      technology: s.technology,
+      state: this.state,
+      pid: this.pid,
+      localAddress: this.localAddress,
+      localPort: s.localPort,
+      remotePort: s.remotePort,
+      target: this.#technology.describeTarget(s),
+      tags: s.tags,
+      restarts: this.restarts,
+      since: this.since?.toISOString() ?? null,
+      lastError: this.lastError,
+    };
+  }
+
+  #setState(to: ServiceState, error?: string): void {
+    const from = this.state;
+    if (from === to && !error) return;
+    this.state = to;
+    this.since = new Date();
+    if (error !== undefined) this.lastError = error;
+    this.#logger.info({ service: this.name, from, to, error }, `service ${this.name}: ${from} → ${to}`);
+    this.#log.line('localport', `state ${from} → ${to}${error ? `: ${error}` : ''}`);
+    try {
+      this.hub.hooks.stateChanged.call({ service: this.service, from, to, error });
+    } catch (e) {
+      this.#logger.error({ service: this.name, err: (e as Error).message }, 'stateChanged observer failed');
+    }
+    if (to === 'ready' || to === 'failed' || to === 'stopped') {
+      const waiters = this.#waiters;
+      this.#waiters = [];
+      waiters.forEach((w) => w());
+    }
+  }
+
+  /**
+   * First start. Resolves when the forward is listening; rejects (and leaves nothing running) when
+   * it cannot start. A first start is not retried: a wrong host or a busy port will not fix itself.
+   */
+  async start(): Promise<void> {
+    if (this.state !== 'stopped' && this.state !== 'failed') return;
+    this.#stopping = false;
+    this.attempts = 0;
+    this.lastError = null;
+    this.#setState('starting');
+    try {
+      await this.#launchOnce();
+    } catch (error) {
+      if (error instanceof Aborted) return;
+      const message = (error as Error).message;
+      this.#setState('failed', message);
+      await this.#observe('startFailed', () => this.hub.hooks.startFailed.promise(this.service, error as Error));
+      throw error;
+    }
+    this.#becameReady();
+  }
+
+  /** Resolves once the service is ready, failed or stopped. */
+  whenSettled(): Promise<void> {
+    if (this.state === 'ready' || this.state === 'failed' || this.state === 'stopped') return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    clearTimeout(this.#restartTimer);
+    clearTimeout(this.#stableTimer);
+    this.#launch?.abort();
+    if (this.state === 'stopped') return;
+    if (this.state === 'failed' && !this.#running) {
+      this.#setState('stopped');
+      return;
+    }
+    this.#setState('stopping');
+    await this.#observe('beforeStop', () => this.hub.hooks.beforeStop.promise(this.service));
+    await this.#kill();
+    this.#setState('stopped');
+    await this.#observe('afterStop', () => this.hub.hooks.afterStop.promise(this.service));
+    await this.#log.close();
+  }
+
+  /** SIGKILLs the process group at once; for process exit, where nothing can be awaited. */
+  killNow(): void {
+    this.#running?.kill('SIGKILL');
+  }
+
+  async #kill(): Promise<void> {
+    const running = this.#running;
+    if (!running) return;
+    running.kill('SIGTERM');
+    const timer = setTimeout(() => running.kill('SIGKILL'), STOP_GRACE_MS);
+    await running.exited;
+    clearTimeout(timer);
+  }
+
+  /** Runs observer hooks: a failing observer is logged, it does not change the service's fate. */
+  async #observe(hook: string, fire: () => Promise<unknown>): Promise<void> {
+    try {
+      await fire();
+    } catch (error) {
+      const message = error instanceof LocalPortError ? error.message : `plugin failed in ${hook}: ${(error as Error).message}`;
+      this.#logger.error({ service: this.name, hook, err: message }, message);
+    }
+  }
+
+  #becameReady(): void {
+    this.#setState('ready');
+    const running = this.#running!;
+    void this.#observe('afterStart', () =>
+      this.hub.hooks.afterStart.promise(this.service, { pid: running.pid, localAddress: this.localAddress, localPort: this.service.localPort }),
+    );
+    clearTimeout(this.#stableTimer);
+    this.#stableTimer = setTimeout(() => {
+      this.attempts = 0;
+    }, this.service.restartPolicy.resetAfter * 1000);
+    this.#stableTimer.unref();
+    void running.exited.then((info) => {
+      if (this.#running !== running) return;
+      this.#running = undefined;
+      if (this.#stopping) return;
+      this.#crashed(this.#describeExit(info, undefined));
+    });
+  }
+
+  #describeExit(info: ExitInfo, spec: ForwardSpec | undefined): string {
+    const explained = spec?.explainExit?.(info) ?? this.#currentSpec?.explainExit?.(info);
+    if (explained) return explained;
+    const how = info.signal ? `was killed by ${info.signal}` : `exited with code ${info.exitCode}`;
+    const last = info.stderr?.trim().split('\n').filter(Boolean).pop();
+    return `${this.#technology.type} process ${how}${last ? `: ${last}` : ''}`;
+  }
+
+  #currentSpec: ForwardSpec | undefined;
+
+  /** The tunnel went away while ready: restart it under the policy. */
+  #crashed(reason: string): void {
+    clearTimeout(this.#stableTimer);
+    this.#logger.warn({ service: this.name, reason }, `service ${this.name} lost its tunnel: ${reason}`);
+    this.#setState('restarting', reason);
+    void this.#scheduleRestart(reason);
+  }
+
+  async #scheduleRestart(reason: string): Promise<void> {
+    this.attempts += 1;
+    const policy = this.service.restartPolicy;
+    if (!mayRestart(policy, this.attempts)) {
+      const why = policy.enabled ? `gave up after ${policy.maxAttempts} restart attempts` : 'restart policy is disabled';
+      this.#setState('failed', `${reason} (${why})`);
+      return;
+    }
+    const delay = backoffDelay(policy, this.attempts);
+    let veto: false | void = undefined;
+    try {
+      veto = await this.hub.hooks.beforeRestart.promise(this.service, { attempt: this.attempts, delay, reason });
+    } catch (error) {
+      this.#logger.error({ service: this.name, err: (error as Error).message }, (error as Error).message);
+    }
+    if (this.#stopping) return;
+    if (veto === false) {
+      this.#setState('failed', `${reason} (restart vetoed by a plugin)`);
+      return;
+    }
+    this.#logger.info({ service: this.name, attempt: this.attempts, delay }, `restarting ${this.name} in ${delay.toFixed(2)} s (attempt ${this.attempts})`);
+    this.#restartTimer = setTimeout(() => void this.#restartNow(), delay * 1000);
+  }
+
+  async #restartNow(): Promise<void> {
+    if (this.#stopping) return;
+    try {
+      await this.#launchOnce();
+    } catch (error) {
+      if (error instanceof Aborted || this.#stopping) return;
+      const message = (error as Error).message;
+      this.lastError = message;
+      this.#log.line('localport', `restart attempt ${this.attempts} failed: ${message}`);
+      await this.#observe('startFailed', () => this.hub.hooks.startFailed.promise(this.service, error as Error));
+      if (this.#stopping) return;
+      await this.#scheduleRestart(message);
+      return;
+    }
+    this.restarts += 1;
+    this.#becameReady();
+  }
+
+  /** Spawns the forward and waits until it listens. Throws with a clear message otherwise. */
+  async #launchOnce(): Promise<void> {
+    const s = this.service;
+    const abort = new AbortController();
+    this.#launch = abort;
+    try {
+      await this.hub.hooks.beforeStart.promise(s);
+    } catch (error) {
+      throw error instanceof PluginError ? new ServiceError('PLUGIN_FAILED', s.name, `service ${s.name}: ${error.message}`, undefined, error) : error;
+    }
+    if (abort.signal.aborted) throw new Aborted();
+
+    const address = this.localAddress;
+    if (!(await isPortFree(s.localPort, address))) {
+      const holder = portHolder(s.localPort);
+      throw new ServiceError(
+        'PORT_IN_USE',
+        s.name,
+        `service ${s.name}: local port ${s.localPort} on ${address} is already in use${holder ? ` by ${holder}` : ''}`,
+        'Stop the process holding the port, or give the service another local_port.',
+      );
+    }
+
+    const spec = await this.#technology.createForward(s, { logger: this.#logger });
+    this.#currentSpec = spec;
+    const running = await this.#spawn(spec);
+    this.#running = running;
+
+    let timer: NodeJS.Timeout | undefined;
+    const ready = this.#waitReady(spec, running, abort.signal);
+    const exited = running.exited.then((info) => ({ exited: info }));
+    const timeout = new Promise<{ timeout: true }>((r) => (timer = setTimeout(() => r({ timeout: true }), START_TIMEOUT_MS)));
+    const aborted = new Promise<{ aborted: true }>((r) => abort.signal.addEventListener('abort', () => r({ aborted: true }), { once: true }));
+    const outcome = await Promise.race([ready.then(() => ({ ready: true as const })), exited, timeout, aborted]);
+    clearTimeout(timer);
+
+    if ('ready' in outcome) return;
+    // Not ready: make sure nothing is left behind before reporting.
+    this.#running = undefined;
+    if ('exited' in outcome) {
+      throw new ServiceError('START_FAILED', s.name, `service ${s.name}: ${this.#describeExit(outcome.exited, spec)}`);
+    }
+    await this.#killRunning(running);
+    if ('aborted' in outcome) throw new Aborted();
+    const last = running.tail.filter(Boolean).pop();
+    throw new ServiceError(
+      'START_TIMEOUT',
+      s.name,
+      `service ${s.name}: the ${this.#technology.type} forward did not become ready within ${START_TIMEOUT_MS / 1000} s${last ? ` (last output: ${last})` : ''}`,
+    );
+  }
+
+  async #killRunning(running: Running): Promise<void> {
+    running.kill('SIGTERM');
+    const t = setTimeout(() => running.kill('SIGKILL'), STOP_GRACE_MS);
+    await running.exited;
+    clearTimeout(t);
+  }
+
+  async #waitReady(spec: ForwardSpec, running: Running, signal: AbortSignal): Promise<void> {
+    const { localPort } = this.service;
+    const address = this.localAddress;
+    if ('output' in spec.ready) {
+      const pattern = spec.ready.output;
+      await new Promise<void>((resolve) => {
+        const check = () => {
+          if (running.tail.some((l) => pattern.test(l))) {
+            (running as RunningInternal).onLine = undefined;
+            resolve();
+          }
+        };
+        (running as RunningInternal).onLine = check;
+        check();
+      });
+      // The process says it listens; one connect proves it (and catches a forward bound elsewhere).
+      if (await canConnect(address, localPort, 1000)) return;
+      if (await waitForPort(address, localPort, 2000, signal)) return;
+      await new Promise(() => {}); // never ready; the start timeout or the process exit decides
+    }
+    while (!signal.aborted) {
+      if (await waitForPort(address, localPort, START_TIMEOUT_MS, signal)) return;
+    }
+  }
+
+  async #spawn(spec: ForwardSpec): Promise<Running> {
+    const { execa } = await import('execa');
+    const tail: string[] = [];
+    const errTail: string[] = [];
+    this.#log.line('localport', `spawn ${[spec.command, ...spec.args].join(' ')}`);
+    this.#logger.debug({ service: this.name, command: spec.command, args: spec.args }, 'spawn');
+    // Detached: a new process group, so a terminal's Ctrl-C reaches LocalPort, which then stops the
+    // tunnel in order, instead of killing the tunnel behind the supervisor's back.
+    const child = execa(spec.command, spec.args, {
+      env: spec.env,
+      extendEnv: true,
+      detached: process.platform !== 'win32',
+      stdin: 'ignore',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: false,
+      reject: false,
+      cleanup: false,
+    });
+    const running: RunningInternal = {
+      pid: child.pid ?? -1,
+      tail,
+      onLine: undefined,
+      kill: (signal) => {
+        if (running.done) return;
+        try {
+          if (process.platform !== 'win32' && running.pid > 0) process.kill(-running.pid, signal);
+          else child.kill(signal);
+        } catch {
+          try {
+            child.kill(signal);
+          } catch {
+            /* already gone */
+          }
+        }
+      },
+      done: false,
+      exited: undefined as unknown as Promise<ExitInfo>,
+    };
+    const onLine = (stream: 'stdout' | 'stderr') => (line: string) => {
+      tail.push(line);
+      if (tail.length > TAIL_LINES) tail.shift();
+      if (stream === 'stderr') {
+        errTail.push(line);
+        if (errTail.length > TAIL_LINES) errTail.shift();
+      }
+      this.#log.line(stream, line);
+      running.onLine?.();
+    };
+    if (child.stdout) createInterface({ input: child.stdout }).on('line', onLine('stdout'));
+    if (child.stderr) createInterface({ input: child.stderr }).on('line', onLine('stderr'));
+    running.exited = child.then((result) => {
+      running.done = true;
+      children.delete(running);
+      const info: ExitInfo = { exitCode: result.exitCode, signal: result.signal, output: tail.join('\n'), stderr: errTail.join('\n') };
+      if ((result as { code?: string }).code === 'ENOENT') {
+        info.output = `${spec.command}: command not found`;
+        info.exitCode = 127;
+      }
+      this.#log.line('localport', `exit ${info.signal ?? info.exitCode}`);
+      return info;
+    });
+    if (running.pid > 0) children.add(running);
+    return running;
+  }
+}
+
+interface RunningInternal extends Running {
+  onLine: (() => void) | undefined;
+  done: boolean;
+}

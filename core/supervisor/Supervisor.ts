@@ -1,0 +1,89 @@
+import { UsageError } from '../errors.js';
+import type { LocalPort } from '../LocalPort.js';
+import type { ResolvedConfig, ServiceDefinition, ServiceStatus } from '../types.js';
+import { installExitReaper } from './children.js';
+import { ServiceSupervisor } from './ServiceSupervisor.js';
+
+export interface Selection {
+  names?: string[];
+  tags?: string[];
+  all?: boolean;
+}
+
+/**
+ * Which services a command means. Names must exist (an unknown one is a usage error listing the known
+ * ones); tags pick every enabled service carrying any of them; no selector, or `all`, picks every
+ * enabled service. A disabled service runs only when named.
+ */
+export function selectServices(config: ResolvedConfig, sel: Selection): ServiceDefinition[] {
+  const byName = new Map(config.services.map((s) => [s.name, s]));
+  const picked = new Map<string, ServiceDefinition>();
+  const unknown = (sel.names ?? []).filter((n) => !byName.has(n));
+  if (unknown.length) {
+    const known = config.services.map((s) => s.name).join(', ') || '(none)';
+    throw new UsageError(
+      `unknown service${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `'${n}'`).join(', ')}${config.file ? ` in ${config.file}` : ''}; configured: ${known}`,
+    );
+  }
+  for (const n of sel.names ?? []) picked.set(n, byName.get(n)!);
+  if (sel.tags?.length) {
+    const matched = config.services.filter((s) => s.enabled && s.tags.some((t) => sel.tags!.includes(t)));
+    if (matched.length === 0) {
+      const tags = [...new Set(config.services.flatMap((s) => s.tags))].join(', ') || '(none)';
+      throw new UsageError(`no enabled service has tag ${sel.tags.map((t) => `'${t}'`).join(' or ')}; tags in use: ${tags}`);
+    }
+    matched.forEach((s) => picked.set(s.name, s));
+  }
+  if (sel.all || (!sel.names?.length && !sel.tags?.length)) {
+    config.services.filter((s) => s.enabled).forEach((s) => picked.set(s.name, s));
+  }
+  return [...picked.values()];
+}
+
+export interface StartResult {
+  name: string;
+  ok: boolean;
+  error?: Error;
+}
+
+/** All supervised services of one LocalPort process. Starts and stops them in parallel. */
+export class Supervisor {
+  readonly services = new Map<string, ServiceSupervisor>();
+
+  constructor(private readonly hub: LocalPort) {
+    installExitReaper();
+  }
+
+  add(service: ServiceDefinition): ServiceSupervisor {
+    const existing = this.services.get(service.name);
+    if (existing) return existing;
+    const s = new ServiceSupervisor(service, this.hub);
+    this.services.set(service.name, s);
+    return s;
+  }
+
+  async startAll(services: ServiceDefinition[]): Promise<StartResult[]> {
+    return Promise.all(
+      services.map(async (def) => {
+        try {
+          await this.add(def).start();
+          return { name: def.name, ok: true };
+        } catch (error) {
+          return { name: def.name, ok: false, error: error as Error };
+        }
+      }),
+    );
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.services.values()].map((s) => s.stop()));
+  }
+
+  killAllNow(): void {
+    for (const s of this.services.values()) s.killNow();
+  }
+
+  status(): ServiceStatus[] {
+    return [...this.services.values()].map((s) => this.hub.redactor.data(s.status()));
+  }
+}

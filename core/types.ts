@@ -1,0 +1,231 @@
+import type { ZodType } from 'zod';
+import type { TapHooks } from './hooks.js';
+
+/** Life cycle of one service: stopped → starting → ready → (failed | restarting) → stopping → stopped. */
+export type ServiceState = 'stopped' | 'starting' | 'ready' | 'restarting' | 'failed' | 'stopping';
+
+/** Seconds everywhere, as in the original LocalPort format. */
+export interface RestartPolicy {
+  enabled: boolean;
+  /** 0 = unlimited. Counted since the service was last stable. */
+  maxAttempts: number;
+  initialDelay: number;
+  backoffMultiplier: number;
+  maxDelay: number;
+  /** 0..1: each delay is randomised by ± this fraction. */
+  jitter: number;
+  /** After this many seconds ready, the attempt counter resets. */
+  resetAfter: number;
+}
+
+export interface HealthCheckSettings<C = Record<string, unknown>> {
+  type: string;
+  interval: number;
+  timeout: number;
+  failureThreshold: number;
+  successThreshold: number;
+  /** Seconds after a (re)start during which failures do not count. */
+  startupGrace: number;
+  config: C;
+}
+
+/** A service after validation: camelCase, defaults applied, secrets still in place. */
+export interface ServiceDefinition<C = Record<string, unknown>> {
+  name: string;
+  technology: string;
+  localPort: number;
+  remotePort: number;
+  connection: C;
+  enabled: boolean;
+  tags: string[];
+  description?: string;
+  healthCheck: HealthCheckSettings;
+  restartPolicy: RestartPolicy;
+  /** Where the service was declared: `local`, or a preset's name. */
+  source: string;
+}
+
+export interface ResolvedConfig {
+  /** Absolute path of the config file, when it came from one. */
+  file?: string;
+  version: string;
+  services: ServiceDefinition[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// What plugins provide
+
+export interface Logger {
+  debug(obj: object | string, msg?: string): void;
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+}
+
+export interface ForwardContext {
+  logger: Logger;
+}
+
+/** How a technology's forward is started and how core knows it is listening. */
+export interface ForwardSpec {
+  command: string;
+  /** Always an argument array: LocalPort never builds a shell string. */
+  args: string[];
+  env?: Record<string, string>;
+  /**
+   * `output`: ready when a line of stdout or stderr matches (core then confirms the port accepts).
+   * `port`: ready when the local port accepts a connection.
+   */
+  ready: { output: RegExp } | { port: true };
+  /**
+   * Turns what the process printed and how it exited into a one-line, actionable message.
+   * Return undefined when the output says nothing recognisable.
+   */
+  explainExit?(info: ExitInfo): string | undefined;
+}
+
+export interface ExitInfo {
+  exitCode?: number;
+  signal?: string;
+  /** The last lines the process printed (stdout and stderr interleaved). */
+  output: string;
+  /** The last lines it printed on stderr only. */
+  stderr?: string;
+}
+
+export interface Technology<C = any> {
+  type: string;
+  /** Validates the service's `connection` block. Keys are camelCase; snake_case input is accepted. */
+  connectionSchema: ZodType<C>;
+  /** The address the forward listens on; clients get it as LOCALPORT_<NAME>_HOST. Default 127.0.0.1. */
+  localAddress?(connection: C): string;
+  /** A short human description of the far end, e.g. `deploy@bastion → db:5432`. Never contains secrets beyond what the redactor removes. */
+  describeTarget(service: ServiceDefinition<C>): string;
+  createForward(service: ServiceDefinition<C>, ctx: ForwardContext): ForwardSpec | Promise<ForwardSpec>;
+}
+
+export type HealthFailureKind = 'unreachable' | 'service_down' | 'auth_rejected' | 'timeout' | 'protocol';
+
+export interface HealthResult {
+  ok: boolean;
+  kind?: HealthFailureKind;
+  message?: string;
+  /** The peer's own error code, e.g. PostgreSQL's `28P01`. */
+  code?: string;
+  details?: Record<string, unknown>;
+}
+
+export interface HealthTarget<C = Record<string, unknown>> {
+  service: ServiceDefinition;
+  host: string;
+  port: number;
+  /** Seconds. The check must give up by then; core also aborts `signal`. */
+  timeout: number;
+  config: C;
+  signal: AbortSignal;
+}
+
+export interface HealthCheck<C = any> {
+  type: string;
+  configSchema: ZodType<C>;
+  check(target: HealthTarget<C>): Promise<HealthResult>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+export interface ServiceStatus {
+  name: string;
+  technology: string;
+  state: ServiceState;
+  pid: number | null;
+  localAddress: string;
+  localPort: number;
+  remotePort: number;
+  target: string;
+  tags: string[];
+  restarts: number;
+  /** ISO time the current state began. */
+  since: string | null;
+  lastError: string | null;
+}
+
+export type View =
+  | { kind: 'status'; services: ServiceStatus[] }
+  | { kind: 'config'; file: string | null; config: unknown }
+  | { kind: 'validate'; file: string | null; services: { name: string; technology: string; enabled: boolean }[] }
+  | { kind: 'error'; code: string; message: string; service?: string; hint?: string; problems?: unknown[] };
+
+export interface Formatter {
+  type: string;
+  render(view: View, opts: { color: boolean }): string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plugins and config input
+
+export interface PluginApi {
+  /** Tap side of every hook. Only core fires them. */
+  readonly hooks: TapHooks;
+  readonly logger: Logger;
+  registerTechnology<C>(technology: Technology<C>): void;
+  registerHealthCheck<C>(check: HealthCheck<C>): void;
+  registerFormatter(formatter: Formatter): void;
+}
+
+export interface LocalPortPlugin {
+  /** Unique; names every tap, and errors thrown inside the plugin. */
+  name: string;
+  /** The options the factory was called with; the same plugin listed twice must have equal options. */
+  options?: unknown;
+  apply(api: PluginApi): void | Promise<void>;
+}
+
+/** Nested arrays and `false` are allowed, so presets compose. */
+export type PluginInput = LocalPortPlugin | false | null | undefined | PluginInput[];
+
+/**
+ * Technologies add their connection input type here by declaration merging:
+ * `declare module 'localport' { interface TechnologyConnections { ssh: SshConnectionInput } }`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface TechnologyConnections {}
+
+export interface RestartPolicyInput extends Partial<RestartPolicy> {}
+
+export interface HealthCheckInput {
+  type: string;
+  interval?: number;
+  timeout?: number;
+  failureThreshold?: number;
+  successThreshold?: number;
+  startupGrace?: number;
+  config?: Record<string, unknown>;
+}
+
+interface ServiceInputBase {
+  localPort: number;
+  remotePort: number;
+  enabled?: boolean;
+  tags?: string[];
+  description?: string;
+  healthCheck?: HealthCheckInput;
+  restartPolicy?: RestartPolicyInput;
+}
+
+type KnownServiceInput = {
+  [K in keyof TechnologyConnections]: ServiceInputBase & { technology: K; connection: TechnologyConnections[K] };
+}[keyof TechnologyConnections];
+
+/** A service as written in a TypeScript config. */
+export type ServiceInput = [KnownServiceInput] extends [never]
+  ? ServiceInputBase & { technology: string; connection: Record<string, unknown> }
+  : KnownServiceInput;
+
+export interface UserConfig {
+  version?: string;
+  defaults?: { healthCheck?: Partial<HealthCheckInput>; restartPolicy?: RestartPolicyInput };
+  /** A list (each with `name`) or an object keyed by service name. */
+  services: Record<string, ServiceInput> | Array<ServiceInput & { name: string }>;
+  plugins?: PluginInput[];
+}

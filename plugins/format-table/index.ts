@@ -1,0 +1,56 @@
+import yaml from 'js-yaml';
+import { definePlugin, type ServiceState, type ServiceStatus, type View } from '../../core/index.js';
+
+const PLUGIN_NAME = 'localport:format-table';
+
+const COLORS: Record<ServiceState, number> = { ready: 32, starting: 33, restarting: 33, stopping: 33, failed: 31, stopped: 90 };
+
+function table(rows: string[][], widthsFrom: string[][] = rows): string {
+  // Width by visible length: colour codes take no columns.
+  const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length;
+  const widths = widthsFrom[0].map((_, i) => Math.max(...widthsFrom.map((r) => visible(r[i] ?? ''))));
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell + ' '.repeat(widths[i] - visible(cell)))).join('  ').trimEnd()).join('\n');
+}
+
+export function renderStatus(services: ServiceStatus[], color: boolean): string {
+  if (services.length === 0) return 'No services.';
+  const paint = (state: ServiceState) => (color ? `\x1b[${COLORS[state]}m${state}\x1b[0m` : state);
+  const head = ['SERVICE', 'TECH', 'STATE', 'PID', 'LOCAL', 'TARGET', 'RESTARTS', 'LAST ERROR'];
+  const rows = services.map((s) => [
+    s.name,
+    s.technology,
+    paint(s.state),
+    s.pid == null ? '-' : String(s.pid),
+    `${s.localAddress}:${s.localPort}`,
+    s.target,
+    String(s.restarts),
+    s.lastError ?? '',
+  ]);
+  return table([head, ...rows]);
+}
+
+/** Human output: aligned tables, coloured states when the terminal takes colour. */
+export const tableFormatterPlugin = () =>
+  definePlugin({
+    name: PLUGIN_NAME,
+    apply(api) {
+      api.registerFormatter({
+        type: 'table',
+        render(view: View, { color }) {
+          switch (view.kind) {
+            case 'status':
+              return renderStatus(view.services, color);
+            case 'config':
+              return `# ${view.file ?? '(no file)'} (resolved; secrets shown as ***)\n${yaml.dump(view.config, { lineWidth: 120, noRefs: true }).trimEnd()}`;
+            case 'validate': {
+              const enabled = view.services.filter((s) => s.enabled).length;
+              const list = view.services.map((s) => `  ${s.name} (${s.technology}${s.enabled ? '' : ', disabled'})`).join('\n');
+              return `${view.file ?? 'config'}: valid, ${view.services.length} service${view.services.length === 1 ? '' : 's'} (${enabled} enabled)${list ? `\n${list}` : ''}`;
+            }
+            case 'error':
+              return `error: ${view.message}${view.hint ? `\nhint: ${view.hint}` : ''}`;
+          }
+        },
+      });
+    },
+  });

@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { bool, configObject, definePlugin, type HealthResult } from '../../core/index.js';
+
+const PLUGIN_NAME = 'localport:health-http';
+
+const statusSpec = z.union([
+  z.number().int().min(100).max(599),
+  z.array(z.number().int().min(100).max(599)).min(1),
+  z.string().regex(/^\d{3}\s*-\s*\d{3}$/, 'must be a code, a list of codes, or a range like "200-299"'),
+]);
+
+export const httpConfigSchema = configObject({
+  /** A full URL, or a path on the forwarded port (default `/`). */
+  url: z.string().min(1).optional(),
+  path: z.string().startsWith('/').default('/'),
+  scheme: z.enum(['http', 'https']).default('http'),
+  method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'OPTIONS']).default('GET'),
+  expectedStatus: statusSpec.default('200-399'),
+  headers: z.record(z.string(), z.string()).default({}),
+  /** A regular expression the response body must match. */
+  bodyMatch: z.string().optional(),
+  tlsVerify: bool().default(true),
+});
+export type HttpCheckConfig = z.output<typeof httpConfigSchema>;
+
+export function statusMatches(spec: HttpCheckConfig['expectedStatus'], status: number): boolean {
+  if (typeof spec === 'number') return status === spec;
+  if (Array.isArray(spec)) return spec.includes(status);
+  const [lo, hi] = spec.split('-').map((x) => Number(x.trim()));
+  return status >= lo && status <= hi;
+}
+
+export const httpHealthPlugin = () =>
+  definePlugin({
+    name: PLUGIN_NAME,
+    apply(api) {
+      api.registerHealthCheck<HttpCheckConfig>({
+        type: 'http',
+        configSchema: httpConfigSchema,
+        async check(t): Promise<HealthResult> {
+          const { request, Agent } = await import('undici');
+          const c = t.config;
+          const host = t.host.includes(':') ? `[${t.host}]` : t.host;
+          const url = c.url ?? `${c.scheme}://${host}:${t.port}${c.path}`;
+          const dispatcher = new Agent({ connect: { rejectUnauthorized: c.tlsVerify }, pipelining: 0 });
+          try {
+            const res = await request(url, {
+              method: c.method,
+              headers: c.headers,
+              dispatcher,
+              signal: t.signal,
+              headersTimeout: t.timeout * 1000,
+              bodyTimeout: t.timeout * 1000,
+            });
+            const body = c.bodyMatch ? await res.body.text() : (await res.body.dump(), '');
+            if (!statusMatches(c.expectedStatus, res.statusCode)) {
+              return { ok: false, kind: 'service_down', code: String(res.statusCode), message: `${c.method} ${url} answered ${res.statusCode}, expected ${JSON.stringify(c.expectedStatus)}` };
+            }
+            if (c.bodyMatch && !new RegExp(c.bodyMatch).test(body)) {
+              return { ok: false, kind: 'protocol', message: `${c.method} ${url} answered ${res.statusCode} but the body does not match /${c.bodyMatch}/` };
+            }
+            return { ok: true, code: String(res.statusCode), message: `${c.method} ${url} answered ${res.statusCode}` };
+          } catch (error) {
+            const e = error as NodeJS.ErrnoException & { name?: string };
+            if (t.signal.aborted || e.name === 'AbortError' || /Timeout/.test(e.name ?? '')) return { ok: false, kind: 'timeout', message: `${c.method} ${url}: no answer within ${t.timeout} s` };
+            const code = e.code ?? (e.cause as NodeJS.ErrnoException | undefined)?.code;
+            const kind = code === 'ECONNREFUSED' ? 'unreachable' : code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' ? 'service_down' : 'protocol';
+            return { ok: false, kind, code, message: `${c.method} ${url}: ${code ?? e.message}` };
+          } finally {
+            void dispatcher.close();
+          }
+        },
+      });
+    },
+  });

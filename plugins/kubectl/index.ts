@@ -1,0 +1,93 @@
+import { z } from 'zod';
+import { configObject, definePlugin, hostname, type ExitInfo, type ServiceDefinition } from '../../core/index.js';
+
+const PLUGIN_NAME = 'localport:kubectl';
+
+// Kubernetes naming rules (DNS-1123): nothing that could be read as a flag gets through.
+const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+const RESOURCE_TYPES = { service: 'service', svc: 'service', deployment: 'deployment', deploy: 'deployment', pod: 'pod', po: 'pod', statefulset: 'statefulset', sts: 'statefulset' } as const;
+
+export const kubectlConnectionSchema = configObject({
+  resourceType: z
+    .enum(Object.keys(RESOURCE_TYPES) as [keyof typeof RESOURCE_TYPES, ...(keyof typeof RESOURCE_TYPES)[]], {
+      error: `must be one of ${Object.keys(RESOURCE_TYPES).join(', ')}`,
+    })
+    .default('service')
+    .transform((t) => RESOURCE_TYPES[t]),
+  resourceName: z
+    .string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
+    .max(253)
+    .regex(SUBDOMAIN, 'must be a Kubernetes resource name (lower-case letters, digits, "-" and ".")'),
+  namespace: z.string().max(63).regex(LABEL, 'must be a Kubernetes namespace name (lower-case letters, digits and "-")').default('default'),
+  context: z.string().min(1).regex(/^[^-\s]/, 'must be a kubeconfig context name (no leading "-")').optional(),
+  kubeconfig: z.string().min(1).optional(),
+  address: hostname().default('127.0.0.1'),
+  kubectlPath: z.string().min(1).default('kubectl'),
+});
+
+export type KubectlConnection = z.output<typeof kubectlConnectionSchema>;
+export type KubectlConnectionInput = {
+  resourceType?: keyof typeof RESOURCE_TYPES;
+  resourceName: string;
+  namespace?: string;
+  context?: string;
+  kubeconfig?: string;
+  address?: string;
+  kubectlPath?: string;
+};
+
+declare module '../../core/types.js' {
+  interface TechnologyConnections {
+    kubectl: KubectlConnectionInput;
+  }
+}
+
+export function kubectlArgs(service: ServiceDefinition<KubectlConnection>): string[] {
+  const c = service.connection;
+  const args = ['port-forward', `${c.resourceType}/${c.resourceName}`, `${service.localPort}:${service.remotePort}`, `--namespace=${c.namespace}`, `--address=${c.address}`];
+  if (c.context) args.push(`--context=${c.context}`);
+  if (c.kubeconfig) args.push(`--kubeconfig=${c.kubeconfig}`);
+  return args;
+}
+
+/** kubectl's own failure messages (see PEERS.md), turned into what happened and what to do. */
+export function explainKubectlExit(service: ServiceDefinition<KubectlConnection>, info: ExitInfo): string | undefined {
+  const out = info.output;
+  const c = service.connection;
+  const s = `service ${service.name}`;
+  const line = (re: RegExp) => out.split('\n').find((l) => re.test(l))?.trim();
+  if (info.exitCode === 127 && /command not found/.test(out)) return `${s}: kubectl is not installed or not on PATH (${c.kubectlPath}); install kubectl or set connection.kubectl_path`;
+  let m = /context "([^"]+)" does not exist/.exec(out);
+  if (m) return `${s}: kubeconfig context '${m[1]}' does not exist; check connection.context (kubectl config get-contexts)`;
+  if (/connection to the server .* was refused|Unable to connect to the server|no such host|i\/o timeout/i.test(out)) {
+    return `${s}: the Kubernetes API server is unreachable (${line(/server/i)}); check your cluster, VPN and kubeconfig`;
+  }
+  m = /pod is not running\. Current status=(\w+)/.exec(out);
+  if (m) return `${s}: the pod behind ${c.resourceType}/${c.resourceName} is not running (status ${m[1]}); wait for it or check kubectl describe`;
+  if (/NotFound|not found/i.test(out)) return `${s}: ${c.resourceType}/${c.resourceName} not found in namespace ${c.namespace}; check resource_name and namespace`;
+  if (/address already in use|unable to listen on/i.test(out)) return `${s}: local port ${service.localPort} is already in use; stop what holds it or change local_port`;
+  if (/lost connection to pod/.test(out)) return `${s}: kubectl lost its connection to the pod`;
+  return undefined;
+}
+
+/** Forwards with `kubectl port-forward`, ready when kubectl prints `Forwarding from`. */
+export const kubectlPlugin = () =>
+  definePlugin({
+    name: PLUGIN_NAME,
+    apply(api) {
+      api.registerTechnology<KubectlConnection>({
+        type: 'kubectl',
+        connectionSchema: kubectlConnectionSchema,
+        localAddress: (c) => c.address,
+        describeTarget: (s) => `${s.connection.context ? `${s.connection.context}/` : ''}${s.connection.namespace}/${s.connection.resourceType}/${s.connection.resourceName}:${s.remotePort}`,
+        createForward: (service) => ({
+          command: service.connection.kubectlPath,
+          args: kubectlArgs(service),
+          ready: { output: /^Forwarding from / },
+          explainExit: (info) => explainKubectlExit(service, info),
+        }),
+      });
+    },
+  });

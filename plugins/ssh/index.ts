@@ -1,0 +1,152 @@
+import os from 'node:os';
+import { z } from 'zod';
+import { configObject, count, definePlugin, hostname, port, seconds, type ExitInfo, type ServiceDefinition } from '../../core/index.js';
+
+const PLUGIN_NAME = 'localport:ssh';
+
+/** Options LocalPort sets itself; a user `options` entry for one of them is refused with the key to use instead. */
+const MANAGED: Record<string, string> = {
+  exitonforwardfailure: 'always on',
+  batchmode: 'always on (LocalPort cannot answer prompts)',
+  stricthostkeychecking: 'use strict_host_key_checking',
+  serveraliveinterval: 'use server_alive_interval',
+  serveralivecountmax: 'use server_alive_count_max',
+  connecttimeout: 'use connect_timeout',
+  permitlocalcommand: 'LocalPort uses it to know when the forward listens',
+  localcommand: 'LocalPort uses it to know when the forward listens',
+  userknownhostsfile: 'use known_hosts_file',
+};
+
+const READY_MARK = 'LOCALPORT_SSH_READY';
+
+export const sshConnectionSchema = configObject({
+  host: hostname(),
+  user: z.string().regex(/^[^-\s][^\s@]*$/, 'must be a user name (no spaces, no leading "-")').optional(),
+  port: port().optional(),
+  keyFile: z.string().min(1).optional(),
+  remoteHost: hostname().default('localhost'),
+  bindAddress: hostname().default('127.0.0.1'),
+  jumpHost: hostname().optional(),
+  knownHostsFile: z.string().min(1).optional(),
+  strictHostKeyChecking: z.enum(['yes', 'accept-new', 'no']).default('accept-new'),
+  serverAliveInterval: seconds().default(5),
+  serverAliveCountMax: count().refine((n) => n >= 1, 'must be at least 1').default(3),
+  connectTimeout: seconds().default(10),
+  /** Extra `-o Key=Value` options for ssh. */
+  options: z
+    .record(z.string().regex(/^[A-Za-z][A-Za-z0-9]*$/, 'must be an ssh option name'), z.union([z.string(), z.number(), z.boolean()]))
+    .superRefine((opts, ctx) => {
+      for (const [key, value] of Object.entries(opts)) {
+        const managed = MANAGED[key.toLowerCase()];
+        if (managed) ctx.addIssue({ code: 'custom', path: [key], message: `LocalPort sets ${key} itself (${managed})` });
+        if (/[\r\n\0]/.test(String(value))) ctx.addIssue({ code: 'custom', path: [key], message: 'must be a single line' });
+      }
+    })
+    .default({}),
+  password: z
+    .unknown()
+    .optional()
+    .refine((v) => v === undefined, {
+      message: 'password authentication is not supported: LocalPort runs ssh non-interactively (BatchMode). Use key_file or an ssh-agent key, and remove password',
+    }),
+});
+
+export type SshConnection = z.output<typeof sshConnectionSchema>;
+export type SshConnectionInput = {
+  host: string;
+  user?: string;
+  port?: number;
+  keyFile?: string;
+  remoteHost?: string;
+  bindAddress?: string;
+  jumpHost?: string;
+  knownHostsFile?: string;
+  strictHostKeyChecking?: 'yes' | 'accept-new' | 'no';
+  serverAliveInterval?: number;
+  serverAliveCountMax?: number;
+  connectTimeout?: number;
+  options?: Record<string, string | number | boolean>;
+};
+
+declare module '../../core/types.js' {
+  interface TechnologyConnections {
+    ssh: SshConnectionInput;
+  }
+}
+
+const expandHome = (p: string) => (p === '~' || p.startsWith('~/') ? os.homedir() + p.slice(1) : p);
+const bracket = (h: string) => (h.includes(':') ? `[${h}]` : h);
+
+/** The ssh argument array for a service. Exported for tests and for `exec`-style reuse. */
+export function sshArgs(service: ServiceDefinition<SshConnection>): string[] {
+  const c = service.connection;
+  const args = ['-N', '-T'];
+  const o = (k: string, v: string | number) => args.push('-o', `${k}=${v}`);
+  o('ExitOnForwardFailure', 'yes');
+  o('BatchMode', 'yes');
+  o('StrictHostKeyChecking', c.strictHostKeyChecking);
+  o('ServerAliveInterval', c.serverAliveInterval);
+  o('ServerAliveCountMax', c.serverAliveCountMax);
+  o('ConnectTimeout', c.connectTimeout);
+  // ssh runs LocalCommand once the connection (and with ExitOnForwardFailure, the forward) is up:
+  // the readiness signal, with no polling and no sleep.
+  o('PermitLocalCommand', 'yes');
+  o('LocalCommand', `echo ${READY_MARK}`);
+  if (c.knownHostsFile) o('UserKnownHostsFile', expandHome(c.knownHostsFile));
+  for (const [k, v] of Object.entries(c.options)) o(k, typeof v === 'boolean' ? (v ? 'yes' : 'no') : v);
+  if (c.keyFile) args.push('-i', expandHome(c.keyFile));
+  if (c.port) args.push('-p', String(c.port));
+  if (c.user) args.push('-l', c.user);
+  if (c.jumpHost) args.push('-J', c.jumpHost);
+  args.push('-L', `${bracket(c.bindAddress)}:${service.localPort}:${bracket(c.remoteHost)}:${service.remotePort}`);
+  args.push('--', c.host);
+  return args;
+}
+
+/** ssh's own failure messages, turned into what happened and what to do. */
+export function explainSshExit(service: ServiceDefinition<SshConnection>, info: ExitInfo): string | undefined {
+  const out = info.output;
+  const c = service.connection;
+  const target = `${c.user ? `${c.user}@` : ''}${c.host}${c.port ? `:${c.port}` : ''}`;
+  const s = `service ${service.name}`;
+  if (/command not found|ENOENT/.test(out) && info.exitCode === 127) return `${s}: ssh is not installed or not on PATH; install the OpenSSH client`;
+  if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/i.test(out)) {
+    return `${s}: host key verification failed for ${c.host}: the server's key does not match known_hosts; if the server was really re-keyed, remove the old key with ssh-keygen -R ${c.host}`;
+  }
+  if (/Permission denied/i.test(out)) return `${s}: authentication refused by ${target}; check user and key_file, or load the key into ssh-agent`;
+  if (/Could not resolve hostname|Name or service not known|nodename nor servname/i.test(out)) return `${s}: unknown host ${c.host}; check connection.host or your ~/.ssh/config`;
+  if (/Connection refused/i.test(out)) return `${s}: connection refused by ${target}; is sshd running there, on that port?`;
+  if (/Address already in use|cannot listen to port|Could not request local forwarding/i.test(out)) {
+    return `${s}: local port ${service.localPort} is already in use; stop what holds it or change local_port`;
+  }
+  if (/timed out|not responding/i.test(out)) return `${s}: ${target} did not answer (${out.trim().split('\n').pop()})`;
+  if (/Identity file .* not accessible|Load key .*: (No such file|invalid format|bad permissions)/i.test(out)) {
+    return `${s}: cannot use key_file ${c.keyFile ?? ''}: ${out.trim().split('\n').find((l) => /Identity file|Load key/.test(l))}`;
+  }
+  if (/connect to host .* port \d+: .*/i.test(out)) return `${s}: ${out.trim().split('\n').find((l) => /connect to host/.test(l))}`;
+  return undefined;
+}
+
+/** Forwards with the system `ssh` client, so ~/.ssh/config aliases, the agent and ProxyJump keep working. */
+export const sshPlugin = (opts: { binary?: string } = {}) =>
+  definePlugin({
+    name: PLUGIN_NAME,
+    options: opts,
+    apply(api) {
+      api.registerTechnology<SshConnection>({
+        type: 'ssh',
+        connectionSchema: sshConnectionSchema,
+        localAddress: (c) => c.bindAddress,
+        describeTarget: (s) => {
+          const c = s.connection;
+          return `${c.user ? `${c.user}@` : ''}${c.host}${c.port ? `:${c.port}` : ''} → ${c.remoteHost}:${s.remotePort}`;
+        },
+        createForward: (service) => ({
+          command: opts.binary ?? 'ssh',
+          args: sshArgs(service),
+          ready: { output: new RegExp(`^${READY_MARK}$`) },
+          explainExit: (info) => explainSshExit(service, info),
+        }),
+      });
+    },
+  });

@@ -1,0 +1,69 @@
+import http from 'node:http';
+import net from 'node:net';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface HttpPeer {
+  port: number;
+  /** Status the server answers with; tests flip it. */
+  status: number;
+  body: string;
+  close(): Promise<void>;
+}
+
+/** A real HTTP server on 127.0.0.1 — the service behind the tunnel. */
+export async function startHttpServer(body = 'hello through the tunnel'): Promise<HttpPeer> {
+  const peer = { port: 0, status: 200, body } as HttpPeer;
+  const server = http.createServer((_req, res) => {
+    res.writeHead(peer.status, { 'content-type': 'text/plain', connection: 'close' });
+    res.end(peer.body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  peer.port = (server.address() as net.AddressInfo).port;
+  peer.close = () =>
+    new Promise((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    });
+  return peer;
+}
+
+/** GET through a forward; resolves with the body, rejects on any failure. */
+export function httpGet(port: number, host = '127.0.0.1', timeoutMs = 2000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host, port, path: '/', timeout: timeoutMs, agent: false }, (res) => {
+      let data = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (data += c));
+      res.on('end', () => resolve(data));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+/** Retries `httpGet` until it succeeds or `withinMs` passes; returns the elapsed ms. */
+export async function waitForHttp(port: number, withinMs: number, host = '127.0.0.1'): Promise<number> {
+  const t0 = Date.now();
+  let last: unknown;
+  while (Date.now() - t0 < withinMs) {
+    try {
+      await httpGet(port, host, 500);
+      return Date.now() - t0;
+    } catch (e) {
+      last = e;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  throw new Error(`no HTTP answer on ${host}:${port} within ${withinMs} ms: ${String(last)}`);
+}

@@ -1,0 +1,57 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+export interface Proc {
+  pid: number;
+  ppid: number;
+  cmd: string;
+}
+
+/** Every process on the machine, from /proc. */
+export function processes(): Proc[] {
+  const out: Proc[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+      out.push({ pid: Number(entry), ppid, cmd });
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return out;
+}
+
+/** Processes whose command line contains `needle` (e.g. a port forward spec unique to one test). */
+export const processesMatching = (needle: string) => processes().filter((p) => p.cmd.includes(needle));
+
+export function descendants(pid: number): number[] {
+  const all = processes();
+  const out: number[] = [];
+  const visit = (p: number) =>
+    all.filter((c) => c.ppid === p).forEach((c) => {
+      out.push(c.pid);
+      visit(c.pid);
+    });
+  visit(pid);
+  return out;
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function waitUntil(cond: () => boolean | Promise<boolean>, withinMs: number, what: string): Promise<void> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < withinMs) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out after ${withinMs} ms waiting for ${what}`);
+}

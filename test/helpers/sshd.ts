@@ -1,0 +1,115 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from './net.js';
+import { descendants } from './procs.js';
+import { SSHD } from './peers.js';
+
+export interface SshdPeer {
+  port: number;
+  pid: number;
+  dir: string;
+  user: string;
+  /** Private key the server accepts. */
+  clientKey: string;
+  /** A known_hosts file that already holds the server's key. */
+  knownHosts: string;
+  /** The server's public host key line (for writing a wrong one). */
+  hostKeyPub: string;
+  /** Kill the listener and every session it forked (sessions call setsid, so not by group). */
+  stop(): Promise<void>;
+}
+
+/**
+ * A real OpenSSH server on 127.0.0.1 and a free port, recipe from PEERS.md: keys made at run time
+ * (git does not keep mode 0600), our own config, started by absolute path, stopped by PID.
+ */
+export async function startSshd(): Promise<SshdPeer> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-sshd-'));
+  const keygen = (file: string) => execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', file], { stdio: 'ignore' });
+  const hostKey = path.join(dir, 'host_ed25519');
+  const clientKey = path.join(dir, 'client_ed25519');
+  keygen(hostKey);
+  keygen(clientKey);
+  writeFileSync(path.join(dir, 'authorized_keys'), readFileSync(`${clientKey}.pub`));
+  const port = await freePort();
+  const hostKeyPub = readFileSync(`${hostKey}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
+  const knownHosts = path.join(dir, 'known_hosts');
+  writeFileSync(knownHosts, `[127.0.0.1]:${port} ${hostKeyPub}\n`);
+  const config = path.join(dir, 'sshd_config');
+  writeFileSync(
+    config,
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${hostKey}`,
+      `PidFile ${path.join(dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
+      'PubkeyAuthentication yes',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'UsePAM no',
+      'PermitRootLogin prohibit-password',
+      'StrictModes no',
+      'AllowTcpForwarding yes',
+      'LogLevel VERBOSE',
+      '',
+    ].join('\n'),
+  );
+  if (process.getuid?.() === 0) mkdirSync('/run/sshd', { recursive: true });
+  const child: ChildProcess = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`sshd did not start within 5 s:\n${log}`)), 5000);
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (chunk: string) => {
+      log += chunk;
+      if (/Server listening on 127\.0\.0\.1 port/.test(log)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`sshd exited with ${code}:\n${log}`));
+    });
+  });
+  child.stderr!.resume();
+  const pid = child.pid!;
+  return {
+    port,
+    pid,
+    dir,
+    user: os.userInfo().username,
+    clientKey,
+    knownHosts,
+    hostKeyPub,
+    async stop() {
+      const sessions = descendants(pid);
+      for (const p of [pid, ...sessions]) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A LocalPort `connection` block that reaches this sshd as the current user. */
+export function sshConnection(peer: SshdPeer, extra: Record<string, unknown> = {}) {
+  return {
+    host: '127.0.0.1',
+    port: peer.port,
+    user: peer.user,
+    key_file: peer.clientKey,
+    known_hosts_file: peer.knownHosts,
+    strict_host_key_checking: 'yes',
+    options: { KexAlgorithms: 'curve25519-sha256', IdentitiesOnly: 'yes' },
+    ...extra,
+  };
+}
