@@ -51,6 +51,8 @@ export class ServiceLog {
     if (!this.#stream) {
       mkdirSync(path.dirname(this.file), { recursive: true });
       this.#stream = createWriteStream(this.file, { flags: 'a' });
+      // A log that cannot be written must not take the supervisor down with it.
+      this.#stream.on('error', () => {});
     }
     this.#stream.write(`${new Date().toISOString()} ${stream} ${this.redactor.text(text)}\n`);
   }

@@ -78,8 +78,8 @@ export interface ForwardSpec {
    */
   ready: { output: RegExp } | { port: true };
   /**
-   * Turns what the process printed and how it exited into a one-line, actionable message.
-   * Return undefined when the output says nothing recognisable.
+   * Turns what the process printed and how it exited into a one-line, actionable message
+   * (core prefixes `service NAME: `). Return undefined when the output says nothing recognisable.
    */
   explainExit?(info: ExitInfo): string | undefined;
 }

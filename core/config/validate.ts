@@ -81,7 +81,7 @@ function zodProblems(error: z.ZodError, raw: unknown, prefix: PropertyKey[], fil
     if (issue.code === 'unrecognized_keys') {
       return issue.keys.map((key) => ({ file, path: describePath(raw, [...path, key]), message: 'unknown key; remove it or check its spelling' }));
     }
-    const message = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
+    const message = issue.code === 'invalid_type' && /received undefined/.test(issue.message) ? 'is required' : issue.message;
     return [{ file, path: describePath(raw, path), message }];
   });
 }

@@ -47,7 +47,7 @@ export class ServiceSupervisor {
 
   constructor(
     readonly service: ServiceDefinition,
-    private readonly hub: LocalPort,
+    readonly hub: LocalPort,
   ) {
     this.#technology = hub.technologies.get(service.technology);
     this.#log = new ServiceLog(service.name, hub.redactor);

@@ -56,19 +56,18 @@ export function kubectlArgs(service: ServiceDefinition<KubectlConnection>): stri
 export function explainKubectlExit(service: ServiceDefinition<KubectlConnection>, info: ExitInfo): string | undefined {
   const out = info.output;
   const c = service.connection;
-  const s = `service ${service.name}`;
   const line = (re: RegExp) => out.split('\n').find((l) => re.test(l))?.trim();
-  if (info.exitCode === 127 && /command not found/.test(out)) return `${s}: kubectl is not installed or not on PATH (${c.kubectlPath}); install kubectl or set connection.kubectl_path`;
+  if (info.exitCode === 127 && /command not found/.test(out)) return `kubectl is not installed or not on PATH (${c.kubectlPath}); install kubectl or set connection.kubectl_path`;
   let m = /context "([^"]+)" does not exist/.exec(out);
-  if (m) return `${s}: kubeconfig context '${m[1]}' does not exist; check connection.context (kubectl config get-contexts)`;
+  if (m) return `kubeconfig context '${m[1]}' does not exist; check connection.context (kubectl config get-contexts)`;
   if (/connection to the server .* was refused|Unable to connect to the server|no such host|i\/o timeout/i.test(out)) {
-    return `${s}: the Kubernetes API server is unreachable (${line(/server/i)}); check your cluster, VPN and kubeconfig`;
+    return `the Kubernetes API server is unreachable (${line(/server/i)}); check your cluster, VPN and kubeconfig`;
   }
   m = /pod is not running\. Current status=(\w+)/.exec(out);
-  if (m) return `${s}: the pod behind ${c.resourceType}/${c.resourceName} is not running (status ${m[1]}); wait for it or check kubectl describe`;
-  if (/NotFound|not found/i.test(out)) return `${s}: ${c.resourceType}/${c.resourceName} not found in namespace ${c.namespace}; check resource_name and namespace`;
-  if (/address already in use|unable to listen on/i.test(out)) return `${s}: local port ${service.localPort} is already in use; stop what holds it or change local_port`;
-  if (/lost connection to pod/.test(out)) return `${s}: kubectl lost its connection to the pod`;
+  if (m) return `the pod behind ${c.resourceType}/${c.resourceName} is not running (status ${m[1]}); wait for it or check kubectl describe`;
+  if (/NotFound|not found/i.test(out)) return `${c.resourceType}/${c.resourceName} not found in namespace ${c.namespace}; check resource_name and namespace`;
+  if (/address already in use|unable to listen on/i.test(out)) return `local port ${service.localPort} is already in use; stop what holds it or change local_port`;
+  if (/lost connection to pod/.test(out)) return `kubectl lost its connection to the pod`;
   return undefined;
 }
 

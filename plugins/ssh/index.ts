@@ -103,27 +103,26 @@ export function sshArgs(service: ServiceDefinition<SshConnection>): string[] {
   return args;
 }
 
-/** ssh's own failure messages, turned into what happened and what to do. */
+/** ssh's own failure messages, turned into what happened and what to do (core prefixes the service name). */
 export function explainSshExit(service: ServiceDefinition<SshConnection>, info: ExitInfo): string | undefined {
   const out = info.output;
   const c = service.connection;
   const target = `${c.user ? `${c.user}@` : ''}${c.host}${c.port ? `:${c.port}` : ''}`;
-  const s = `service ${service.name}`;
-  if (/command not found|ENOENT/.test(out) && info.exitCode === 127) return `${s}: ssh is not installed or not on PATH; install the OpenSSH client`;
+  if (/command not found|ENOENT/.test(out) && info.exitCode === 127) return `ssh is not installed or not on PATH; install the OpenSSH client`;
   if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/i.test(out)) {
-    return `${s}: host key verification failed for ${c.host}: the server's key does not match known_hosts; if the server was really re-keyed, remove the old key with ssh-keygen -R ${c.host}`;
+    return `host key verification failed for ${c.host}: the server's key does not match known_hosts; if the server was really re-keyed, remove the old key with ssh-keygen -R ${c.host}`;
   }
-  if (/Permission denied/i.test(out)) return `${s}: authentication refused by ${target}; check user and key_file, or load the key into ssh-agent`;
-  if (/Could not resolve hostname|Name or service not known|nodename nor servname/i.test(out)) return `${s}: unknown host ${c.host}; check connection.host or your ~/.ssh/config`;
-  if (/Connection refused/i.test(out)) return `${s}: connection refused by ${target}; is sshd running there, on that port?`;
+  if (/Permission denied/i.test(out)) return `authentication refused by ${target}; check user and key_file, or load the key into ssh-agent`;
+  if (/Could not resolve hostname|Name or service not known|nodename nor servname/i.test(out)) return `unknown host ${c.host}; check connection.host or your ~/.ssh/config`;
+  if (/Connection refused/i.test(out)) return `connection refused by ${target}; is sshd running there, on that port?`;
   if (/Address already in use|cannot listen to port|Could not request local forwarding/i.test(out)) {
-    return `${s}: local port ${service.localPort} is already in use; stop what holds it or change local_port`;
+    return `local port ${service.localPort} is already in use; stop what holds it or change local_port`;
   }
-  if (/timed out|not responding/i.test(out)) return `${s}: ${target} did not answer (${out.trim().split('\n').pop()})`;
+  if (/timed out|not responding/i.test(out)) return `${target} did not answer (${out.trim().split('\n').pop()})`;
   if (/Identity file .* not accessible|Load key .*: (No such file|invalid format|bad permissions)/i.test(out)) {
-    return `${s}: cannot use key_file ${c.keyFile ?? ''}: ${out.trim().split('\n').find((l) => /Identity file|Load key/.test(l))}`;
+    return `cannot use key_file ${c.keyFile ?? ''}: ${out.trim().split('\n').find((l) => /Identity file|Load key/.test(l))}`;
   }
-  if (/connect to host .* port \d+: .*/i.test(out)) return `${s}: ${out.trim().split('\n').find((l) => /connect to host/.test(l))}`;
+  if (/connect to host .* port \d+: .*/i.test(out)) return `${out.trim().split('\n').find((l) => /connect to host/.test(l))}`;
   return undefined;
 }
 

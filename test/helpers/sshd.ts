@@ -18,6 +18,10 @@ export interface SshdPeer {
   /** The server's public host key line (for writing a wrong one). */
   hostKeyPub: string;
   /** Kill the listener and every session it forked (sessions call setsid, so not by group). */
+  killServer(): Promise<void>;
+  /** Start the server again: same port, same keys. */
+  startServer(): Promise<void>;
+  /** killServer, then remove its directory. */
   stop(): Promise<void>;
 }
 
@@ -58,43 +62,58 @@ export async function startSshd(): Promise<SshdPeer> {
     ].join('\n'),
   );
   if (process.getuid?.() === 0) mkdirSync('/run/sshd', { recursive: true });
-  const child: ChildProcess = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`sshd did not start within 5 s:\n${log}`)), 5000);
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => {
-      log += chunk;
-      if (/Server listening on 127\.0\.0\.1 port/.test(log)) {
+
+  let child: ChildProcess | undefined;
+  const launch = async () => {
+    const c = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`sshd did not start within 5 s:\n${log}`)), 5000);
+      c.stderr!.setEncoding('utf8');
+      c.stderr!.on('data', (chunk: string) => {
+        log += chunk;
+        if (/Server listening on 127\.0\.0\.1 port/.test(log)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      c.once('exit', (code) => {
         clearTimeout(timer);
-        resolve();
+        reject(new Error(`sshd exited with ${code}:\n${log}`));
+      });
+    });
+    c.stderr!.resume();
+    child = c;
+  };
+  const kill = async () => {
+    const c = child;
+    if (!c?.pid) return;
+    child = undefined;
+    for (const p of [c.pid, ...descendants(c.pid)]) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        /* gone */
       }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`sshd exited with ${code}:\n${log}`));
-    });
-  });
-  child.stderr!.resume();
-  const pid = child.pid!;
+    }
+    if (c.exitCode === null && c.signalCode === null) await new Promise((r) => c.once('exit', r));
+  };
+  await launch();
+
   return {
     port,
-    pid,
+    get pid() {
+      return child?.pid ?? -1;
+    },
     dir,
     user: os.userInfo().username,
     clientKey,
     knownHosts,
     hostKeyPub,
+    killServer: kill,
+    startServer: launch,
     async stop() {
-      const sessions = descendants(pid);
-      for (const p of [pid, ...sessions]) {
-        try {
-          process.kill(p, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-      if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+      await kill();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,24 @@
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { configObject, definePlugin } from '../../core/index.js';
+
+export const FAKE_TUNNEL = fileURLToPath(new URL('../fixtures/fake-tunnel.mjs', import.meta.url));
+
+/** A technology whose process is test/fixtures/fake-tunnel.mjs: real child processes, no network peer. */
+export const fakeTechPlugin = () =>
+  definePlugin({
+    name: 'test:fake',
+    apply(api) {
+      api.registerTechnology({
+        type: 'fake',
+        connectionSchema: configObject({ mode: z.enum(['ok', 'fail', 'hang']).default('ok'), delay: z.number().default(0), flag: z.string().optional() }),
+        describeTarget: (s) => `fake:${s.remotePort}`,
+        createForward: (s) => ({
+          command: process.execPath,
+          args: [FAKE_TUNNEL, String(s.localPort), s.connection.mode, String(s.connection.delay), ...(s.connection.flag ? [s.connection.flag] : [])],
+          ready: { output: /^LISTENING / },
+          explainExit: (info) => (/refused the forward/.test(info.output) ? 'the fake remote refused the forward' : undefined),
+        }),
+      });
+    },
+  });

@@ -1,0 +1,75 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { loadRawConfig } from '../../../core/config/load.js';
+import { ConfigError } from '../../../core/errors.js';
+
+const root = mkdtempSync(path.join(os.tmpdir(), 'lp-load-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function project(files: Record<string, string>): string {
+  const dir = mkdtempSync(path.join(root, 'p-'));
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+    writeFileSync(path.join(dir, name), text);
+  }
+  return dir;
+}
+
+const yaml = 'services:\n  - name: a\n    technology: ssh\n    local_port: 1\n    remote_port: 2\n';
+
+describe('config discovery', () => {
+  it.each([
+    ['localport.yaml', yaml],
+    ['localport.yml', yaml],
+    ['.localportrc', yaml],
+    ['.localportrc.yaml', yaml],
+    ['.localportrc.json', JSON.stringify({ services: [{ name: 'a' }] })],
+    ['localport.config.json', JSON.stringify({ services: [{ name: 'a' }] })],
+    ['localport.config.mjs', 'export default { services: [{ name: "a" }] };'],
+    ['localport.config.cjs', 'module.exports = { services: [{ name: "a" }] };'],
+  ])('finds %s', async (file, text) => {
+    const dir = project({ [file]: text });
+    const { file: found, raw } = await loadRawConfig({ cwd: dir });
+    expect(found).toBe(path.join(dir, file));
+    expect((raw as { services: { name: string }[] }).services[0].name).toBe('a');
+  });
+
+  it('reads the "localport" key of package.json', async () => {
+    const dir = project({ 'package.json': JSON.stringify({ name: 'x', localport: { services: [{ name: 'pk' }] } }) });
+    const { raw } = await loadRawConfig({ cwd: dir });
+    expect((raw as { services: { name: string }[] }).services[0].name).toBe('pk');
+  });
+
+  it('loads localport.config.ts with jiti, resolving `import … from "localport"` to this package', async () => {
+    const dir = project({
+      'localport.config.ts': `import { defineConfig } from 'localport';\nconst port: number = 5432;\nexport default defineConfig({ services: { db: { technology: 'ssh', localPort: port, remotePort: 5432, connection: { host: 'h' } } } });\n`,
+    });
+    const { raw } = await loadRawConfig({ cwd: dir });
+    expect(raw).toEqual({ services: { db: { technology: 'ssh', localPort: 5432, remotePort: 5432, connection: { host: 'h' } } } });
+  });
+
+  it('searches parent directories up to the project root', async () => {
+    const dir = project({ 'package.json': '{"name":"p"}', 'localport.yaml': yaml, 'sub/deeper/.keep': '' });
+    const { file } = await loadRawConfig({ cwd: path.join(dir, 'sub', 'deeper') });
+    expect(file).toBe(path.join(dir, 'localport.yaml'));
+  });
+
+  it('reports a YAML syntax error with file, line and column', async () => {
+    const dir = project({ 'localport.yaml': 'services:\n  - name: a\n   bad: [\n' });
+    await expect(loadRawConfig({ cwd: dir })).rejects.toThrow(new RegExp(`^${path.join(dir, 'localport.yaml')}:\\d+:\\d+: YAML syntax error: `));
+  });
+
+  it('says when --config does not exist', async () => {
+    const err = await loadRawConfig({ cwd: root, configPath: 'nope.yaml' }).catch((e) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toBe(`--config: config file not found: ${path.join(root, 'nope.yaml')}`);
+    expect(err.exitCode).toBe(2);
+  });
+
+  it('says when no config is found', async () => {
+    const dir = project({ 'package.json': '{"name":"empty"}' });
+    await expect(loadRawConfig({ cwd: dir })).rejects.toThrow(/no LocalPort config found in/);
+  });
+});

@@ -1,0 +1,99 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from '@jest/globals';
+import jsYaml from 'js-yaml';
+import { ConfigError } from '../../../core/errors.js';
+import { resolve } from '../../helpers/hub.js';
+
+const seed = jsYaml.load(readFileSync(new URL('../../fixtures/seed-localport.yaml', import.meta.url), 'utf8'));
+
+async function problems(raw: unknown, env: NodeJS.ProcessEnv = {}): Promise<string[]> {
+  try {
+    await resolve(raw, env);
+  } catch (e) {
+    if (e instanceof ConfigError) return e.message.split('\n');
+    throw e;
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+const ssh = (over: Record<string, unknown> = {}) => ({ name: 'web', technology: 'ssh', local_port: 8080, remote_port: 80, connection: { host: 'bastion' }, ...over });
+
+describe('config validation', () => {
+  it('loads the original LocalPort sample unchanged, with defaults applied', async () => {
+    const { config, hub } = await resolve(seed, { POSTGRES_PASSWORD: 'pw-from-env' });
+    expect(config.services.map((s) => [s.name, s.technology, s.localPort, s.remotePort])).toEqual([
+      ['postgres', 'kubectl', 5432, 5432],
+      ['kafka', 'kubectl', 6092, 9092],
+      ['redis', 'ssh', 6379, 6379],
+    ]);
+    const pg = config.services[0];
+    expect(pg.connection).toMatchObject({ resourceType: 'service', resourceName: 'postgres', namespace: 'default', context: 'minikube' });
+    expect(pg.healthCheck).toMatchObject({ type: 'postgres', interval: 30, timeout: 5, failureThreshold: 3, config: { password: 'pw-from-env' } });
+    expect(pg.restartPolicy).toMatchObject({ enabled: true, maxAttempts: 5, backoffMultiplier: 2, initialDelay: 1, maxDelay: 300 });
+    expect(pg.tags).toEqual(['database', 'essential']);
+    // redis has no health_check of its own: defaults.health_check applies.
+    expect(config.services[2].healthCheck.type).toBe('tcp');
+    expect(config.services[2].connection).toMatchObject({ host: 'redis-server.example.com', user: 'deploy', keyFile: '~/.ssh/id_rsa', remoteHost: 'localhost', bindAddress: '127.0.0.1' });
+    expect(hub.redactor.isSecret('pw-from-env')).toBe(true);
+  });
+
+  it('accepts camelCase services keyed by name (the TypeScript form)', async () => {
+    const { config } = await resolve({ services: { api: { technology: 'ssh', localPort: '9000', remotePort: 80, connection: { host: 'h', keyFile: '/k' } } } });
+    expect(config.services[0]).toMatchObject({ name: 'api', localPort: 9000, connection: { keyFile: '/k' } });
+    expect(config.services[0].healthCheck.type).toBe('tcp');
+    expect(config.services[0].restartPolicy).toMatchObject({ maxAttempts: 0, enabled: true });
+  });
+
+  it('names an unknown technology and lists the registered ones', async () => {
+    expect(await problems({ services: [ssh({ technology: 'kubctl' })] })).toEqual([
+      "test.yaml: services[0] (web).technology: unknown technology 'kubctl'; registered: kubectl, ssh",
+    ]);
+  });
+
+  it('rejects port 70000 at its key path, in the spelling of the file', async () => {
+    const p = await problems({ services: [ssh({ local_port: 70000 })] });
+    expect(p).toEqual(['test.yaml: services[0] (web).local_port: must be between 1 and 65535 (got 70000)']);
+  });
+
+  it('rejects duplicate names and duplicate local ports', async () => {
+    const p = await problems({ services: [ssh(), ssh({ local_port: 8081 }), ssh({ name: 'other' })] });
+    expect(p).toContain("test.yaml: services[1] (web): duplicate service name 'web'; service names must be unique");
+    expect(p).toContain("test.yaml: services[2] (other).local_port: local port 8080 is also used by service 'web'; give each service its own local port");
+  });
+
+  it('requires connection.host for ssh', async () => {
+    expect(await problems({ services: [ssh({ connection: { user: 'x' } })] })).toEqual(['test.yaml: services[0] (web).connection.host: is required']);
+  });
+
+  it('reports every problem at once, one line each, and flags misspelt keys', async () => {
+    const p = await problems({ services: [ssh({ lcoal_port: 1 }), ssh({ name: 'b', local_port: 0, remote_port: 'x' })] });
+    expect(p).toEqual([
+      'test.yaml: services[0] (web).lcoal_port: unknown key; remove it or check its spelling',
+      'test.yaml: services[1] (b).local_port: must be between 1 and 65535 (got 0)',
+      'test.yaml: services[1] (b).remote_port: must be a port number (got "x")',
+    ]);
+  });
+
+  it('refuses ssh password auth with what to do instead', async () => {
+    const [line] = await problems({ services: [ssh({ connection: { host: 'h', password: 'pw' } })] });
+    expect(line).toMatch(/connection\.password: password authentication is not supported.*key_file or an ssh-agent key/);
+  });
+
+  it('rejects values that could turn into command-line flags', async () => {
+    const p = await problems({
+      services: [
+        ssh({ connection: { host: '-oProxyCommand=sh' } }),
+        { name: 'k', technology: 'kubectl', local_port: 1, remote_port: 1, connection: { resource_name: '--kubeconfig=/x', namespace: 'Bad NS' } },
+      ],
+    });
+    expect(p).toHaveLength(3);
+    expect(p[0]).toContain('services[0] (web).connection.host: must be a host name');
+    expect(p[1]).toContain('services[1] (k).connection.resource_name: must be a Kubernetes resource name');
+    expect(p[2]).toContain('services[1] (k).connection.namespace: must be a Kubernetes namespace name');
+  });
+
+  it('lists the registered health checks for an unknown type', async () => {
+    const [line] = await problems({ services: [ssh({ health_check: { type: 'redis' } })] });
+    expect(line).toBe("test.yaml: services[0] (web).health_check.type: unknown health check 'redis'; registered: http, kafka, postgres, tcp");
+  });
+});

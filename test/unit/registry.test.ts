@@ -1,0 +1,76 @@
+import { describe, expect, it } from '@jest/globals';
+import { LocalPort } from '../../core/LocalPort.js';
+import { Registry } from '../../core/registry.js';
+import { definePlugin } from '../../core/index.js';
+import { z } from 'zod';
+
+describe('Registry', () => {
+  it('refuses a duplicate type, naming both plugins', () => {
+    const r = new Registry<number>('technology');
+    r.register('ssh', 1, 'localport:ssh');
+    expect(() => r.register('ssh', 2, 'acme:ssh')).toThrow("technology 'ssh' is registered twice: by plugin localport:ssh and by plugin acme:ssh");
+    expect(r.get('ssh')).toBe(1);
+  });
+
+  it('lists the registered types for an unknown one', () => {
+    const r = new Registry<number>('technology');
+    r.register('ssh', 1, 'p');
+    r.register('kubectl', 2, 'p');
+    expect(() => r.get('kubctl')).toThrow("unknown technology 'kubctl'; registered: kubectl, ssh");
+  });
+});
+
+describe('LocalPort plugins', () => {
+  const tech = (name: string, type: string) =>
+    definePlugin({
+      name,
+      apply(api) {
+        api.registerTechnology({ type, connectionSchema: z.object({}), describeTarget: () => '', createForward: () => ({ command: 'true', args: [], ready: { port: true } }) });
+      },
+    });
+
+  it('applies nested plugin lists, skipping false, and the same plugin once', async () => {
+    const hub = new LocalPort();
+    const a = tech('a', 'ta');
+    await hub.use([[a, false, [tech('b', 'tb')]], a, null]);
+    expect(hub.plugins).toEqual(['a', 'b']);
+    expect(hub.technologies.types()).toEqual(['ta', 'tb']);
+  });
+
+  it('refuses two plugins of one name with different options', async () => {
+    const hub = new LocalPort();
+    await expect(hub.use([{ ...tech('x', 't1'), options: { a: 1 } }, { ...tech('x', 't2'), options: { a: 2 } }])).rejects.toThrow(
+      "plugin 'x' is listed twice with different options",
+    );
+  });
+
+  it('wraps an exception thrown in apply with the plugin name', async () => {
+    const hub = new LocalPort();
+    await expect(hub.use([definePlugin({ name: 'boom', apply() { throw new Error('kaput'); } })])).rejects.toThrow('plugin boom failed in apply: kaput');
+  });
+
+  it('gives plugins only the tap side of hooks', async () => {
+    const hub = new LocalPort();
+    let seen: Record<string, unknown> | undefined;
+    await hub.use([definePlugin({ name: 'peek', apply(api) { seen = api.hooks.beforeStart as unknown as Record<string, unknown>; } })]);
+    expect(typeof seen!.tapPromise).toBe('function');
+    expect(seen!.promise).toBeUndefined();
+    expect(seen!.callAsync).toBeUndefined();
+    expect(Object.isFrozen(hub.hooks)).toBe(true);
+  });
+
+  it('reports a throwing tap as "plugin <name> failed in <hook>"', async () => {
+    const hub = new LocalPort();
+    await hub.use([definePlugin({ name: 'acme:notify', apply(api) { api.hooks.beforeStart.tapPromise('acme:notify', async () => { throw new Error('webhook down'); }); } })]);
+    await expect(hub.hooks.beforeStart.promise({} as never)).rejects.toThrow('plugin acme:notify failed in beforeStart: webhook down');
+    hub.hooks.stateChanged.tap('acme:sync', () => { throw new Error('nope'); });
+    expect(() => hub.hooks.stateChanged.call({} as never)).toThrow('plugin acme:sync failed in stateChanged: nope');
+  });
+
+  it('lets beforeRestart veto with false (bail hook)', async () => {
+    const hub = new LocalPort();
+    expect(await hub.hooks.beforeRestart.promise({} as never, { attempt: 1, delay: 0, reason: '' })).toBeUndefined();
+    hub.hooks.beforeRestart.tap('veto', () => false);
+    expect(await hub.hooks.beforeRestart.promise({} as never, { attempt: 1, delay: 0, reason: '' })).toBe(false);
+  });
+});

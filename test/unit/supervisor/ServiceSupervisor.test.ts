@@ -1,0 +1,162 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { ServiceError } from '../../../core/errors.js';
+import type { LocalPort } from '../../../core/LocalPort.js';
+import { Supervisor } from '../../../core/supervisor/Supervisor.js';
+import type { ServiceState } from '../../../core/types.js';
+import { fakeTechPlugin } from '../../helpers/fake-tech.js';
+import { resolve } from '../../helpers/hub.js';
+import { freePort } from '../../helpers/net.js';
+import { alive, waitUntil } from '../../helpers/procs.js';
+
+// The tunnel here is test/fixtures/fake-tunnel.mjs, a real child process standing in for ssh/kubectl,
+// so the state machine is tested without a network peer. Real ssh is covered in test/integration.
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-sup-'));
+beforeAll(() => {
+  process.env.LOCALPORT_STATE_DIR = dir;
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let supervisors: Supervisor[] = [];
+afterEach(async () => {
+  await Promise.all(supervisors.map((s) => s.stopAll()));
+  supervisors = [];
+});
+
+async function setup(services: Record<string, unknown>[], restart: Record<string, unknown> = {}) {
+  const { hub, config } = await resolve(
+    { defaults: { restart_policy: { initial_delay: 0.05, jitter: 0, ...restart } }, services },
+    {},
+    [fakeTechPlugin()],
+  );
+  const sup = new Supervisor(hub);
+  supervisors.push(sup);
+  const states: Record<string, ServiceState[]> = {};
+  hub.hooks.stateChanged.tap('test', (c) => (states[c.service.name] ??= []).push(c.to));
+  return { hub: hub as LocalPort, config, sup, states };
+}
+
+const fake = async (name: string, connection: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => ({
+  name,
+  technology: 'fake',
+  local_port: await freePort(),
+  remote_port: 1,
+  connection,
+  ...extra,
+});
+
+describe('ServiceSupervisor', () => {
+  it('starts, reports ready with its pid, and stops leaving no process', async () => {
+    const { config, sup, states } = await setup([await fake('a')]);
+    const s = sup.add(config.services[0]);
+    await s.start();
+    const pid = s.pid!;
+    expect(s.status()).toMatchObject({ name: 'a', state: 'ready', pid, localAddress: '127.0.0.1', target: 'fake:1', restarts: 0 });
+    expect(alive(pid)).toBe(true);
+    await s.stop();
+    expect(states.a).toEqual(['starting', 'ready', 'stopping', 'stopped']);
+    expect(alive(pid)).toBe(false);
+    expect(s.pid).toBeNull();
+  });
+
+  it('notices a killed tunnel at once and restarts it on the same port', async () => {
+    const { config, sup, states } = await setup([await fake('a')]);
+    const s = sup.add(config.services[0]);
+    await s.start();
+    const first = s.pid!;
+    process.kill(first, 'SIGKILL');
+    await waitUntil(() => s.state === 'ready' && s.pid !== first, 3000, 'the restart');
+    expect(states.a).toEqual(['starting', 'ready', 'restarting', 'ready']);
+    expect(s.restarts).toBe(1);
+    expect(s.lastError).toMatch(/killed by SIGKILL/);
+    const body = await new Promise<string>((r) => net.connect(config.services[0].localPort, '127.0.0.1').on('data', (d) => r(String(d))));
+    expect(body).toBe('pong');
+  });
+
+  it('gives up after max_attempts failed restarts, with growing delays', async () => {
+    const flag = path.join(dir, 'flag-max');
+    const { config, sup, hub } = await setup([await fake('a', { flag })], { max_attempts: 3, initial_delay: 0.05, backoff_multiplier: 2 });
+    const delays: number[] = [];
+    hub.hooks.beforeRestart.tap('test', (_s, info) => {
+      delays.push(info.delay);
+    });
+    const s = sup.add(config.services[0]);
+    await s.start();
+    writeFileSync(flag, 'fail');
+    process.kill(s.pid!, 'SIGKILL');
+    await waitUntil(() => s.state === 'failed', 5000, 'failed state');
+    expect(delays).toEqual([0.05, 0.1, 0.2]);
+    expect(s.lastError).toMatch(/the fake remote refused the forward \(gave up after 3 restart attempts\)/);
+    expect(s.pid).toBeNull();
+  });
+
+  it('lets a plugin veto a restart', async () => {
+    const { config, sup, hub } = await setup([await fake('a')]);
+    hub.hooks.beforeRestart.tap('test:veto', () => false);
+    const s = sup.add(config.services[0]);
+    await s.start();
+    process.kill(s.pid!, 'SIGKILL');
+    await waitUntil(() => s.state === 'failed', 3000, 'failed state');
+    expect(s.lastError).toMatch(/restart vetoed by a plugin/);
+  });
+
+  it('resets the attempt counter once the service has been stable', async () => {
+    const { config, sup } = await setup([await fake('a')], { reset_after: 0.3 });
+    const s = sup.add(config.services[0]);
+    await s.start();
+    process.kill(s.pid!, 'SIGKILL');
+    await waitUntil(() => s.state === 'ready' && s.restarts === 1, 3000, 'restart');
+    expect(s.attempts).toBe(1);
+    await waitUntil(() => s.attempts === 0, 2000, 'attempt reset');
+  });
+
+  it('fails a first start fast with the technology\'s explanation, leaving nothing running', async () => {
+    const { config, sup } = await setup([await fake('a', { mode: 'fail' })]);
+    const s = sup.add(config.services[0]);
+    const err = await s.start().catch((e) => e);
+    expect(err).toBeInstanceOf(ServiceError);
+    expect(err.message).toBe('service a: the fake remote refused the forward');
+    expect(s.state).toBe('failed');
+    expect(s.pid).toBeNull();
+  });
+
+  it('names the port and the process holding it when the local port is taken', async () => {
+    const port = await freePort();
+    const holder = net.createServer();
+    await new Promise<void>((r) => holder.listen(port, '127.0.0.1', r));
+    try {
+      const { config, sup } = await setup([{ ...(await fake('a')), local_port: port }]);
+      const err = await sup.add(config.services[0]).start().catch((e) => e);
+      expect(err.code).toBe('PORT_IN_USE');
+      expect(err.message).toContain(`local port ${port} on 127.0.0.1 is already in use by pid ${process.pid} (`);
+    } finally {
+      holder.close();
+    }
+  });
+
+  it('starts services in parallel', async () => {
+    const { config, sup } = await setup([await fake('a', { delay: 600 }), await fake('b', { delay: 600 }), await fake('c', { delay: 600 })]);
+    const t0 = Date.now();
+    const results = await sup.startAll(config.services);
+    const elapsed = Date.now() - t0;
+    expect(results.every((r) => r.ok)).toBe(true);
+    // In series this would take more than 1.8 s.
+    expect(elapsed).toBeLessThan(1500);
+  });
+
+  it('stops a service that is still starting', async () => {
+    const { config, sup } = await setup([await fake('a', { mode: 'hang' })]);
+    const s = sup.add(config.services[0]);
+    const starting = s.start();
+    await waitUntil(() => s.pid !== null, 2000, 'spawn');
+    const pid = s.pid!;
+    await s.stop();
+    await starting;
+    expect(s.state).toBe('stopped');
+    expect(alive(pid)).toBe(false);
+  });
+});
