@@ -1,6 +1,7 @@
 import { ServiceError, UsageError } from '../errors.js';
 import { selectServices, Supervisor, type Selection } from '../supervisor/Supervisor.js';
 import type { ServiceSupervisor } from '../supervisor/ServiceSupervisor.js';
+import type { Redactor } from '../redact.js';
 import type { Project } from './project.js';
 import { render } from './project.js';
 
@@ -62,7 +63,7 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
   const cleanup = () => SIGNALS.forEach((sig) => process.off(sig, onSignal!));
 
   try {
-    const failures = await startWithProgress(sups, opts, signalled$);
+    const failures = await startWithProgress(sups, opts, signalled$, hub.redactor);
     if (signalled) return 128 + (SIGNAL_NUMBERS[signalled] ?? 1);
     if (failures.length) {
       for (const f of failures) opts.stderr.write(`error: ${hub.redactor.text(f.message)}\n`);
@@ -91,14 +92,15 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
   }
 }
 
-async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, signalled$: Promise<NodeJS.Signals>): Promise<Error[]> {
+async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, signalled$: Promise<NodeJS.Signals>, redactor: Redactor): Promise<Error[]> {
   const { Listr, ListrLogger, ProcessOutput } = await import('listr2');
   const failures: Error[] = [];
   const deadline = Date.now() + opts.timeout * 1000;
   const logger = new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr), useIcons: opts.tty });
   const tasks = new Listr(
     sups.map((s) => ({
-      title: `${s.name}: ${s.status().target}`,
+      // Everything listr2 prints passes through the redactor: targets and errors may hold secrets.
+      title: redactor.text(`${s.name}: ${s.status().target}`),
       task: async (_: unknown, task: { title: string }) => {
         const timeout = new Promise<never>((_, reject) => {
           const t = setTimeout(
@@ -111,9 +113,9 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
           await Promise.race([s.start(), timeout, signalled$.then(() => undefined)]);
         } catch (error) {
           failures.push(error as Error);
-          throw error;
+          throw new Error(redactor.text((error as Error).message));
         }
-        if (s.state === 'ready') task.title = `${s.name}: ready on ${s.localAddress}:${s.service.localPort} (${s.status().target})`;
+        if (s.state === 'ready') task.title = redactor.text(`${s.name}: ready on ${s.localAddress}:${s.service.localPort} (${s.status().target})`);
       },
     })),
     {

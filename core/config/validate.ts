@@ -169,14 +169,17 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
     });
   }
 
-  // Cross-service rules.
-  const byName = new Map<string, number>();
+  // Cross-service rules. Names are checked on the raw entries, so a duplicate is reported even when
+  // one of the two has problems of its own.
+  const seen = new Set<string>();
+  for (const entry of entries) {
+    const name = entry.name ?? (entry.raw && typeof entry.raw === 'object' ? (entry.raw as Record<string, unknown>).name : undefined);
+    if (typeof name !== 'string') continue;
+    if (seen.has(name)) problems.push({ file, path: describePath(raw, entry.path), message: `duplicate service name '${name}'; service names must be unique` });
+    seen.add(name);
+  }
   const byPort = new Map<string, string>();
   services.forEach((s, i) => {
-    if (byName.has(s.name)) {
-      problems.push({ file, path: describePath(raw, origins[i]), message: `duplicate service name '${s.name}'; service names must be unique` });
-    }
-    byName.set(s.name, i);
     if (!s.enabled || !ctx.technologies.has(s.technology)) return;
     const address = ctx.technologies.get(s.technology).localAddress?.(s.connection) ?? '127.0.0.1';
     const key = `${address}:${s.localPort}`;

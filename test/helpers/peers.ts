@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { describe } from '@jest/globals';
 
 /**
@@ -21,5 +20,4 @@ export function describeWithPeer(peer: string, available: boolean, name: string,
   describe.skip(name, fn);
 }
 
-export const SSHD = '/usr/sbin/sshd';
-export const hasSshd = existsSync(SSHD) && existsSync('/usr/bin/ssh-keygen');
+export { SSHD, hasSshd } from './peer-bins.js';

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './net.js';
 import { descendants } from './procs.js';
-import { SSHD } from './peers.js';
+import { SSHD } from './peer-bins.js';
 
 export interface SshdPeer {
   port: number;

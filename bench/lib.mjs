@@ -1,0 +1,48 @@
+// Shared benchmark helpers: timing, statistics, table printing, and the real peers from test/helpers
+// (loaded through jiti, which LocalPort already depends on for TypeScript configs).
+import { spawn } from 'node:child_process';
+import { createJiti } from 'jiti';
+
+const jiti = createJiti(import.meta.url);
+export const peers = {
+  sshd: () => jiti.import('../test/helpers/sshd.ts'),
+  net: () => jiti.import('../test/helpers/net.ts'),
+  bins: () => jiti.import('../test/helpers/peer-bins.ts'),
+};
+
+export const BIN = new URL('../dist/core/cli/bin.js', import.meta.url).pathname;
+
+export function stats(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  const median = s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  return { min: s[0], median, max: s[s.length - 1], n: s.length };
+}
+
+/** Prints rows of { name, samples } with min/median/max and the ratio of medians against the first row. */
+export function printTable(title, rows, unit = 'ms') {
+  const base = stats(rows[0].samples).median;
+  console.log(`\n${title}`);
+  const head = ['case', 'n', `min ${unit}`, `median ${unit}`, `max ${unit}`, 'ratio'];
+  const body = rows.map((r) => {
+    const st = stats(r.samples);
+    return [r.name, String(st.n), st.min.toFixed(1), st.median.toFixed(1), st.max.toFixed(1), `${(st.median / base).toFixed(2)}x`];
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  console.log(line(head));
+  body.forEach((b) => console.log(line(b)));
+}
+
+/** Runs a command to completion; resolves with elapsed ms. */
+export function timeCommand(cmd, args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, { stdio: 'ignore', ...opts });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (code !== 0 && !opts.anyExit) reject(new Error(`${cmd} ${args.join(' ')} exited ${code}`));
+      else resolve(ms);
+    });
+  });
+}

@@ -1,0 +1,166 @@
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { hasStack, runCli } from '../helpers/cli.js';
+
+const root = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-config-'));
+const env = { LOCALPORT_STATE_DIR: path.join(root, 'state') };
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function write(name: string, text: string): string {
+  const file = path.join(root, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+const svc = (name: string, port: number, extra = '') =>
+  `  - name: ${name}\n    technology: ssh\n    local_port: ${port}\n    remote_port: 80\n    connection:\n      host: bastion\n${extra}`;
+
+describe('localport --help and --version', () => {
+  it('prints help listing the commands, without colour codes when piped', async () => {
+    const r = await runCli(['--help'], { env });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('localport run');
+    expect(r.stdout).toContain('localport config validate');
+    expect(r.stdout).toContain('localport config print');
+    expect(r.stdout).not.toContain('\x1b[');
+  });
+
+  it('prints the version', async () => {
+    const r = await runCli(['--version'], { env });
+    expect(r.stdout.trim()).toBe('0.1.0');
+  });
+
+  it('treats an unknown command as a usage error (exit 2)', async () => {
+    const r = await runCli(['frobnicate'], { env });
+    expect(r.code).toBe(2);
+    expect(hasStack(r.stderr + r.stdout)).toBe(false);
+  });
+});
+
+describe('localport config validate', () => {
+  const seed = path.join(root, 'seed.yaml');
+  copyFileSync(new URL('../fixtures/seed-localport.yaml', import.meta.url), seed);
+
+  it('validates the original LocalPort sample once its variables are set', async () => {
+    const r = await runCli(['config', 'validate', '--config', seed], { env: { ...env, POSTGRES_PASSWORD: 'x' } });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`${seed}: valid, 3 services (3 enabled)`);
+  });
+
+  it('accepts global options before the command, as the original CLI did', async () => {
+    const r = await runCli(['--config', seed, '--output', 'json', 'config', 'validate'], { env: { ...env, POSTGRES_PASSWORD: 'x' } });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      valid: true,
+      file: seed,
+      services: [
+        { name: 'postgres', technology: 'kubectl', enabled: true },
+        { name: 'kafka', technology: 'kubectl', enabled: true },
+        { name: 'redis', technology: 'ssh', enabled: true },
+      ],
+    });
+  });
+
+  it('names the missing variable and the service', async () => {
+    const r = await runCli(['config', 'validate', '-c', seed], { env: { ...env, POSTGRES_PASSWORD: '' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`error: ${seed}: services[0] (postgres).health_check.config.password: environment variable POSTGRES_PASSWORD is not set`);
+    expect(hasStack(r.stderr)).toBe(false);
+  });
+
+  const cases: [string, string, string[] | (() => string[]), RegExp][] = [
+    ['YAML syntax error', 'services:\n  - name: a\n   technology: [ssh\n', [], /syntax\.yaml:\d+:\d+: YAML syntax error: /],
+    ['unknown technology', `services:\n${svc('a', 1).replace('technology: ssh', 'technology: kubctl')}`, [], /tech\.yaml: services\[0\] \(a\)\.technology: unknown technology 'kubctl'; registered: kubectl, ssh$/m],
+    ['port 70000', `services:\n${svc('a', 70000)}`, [], /port\.yaml: services\[0\] \(a\)\.local_port: must be between 1 and 65535 \(got 70000\)$/m],
+    ['duplicate service name', `services:\n${svc('a', 1)}${svc('a', 2)}`, [], /dup-name\.yaml: services\[1\] \(a\): duplicate service name 'a'/],
+    ['duplicate local port', `services:\n${svc('a', 1)}${svc('b', 1)}`, [], /dup-port\.yaml: services\[1\] \(b\)\.local_port: local port 1 is also used by service 'a'/],
+    ['missing connection.host', 'services:\n  - name: a\n    technology: ssh\n    local_port: 1\n    remote_port: 2\n    connection:\n      user: x\n', [], /host\.yaml: services\[0\] \(a\)\.connection\.host: is required$/m],
+  ];
+
+  it.each(cases)('%s: one line per problem with file and key path, exit 2, no stack', async (label, text, _x, expected) => {
+    const file = write(`${{ 'YAML syntax error': 'syntax', 'unknown technology': 'tech', 'port 70000': 'port', 'duplicate service name': 'dup-name', 'duplicate local port': 'dup-port', 'missing connection.host': 'host' }[label]}.yaml`, text);
+    const r = await runCli(['config', 'validate', '-c', file], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(expected);
+    expect(r.stderr).toContain(file);
+    expect(hasStack(r.stderr)).toBe(false);
+    expect(r.stdout).toBe('');
+  });
+
+  it('lists several problems one per line', async () => {
+    const file = write('many.yaml', `services:\n${svc('a', 70000)}${svc('a', 2).replace('technology: ssh', 'technology: nope')}`);
+    const r = await runCli(['config', 'validate', '-c', file], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n')).toEqual([
+      'error: 3 problems',
+      `  ${file}: services[0] (a).local_port: must be between 1 and 65535 (got 70000)`,
+      `  ${file}: services[1] (a).technology: unknown technology 'nope'; registered: kubectl, ssh`,
+      `  ${file}: services[1] (a): duplicate service name 'a'; service names must be unique`,
+      '',
+    ]);
+  });
+
+  it('says a non-existent --config does not exist', async () => {
+    const r = await runCli(['config', 'validate', '--config', path.join(root, 'missing.yaml')], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`error: --config: config file not found: ${path.join(root, 'missing.yaml')}`);
+    expect(hasStack(r.stderr)).toBe(false);
+  });
+
+  it('names an unknown service on the command line and lists the configured ones', async () => {
+    const file = write('names.yaml', `services:\n${svc('api', 1)}${svc('db', 2)}`);
+    const r = await runCli(['run', 'dbb', '-c', file, '--', 'true'], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`error: unknown service 'dbb' in ${file}; configured: api, db`);
+    expect(hasStack(r.stderr)).toBe(false);
+  });
+
+  it('reports errors as JSON with --output json', async () => {
+    const file = write('json-err.yaml', `services:\n${svc('a', 70000)}`);
+    const r = await runCli(['config', 'validate', '-c', file, '--output', 'json'], { env });
+    expect(r.code).toBe(2);
+    const body = JSON.parse(r.stdout);
+    expect(body.error.code).toBe('CONFIG_INVALID');
+    expect(body.error.problems).toEqual([{ file, path: 'services[0] (a).local_port', message: 'must be between 1 and 65535 (got 70000)' }]);
+  });
+});
+
+describe('secrets', () => {
+  const SECRET = 'tok-7f3a9c-very-secret';
+
+  it('are redacted in config print, table and JSON', async () => {
+    const file = write('secret.yaml', `services:\n${svc('a', 1)}      options:\n        SetEnv: "LP_TOKEN=\${LP_TOKEN}"\n    health_check:\n      type: postgres\n      config:\n        password: \${LP_TOKEN}\n`);
+    for (const output of ['table', 'json']) {
+      const r = await runCli(['config', 'print', '-c', file, '--output', output], { env: { ...env, LP_TOKEN: SECRET } });
+      expect(r.code).toBe(0);
+      expect(r.stdout).not.toContain(SECRET);
+      expect(r.stdout).toContain('LP_TOKEN=***');
+    }
+    const json = JSON.parse((await runCli(['config', 'print', '-c', file, '--json'], { env: { ...env, LP_TOKEN: SECRET } })).stdout);
+    expect(json.config.services[0].healthCheck.config.password).toBe('***');
+  });
+
+  it('are redacted in errors', async () => {
+    const file = write('secret-port.yaml', `services:\n${svc('a', 1).replace('local_port: 1', 'local_port: ${BAD_PORT}')}`);
+    const r = await runCli(['config', 'validate', '-c', file], { env: { ...env, BAD_PORT: '987654' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('local_port: must be between 1 and 65535 (got ***)');
+    expect(r.stderr).not.toContain('987654');
+  });
+});
+
+describe('the example localport.config.ts', () => {
+  it('validates, loaded through jiti with `import … from "localport"`', async () => {
+    const file = new URL('../../localport.config.ts', import.meta.url).pathname;
+    const r = await runCli(['config', 'validate', '-c', file, '--json'], { env });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).services).toEqual([
+      { name: 'db', technology: 'kubectl', enabled: true },
+      { name: 'api', technology: 'ssh', enabled: true },
+    ]);
+  });
+});
