@@ -42,7 +42,8 @@ export class RunCommand extends BaseCommand {
       command: globals.command,
       output: this.output,
       color: this.color,
-      tty: (process.stderr as NodeJS.WriteStream).isTTY === true,
+      // A pty that reports no width would wrap the tree at one character: plain lines then.
+      tty: process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0,
       stdout: this.context.stdout,
       stderr: this.context.stderr,
     });
