@@ -148,6 +148,17 @@ export interface ServiceStatus {
   /** ISO time the current state began. */
   since: string | null;
   lastError: string | null;
+  /** Health through the tunnel: state, last check time, consecutive failures, last message and failure kind. */
+  health: {
+    state: 'unknown' | 'healthy' | 'unhealthy';
+    type: string;
+    lastCheck: string | null;
+    consecutiveFailures: number;
+    message: string | null;
+    kind: string | null;
+    code: string | null;
+    details: Record<string, unknown> | null;
+  } | null;
 }
 
 export type View =

@@ -73,10 +73,15 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
     }
     out.write(`${render(hub, opts.output, { kind: 'status', services: supervisor.status() }, opts.color)}\n`);
 
-    // From here on, state changes are news: print them as they happen.
+    // From here on, state and health changes are news: print them as they happen.
+    const news = (line: string) => out.write(hub.redactor.text(`${new Date().toISOString()} ${line}\n`));
     hub.hooks.stateChanged.tap(PLUGIN_NAME, (c) => {
       if (c.to === 'stopping' || c.to === 'stopped' || signalled) return;
-      out.write(hub.redactor.text(`${new Date().toISOString()} ${c.service.name}: ${c.from} → ${c.to}${c.error ? ` (${c.error})` : ''}\n`));
+      news(`${c.service.name}: ${c.from} → ${c.to}${c.error ? ` (${c.error})` : ''}`);
+    });
+    hub.hooks.healthChanged.tap(PLUGIN_NAME, (c) => {
+      if (signalled) return;
+      news(`${c.service.name}: ${c.healthy ? 'healthy' : `unhealthy (${c.result.kind}${c.result.code ? ` ${c.result.code}` : ''}: ${c.result.message})`}`);
     });
 
     if (opts.command.length === 0) {
@@ -95,6 +100,8 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
 async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, signalled$: Promise<NodeJS.Signals>, redactor: Redactor): Promise<Error[]> {
   const { Listr, ListrLogger, ProcessOutput } = await import('listr2');
   const failures: Error[] = [];
+  let signalled = false;
+  void signalled$.then(() => (signalled = true));
   const deadline = Date.now() + opts.timeout * 1000;
   const logger = new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr), useIcons: opts.tty });
   const tasks = new Listr(
@@ -102,20 +109,30 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
       // Everything listr2 prints passes through the redactor: targets and errors may hold secrets.
       title: redactor.text(`${s.name}: ${s.status().target}`),
       task: async (_: unknown, task: { title: string }) => {
+        const notReady = () => {
+          const h = s.health.status();
+          const last = h.lastCheck ? `last ${h.type} check: ${h.message}` : s.lastError ? `last error: ${s.lastError}` : `state ${s.state}`;
+          return new ServiceError('START_TIMEOUT', s.name, `service ${s.name}: not ${s.state === 'ready' ? 'healthy' : 'ready'} after --timeout ${opts.timeout} s (${last})`);
+        };
+        let timer: NodeJS.Timeout | undefined;
         const timeout = new Promise<never>((_, reject) => {
-          const t = setTimeout(
-            () => reject(new ServiceError('START_TIMEOUT', s.name, `service ${s.name}: not ready after --timeout ${opts.timeout} s${s.lastError ? ` (last error: ${s.lastError})` : ''}`)),
-            Math.max(0, deadline - Date.now()),
-          );
-          t.unref();
+          timer = setTimeout(() => reject(notReady()), Math.max(0, deadline - Date.now()));
         });
+        const stopped = signalled$.then(() => undefined);
         try {
-          await Promise.race([s.start(), timeout, signalled$.then(() => undefined)]);
+          await Promise.race([s.start(), timeout, stopped]);
+          if (s.state === 'ready' && !signalled) {
+            task.title = redactor.text(`${s.name}: ready on ${s.localAddress}:${s.service.localPort}, checking health (${s.service.healthCheck.type})`);
+            // Healthy, not merely started: the check proves the service answers through the tunnel.
+            await Promise.race([s.whenHealthy(), timeout, stopped]);
+          }
         } catch (error) {
           failures.push(error as Error);
           throw new Error(redactor.text((error as Error).message));
+        } finally {
+          clearTimeout(timer);
         }
-        if (s.state === 'ready') task.title = redactor.text(`${s.name}: ready on ${s.localAddress}:${s.service.localPort} (${s.status().target})`);
+        if (s.health.state === 'healthy') task.title = redactor.text(`${s.name}: healthy on ${s.localAddress}:${s.service.localPort} (${s.status().target})`);
       },
     })),
     {

@@ -6,6 +6,7 @@ import type { ExitInfo, ForwardSpec, Logger, ServiceDefinition, ServiceState, Se
 import { backoffDelay, mayRestart } from './backoff.js';
 import { canConnect, isPortFree, portHolder, waitForPort } from './ports.js';
 import { children } from './children.js';
+import { HealthMonitor, type HealthHost } from './HealthMonitor.js';
 
 /** How long a forward may take to become ready before the attempt counts as failed. */
 export const START_TIMEOUT_MS = 30_000;
@@ -26,7 +27,7 @@ class Aborted extends Error {}
  * One service's state machine. It owns the service's tunnel process: starts it, notices the moment
  * it exits, restarts it under the restart policy, and stops it.
  */
-export class ServiceSupervisor {
+export class ServiceSupervisor implements HealthHost {
   state: ServiceState = 'stopped';
   restarts = 0;
   /** Restart attempts since the service was last stable. */
@@ -44,6 +45,9 @@ export class ServiceSupervisor {
   readonly #technology: Technology;
   /** Resolvers waiting for the next ready/failed state (used by `whenSettled`). */
   #waiters: (() => void)[] = [];
+  /** Why the current process is being killed on purpose (a failed health check), if it is. */
+  #killReason: string | undefined;
+  readonly health: HealthMonitor;
 
   constructor(
     readonly service: ServiceDefinition,
@@ -52,6 +56,7 @@ export class ServiceSupervisor {
     this.#technology = hub.technologies.get(service.technology);
     this.#log = new ServiceLog(service.name, hub.redactor);
     this.#logger = hub.logger;
+    this.health = new HealthMonitor(this, hub, hub.logger);
   }
 
   get name(): string {
@@ -87,6 +92,7 @@ export class ServiceSupervisor {
       restarts: this.restarts,
       since: this.since?.toISOString() ?? null,
       lastError: this.lastError,
+      health: this.health.status(),
     };
   }
 
@@ -140,6 +146,7 @@ export class ServiceSupervisor {
 
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.health.stop();
     clearTimeout(this.#restartTimer);
     clearTimeout(this.#stableTimer);
     this.#launch?.abort();
@@ -186,17 +193,41 @@ export class ServiceSupervisor {
     void this.#observe('afterStart', () =>
       this.hub.hooks.afterStart.promise(this.service, { pid: running.pid, localAddress: this.localAddress, localPort: this.service.localPort }),
     );
+    this.health.start();
+    void running.exited.then((info) => {
+      if (this.#running !== running) return;
+      this.#running = undefined;
+      if (this.#stopping) return;
+      const reason = this.#killReason ?? this.#describeExit(info, undefined);
+      this.#killReason = undefined;
+      this.#crashed(reason);
+    });
+  }
+
+  /** Healthy: once it stays so for `resetAfter` seconds, the restart attempts are forgiven. */
+  healthy(): void {
     clearTimeout(this.#stableTimer);
     this.#stableTimer = setTimeout(() => {
       this.attempts = 0;
     }, this.service.restartPolicy.resetAfter * 1000);
     this.#stableTimer.unref();
-    void running.exited.then((info) => {
-      if (this.#running !== running) return;
-      this.#running = undefined;
-      if (this.#stopping) return;
-      this.#crashed(this.#describeExit(info, undefined));
-    });
+  }
+
+  unhealthy(): void {
+    clearTimeout(this.#stableTimer);
+  }
+
+  /** The health monitor gave up on this tunnel: kill it, and let the restart policy take over. */
+  restartForHealth(reason: string): void {
+    const running = this.#running;
+    if (this.state !== 'ready' || !running || this.#stopping) return;
+    this.#killReason = reason;
+    void this.#killRunning(running);
+  }
+
+  /** Resolves when the service is healthy (its check passed since its last start). */
+  whenHealthy(): Promise<void> {
+    return this.health.whenHealthy();
   }
 
   #describeExit(info: ExitInfo, spec: ForwardSpec | undefined): string {
@@ -212,6 +243,7 @@ export class ServiceSupervisor {
   /** The tunnel went away while ready: restart it under the policy. */
   #crashed(reason: string): void {
     clearTimeout(this.#stableTimer);
+    this.health.stop();
     this.#logger.warn({ service: this.name, reason }, `service ${this.name} lost its tunnel: ${reason}`);
     this.#setState('restarting', reason);
     void this.#scheduleRestart(reason);

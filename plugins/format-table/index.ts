@@ -15,16 +15,23 @@ function table(rows: string[][], widthsFrom: string[][] = rows): string {
 export function renderStatus(services: ServiceStatus[], color: boolean): string {
   if (services.length === 0) return 'No services.';
   const paint = (state: ServiceState) => (color ? `\x1b[${COLORS[state]}m${state}\x1b[0m` : state);
-  const head = ['SERVICE', 'TECH', 'STATE', 'PID', 'LOCAL', 'TARGET', 'RESTARTS', 'LAST ERROR'];
+  const head = ['SERVICE', 'TECH', 'STATE', 'HEALTH', 'PID', 'LOCAL', 'TARGET', 'RESTARTS', 'LAST ERROR'];
+  const health = (s: ServiceStatus) => {
+    const h = s.health;
+    if (!h || s.state !== 'ready') return '-';
+    if (h.state === 'unhealthy') return `${h.type}: unhealthy (${h.kind}${h.code ? ` ${h.code}` : ''}, ${h.consecutiveFailures}×)`;
+    return `${h.type}: ${h.state}`;
+  };
   const rows = services.map((s) => [
     s.name,
     s.technology,
     paint(s.state),
+    health(s),
     s.pid == null ? '-' : String(s.pid),
     `${s.localAddress}:${s.localPort}`,
     s.target,
     String(s.restarts),
-    s.lastError ?? '',
+    (s.state === 'ready' && s.health?.state === 'unhealthy' ? s.health.message : s.lastError) ?? '',
   ]);
   return table([head, ...rows]);
 }

@@ -1,0 +1,196 @@
+import { LocalPortError, PluginError } from '../errors.js';
+import type { LocalPort } from '../LocalPort.js';
+import type { HealthCheck, HealthResult, Logger, ServiceDefinition } from '../types.js';
+
+export type HealthState = 'unknown' | 'healthy' | 'unhealthy';
+
+export interface HealthStatus {
+  state: HealthState;
+  type: string;
+  /** ISO time of the last completed check. */
+  lastCheck: string | null;
+  consecutiveFailures: number;
+  /** The last check's message (success or failure). */
+  message: string | null;
+  /** How the last failure was classified; null after a success. */
+  kind: string | null;
+  code: string | null;
+  details: Record<string, unknown> | null;
+}
+
+/** Until a service has been healthy once since its (re)start, it is checked at least this often. */
+const STARTUP_PROBE_MS = 500;
+
+export interface HealthHost {
+  readonly service: ServiceDefinition;
+  readonly localAddress: string;
+  /** Health crossed the failure threshold and the verdict is to restart the tunnel. */
+  restartForHealth(reason: string): void;
+  healthy(): void;
+  unhealthy(): void;
+}
+
+/**
+ * Checks one service through its tunnel, on its own timer: a slow or hung check (cut at its
+ * timeout) never delays another service's. Crossing `failureThreshold` fires `healthFailed`; unless a
+ * plugin answers, the tunnel is restarted — except when the check says the credentials were rejected,
+ * which no restart can fix.
+ */
+export class HealthMonitor {
+  #status: HealthStatus;
+  #successes = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #abort: AbortController | undefined;
+  #running = false;
+  #generation = 0;
+  #everHealthy = false;
+  #waiters: (() => void)[] = [];
+  readonly #check: HealthCheck;
+
+  constructor(
+    private readonly host: HealthHost,
+    private readonly hub: LocalPort,
+    private readonly logger: Logger,
+  ) {
+    const hc = host.service.healthCheck;
+    this.#check = hub.healthChecks.get(hc.type);
+    this.#status = { state: 'unknown', type: hc.type, lastCheck: null, consecutiveFailures: 0, message: null, kind: null, code: null, details: null };
+  }
+
+  status(): HealthStatus {
+    return { ...this.#status };
+  }
+
+  get state(): HealthState {
+    return this.#status.state;
+  }
+
+  /** The tunnel is (again) listening: health is unknown until checks say otherwise. */
+  start(): void {
+    this.stop();
+    this.#running = true;
+    this.#everHealthy = false;
+    this.#successes = 0;
+    this.#status = { ...this.#status, state: 'unknown', consecutiveFailures: 0 };
+    this.#schedule(this.host.service.healthCheck.startupGrace * 1000);
+  }
+
+  stop(): void {
+    this.#running = false;
+    this.#generation += 1;
+    clearTimeout(this.#timer);
+    this.#abort?.abort();
+  }
+
+  /** Resolves when the service is healthy. */
+  whenHealthy(): Promise<void> {
+    if (this.#status.state === 'healthy') return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  #schedule(ms: number): void {
+    clearTimeout(this.#timer);
+    const generation = this.#generation;
+    this.#timer = setTimeout(() => void this.#tick(generation), ms);
+  }
+
+  /** Runs one check, cut at its timeout; a throwing check is a failed check, named after its plugin. */
+  async runCheck(): Promise<HealthResult> {
+    const hc = this.host.service.healthCheck;
+    const abort = new AbortController();
+    this.#abort = abort;
+    const timeoutMs = hc.timeout * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<HealthResult>((resolve) => {
+      timer = setTimeout(() => {
+        abort.abort();
+        resolve({ ok: false, kind: 'timeout', message: `${hc.type} check gave no answer within ${hc.timeout} s` });
+      }, timeoutMs);
+    });
+    const run = (async (): Promise<HealthResult> => {
+      try {
+        return await this.#check.check({
+          service: this.host.service,
+          host: this.host.localAddress,
+          port: this.host.service.localPort,
+          timeout: hc.timeout,
+          config: hc.config,
+          signal: abort.signal,
+        });
+      } catch (error) {
+        const plugin = this.hub.healthChecks.pluginOf(hc.type) ?? hc.type;
+        const e = error instanceof LocalPortError ? error : new PluginError(plugin, `health check '${hc.type}'`, error);
+        return { ok: false, kind: 'protocol', message: e.message };
+      }
+    })();
+    try {
+      return await Promise.race([run, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #tick(generation: number): Promise<void> {
+    if (!this.#running || generation !== this.#generation) return;
+    const result = await this.runCheck();
+    if (!this.#running || generation !== this.#generation) return;
+    await this.#record(result);
+    if (!this.#running || generation !== this.#generation) return;
+    const interval = this.host.service.healthCheck.interval * 1000;
+    this.#schedule(this.#everHealthy ? interval : Math.min(interval, STARTUP_PROBE_MS));
+  }
+
+  async #record(result: HealthResult): Promise<void> {
+    const hc = this.host.service.healthCheck;
+    const name = this.host.service.name;
+    const s = this.#status;
+    s.lastCheck = new Date().toISOString();
+    s.message = result.message ?? null;
+    s.details = result.details ?? null;
+    s.code = result.code ?? null;
+    if (result.ok) {
+      s.kind = null;
+      s.consecutiveFailures = 0;
+      this.#successes += 1;
+      if (s.state !== 'healthy' && this.#successes >= hc.successThreshold) {
+        this.#everHealthy = true;
+        this.#change('healthy', result);
+        this.host.healthy();
+        const waiters = this.#waiters;
+        this.#waiters = [];
+        waiters.forEach((w) => w());
+      }
+      return;
+    }
+    s.kind = result.kind ?? 'protocol';
+    this.#successes = 0;
+    s.consecutiveFailures += 1;
+    this.logger.debug({ service: name, check: hc.type, kind: s.kind, code: s.code, failures: s.consecutiveFailures }, `health check failed: ${s.message}`);
+    if (s.consecutiveFailures < hc.failureThreshold || s.state === 'unhealthy') return;
+
+    this.#change('unhealthy', result);
+    this.host.unhealthy();
+    let verdict: 'restart' | 'ignore' | void = undefined;
+    try {
+      verdict = await this.hub.hooks.healthFailed.promise(this.host.service, result);
+    } catch (error) {
+      this.logger.error({ service: name, err: (error as Error).message }, (error as Error).message);
+    }
+    // Restarting a tunnel cannot fix a password.
+    const decision = verdict ?? (result.kind === 'auth_rejected' ? 'ignore' : 'restart');
+    const reason = `health check ${hc.type} failed ${s.consecutiveFailures} times: ${s.message}`;
+    if (decision === 'restart') this.host.restartForHealth(reason);
+    else this.logger.warn({ service: name, kind: s.kind }, `${name} is unhealthy (${s.kind}); not restarting: ${s.message}`);
+  }
+
+  #change(to: HealthState, result: HealthResult): void {
+    this.#status.state = to;
+    const name = this.host.service.name;
+    this.logger.info({ service: name, health: to, kind: result.kind, code: result.code }, `service ${name} is ${to}: ${result.message ?? ''}`);
+    try {
+      this.hub.hooks.healthChanged.call({ service: this.host.service, healthy: to === 'healthy', result });
+    } catch (error) {
+      this.logger.error({ service: name, err: (error as Error).message }, (error as Error).message);
+    }
+  }
+}
