@@ -1,5 +1,18 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 
 /** Where the real peers live on Debian. No jest import here: bench/ uses these too. */
 export const SSHD = '/usr/sbin/sshd';
 export const hasSshd = existsSync(SSHD) && existsSync('/usr/bin/ssh-keygen');
+
+/** The newest Debian PostgreSQL server binaries on the machine, if any. */
+export const PG_BIN = (() => {
+  const base = '/usr/lib/postgresql';
+  if (!existsSync(base)) return undefined;
+  const versions = readdirSync(base).filter((v) => existsSync(`${base}/${v}/bin/initdb`) && existsSync(`${base}/${v}/bin/postgres`));
+  versions.sort((a, b) => Number(b) - Number(a));
+  return versions.length ? `${base}/${versions[0]}/bin` : undefined;
+})();
+export const hasPostgres = PG_BIN !== undefined;
+
+export const KCAT = ['/usr/bin/kcat', '/usr/local/bin/kcat'].find((p) => existsSync(p));
+export const hasKcat = KCAT !== undefined;
