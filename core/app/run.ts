@@ -4,6 +4,7 @@ import type { ServiceSupervisor } from '../supervisor/ServiceSupervisor.js';
 import type { Redactor } from '../redact.js';
 import type { Project } from './project.js';
 import { render } from './project.js';
+import { removeRunState, runStateFile, writeRunState } from '../runstate.js';
 
 const PLUGIN_NAME = 'localport:cli-run';
 
@@ -62,6 +63,22 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
   for (const sig of SIGNALS) process.on(sig, onSignal!);
   const cleanup = () => SIGNALS.forEach((sig) => process.off(sig, onSignal!));
 
+  // Publish state for `localport status`: on every change, and every second for health freshness.
+  const stateFile = config.file ? runStateFile(config.file) : undefined;
+  const startedAt = new Date().toISOString();
+  const publish = () => {
+    if (!stateFile) return;
+    try {
+      writeRunState(stateFile, { mode: 'run', pid: process.pid, config: config.file!, startedAt, updatedAt: new Date().toISOString(), services: supervisor.status() });
+    } catch (error) {
+      logger.warn({ err: (error as Error).message }, 'could not write the run state file');
+    }
+  };
+  hub.hooks.stateChanged.tap(PLUGIN_NAME, publish);
+  hub.hooks.healthChanged.tap(PLUGIN_NAME, publish);
+  const publisher = setInterval(publish, 1000);
+  publisher.unref();
+
   try {
     const failures = await startWithProgress(sups, opts, signalled$, hub.redactor);
     if (signalled) return 128 + (SIGNAL_NUMBERS[signalled] ?? 1);
@@ -91,7 +108,9 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
     }
     return await runCommand(opts.command, sups, signalled$, opts.stderr);
   } finally {
+    clearInterval(publisher);
     await supervisor.stopAll();
+    if (stateFile) removeRunState(stateFile);
     cleanup();
     logger.flush();
   }

@@ -5,6 +5,7 @@ import { useColor } from './BaseCommand.js';
 import { ConfigPrintCommand } from './commands/config/print.js';
 import { ConfigValidateCommand } from './commands/config/validate.js';
 import { RunCommand } from './commands/run.js';
+import { StatusCommand } from './commands/status.js';
 import { extractGlobals, globals } from './globals.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -22,6 +23,7 @@ const cli = new Cli({
 cli.register(Builtins.HelpCommand);
 cli.register(Builtins.VersionCommand);
 cli.register(RunCommand);
+cli.register(StatusCommand);
 cli.register(ConfigValidateCommand);
 cli.register(ConfigPrintCommand);
 

@@ -45,8 +45,14 @@ export const tableFormatterPlugin = () =>
         type: 'table',
         render(view: View, { color }) {
           switch (view.kind) {
-            case 'status':
-              return renderStatus(view.services, color);
+            case 'status': {
+              const table = renderStatus(view.services, color);
+              if (view.runner === undefined) return table;
+              const head = view.runner
+                ? `localport ${view.runner.mode} (pid ${view.runner.pid}) is running ${view.config ?? ''}`.trimEnd()
+                : `No LocalPort is running${view.config ? ` for ${view.config}` : ''}; every service is stopped.`;
+              return `${head}\n${table}`;
+            }
             case 'config':
               return `# ${view.file ?? '(no file)'} (resolved; secrets shown as ***)\n${yaml.dump(view.config, { lineWidth: 120, noRefs: true }).trimEnd()}`;
             case 'validate': {

@@ -73,7 +73,7 @@ describe('ServiceSupervisor', () => {
     expect(states.a).toEqual(['starting', 'ready', 'restarting', 'ready']);
     expect(s.restarts).toBe(1);
     expect(s.lastError).toMatch(/killed by SIGKILL/);
-    const body = await new Promise<string>((r) => net.connect(config.services[0].localPort, '127.0.0.1').on('data', (d) => r(String(d))));
+    const body = await new Promise<string>((r, j) => net.connect(config.services[0].localPort, '127.0.0.1').on('data', (d) => r(String(d))).on('error', j));
     expect(body).toBe('pong');
   });
 

@@ -1,0 +1,41 @@
+import { readRunState, runStateFile } from '../runstate.js';
+import { selectServices } from '../supervisor/Supervisor.js';
+import type { ServiceDefinition, ServiceStatus, View } from '../types.js';
+import type { Project } from './project.js';
+
+function stoppedStatus(project: Project, s: ServiceDefinition): ServiceStatus {
+  const tech = project.hub.technologies.get(s.technology);
+  return project.hub.redactor.data({
+    name: s.name,
+    technology: s.technology,
+    state: 'stopped',
+    pid: null,
+    localAddress: tech.localAddress?.(s.connection) ?? '127.0.0.1',
+    localPort: s.localPort,
+    remotePort: s.remotePort,
+    target: tech.describeTarget(s),
+    tags: s.tags,
+    restarts: 0,
+    since: null,
+    lastError: null,
+    health: null,
+  });
+}
+
+/**
+ * `status`: what the LocalPort running for this config (foreground `run` or the daemon) publishes;
+ * every configured service not running is shown as stopped. Named services must exist.
+ */
+export function statusView(project: Project, names: string[]): View {
+  const { config } = project;
+  const wanted = names.length ? selectServices(config, { names }) : config.services;
+  const state = config.file ? readRunState(runStateFile(config.file)) : undefined;
+  const live = new Map((state?.services ?? []).map((s) => [s.name, s]));
+  const services = wanted.map((s) => live.get(s.name) ?? stoppedStatus(project, s));
+  return {
+    kind: 'status',
+    services,
+    runner: state ? { mode: state.mode, pid: state.pid, config: state.config } : null,
+    config: config.file ?? null,
+  };
+}
