@@ -1,4 +1,4 @@
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { Redactor } from './redact.js';
 import type { Logger } from './types.js';
@@ -6,6 +6,18 @@ import { mainLogFile, serviceLogFile } from './paths.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 export const LOG_LEVELS: LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/** Logs rotate past this size (LOCALPORT_LOG_MAX_BYTES overrides it); three old files are kept. */
+export const logMaxBytes = () => Number(process.env.LOCALPORT_LOG_MAX_BYTES ?? 5 * 1024 * 1024);
+const KEEP = 3;
+
+/** file → file.1 → file.2 → file.3 (the oldest is dropped). */
+export function rotateFiles(file: string): void {
+  for (let i = KEEP - 1; i >= 1; i--) if (existsSync(`${file}.${i}`)) renameSync(`${file}.${i}`, `${file}.${i + 1}`);
+  if (existsSync(file)) renameSync(file, `${file}.1`);
+}
+
+const sizeOf = (file: string) => (existsSync(file) ? statSync(file).size : 0);
 
 export interface FileLogger extends Logger {
   child(bindings: Record<string, unknown>): FileLogger;
@@ -21,7 +33,21 @@ export async function createLogger(redactor: Redactor, opts: { level?: LogLevel;
   const file = opts.file ?? mainLogFile();
   mkdirSync(path.dirname(file), { recursive: true });
   const dest = pino.destination({ dest: file, sync: true, append: true, mkdir: true });
-  const stream = { write: (line: string) => dest.write(redactor.text(line)) };
+  let bytes = sizeOf(file);
+  const max = logMaxBytes();
+  const stream = {
+    write: (line: string) => {
+      const text = redactor.text(line);
+      if (bytes + text.length > max && bytes > 0) {
+        dest.flushSync();
+        rotateFiles(file);
+        dest.reopen();
+        bytes = 0;
+      }
+      bytes += Buffer.byteLength(text);
+      dest.write(text);
+    },
+  };
   const logger = pino({ level: opts.level ?? 'info', base: { pid: process.pid } }, stream);
   const wrap = (l: typeof logger): FileLogger =>
     Object.assign(l, {
@@ -38,28 +64,46 @@ export async function createLogger(redactor: Redactor, opts: { level?: LogLevel;
   return { logger: wrap(logger), file };
 }
 
-/** A service's own log: what its tunnel process prints, one timestamped, redacted line at a time. */
+/**
+ * A service's own log: what its tunnel process prints, one timestamped, redacted line at a time.
+ * Written synchronously through one file descriptor: tunnel output is small, and a rotation then
+ * never races an asynchronous open.
+ */
 export class ServiceLog {
   readonly file: string;
-  #stream: WriteStream | undefined;
+  #fd: number | undefined;
+  #bytes = -1;
 
   constructor(service: string, private readonly redactor: Redactor) {
     this.file = serviceLogFile(service);
   }
 
   line(stream: 'stdout' | 'stderr' | 'localport', text: string): void {
-    if (!this.#stream) {
-      mkdirSync(path.dirname(this.file), { recursive: true });
-      this.#stream = createWriteStream(this.file, { flags: 'a' });
+    const entry = `${new Date().toISOString()} ${stream} ${this.redactor.text(text)}\n`;
+    try {
+      if (this.#bytes < 0) this.#bytes = sizeOf(this.file);
+      if (this.#bytes + entry.length > logMaxBytes() && this.#bytes > 0) {
+        this.#closeFd();
+        rotateFiles(this.file);
+        this.#bytes = 0;
+      }
+      if (this.#fd === undefined) {
+        mkdirSync(path.dirname(this.file), { recursive: true });
+        this.#fd = openSync(this.file, 'a', 0o600);
+      }
+      this.#bytes += writeSync(this.#fd, entry);
+    } catch {
       // A log that cannot be written must not take the supervisor down with it.
-      this.#stream.on('error', () => {});
     }
-    this.#stream.write(`${new Date().toISOString()} ${stream} ${this.redactor.text(text)}\n`);
+  }
+
+  #closeFd(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
   }
 
   close(): Promise<void> {
-    const s = this.#stream;
-    this.#stream = undefined;
-    return new Promise((resolve) => (s ? s.end(resolve) : resolve()));
+    this.#closeFd();
+    return Promise.resolve();
   }
 }

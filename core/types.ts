@@ -162,7 +162,14 @@ export interface ServiceStatus {
 }
 
 export type View =
-  | { kind: 'status'; services: ServiceStatus[]; runner?: { mode: 'run' | 'daemon'; pid: number; config: string } | null; config?: string | null }
+  | {
+      kind: 'status';
+      services: ServiceStatus[];
+      runner?: { mode: 'run' | 'daemon'; pid: number; config: string } | null;
+      config?: string | null;
+      /** The daemon's last config reload failed: it keeps the previous config until a valid one arrives. */
+      reloadError?: string | null;
+    }
   | { kind: 'config'; file: string | null; config: unknown }
   | { kind: 'validate'; file: string | null; services: { name: string; technology: string; enabled: boolean }[] }
   | { kind: 'error'; code: string; message: string; service?: string; hint?: string; problems?: unknown[] };

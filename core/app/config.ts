@@ -18,3 +18,21 @@ export function printView(config: ResolvedConfig, redactor: Redactor): View {
     config: redactor.data({ version: config.version, services: config.services }),
   };
 }
+
+/** Maps whose keys are data (ssh options, HTTP headers, environment), not config keys: kept as written. */
+const FREE_FORM = new Set(['options', 'headers', 'env']);
+const snakeKey = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+function toSnake(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(toSnake);
+  if (!value || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [snakeKey(k), FREE_FORM.has(k) ? v : toSnake(v)]));
+}
+
+/** `config export`: the resolved services in the original format (snake_case, a list), redacted. */
+export function exportConfig(config: ResolvedConfig, redactor: Redactor, tags: string[] = []): unknown {
+  const services = config.services
+    .filter((s) => tags.length === 0 || s.tags.some((t) => tags.includes(t)))
+    .map(({ source: _source, ...s }) => toSnake(s));
+  return redactor.data({ version: config.version, services });
+}

@@ -14,6 +14,8 @@ export interface ProjectOptions {
   logLevel?: LogLevel;
   /** Collects the secrets substituted; pass the one the caller prints errors through. */
   redactor?: Redactor;
+  /** Log file to write to (default: the main log). */
+  logFile?: string;
 }
 
 export interface Project {
@@ -32,16 +34,36 @@ export async function loadProject(opts: ProjectOptions = {}): Promise<Project> {
   const redactor = opts.redactor ?? new Redactor();
   const { file, raw } = await loadRawConfig({ configPath: opts.configPath, cwd: opts.cwd });
   const substituted = substituteEnv(raw, opts.env ?? process.env, redactor, file);
-  const { logger, file: logFile } = await createLogger(redactor, { level: opts.logLevel });
+  const { logger, file: logFile } = await createLogger(redactor, { level: opts.logLevel, file: opts.logFile });
   const hub = new LocalPort({ redactor, logger });
   await hub.use([defaultPreset().plugins, rawPlugins(substituted)]);
-  const validated = validateConfig(substituted, { file, technologies: hub.technologies, healthChecks: hub.healthChecks });
-  const config = await hub.hooks.configResolved.promise(validated);
+  const config = await resolveWith(hub, file, substituted);
   logger.debug({ file, services: config.services.map((s) => s.name) }, 'config loaded');
   return { hub, config, logger, logFile };
+}
+
+async function resolveWith(hub: LocalPort, file: string, substituted: unknown): Promise<ResolvedConfig> {
+  const validated = validateConfig(substituted, { file, technologies: hub.technologies, healthChecks: hub.healthChecks });
+  return hub.hooks.configResolved.promise(validated);
+}
+
+/**
+ * Loads the config file again against an existing hub (the daemon's hot reload). Plugins were applied
+ * when the hub was built; a changed `plugins` list takes effect on `localport daemon restart`.
+ */
+export async function reloadConfig(hub: LocalPort, configPath: string, env: NodeJS.ProcessEnv = process.env): Promise<ResolvedConfig> {
+  const { file, raw } = await loadRawConfig({ configPath });
+  return resolveWith(hub, file, substituteEnv(raw, env, hub.redactor, file));
 }
 
 /** Renders a view with the named formatter (an unknown one lists those registered). */
 export function render(hub: LocalPort, output: string, view: View, color: boolean): string {
   return hub.formatters.get(output).render(view, { color });
+}
+
+/** A hub with only the built-in plugins: enough to render output when the config is not loaded. */
+export async function builtinHub(): Promise<LocalPort> {
+  const hub = new LocalPort();
+  await hub.use(defaultPreset().plugins);
+  return hub;
 }

@@ -2,10 +2,12 @@ import { readRunState, runStateFile } from '../runstate.js';
 import { selectServices } from '../supervisor/Supervisor.js';
 import type { ServiceDefinition, ServiceStatus, View } from '../types.js';
 import type { Project } from './project.js';
+import type { LocalPort } from '../LocalPort.js';
 
-function stoppedStatus(project: Project, s: ServiceDefinition): ServiceStatus {
-  const tech = project.hub.technologies.get(s.technology);
-  return project.hub.redactor.data({
+/** A configured service that nothing runs. */
+export function stoppedStatus(hub: LocalPort, s: ServiceDefinition): ServiceStatus {
+  const tech = hub.technologies.get(s.technology);
+  return hub.redactor.data({
     name: s.name,
     technology: s.technology,
     state: 'stopped',
@@ -31,7 +33,7 @@ export function statusView(project: Project, names: string[]): View {
   const wanted = names.length ? selectServices(config, { names }) : config.services;
   const state = config.file ? readRunState(runStateFile(config.file)) : undefined;
   const live = new Map((state?.services ?? []).map((s) => [s.name, s]));
-  const services = wanted.map((s) => live.get(s.name) ?? stoppedStatus(project, s));
+  const services = wanted.map((s) => live.get(s.name) ?? stoppedStatus(project.hub, s));
   return {
     kind: 'status',
     services,

@@ -6,6 +6,11 @@ import { ConfigPrintCommand } from './commands/config/print.js';
 import { ConfigValidateCommand } from './commands/config/validate.js';
 import { RunCommand } from './commands/run.js';
 import { StatusCommand } from './commands/status.js';
+import { StartCommand } from './commands/start.js';
+import { StopCommand } from './commands/stop.js';
+import { LogsCommand } from './commands/logs.js';
+import { ConfigExportCommand } from './commands/config/export.js';
+import { DaemonReloadCommand, DaemonRestartCommand, DaemonStartCommand, DaemonStatusCommand, DaemonStopCommand } from './commands/daemon/index.js';
 import { extractGlobals, globals } from './globals.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -24,6 +29,11 @@ cli.register(Builtins.HelpCommand);
 cli.register(Builtins.VersionCommand);
 cli.register(RunCommand);
 cli.register(StatusCommand);
+cli.register(StartCommand);
+cli.register(StopCommand);
+cli.register(LogsCommand);
+cli.register(ConfigExportCommand);
+for (const c of [DaemonStartCommand, DaemonStopCommand, DaemonRestartCommand, DaemonStatusCommand, DaemonReloadCommand]) cli.register(c);
 cli.register(ConfigValidateCommand);
 cli.register(ConfigPrintCommand);
 

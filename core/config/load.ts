@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
@@ -115,4 +115,41 @@ export async function loadRawConfig(opts: { configPath?: string; cwd?: string } 
     throw new ConfigError([{ file: result.filepath, path: '', message: 'the config must be an object with a `services` key' }]);
   }
   return { file: result.filepath, raw: result.config };
+}
+
+/**
+ * The config file's path without loading it — the same search as loadRawConfig (cosmiconfig's
+ * `project` strategy over SEARCH_PLACES). Commands that talk to a running daemon use it, so that a
+ * broken config on disk never stops you from seeing status or stopping the daemon.
+ */
+export function findConfigFile(opts: { configPath?: string; cwd?: string } = {}): string {
+  const cwd = opts.cwd ?? process.cwd();
+  if (opts.configPath) {
+    const file = path.resolve(cwd, opts.configPath);
+    if (!existsSync(file)) {
+      throw new ConfigError([{ path: '--config', message: `config file not found: ${file}` }], 'Check the path, or leave out --config to search the current directory.', 'CONFIG_NOT_FOUND');
+    }
+    return file;
+  }
+  for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
+    for (const place of SEARCH_PLACES) {
+      const file = path.join(dir, place);
+      if (!existsSync(file) || statSync(file).isDirectory()) continue;
+      if (place === 'package.json') {
+        try {
+          if (JSON.parse(readFileSync(file, 'utf8')).localport === undefined) continue;
+        } catch {
+          continue;
+        }
+      }
+      return file;
+    }
+    const root = existsSync(path.join(dir, 'package.json')) || existsSync(path.join(dir, 'package.yaml'));
+    if (root || path.dirname(dir) === dir) break;
+  }
+  throw new ConfigError(
+    [{ path: '', message: `no LocalPort config found in ${cwd} or its parent directories` }],
+    'Create localport.yaml or localport.config.ts (see the README), or pass --config FILE.',
+    'CONFIG_NOT_FOUND',
+  );
 }

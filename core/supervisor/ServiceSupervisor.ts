@@ -5,7 +5,7 @@ import { ServiceLog } from '../log.js';
 import type { ExitInfo, ForwardSpec, Logger, ServiceDefinition, ServiceState, ServiceStatus, Technology } from '../types.js';
 import { backoffDelay, mayRestart } from './backoff.js';
 import { canConnect, isPortFree, portHolder, waitForPort } from './ports.js';
-import { children } from './children.js';
+import { trackChild, untrackChild, withParentDeathSignal } from './children.js';
 import { HealthMonitor, type HealthHost } from './HealthMonitor.js';
 
 /** How long a forward may take to become ready before the attempt counts as failed. */
@@ -16,6 +16,7 @@ const TAIL_LINES = 20;
 
 interface Running {
   pid: number;
+  command: string;
   exited: Promise<ExitInfo>;
   kill(signal: NodeJS.Signals): void;
   tail: string[];
@@ -383,7 +384,8 @@ export class ServiceSupervisor implements HealthHost {
     this.#logger.debug({ service: this.name, command: spec.command, args: spec.args }, 'spawn');
     // Detached: a new process group, so a terminal's Ctrl-C reaches LocalPort, which then stops the
     // tunnel in order, instead of killing the tunnel behind the supervisor's back.
-    const child = execa(spec.command, spec.args, {
+    const wrapped = withParentDeathSignal(spec.command, spec.args);
+    const child = execa(wrapped.command, wrapped.args, {
       env: spec.env,
       extendEnv: true,
       detached: process.platform !== 'win32',
@@ -396,6 +398,7 @@ export class ServiceSupervisor implements HealthHost {
     });
     const running: RunningInternal = {
       pid: child.pid ?? -1,
+      command: spec.command,
       tail,
       onLine: undefined,
       kill: (signal) => {
@@ -428,16 +431,17 @@ export class ServiceSupervisor implements HealthHost {
     if (child.stderr) createInterface({ input: child.stderr }).on('line', onLine('stderr'));
     running.exited = child.then((result) => {
       running.done = true;
-      children.delete(running);
+      untrackChild(running);
       const info: ExitInfo = { exitCode: result.exitCode, signal: result.signal, output: tail.join('\n'), stderr: errTail.join('\n') };
-      if ((result as { code?: string }).code === 'ENOENT') {
+      // Not found: execa's ENOENT, or setpriv's exec failure (it exits 127).
+      if ((result as { code?: string }).code === 'ENOENT' || (result.exitCode === 127 && /failed to execute .*No such file/.test(info.output))) {
         info.output = `${spec.command}: command not found`;
         info.exitCode = 127;
       }
       this.#log.line('localport', `exit ${info.signal ?? info.exitCode}`);
       return info;
     });
-    if (running.pid > 0) children.add(running);
+    if (running.pid > 0) trackChild(running);
     return running;
   }
 }

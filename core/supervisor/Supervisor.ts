@@ -75,6 +75,14 @@ export class Supervisor {
     );
   }
 
+  /** Stops a service and forgets it (removed from the config, or about to be replaced). */
+  async remove(name: string): Promise<void> {
+    const s = this.services.get(name);
+    if (!s) return;
+    await s.stop();
+    this.services.delete(name);
+  }
+
   async stopAll(): Promise<void> {
     await Promise.all([...this.services.values()].map((s) => s.stop()));
   }

@@ -9,7 +9,9 @@ const PLUGIN_NAME = 'localport:format-json';
 export function toJson(view: View): unknown {
   switch (view.kind) {
     case 'status':
-      return view.runner === undefined ? { services: view.services } : { running: view.runner !== null, runner: view.runner, config: view.config ?? null, services: view.services };
+      return view.runner === undefined
+        ? { services: view.services }
+        : { running: view.runner !== null, runner: view.runner, config: view.config ?? null, reloadError: view.reloadError ?? null, services: view.services };
     case 'config':
       return { file: view.file, config: view.config };
     case 'validate':

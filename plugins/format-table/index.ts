@@ -51,7 +51,8 @@ export const tableFormatterPlugin = () =>
               const head = view.runner
                 ? `localport ${view.runner.mode} (pid ${view.runner.pid}) is running ${view.config ?? ''}`.trimEnd()
                 : `No LocalPort is running${view.config ? ` for ${view.config}` : ''}; every service is stopped.`;
-              return `${head}\n${table}`;
+              const reload = view.reloadError ? `\nconfig reload failed; still running the previous config:\n  ${view.reloadError.split('\n').join('\n  ')}` : '';
+              return `${head}${reload}\n${table}`;
             }
             case 'config':
               return `# ${view.file ?? '(no file)'} (resolved; secrets shown as ***)\n${yaml.dump(view.config, { lineWidth: 120, noRefs: true }).trimEnd()}`;

@@ -38,10 +38,16 @@ export function descendants(pid: number): number[] {
   return out;
 }
 
+/** Running, and not a zombie: an exited process whose parent has not reaped it yet has stopped too. */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
   } catch {
     return false;
   }

@@ -58,6 +58,8 @@ export async function startSshd(): Promise<SshdPeer> {
       'StrictModes no',
       'AllowTcpForwarding yes',
       'LogLevel VERBOSE',
+      // Many tunnels connect at once (20-service tests); the default 10 would drop some.
+      'MaxStartups 200',
       '',
     ].join('\n'),
   );

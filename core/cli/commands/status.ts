@@ -1,15 +1,17 @@
 import { Command, Option } from 'clipanion';
 import { UsageError } from '../../errors.js';
+import type { View } from '../../types.js';
 import { BaseCommand } from '../BaseCommand.js';
 
 export class StatusCommand extends BaseCommand {
   static override paths = [['status']];
 
   static override usage = Command.Usage({
-    description: 'Show each service: state, health, pid, ports, restarts, last error',
+    description: 'Show each service: state, health, pid, ports, uptime, restarts, last error',
     details: `
-      Reads what the LocalPort running for this config publishes (a foreground \`localport run\`, or the
-      daemon). With nothing running, says so and shows every service as stopped.
+      Asks the daemon for this config; without one, reads what a foreground \`localport run\` publishes.
+      With nothing running, says so and shows every service as stopped. A failed config reload is shown
+      until a valid config arrives.
     `,
     examples: [
       ['Every service', '$0 status'],
@@ -25,16 +27,31 @@ export class StatusCommand extends BaseCommand {
   async run(): Promise<number> {
     const interval = this.interval === undefined ? 2 : Number(this.interval);
     if (!Number.isFinite(interval) || interval <= 0) throw new UsageError(`--interval must be a positive number of seconds (got '${this.interval}')`);
-    const [{ loadProject, render }, { statusView }] = await Promise.all([import('../../app/project.js'), import('../../app/status.js')]);
-    const project = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor });
-    const draw = () => render(project.hub, this.output, statusView(project, this.services), this.color);
+    const [{ loadProject, render, builtinHub }, { statusView }, { findDaemon, daemonStatus }, { findConfigFile }] = await Promise.all([
+      import('../../app/project.js'),
+      import('../../app/status.js'),
+      import('../../app/daemon.js'),
+      import('../../config/load.js'),
+    ]);
+    // Only the path is needed to reach a daemon: a broken config on disk must not hide its status
+    // (the daemon keeps the previous config and reports the reload error).
+    const file = findConfigFile({ configPath: this.configPath });
+    const draw = async (): Promise<string> => {
+      const daemon = await findDaemon(file);
+      if (daemon) {
+        const view: View = { kind: 'status', ...(await daemonStatus(daemon.socket, this.services)) };
+        return render(await builtinHub(), this.output, view, this.color);
+      }
+      const project = await loadProject({ configPath: file, logLevel: this.logLevel, redactor: this.redactor });
+      return render(project.hub, this.output, statusView(project, this.services), this.color);
+    };
     if (!this.watch) {
-      this.context.stdout.write(`${draw()}\n`);
+      this.context.stdout.write(`${await draw()}\n`);
       return 0;
     }
     const clear = this.color && this.output === 'table' ? '\x1b[H\x1b[2J' : '';
     for (;;) {
-      this.context.stdout.write(`${clear}${draw()}\n`);
+      this.context.stdout.write(`${clear}${await draw()}\n`);
       await new Promise((r) => setTimeout(r, interval * 1000));
     }
   }

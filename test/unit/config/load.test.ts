@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { loadRawConfig } from '../../../core/config/load.js';
+import { findConfigFile, loadRawConfig } from '../../../core/config/load.js';
 import { ConfigError } from '../../../core/errors.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'lp-load-'));
@@ -33,6 +33,8 @@ describe('config discovery', () => {
     const dir = project({ [file]: text });
     const { file: found, raw } = await loadRawConfig({ cwd: dir });
     expect(found).toBe(path.join(dir, file));
+    // The parse-free locator the daemon commands use agrees with cosmiconfig.
+    expect(findConfigFile({ cwd: dir })).toBe(found);
     expect((raw as { services: { name: string }[] }).services[0].name).toBe('a');
   });
 
@@ -40,6 +42,11 @@ describe('config discovery', () => {
     const dir = project({ 'package.json': JSON.stringify({ name: 'x', localport: { services: [{ name: 'pk' }] } }) });
     const { raw } = await loadRawConfig({ cwd: dir });
     expect((raw as { services: { name: string }[] }).services[0].name).toBe('pk');
+    expect(findConfigFile({ cwd: dir })).toBe(path.join(dir, 'package.json'));
+    // A package.json without the key is no config: the search goes on to localport.yaml beside it.
+    const other = project({ 'package.json': '{"name":"x"}', 'localport.yaml': yaml });
+    expect(findConfigFile({ cwd: other })).toBe(path.join(other, 'localport.yaml'));
+    expect((await loadRawConfig({ cwd: other })).file).toBe(path.join(other, 'localport.yaml'));
   });
 
   it('loads localport.config.ts with jiti, resolving `import … from "localport"` to this package', async () => {
@@ -54,6 +61,7 @@ describe('config discovery', () => {
     const dir = project({ 'package.json': '{"name":"p"}', 'localport.yaml': yaml, 'sub/deeper/.keep': '' });
     const { file } = await loadRawConfig({ cwd: path.join(dir, 'sub', 'deeper') });
     expect(file).toBe(path.join(dir, 'localport.yaml'));
+    expect(findConfigFile({ cwd: path.join(dir, 'sub', 'deeper') })).toBe(file);
   });
 
   it('reports a YAML syntax error with file, line and column', async () => {

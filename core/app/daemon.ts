@@ -1,0 +1,100 @@
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LocalPortError } from '../errors.js';
+import { ping, request } from '../daemon/client.js';
+import { daemonPaths } from '../daemon/paths.js';
+import type { ServiceStatus } from '../types.js';
+
+const MAIN = fileURLToPath(new URL('../daemon/main.js', import.meta.url));
+
+export interface DaemonStatus {
+  runner: { mode: 'daemon'; pid: number; config: string };
+  config: string;
+  services: ServiceStatus[];
+  reloadError: string | null;
+  lastReload: string | null;
+  orphansReaped: number;
+}
+
+/** The daemon for this config, if one answers. */
+export async function findDaemon(configFile: string): Promise<{ pid: number; socket: string } | undefined> {
+  const { socket } = daemonPaths(configFile);
+  const p = await ping(socket);
+  return p ? { pid: p.pid, socket } : undefined;
+}
+
+/** Alive and not a zombie (an exited daemon whose new parent has not reaped it yet counts as gone). */
+export function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  if (process.platform !== 'linux') return true;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+function tail(file: string, lines = 5): string {
+  try {
+    return readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Starts the daemon for this config unless one already answers. It is detached (its own session),
+ * inherits this environment (its ${VAR} values), and is ready when its socket answers.
+ */
+export async function ensureDaemon(configFile: string, opts: { autoStart?: boolean; logLevel?: string } = {}): Promise<{ pid: number; socket: string; started: boolean }> {
+  const found = await findDaemon(configFile);
+  if (found) return { ...found, started: false };
+  const paths = daemonPaths(configFile);
+  mkdirSync(path.dirname(paths.stdio), { recursive: true });
+  const fd = openSync(paths.stdio, 'a');
+  const args = [MAIN, '--config', configFile, '--log-level', opts.logLevel ?? 'info', ...(opts.autoStart ? ['--auto-start'] : [])];
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd], cwd: path.dirname(configFile), env: process.env });
+  closeSync(fd);
+  let exit: number | null | undefined;
+  child.once('exit', (code) => (exit = code));
+  child.unref();
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const p = await ping(paths.socket, 500);
+    if (p) return { pid: p.pid, socket: paths.socket, started: true };
+    if (exit !== undefined) {
+      const why = tail(paths.stdio, 3) || `exit code ${exit}`;
+      throw new LocalPortError('DAEMON_START_FAILED', `the daemon for ${configFile} did not start: ${why.replace(/^error: /gm, '')}`, {
+        exitCode: exit === 2 ? 2 : 1,
+        hint: `Its log: ${paths.log}`,
+      });
+    }
+    await new Promise((r) => setTimeout(r, 30));
+  }
+  throw new LocalPortError('DAEMON_START_FAILED', `the daemon for ${configFile} did not answer within 15 s`, { hint: `Its log: ${paths.log}` });
+}
+
+export function daemonStatus(socket: string, names: string[] = []): Promise<DaemonStatus> {
+  return request<DaemonStatus>(socket, 'status', { names });
+}
+
+/** Asks the daemon to shut down and waits until its process is gone. Returns the ms it took. */
+export async function stopDaemon(configFile: string): Promise<{ pid: number; ms: number } | undefined> {
+  const found = await findDaemon(configFile);
+  if (!found) return undefined;
+  const t0 = Date.now();
+  await request(found.socket, 'shutdown');
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (!processRuns(found.pid)) return { pid: found.pid, ms: Date.now() - t0 };
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new LocalPortError('DAEMON_STOP_FAILED', `the daemon (pid ${found.pid}) did not exit within 10 s`);
+}

@@ -1,0 +1,44 @@
+import { Command, Option } from 'clipanion';
+import { UsageError } from '../../errors.js';
+import { BaseCommand } from '../BaseCommand.js';
+
+export class StartCommand extends BaseCommand {
+  static override paths = [['start']];
+
+  static override usage = Command.Usage({
+    category: 'Daemon',
+    description: 'Start services in the background daemon (starting the daemon if needed)',
+    details: `
+      Starts the daemon for this config unless it runs, asks it to start the services (every enabled
+      service when none is named), and shows progress until each is healthy. Exits 1 naming the services
+      that could not start. The daemon keeps them up after this command returns.
+    `,
+    examples: [
+      ['Start every enabled service', '$0 start --all'],
+      ['Start two services', '$0 start db api'],
+      ['Start the services tagged "database"', '$0 start -t database'],
+    ],
+  });
+
+  services = Option.Rest({ name: 'SERVICE' });
+  tags = Option.Array('-t,--tag', [], { description: 'Select the services with this tag (repeatable)' });
+  all = Option.Boolean('-a,--all', false, { description: 'Every enabled service (the default when nothing is named)' });
+  timeout = Option.String('--timeout', { description: 'Seconds to wait for every service to be healthy (default 60)' });
+
+  async run(): Promise<number> {
+    const timeout = this.timeout === undefined ? 60 : Number(this.timeout);
+    if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout must be a positive number of seconds (got '${this.timeout}')`);
+    const [{ loadProject }, { startInDaemon }] = await Promise.all([import('../../app/project.js'), import('../../app/start.js')]);
+    const project = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor });
+    return startInDaemon(project, {
+      selection: { names: this.services, tags: this.tags, all: this.all },
+      timeout,
+      output: this.output,
+      color: this.color,
+      tty: process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0,
+      logLevel: this.logLevel,
+      stdout: this.context.stdout,
+      stderr: this.context.stderr,
+    });
+  }
+}

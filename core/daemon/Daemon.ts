@@ -1,0 +1,316 @@
+import { readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { LocalPortError, UsageError } from '../errors.js';
+import type { LocalPort } from '../LocalPort.js';
+import type { FileLogger } from '../log.js';
+import type { ShutdownPhaseName } from '../hooks.js';
+import type { ResolvedConfig, ServiceDefinition } from '../types.js';
+import { children, onChildrenChange } from '../supervisor/children.js';
+import { selectServices, Supervisor } from '../supervisor/Supervisor.js';
+import { reloadConfig } from '../app/project.js';
+import { stoppedStatus } from '../app/status.js';
+import { ControlServer } from './server.js';
+import type { Request } from './protocol.js';
+import { daemonPaths } from './paths.js';
+import { identify, reapOrphans, sameProcess, type ProcessIdentity } from './reaper.js';
+
+export interface DaemonInfo {
+  pid: number;
+  identity: ProcessIdentity | undefined;
+  socket: string;
+  config: string;
+  startedAt: string;
+  version: string;
+}
+
+export interface ReloadResult {
+  ok: boolean;
+  error?: string;
+  added: string[];
+  removed: string[];
+  changed: string[];
+  unchanged: string[];
+}
+
+/** Phase, and how long it may take (seconds) before the next begins. */
+export const SHUTDOWN_PHASES: [ShutdownPhaseName, number][] = [
+  ['stop-new-work', 0.05],
+  ['complete-current', 0.15],
+  ['cancel-tasks', 0.25],
+  ['force-kill', 0.5],
+];
+
+function writeAtomic(file: string, data: unknown): void {
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(data), { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+function readJson<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The background supervisor for one config file: owns the services, answers the control socket,
+ * reloads its config when the file changes, and shuts down in phases leaving no process behind.
+ */
+export class Daemon {
+  readonly supervisor: Supervisor;
+  readonly paths: ReturnType<typeof daemonPaths>;
+  config: ResolvedConfig;
+  reloadError: string | null = null;
+  lastReload: string | null = null;
+  #server: ControlServer | undefined;
+  #watcher: { close(): Promise<void> } | undefined;
+  #reloadTimer: NodeJS.Timeout | undefined;
+  #inflight = new Set<Promise<unknown>>();
+  #shuttingDown = false;
+  readonly #startedAt = new Date().toISOString();
+
+  constructor(
+    readonly hub: LocalPort,
+    config: ResolvedConfig,
+    readonly logger: FileLogger,
+    readonly version: string,
+  ) {
+    this.config = config;
+    this.supervisor = new Supervisor(hub);
+    this.paths = daemonPaths(config.file!);
+  }
+
+  /** Reaps what a SIGKILLed predecessor left, opens the socket, watches the config. */
+  async start(opts: { autoStart: boolean }): Promise<void> {
+    await this.#reapPredecessor();
+    this.#server = new ControlServer(this.paths.socket, (r) => this.#track(this.handle(r)), this.logger);
+    await this.#server.listen();
+    onChildrenChange(() => this.#writeChildren());
+    this.#writeChildren();
+    writeAtomic(this.paths.info, {
+      pid: process.pid,
+      identity: identify(process.pid),
+      socket: this.paths.socket,
+      config: this.config.file!,
+      startedAt: this.#startedAt,
+      version: this.version,
+    } satisfies DaemonInfo);
+    await this.#watch();
+    this.logger.info({ pid: process.pid, socket: this.paths.socket, config: this.config.file }, 'daemon started');
+    if (opts.autoStart) void this.#track(this.startServices({ names: [], tags: [], all: true }));
+  }
+
+  async #reapPredecessor(): Promise<void> {
+    const info = readJson<DaemonInfo>(this.paths.info);
+    if (info?.identity && info.pid !== process.pid && sameProcess(info.identity, identify(info.pid))) {
+      throw new LocalPortError('DAEMON_RUNNING', `a daemon is already running for ${this.config.file} (pid ${info.pid})`);
+    }
+    const records = readJson<ProcessIdentity[]>(this.paths.children) ?? [];
+    if (records.length === 0) return;
+    const { reaped, gone, foreign } = await reapOrphans(records);
+    this.logger.warn(
+      { reaped: reaped.map((r) => r.pid), gone, foreign },
+      `reaped ${reaped.length} orphaned tunnel process${reaped.length === 1 ? '' : 'es'} left by a previous daemon (${gone} already gone, ${foreign} pid${foreign === 1 ? '' : 's'} now used by other processes, left alone)`,
+    );
+    this.orphansReaped = reaped.length;
+  }
+
+  orphansReaped = 0;
+
+  #writeChildren(): void {
+    const records = [...children].map((c) => identify(c.pid)).filter((x): x is ProcessIdentity => !!x);
+    try {
+      writeAtomic(this.paths.children, records);
+    } catch (error) {
+      this.logger.error({ err: (error as Error).message }, 'could not record child processes');
+    }
+  }
+
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#inflight.add(p);
+    void p.finally(() => this.#inflight.delete(p)).catch(() => {});
+    return p;
+  }
+
+  async #watch(): Promise<void> {
+    const { watch } = await import('chokidar');
+    const watcher = watch(this.config.file!, { ignoreInitial: true, atomic: true });
+    watcher.on('all', () => {
+      clearTimeout(this.#reloadTimer);
+      // Editors write in bursts; one reload per burst.
+      this.#reloadTimer = setTimeout(() => void this.#track(this.reload('file change')), 150);
+    });
+    watcher.on('error', (e) => this.logger.error({ err: String(e) }, 'config watcher failed'));
+    this.#watcher = watcher;
+  }
+
+  async handle(req: Request): Promise<unknown> {
+    if (this.#shuttingDown && req.method !== 'ping' && req.method !== 'status') {
+      throw new LocalPortError('DAEMON_STOPPING', 'the daemon is shutting down');
+    }
+    switch (req.method) {
+      case 'ping':
+        return { pid: process.pid };
+      case 'status':
+        return this.status(req.params.names);
+      case 'start':
+        return this.startServices(req.params, { wait: false });
+      case 'stop':
+        return this.stopServices(req.params);
+      case 'reload':
+        return this.reload('request');
+      case 'shutdown':
+        setImmediate(() => void this.shutdown('request'));
+        return { pid: process.pid };
+    }
+  }
+
+  status(names: string[] = []) {
+    const wanted = names.length ? selectServices(this.config, { names }) : this.config.services;
+    const services = wanted.map((s) => this.supervisor.services.get(s.name)?.status() ?? stoppedStatus(this.hub, s));
+    return {
+      runner: { mode: 'daemon' as const, pid: process.pid, config: this.config.file! },
+      config: this.config.file!,
+      services: this.hub.redactor.data(services),
+      reloadError: this.reloadError ? this.hub.redactor.text(this.reloadError) : null,
+      lastReload: this.lastReload,
+      orphansReaped: this.orphansReaped,
+    };
+  }
+
+  /** Starts the selected services; with `wait`, resolves when each is ready or failed. */
+  async startServices(sel: { names: string[]; tags: string[]; all: boolean }, opts: { wait?: boolean } = {}): Promise<{ starting: string[] }> {
+    const defs = selectServices(this.config, sel);
+    if (defs.length === 0) throw new UsageError(`no enabled services to start in ${this.config.file}`);
+    const started = defs.map((d) => this.#startOne(d));
+    if (opts.wait) await Promise.all(started);
+    return { starting: defs.map((d) => d.name) };
+  }
+
+  #startOne(def: ServiceDefinition): Promise<void> {
+    const sup = this.supervisor.add(def);
+    return this.#track(
+      sup.start().catch((error) => {
+        this.logger.error({ service: def.name, err: (error as Error).message }, (error as Error).message);
+      }),
+    );
+  }
+
+  async stopServices(sel: { names: string[]; tags: string[]; all: boolean; force: boolean }): Promise<{ stopped: string[] }> {
+    const selectAll = sel.all || (!sel.names.length && !sel.tags.length);
+    const names = selectAll ? [...this.supervisor.services.keys()] : selectServices(this.config, sel).map((s) => s.name);
+    await Promise.all(
+      names.map(async (n) => {
+        const s = this.supervisor.services.get(n);
+        if (!s) return;
+        if (sel.force) s.killNow();
+        await s.stop();
+      }),
+    );
+    return { stopped: names };
+  }
+
+  /**
+   * Validates the changed config and applies the difference: added services start, removed ones stop,
+   * changed ones restart, unchanged ones keep running untouched (same PIDs). An invalid config changes
+   * nothing; the error is kept for `status` until a valid config arrives.
+   */
+  async reload(trigger: string): Promise<ReloadResult> {
+    let next: ResolvedConfig;
+    try {
+      next = await reloadConfig(this.hub, this.config.file!);
+    } catch (error) {
+      const message = this.hub.redactor.text((error as Error).message);
+      this.reloadError = message;
+      this.logger.error({ trigger }, `config reload failed; the running services stay as they are: ${message}`);
+      return { ok: false, error: message, added: [], removed: [], changed: [], unchanged: [] };
+    }
+    const before = new Map(this.config.services.map((s) => [s.name, s]));
+    const after = new Map(next.services.map((s) => [s.name, s]));
+    const result: ReloadResult = { ok: true, added: [], removed: [], changed: [], unchanged: [] };
+    for (const name of before.keys()) if (!after.has(name)) result.removed.push(name);
+    for (const [name, def] of after) {
+      const old = before.get(name);
+      if (!old) result.added.push(name);
+      else if (JSON.stringify(old) !== JSON.stringify(def)) result.changed.push(name);
+      else result.unchanged.push(name);
+    }
+    this.config = next;
+    this.reloadError = null;
+    this.lastReload = new Date().toISOString();
+    this.logger.info({ trigger, ...result }, `config reloaded (${trigger}): +${result.added.length} -${result.removed.length} ~${result.changed.length}`);
+
+    await Promise.all([
+      ...result.removed.map((n) => this.supervisor.remove(n)),
+      ...result.changed.map(async (n) => {
+        const running = this.supervisor.services.get(n);
+        if (!running) return;
+        const wasActive = running.state !== 'stopped';
+        await this.supervisor.remove(n);
+        const def = after.get(n)!;
+        if (wasActive && def.enabled) await this.#startOne(def);
+      }),
+      ...result.added.map(async (n) => {
+        const def = after.get(n)!;
+        if (def.enabled) await this.#startOne(def);
+      }),
+    ]);
+    return result;
+  }
+
+  /**
+   * Phased shutdown (the seed's design): stop new work, let current operations complete, cancel what
+   * runs (SIGTERM to every tunnel), force-kill what remains. Each phase has a deadline and fires
+   * `shutdownPhase`. A second request or signal goes straight to the force phase.
+   */
+  async shutdown(reason: string): Promise<void> {
+    if (this.#shuttingDown) {
+      this.logger.warn({ reason }, 'second shutdown request: force-killing now');
+      this.supervisor.killAllNow();
+      this.#removeFiles();
+      this.logger.flush();
+      process.exit(1);
+    }
+    this.#shuttingDown = true;
+    const t0 = Date.now();
+    this.logger.info({ reason }, `shutdown requested (${reason})`);
+    const actions: Record<ShutdownPhaseName, () => Promise<unknown>> = {
+      'stop-new-work': async () => {
+        clearTimeout(this.#reloadTimer);
+        this.#server?.stopAccepting();
+        await this.#watcher?.close();
+      },
+      'complete-current': () => Promise.all([...this.#inflight]),
+      'cancel-tasks': () => this.supervisor.stopAll(),
+      'force-kill': async () => {
+        this.supervisor.killAllNow();
+        await this.supervisor.stopAll();
+      },
+    };
+    for (const [i, [phase, timeout]] of SHUTDOWN_PHASES.entries()) {
+      const p0 = Date.now();
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeout * 1000)));
+      const work = Promise.all([
+        this.hub.hooks.shutdownPhase.promise({ phase, timeout }).catch((e) => this.logger.error({ phase, err: (e as Error).message }, (e as Error).message)),
+        actions[phase]().catch((e) => this.logger.error({ phase, err: (e as Error).message }, (e as Error).message)),
+      ]).then(() => 'done' as const);
+      const outcome = await Promise.race([work, deadline]);
+      clearTimeout(timer);
+      this.logger.info({ phase, ms: Date.now() - p0, outcome }, `shutdown phase ${i + 1}/${SHUTDOWN_PHASES.length} ${phase}: ${outcome} in ${Date.now() - p0} ms`);
+    }
+    await this.#server?.close().catch(() => {});
+    this.#removeFiles();
+    this.logger.info({ ms: Date.now() - t0, left: children.size }, `daemon stopped in ${Date.now() - t0} ms`);
+    this.logger.flush();
+    process.exit(0);
+  }
+
+  #removeFiles(): void {
+    for (const f of [this.paths.info, this.paths.children]) rmSync(f, { force: true });
+    if (process.platform !== 'win32') rmSync(this.paths.socket, { force: true });
+  }
+}

@@ -1,0 +1,43 @@
+import net from 'node:net';
+import { LocalPortError } from '../errors.js';
+import type { Method, Response } from './protocol.js';
+
+let nextId = 1;
+
+/** One request over the control socket; rejects with the daemon's error as a LocalPortError. */
+export function request<T = unknown>(socketPath: string, method: Method, params?: unknown, timeoutMs = 60_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const id = nextId++;
+    const socket = net.connect(socketPath);
+    let buffer = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new LocalPortError('DAEMON_TIMEOUT', `the daemon did not answer '${method}' within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(`${JSON.stringify(params === undefined ? { id, method } : { id, method, params })}\n`));
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      const nl = buffer.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      socket.end();
+      const res = JSON.parse(buffer.slice(0, nl)) as Response;
+      if (res.ok) resolve(res.result as T);
+      else reject(new LocalPortError(res.error.code, res.error.message, { hint: res.error.hint, exitCode: res.error.exitCode === 2 ? 2 : 1 }));
+    });
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new LocalPortError('DAEMON_UNREACHABLE', `cannot reach the daemon at ${socketPath}: ${e.code ?? e.message}`));
+    });
+  });
+}
+
+/** Whether a daemon answers on this socket. */
+export async function ping(socketPath: string, timeoutMs = 2000): Promise<{ pid: number } | undefined> {
+  try {
+    return await request<{ pid: number }>(socketPath, 'ping', undefined, timeoutMs);
+  } catch {
+    return undefined;
+  }
+}

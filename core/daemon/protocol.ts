@@ -1,0 +1,31 @@
+import { z } from 'zod';
+
+/** One JSON object per line, both ways. A line longer than this is refused and the connection closed. */
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
+
+const selection = z.strictObject({
+  names: z.array(z.string().max(200)).max(1000).default([]),
+  tags: z.array(z.string().max(200)).max(100).default([]),
+  all: z.boolean().default(false),
+});
+
+export const requestSchema = z.discriminatedUnion('method', [
+  z.strictObject({ id: z.number().int(), method: z.literal('ping') }),
+  z.strictObject({ id: z.number().int(), method: z.literal('status'), params: z.strictObject({ names: z.array(z.string()).default([]) }).default({ names: [] }) }),
+  z.strictObject({ id: z.number().int(), method: z.literal('start'), params: selection }),
+  z.strictObject({ id: z.number().int(), method: z.literal('stop'), params: selection.extend({ force: z.boolean().default(false) }) }),
+  z.strictObject({ id: z.number().int(), method: z.literal('reload') }),
+  z.strictObject({ id: z.number().int(), method: z.literal('shutdown') }),
+]);
+
+export type Request = z.output<typeof requestSchema>;
+export type Method = Request['method'];
+
+export interface ErrorBody {
+  code: string;
+  message: string;
+  hint?: string;
+  exitCode?: number;
+}
+
+export type Response = { id: number | null; ok: true; result: unknown } | { id: number | null; ok: false; error: ErrorBody };

@@ -1,0 +1,105 @@
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { LocalPortError } from '../errors.js';
+import type { Logger } from '../types.js';
+import { MAX_MESSAGE_BYTES, requestSchema, type Request, type Response } from './protocol.js';
+
+export type Handler = (request: Request) => Promise<unknown>;
+
+/**
+ * The daemon's control socket: newline-delimited JSON, every request validated with zod. A malformed
+ * or oversized message gets an error reply; nothing a client sends can take the daemon down.
+ * On Unix the socket is created with mode 0600 inside a 0700 directory.
+ */
+export class ControlServer {
+  readonly #server: net.Server;
+  readonly #sockets = new Set<net.Socket>();
+
+  constructor(
+    readonly socketPath: string,
+    private readonly handle: Handler,
+    private readonly logger: Logger,
+  ) {
+    this.#server = net.createServer((socket) => this.#serve(socket));
+  }
+
+  async listen(): Promise<void> {
+    if (process.platform !== 'win32') {
+      mkdirSync(path.dirname(this.socketPath), { recursive: true, mode: 0o700 });
+      rmSync(this.socketPath, { force: true });
+    }
+    // The umask makes the socket 0600 from its first instant; chmod makes sure of it.
+    const old = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#server.once('error', reject);
+        this.#server.listen(this.socketPath, () => resolve());
+      });
+    } finally {
+      process.umask(old);
+    }
+    if (process.platform !== 'win32') chmodSync(this.socketPath, 0o600);
+  }
+
+  /** Stops accepting connections; open ones are closed once their reply is written. */
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const s of this.#sockets) s.end();
+    if (process.platform !== 'win32') rmSync(this.socketPath, { force: true });
+  }
+
+  stopAccepting(): void {
+    this.#server.close();
+  }
+
+  #serve(socket: net.Socket): void {
+    this.#sockets.add(socket);
+    socket.on('close', () => this.#sockets.delete(socket));
+    socket.on('error', () => {});
+    socket.setEncoding('utf8');
+    let buffer = '';
+    const reply = (r: Response) => {
+      if (!socket.destroyed) socket.write(`${JSON.stringify(r)}\n`);
+    };
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      if (Buffer.byteLength(buffer) > MAX_MESSAGE_BYTES && !buffer.includes('\n')) {
+        reply({ id: null, ok: false, error: { code: 'MESSAGE_TOO_LARGE', message: `message exceeds ${MAX_MESSAGE_BYTES} bytes` } });
+        socket.end();
+        buffer = '';
+        return;
+      }
+      let nl: number;
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        if (line.trim()) void this.#dispatch(line, reply);
+      }
+    });
+  }
+
+  async #dispatch(line: string, reply: (r: Response) => void): Promise<void> {
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch {
+      reply({ id: null, ok: false, error: { code: 'BAD_REQUEST', message: 'not JSON: each request is one JSON object per line' } });
+      return;
+    }
+    const parsed = requestSchema.safeParse(json);
+    const id = json && typeof json === 'object' && typeof (json as { id?: unknown }).id === 'number' ? (json as { id: number }).id : null;
+    if (!parsed.success) {
+      const why = parsed.error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.message}`).join('; ');
+      reply({ id, ok: false, error: { code: 'BAD_REQUEST', message: `invalid request: ${why}` } });
+      return;
+    }
+    try {
+      reply({ id, ok: true, result: await this.handle(parsed.data) });
+    } catch (error) {
+      const e = error as LocalPortError;
+      if (!(error instanceof LocalPortError)) this.logger.error({ err: (error as Error)?.stack ?? String(error) }, 'control request failed');
+      reply({ id, ok: false, error: { code: e.code ?? 'INTERNAL', message: e.message ?? String(error), hint: e.hint, exitCode: e.exitCode } });
+    }
+  }
+}

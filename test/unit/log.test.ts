@@ -1,0 +1,50 @@
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { ServiceLog } from '../../core/log.js';
+import { follow } from '../../core/app/logs.js';
+import { Redactor } from '../../core/redact.js';
+import { waitUntil } from '../helpers/procs.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-log-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('service logs', () => {
+  it('rotate by size, keeping three old files, and redact', async () => {
+    process.env.LOCALPORT_STATE_DIR = dir;
+    process.env.LOCALPORT_LOG_MAX_BYTES = '1000';
+    try {
+      const r = new Redactor();
+      r.add('hunter2-secret');
+      const log = new ServiceLog('rot', r);
+      for (let i = 0; i < 100; i++) log.line('stderr', `line ${i} hunter2-secret ${'x'.repeat(40)}`);
+      await log.close();
+      const file = log.file;
+      expect([file, `${file}.1`, `${file}.2`, `${file}.3`].every(existsSync)).toBe(true);
+      expect(existsSync(`${file}.4`)).toBe(false);
+      const all = [file, `${file}.1`].map((f) => readFileSync(f, 'utf8')).join('');
+      expect(all).toContain('line 99 *** ');
+      expect(all).not.toContain('hunter2');
+      expect(readFileSync(file, 'utf8').length).toBeLessThanOrEqual(1000);
+    } finally {
+      delete process.env.LOCALPORT_LOG_MAX_BYTES;
+    }
+  });
+
+  it('are followed across a rotation', async () => {
+    const file = path.join(dir, 'follow.log');
+    writeFileSync(file, 'old\n');
+    const seen: string[] = [];
+    const abort = new AbortController();
+    const done = follow(file, (l) => seen.push(l), abort.signal, 20);
+    appendFileSync(file, 'one\n');
+    await waitUntil(() => seen.includes('one'), 2000, 'one');
+    renameSync(file, `${file}.1`);
+    writeFileSync(file, 'two\n');
+    await waitUntil(() => seen.includes('two'), 2000, 'two after rotation');
+    abort.abort();
+    await done;
+    expect(seen).toEqual(['one', 'two']);
+  });
+});
