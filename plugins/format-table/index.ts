@@ -12,10 +12,19 @@ function table(rows: string[][], widthsFrom: string[][] = rows): string {
   return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell + ' '.repeat(widths[i] - visible(cell)))).join('  ').trimEnd()).join('\n');
 }
 
+/** 5s, 3m12s, 2h05m, 3d04h */
+export function uptime(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86400)}d${String(Math.floor((s % 86400) / 3600)).padStart(2, '0')}h`;
+}
+
 export function renderStatus(services: ServiceStatus[], color: boolean): string {
   if (services.length === 0) return 'No services.';
   const paint = (state: ServiceState) => (color ? `\x1b[${COLORS[state]}m${state}\x1b[0m` : state);
-  const head = ['SERVICE', 'TECH', 'STATE', 'HEALTH', 'PID', 'LOCAL', 'TARGET', 'RESTARTS', 'LAST ERROR'];
+  const head = ['SERVICE', 'TECH', 'STATE', 'HEALTH', 'PID', 'LOCAL', 'TARGET', 'UPTIME', 'RESTARTS', 'LAST ERROR'];
   const health = (s: ServiceStatus) => {
     const h = s.health;
     if (!h || s.state !== 'ready') return '-';
@@ -30,6 +39,7 @@ export function renderStatus(services: ServiceStatus[], color: boolean): string 
     s.pid == null ? '-' : String(s.pid),
     `${s.localAddress}:${s.localPort}`,
     s.target,
+    s.state === 'ready' && s.since ? uptime(Date.now() - Date.parse(s.since)) : '-',
     String(s.restarts),
     (s.state === 'ready' && s.health?.state === 'unhealthy' ? s.health.message : s.lastError) ?? '',
   ]);

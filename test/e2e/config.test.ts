@@ -164,3 +164,23 @@ describe('the example localport.config.ts', () => {
     ]);
   });
 });
+
+describe('localport config export', () => {
+  it('writes the original format (snake_case list), filtered by tag, with secrets redacted', async () => {
+    const file = write('export.yaml', `services:\n${svc('a', 1, '    tags: [db]\n')}${svc('b', 2).replace('host: bastion', 'host: \${BASTION}')}`);
+    const all = await runCli(['config', 'export', '-c', file, '--json'], { env: { ...env, BASTION: 'secret-bastion-host' } });
+    expect(all.code).toBe(0);
+    const data = JSON.parse(all.stdout);
+    expect(data.services.map((s: { name: string }) => s.name)).toEqual(['a', 'b']);
+    expect(data.services[0]).toMatchObject({ local_port: 1, remote_port: 80, connection: { host: 'bastion', remote_host: 'localhost', bind_address: '127.0.0.1' }, restart_policy: { initial_delay: 0.25 } });
+    expect(data.services[1].connection.host).toBe('***');
+    expect(all.stdout).not.toContain('secret-bastion-host');
+    const tagged = await runCli(['config', 'export', '-c', file, '--tag', 'db'], { env: { ...env, BASTION: 'x' } });
+    expect(tagged.stdout).toMatch(/^# exported by localport config export/);
+    expect(tagged.stdout).toContain('- name: a');
+    expect(tagged.stdout).not.toContain('name: b');
+    // What it exports loads again.
+    const again = write('exported.yaml', tagged.stdout);
+    expect((await runCli(['config', 'validate', '-c', again], { env })).code).toBe(0);
+  });
+});

@@ -102,6 +102,22 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'the daemon', () => {
     expect(pids.filter((pid) => alive(pid))).toEqual([]);
   });
 
+  it('start exits 1 naming a service that cannot start, and keeps the others up', async () => {
+    const p = await project(['good']);
+    const closed = await freePort();
+    p.write(readFileSync(p.file, 'utf8') + serviceYaml('bad', await freePort(), web.port).replace(`port: ${c().port}`, `port: ${closed}`));
+    const r = await p.cli('start', '--all');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('error: 1 of 2 services did not start: bad');
+    expect(r.stderr).toContain(`connection refused by 127.0.0.1:${closed}`);
+    const st = await p.status();
+    expect(st.services.map((s) => [s.name, s.state])).toEqual([
+      ['good', 'ready'],
+      ['bad', 'failed'],
+    ]);
+    expect(await httpGet(p.ports.good)).toBe('one');
+  });
+
   it('hot reload: only a changed service restarts, added ones start, removed ones stop, invalid YAML changes nothing', async () => {
     const p = await project(['a', 'b', 'c']);
     expect((await p.cli('start', '--all')).code).toBe(0);
