@@ -8,9 +8,14 @@ export type { ForwardInfo, HealthChange, RestartInfo, ShutdownPhaseInfo, Shutdow
 export { ConfigError, LocalPortError, PluginError, ServiceError, UsageError, type ConfigProblem } from './errors.js';
 export { bool, configObject, count, hostname, nonEmpty, port, seconds } from './config/schema.js';
 export { REDACTED } from './redact.js';
+/** The zod LocalPort validates with, for plugins' `connection` and `config` schemas. */
+export { z } from 'zod';
 
-/** Identity function that gives a config file its types: `export default defineConfig({ services: { … } })`. */
-export function defineConfig<const C extends UserConfig>(config: C): C {
+/**
+ * Identity function that gives a config file its types: `export default defineConfig({ services: { … } })`.
+ * Not generic on purpose: a misspelt key is an excess property, and so a type error.
+ */
+export function defineConfig(config: UserConfig): UserConfig {
   return config;
 }
 
@@ -19,12 +24,15 @@ export function definePlugin<P extends LocalPortPlugin>(plugin: P): P {
   return plugin;
 }
 
-/** A preset: a partial config (services, defaults, plugins) that other configs extend. */
-export interface Preset extends Partial<Omit<UserConfig, 'plugins'>> {
+/** A preset: a partial config (services, defaults, plugins, its own `extends`) that other configs extend. */
+export interface Preset extends Omit<UserConfig, 'services'> {
+  /** Shown by `config print` as the source of its services. */
+  name?: string;
+  services?: UserConfig['services'];
   plugins?: PluginInput[];
 }
 
 /** Identity function that types a preset. */
-export function definePreset<P extends Preset>(preset: P): P {
+export function definePreset(preset: Preset): Preset {
   return preset;
 }

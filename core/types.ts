@@ -199,8 +199,11 @@ export interface LocalPortPlugin {
   apply(api: PluginApi): void | Promise<void>;
 }
 
-/** Nested arrays and `false` are allowed, so presets compose. */
-export type PluginInput = LocalPortPlugin | false | null | undefined | PluginInput[];
+/**
+ * A plugin object, a package name, or `[packageName, options]` (the package's default export is a
+ * factory called with the options). Nested arrays and `false` are allowed, so presets compose.
+ */
+export type PluginInput = LocalPortPlugin | string | [string, unknown] | false | null | undefined | PluginInput[];
 
 /**
  * Technologies add their connection input type here by declaration merging:
@@ -240,10 +243,22 @@ export type ServiceInput = [KnownServiceInput] extends [never]
   ? ServiceInputBase & { technology: string; connection: Record<string, unknown> }
   : KnownServiceInput;
 
+/**
+ * Changes to a service inherited from a preset (no `technology`: that stays the preset's). Fields merge
+ * into the preset's service; `{ enabled: false }` switches it off.
+ */
+export interface ServiceOverride extends Partial<ServiceInputBase> {
+  /** Never set here: a service with a technology is a full service, checked as one. */
+  technology?: never;
+  connection?: Record<string, unknown>;
+}
+
 export interface UserConfig {
+  /** Presets: package names or relative paths, applied left to right; this file wins. */
+  extends?: string | string[];
   version?: string;
   defaults?: { healthCheck?: Partial<HealthCheckInput>; restartPolicy?: RestartPolicyInput };
   /** A list (each with `name`) or an object keyed by service name. */
-  services: Record<string, ServiceInput> | Array<ServiceInput & { name: string }>;
+  services?: Record<string, ServiceInput | ServiceOverride> | Array<(ServiceInput | ServiceOverride) & { name: string }>;
   plugins?: PluginInput[];
 }

@@ -1,6 +1,7 @@
 import { loadRawConfig } from '../config/load.js';
 import { substituteEnv } from '../config/env.js';
 import { rawPlugins, validateConfig } from '../config/validate.js';
+import { resolveExtends, resolvePluginEntries } from '../config/presets.js';
 import { LocalPort } from '../LocalPort.js';
 import { createLogger, type FileLogger, type LogLevel } from '../log.js';
 import { Redactor } from '../redact.js';
@@ -23,6 +24,8 @@ export interface Project {
   config: ResolvedConfig;
   logger: FileLogger;
   logFile: string;
+  /** Files of the presets the config extends (the daemon watches them too). */
+  presetFiles: string[];
 }
 
 /**
@@ -33,17 +36,18 @@ export interface Project {
 export async function loadProject(opts: ProjectOptions = {}): Promise<Project> {
   const redactor = opts.redactor ?? new Redactor();
   const { file, raw } = await loadRawConfig({ configPath: opts.configPath, cwd: opts.cwd });
-  const substituted = substituteEnv(raw, opts.env ?? process.env, redactor, file);
+  const ext = await resolveExtends(raw as Record<string, unknown>, file, opts.cwd);
+  const substituted = substituteEnv(ext.raw, opts.env ?? process.env, redactor, file);
   const { logger, file: logFile } = await createLogger(redactor, { level: opts.logLevel, file: opts.logFile });
   const hub = new LocalPort({ redactor, logger });
-  await hub.use([defaultPreset().plugins, rawPlugins(substituted)]);
-  const config = await resolveWith(hub, file, substituted);
+  await hub.use([defaultPreset().plugins, await resolvePluginEntries(rawPlugins(substituted), file, opts.cwd)]);
+  const config = await resolveWith(hub, file, substituted, ext.sources);
   logger.debug({ file, services: config.services.map((s) => s.name) }, 'config loaded');
-  return { hub, config, logger, logFile };
+  return { hub, config, logger, logFile, presetFiles: ext.files };
 }
 
-async function resolveWith(hub: LocalPort, file: string, substituted: unknown): Promise<ResolvedConfig> {
-  const validated = validateConfig(substituted, { file, technologies: hub.technologies, healthChecks: hub.healthChecks });
+async function resolveWith(hub: LocalPort, file: string, substituted: unknown, sources?: Map<string, string>): Promise<ResolvedConfig> {
+  const validated = validateConfig(substituted, { file, technologies: hub.technologies, healthChecks: hub.healthChecks, sources });
   return hub.hooks.configResolved.promise(validated);
 }
 
@@ -51,9 +55,10 @@ async function resolveWith(hub: LocalPort, file: string, substituted: unknown): 
  * Loads the config file again against an existing hub (the daemon's hot reload). Plugins were applied
  * when the hub was built; a changed `plugins` list takes effect on `localport daemon restart`.
  */
-export async function reloadConfig(hub: LocalPort, configPath: string, env: NodeJS.ProcessEnv = process.env): Promise<ResolvedConfig> {
+export async function reloadConfig(hub: LocalPort, configPath: string, env: NodeJS.ProcessEnv = process.env): Promise<{ config: ResolvedConfig; presetFiles: string[] }> {
   const { file, raw } = await loadRawConfig({ configPath });
-  return resolveWith(hub, file, substituteEnv(raw, env, hub.redactor, file));
+  const ext = await resolveExtends(raw as Record<string, unknown>, file);
+  return { config: await resolveWith(hub, file, substituteEnv(ext.raw, env, hub.redactor, file), ext.sources), presetFiles: ext.files };
 }
 
 /** Renders a view with the named formatter (an unknown one lists those registered). */

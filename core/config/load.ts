@@ -26,15 +26,22 @@ export interface RawConfig {
 
 /** The module a config's `import … from 'localport'` resolves to, even when LocalPort is installed globally. */
 function ownEntry(): string {
-  const js = fileURLToPath(new URL('../index.js', import.meta.url));
+  const js = fileURLToPath(new URL('../../index.js', import.meta.url));
   return existsSync(js) ? js : js.replace(/\.js$/, '.ts');
 }
 
-async function loadScript(filepath: string): Promise<unknown> {
+/**
+ * Imports a JavaScript or TypeScript module (ESM or CommonJS) with jiti, `localport` aliased to this
+ * package. No module cache: the daemon reloads a changed config in the same process.
+ */
+export async function importModule(filepath: string): Promise<unknown> {
   const { createJiti } = await import('jiti');
-  // No module cache: the daemon reloads a changed config in the same process.
   const jiti = createJiti(import.meta.url, { alias: { localport: ownEntry() }, moduleCache: false, interopDefault: true });
-  const mod = await jiti.import<unknown>(filepath, { default: true });
+  return jiti.import<unknown>(filepath, { default: true });
+}
+
+async function loadScript(filepath: string): Promise<unknown> {
+  const mod = await importModule(filepath);
   // `export default defineConfig(...)` or `module.exports = …`; a function may return the config.
   const config = typeof mod === 'function' ? await (mod as () => unknown)() : mod;
   return config;

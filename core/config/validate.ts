@@ -64,14 +64,15 @@ const topSchema = configObject({
   defaults: configObject({ healthCheck: healthDefaultsSchema.optional(), restartPolicy: restartPolicySchema.optional() }).default({}),
   services: z.unknown(),
   plugins: z.array(z.unknown()).optional(),
+  extends: z.union([z.string(), z.array(z.string())]).optional(),
 });
 
 export interface ValidateContext {
   file?: string;
   technologies: Registry<Technology>;
   healthChecks: Registry<HealthCheck>;
-  /** Where these services came from, for `config print` (`local` or a preset's name). */
-  source?: string;
+  /** Where each service came from, for `config print`: `local`, a preset's name, or `preset + local`. */
+  sources?: Map<string, string>;
 }
 
 /** Problems from a zod result, with paths rewritten as the user spelled them. */
@@ -165,7 +166,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
       description: s.description,
       healthCheck,
       restartPolicy,
-      source: ctx.source ?? 'local',
+      source: ctx.sources?.get(s.name) ?? 'local',
     });
   }
 

@@ -135,6 +135,20 @@ export class Daemon {
     return p;
   }
 
+  #watched = new Set<string>();
+
+  /** Preset files that live outside node_modules are watched too (a package's files change only on install). */
+  #watchPresets(files: string[]): void {
+    const w = this.#watcher as { add?(p: string): void } | undefined;
+    for (const f of files) {
+      if (this.#watched.has(f) || f.includes(`${path.sep}node_modules${path.sep}`)) continue;
+      this.#watched.add(f);
+      w?.add?.(f);
+    }
+  }
+
+  presetFiles: string[] = [];
+
   async #watch(): Promise<void> {
     const { watch } = await import('chokidar');
     const watcher = watch(this.config.file!, { ignoreInitial: true, atomic: true });
@@ -145,6 +159,7 @@ export class Daemon {
     });
     watcher.on('error', (e) => this.logger.error({ err: String(e) }, 'config watcher failed'));
     this.#watcher = watcher;
+    this.#watchPresets(this.presetFiles);
   }
 
   async handle(req: Request): Promise<unknown> {
@@ -221,7 +236,9 @@ export class Daemon {
   async reload(trigger: string): Promise<ReloadResult> {
     let next: ResolvedConfig;
     try {
-      next = await reloadConfig(this.hub, this.config.file!);
+      const loaded = await reloadConfig(this.hub, this.config.file!);
+      next = loaded.config;
+      this.#watchPresets(loaded.presetFiles);
     } catch (error) {
       const message = this.hub.redactor.text((error as Error).message);
       this.reloadError = message;

@@ -27,6 +27,7 @@ const version = (JSON.parse(readFileSync(new URL('../../../package.json', import
 try {
   const project = await loadProject({ configPath, logLevel: (arg('--log-level') ?? 'info') as LogLevel, logFile: daemonPaths(configPath).log });
   const daemon = new Daemon(project.hub, project.config, project.logger, version);
+  daemon.presetFiles = project.presetFiles;
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void daemon.shutdown(sig));
   process.on('SIGHUP', () => void daemon.reload('SIGHUP'));
   process.on('uncaughtException', (e) => {

@@ -7,11 +7,12 @@ import { postgresHealthPlugin } from '../../plugins/health-postgres/index.js';
 import { tcpHealthPlugin } from '../../plugins/health-tcp/index.js';
 import { kubectlPlugin } from '../../plugins/kubectl/index.js';
 import { sshPlugin } from '../../plugins/ssh/index.js';
+import { execPlugin } from '../../plugins/exec/index.js';
 
 /** The built-in plugins. Every LocalPort config gets these first; a config's own plugins come after. */
 export const defaultPreset = () =>
   definePreset({
-    plugins: [sshPlugin(), kubectlPlugin(), tcpHealthPlugin(), httpHealthPlugin(), postgresHealthPlugin(), kafkaHealthPlugin(), tableFormatterPlugin(), jsonFormatterPlugin()],
+    plugins: [sshPlugin(), kubectlPlugin(), execPlugin(), tcpHealthPlugin(), httpHealthPlugin(), postgresHealthPlugin(), kafkaHealthPlugin(), tableFormatterPlugin(), jsonFormatterPlugin()],
   });
 
-export { sshPlugin, kubectlPlugin, tcpHealthPlugin, httpHealthPlugin, postgresHealthPlugin, kafkaHealthPlugin, tableFormatterPlugin, jsonFormatterPlugin };
+export { sshPlugin, kubectlPlugin, execPlugin, tcpHealthPlugin, httpHealthPlugin, postgresHealthPlugin, kafkaHealthPlugin, tableFormatterPlugin, jsonFormatterPlugin };

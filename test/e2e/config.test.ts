@@ -73,7 +73,7 @@ describe('localport config validate', () => {
 
   const cases: [string, string, string[] | (() => string[]), RegExp][] = [
     ['YAML syntax error', 'services:\n  - name: a\n   technology: [ssh\n', [], /syntax\.yaml:\d+:\d+: YAML syntax error: /],
-    ['unknown technology', `services:\n${svc('a', 1).replace('technology: ssh', 'technology: kubctl')}`, [], /tech\.yaml: services\[0\] \(a\)\.technology: unknown technology 'kubctl'; registered: kubectl, ssh$/m],
+    ['unknown technology', `services:\n${svc('a', 1).replace('technology: ssh', 'technology: kubctl')}`, [], /tech\.yaml: services\[0\] \(a\)\.technology: unknown technology 'kubctl'; registered: exec, kubectl, ssh$/m],
     ['port 70000', `services:\n${svc('a', 70000)}`, [], /port\.yaml: services\[0\] \(a\)\.local_port: must be between 1 and 65535 \(got 70000\)$/m],
     ['duplicate service name', `services:\n${svc('a', 1)}${svc('a', 2)}`, [], /dup-name\.yaml: services\[1\] \(a\): duplicate service name 'a'/],
     ['duplicate local port', `services:\n${svc('a', 1)}${svc('b', 1)}`, [], /dup-port\.yaml: services\[1\] \(b\)\.local_port: local port 1 is also used by service 'a'/],
@@ -97,7 +97,7 @@ describe('localport config validate', () => {
     expect(r.stderr.split('\n')).toEqual([
       'error: 3 problems',
       `  ${file}: services[0] (a).local_port: must be between 1 and 65535 (got 70000)`,
-      `  ${file}: services[1] (a).technology: unknown technology 'nope'; registered: kubectl, ssh`,
+      `  ${file}: services[1] (a).technology: unknown technology 'nope'; registered: exec, kubectl, ssh`,
       `  ${file}: services[1] (a): duplicate service name 'a'; service names must be unique`,
       '',
     ]);
@@ -182,5 +182,23 @@ describe('localport config export', () => {
     // What it exports loads again.
     const again = write('exported.yaml', tagged.stdout);
     expect((await runCli(['config', 'validate', '-c', again], { env })).code).toBe(0);
+  });
+});
+
+describe('the example team preset in presets/example-team', () => {
+  it('validates when a project extends it by path, its services marked with the preset name', async () => {
+    const preset = new URL('../../presets/example-team/index.ts', import.meta.url).pathname;
+    const file = write('team.yaml', `extends: ["${path.relative(root, preset)}"]\nservices:\n  - name: postgres\n    local_port: 15432\n${svc('api', 8080)}`);
+    const r = await runCli(['config', 'print', '-c', file, '--json'], { env: { ...env, ACME_PG_PASSWORD: 'pw-xyz-secret' } });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const services = JSON.parse(r.stdout).config.services as { name: string; source: string; localPort: number; enabled: boolean }[];
+    expect(services.map((s) => [s.name, s.source, s.localPort, s.enabled])).toEqual([
+      ['postgres', '@acme/localport-preset + local', 15432, true],
+      ['redis', '@acme/localport-preset', 6379, true],
+      ['kafka', '@acme/localport-preset', 9092, false],
+      ['api', 'local', 8080, true],
+    ]);
+    expect(r.stdout).not.toContain('pw-xyz-secret');
   });
 });

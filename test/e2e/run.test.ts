@@ -73,8 +73,8 @@ ${connectionExtra}${extra(local)}`,
   });
 
   it('fails fast without running the command when a service cannot start', async () => {
-    const closed = await freePort();
-    const { dir } = await project((local) => `  - name: broken\n    technology: ssh\n    local_port: ${local + 1 === closed ? local + 2 : local + 1}\n    remote_port: 80\n    connection:\n      host: 127.0.0.1\n      port: ${closed}\n      key_file: ${sshd.clientKey}\n`);
+    const [closed, brokenPort] = [await freePort(), await freePort()];
+    const { dir } = await project(() => `  - name: broken\n    technology: ssh\n    local_port: ${brokenPort}\n    remote_port: 80\n    connection:\n      host: 127.0.0.1\n      port: ${closed}\n      key_file: ${sshd.clientKey}\n`);
     const marker = path.join(dir, 'ran');
     const r = await runCli(['run', '--', 'node', '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`], { cwd: dir, env });
     expect(r.code).toBe(1);

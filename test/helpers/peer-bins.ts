@@ -16,3 +16,5 @@ export const hasPostgres = PG_BIN !== undefined;
 
 export const KCAT = ['/usr/bin/kcat', '/usr/local/bin/kcat'].find((p) => existsSync(p));
 export const hasKcat = KCAT !== undefined;
+
+export const hasSocat = ['/usr/bin/socat', '/usr/local/bin/socat'].some((p) => existsSync(p));

@@ -1,0 +1,251 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError } from '../errors.js';
+import { importModule } from './load.js';
+
+/**
+ * `extends` and `plugins: [['package', options]]`: finding a package, loading it (ESM, CommonJS or
+ * TypeScript, through jiti), and merging presets into the config — left to right, the local file last.
+ */
+
+export type PresetErrorKind = 'not-found' | 'no-entry' | 'invalid-shape' | 'missing-dependency' | 'load-failed';
+
+const CODES: Record<PresetErrorKind, string> = {
+  'not-found': 'PRESET_NOT_FOUND',
+  'no-entry': 'PRESET_NO_ENTRY',
+  'invalid-shape': 'PRESET_INVALID',
+  'missing-dependency': 'PRESET_MISSING_DEPENDENCY',
+  'load-failed': 'PRESET_LOAD_FAILED',
+};
+
+function presetError(kind: PresetErrorKind, what: string, name: string, from: string, message: string, hint: string): ConfigError {
+  return new ConfigError([{ file: from, path: what === 'preset' ? 'extends' : 'plugins', message: `${what} '${name}': ${message}` }], hint, CODES[kind]);
+}
+
+const isPath = (spec: string) => spec.startsWith('.') || spec.startsWith('/') || /^[A-Za-z]:[\\/]/.test(spec);
+
+/** The `.` entry of a package.json `exports` field, preferring import, then node/default, then require. */
+function exportsDot(exp: unknown): string | undefined {
+  if (typeof exp === 'string') return exp;
+  if (!exp || typeof exp !== 'object') return undefined;
+  const o = exp as Record<string, unknown>;
+  const dot = '.' in o ? o['.'] : Object.keys(o).some((k) => k.startsWith('.')) ? undefined : o;
+  if (typeof dot === 'string') return dot;
+  if (!dot || typeof dot !== 'object') return undefined;
+  for (const cond of ['import', 'node', 'default', 'require']) {
+    const v = exportsDot((dot as Record<string, unknown>)[cond]);
+    if (v) return v;
+  }
+  return undefined;
+}
+
+function existingFile(base: string): string | undefined {
+  for (const candidate of [base, `${base}.js`, `${base}.mjs`, `${base}.cjs`, `${base}.ts`, `${base}.json`, path.join(base, 'index.js'), path.join(base, 'index.mjs'), path.join(base, 'index.cjs')]) {
+    if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
+  }
+  return undefined;
+}
+
+/** node_modules/<name> from `dir` upwards. */
+function packageDir(name: string, dir: string): string | undefined {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    const candidate = path.join(d, 'node_modules', ...name.split('/'));
+    if (existsSync(path.join(candidate, 'package.json'))) return candidate;
+    if (path.dirname(d) === d) return undefined;
+  }
+}
+
+/**
+ * Finds a preset or plugin: a relative path (from the config's directory), or a package name looked up
+ * from the config's directory first, then from the working directory.
+ */
+export function resolveEntry(spec: string, what: 'preset' | 'plugin', fromFile: string, cwd = process.cwd()): string {
+  const fromDir = path.dirname(fromFile);
+  if (isPath(spec)) {
+    const file = existingFile(path.resolve(fromDir, spec));
+    if (!file) throw presetError('not-found', what, spec, fromFile, `no such file: ${path.resolve(fromDir, spec)}`, 'Check the relative path; it is resolved from the directory of the config that names it.');
+    return file;
+  }
+  const dir = packageDir(spec, fromDir) ?? packageDir(spec, cwd);
+  if (!dir) {
+    throw presetError('not-found', what, spec, fromFile, `package not found (looked in node_modules from ${fromDir} and from ${cwd})`, `Install it: npm install --save-dev ${spec}`);
+  }
+  let pkg: { main?: string; exports?: unknown };
+  try {
+    pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'));
+  } catch (e) {
+    throw presetError('no-entry', what, spec, fromFile, `cannot read ${path.join(dir, 'package.json')}: ${(e as Error).message}`, 'Reinstall the package.');
+  }
+  const declared = exportsDot(pkg.exports) ?? pkg.main ?? 'index.js';
+  const file = existingFile(path.resolve(dir, declared));
+  if (!file) {
+    throw presetError('no-entry', what, spec, fromFile, `the package has no entry point: ${path.resolve(dir, declared)} does not exist`, `Its package.json must name an existing file in "exports" or "main" (is the package built?).`);
+  }
+  return file;
+}
+
+/** Loads a resolved entry, telling a missing dependency of the package apart from any other failure. */
+export async function loadEntry(file: string, spec: string, what: 'preset' | 'plugin', fromFile: string): Promise<unknown> {
+  try {
+    let mod = await importModule(file);
+    // `export default`, `module.exports`, or a nested `default` from ESM/CJS interop.
+    for (let i = 0; i < 3 && mod && typeof mod === 'object' && 'default' in mod && Object.keys(mod).length <= 2; i++) mod = (mod as { default: unknown }).default;
+    return mod;
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException & { message: string };
+    const missing = /Cannot find (?:module|package) '([^']+)'/.exec(e.message)?.[1];
+    if (missing && path.resolve(missing) !== file) {
+      const dep = missing.startsWith('/') ? missing : missing.split('/').slice(0, missing.startsWith('@') ? 2 : 1).join('/');
+      throw presetError('missing-dependency', what, spec, fromFile, `it needs '${dep}', which is not installed`, `Install the ${what}'s dependency (npm install ${dep}), or ask its authors to declare it.`);
+    }
+    throw presetError('load-failed', what, spec, fromFile, `failed to load ${file}: ${e.message.split('\n')[0]}`, `Fix the ${what}, or remove it.`);
+  }
+}
+
+const PRESET_KEYS = new Set(['name', 'extends', 'version', 'defaults', 'services', 'plugins']);
+
+function checkPresetShape(value: unknown, spec: string, fromFile: string): Record<string, unknown> {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
+    throw presetError('invalid-shape', 'preset', spec, fromFile, `it must export an object (a preset made with definePreset), but exports ${Array.isArray(value) ? 'an array' : typeof value}`, 'Export default definePreset({ services, defaults, plugins }).');
+  }
+  const unknown = Object.keys(value).filter((k) => !PRESET_KEYS.has(k));
+  if (unknown.length) {
+    throw presetError('invalid-shape', 'preset', spec, fromFile, `unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}; a preset may have ${[...PRESET_KEYS].join(', ')}`, 'Export default definePreset({ services, defaults, plugins }).');
+  }
+  const services = (value as Record<string, unknown>).services;
+  if (services !== undefined && (typeof services !== 'object' || services === null)) {
+    throw presetError('invalid-shape', 'preset', spec, fromFile, '`services` must be a list or an object keyed by name', 'Export default definePreset({ services, defaults, plugins }).');
+  }
+  return value as Record<string, unknown>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Merging
+
+/** Maps whose keys are data (ssh options, HTTP headers, environment), not config keys. */
+const FREE_FORM = new Set(['options', 'headers', 'env']);
+const camel = (k: string) => k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+/** snake_case config keys to camelCase, so a YAML file and a TypeScript preset merge key by key. */
+function camelize(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(camelize);
+  if (!value || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [camel(k), FREE_FORM.has(camel(k)) ? v : camelize(v)]));
+}
+
+const plain = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
+
+/** Objects merge key by key; anything else (scalars, arrays) is replaced by the later value. */
+export function deepMerge(a: unknown, b: unknown): unknown {
+  if (b === undefined) return a;
+  if (!plain(a) || !plain(b)) return b;
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = deepMerge(a[k], v);
+  return out;
+}
+
+function servicesByName(services: unknown): Map<string, Record<string, unknown>> {
+  const out = new Map<string, Record<string, unknown>>();
+  if (Array.isArray(services)) {
+    services.forEach((s, i) => {
+      if (plain(s)) out.set(typeof s.name === 'string' ? s.name : `#${i}`, s);
+    });
+  } else if (plain(services)) {
+    for (const [name, s] of Object.entries(services)) if (plain(s)) out.set(name, { name, ...s });
+  }
+  return out;
+}
+
+interface Layer {
+  source: string;
+  config: Record<string, unknown>;
+}
+
+/**
+ * One rule per key: services merge by name (a later layer's fields win; `enabled: false` switches an
+ * inherited service off), plugins concatenate (the hub de-duplicates by name), defaults merge deeply,
+ * scalars replace. Returns the merged config and where each service came from.
+ */
+export function mergeLayers(layers: Layer[]): { config: Record<string, unknown>; sources: Map<string, string> } {
+  const sources = new Map<string, string>();
+  const services = new Map<string, Record<string, unknown>>();
+  let defaults: unknown = {};
+  let version: unknown;
+  const plugins: unknown[] = [];
+  for (const { source, config } of layers) {
+    const c = camelize({ ...config, plugins: undefined }) as Record<string, unknown>;
+    if (c.version !== undefined) version = c.version;
+    defaults = deepMerge(defaults, c.defaults);
+    for (const [name, s] of servicesByName(c.services)) {
+      const prev = services.get(name);
+      services.set(name, prev ? (deepMerge(prev, s) as Record<string, unknown>) : s);
+      sources.set(name, prev ? `${sources.get(name)} + ${source}` : source);
+    }
+    if (Array.isArray(config.plugins)) plugins.push(...config.plugins);
+  }
+  const config: Record<string, unknown> = { defaults, services: [...services.values()] };
+  if (version !== undefined) config.version = version;
+  if (plugins.length) config.plugins = plugins;
+  return { config, sources };
+}
+
+/**
+ * Resolves `extends` (recursively: a preset may extend others) into layers, in order: the presets
+ * left to right, each after the presets it extends, then the config itself.
+ */
+export async function resolveExtends(raw: Record<string, unknown>, file: string, cwd = process.cwd()): Promise<{ raw: Record<string, unknown>; sources?: Map<string, string>; files: string[] }> {
+  if (raw.extends === undefined) return { raw, files: [] };
+  const layers: Layer[] = [];
+  const files: string[] = [];
+  const seen = new Set<string>();
+  const visit = async (config: Record<string, unknown>, from: string, source: string) => {
+    const ext = config.extends;
+    const list = ext === undefined ? [] : Array.isArray(ext) ? ext : [ext];
+    for (const spec of list) {
+      if (typeof spec !== 'string' || !spec) throw new ConfigError([{ file: from, path: 'extends', message: 'must be a list of package names or relative paths' }]);
+      const entry = resolveEntry(spec, 'preset', from, cwd);
+      if (seen.has(entry)) continue;
+      seen.add(entry);
+      files.push(entry);
+      let preset = await loadEntry(entry, spec, 'preset', from);
+      if (typeof preset === 'function') preset = await (preset as () => unknown)();
+      const shaped = checkPresetShape(preset, spec, from);
+      await visit(shaped, entry, typeof shaped.name === 'string' && shaped.name ? shaped.name : spec);
+    }
+    const { extends: _e, name: _n, ...rest } = config;
+    // A preset's named plugins are found from the preset's own location.
+    if (Array.isArray(rest.plugins)) rest.plugins = await resolvePluginEntries(rest.plugins, from, cwd);
+    layers.push({ source, config: rest });
+  };
+  await visit(raw, file, 'local');
+  const merged = mergeLayers(layers);
+  return { raw: merged.config, sources: merged.sources, files };
+}
+
+/**
+ * Plugins named in a config: `'pkg'` or `['pkg', options]` are loaded (their default export is a
+ * factory, called with the options); plugin objects, nested lists and `false` pass through.
+ */
+export async function resolvePluginEntries(list: unknown[], file: string, cwd = process.cwd()): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for (const item of list) {
+    const named = typeof item === 'string' ? { spec: item, options: undefined } : Array.isArray(item) && typeof item[0] === 'string' ? { spec: item[0], options: item[1] } : undefined;
+    if (!named) {
+      out.push(Array.isArray(item) ? await resolvePluginEntries(item, file, cwd) : item);
+      continue;
+    }
+    const entry = resolveEntry(named.spec, 'plugin', file, cwd);
+    const mod = await loadEntry(entry, named.spec, 'plugin', file);
+    const factory = typeof mod === 'function' ? mod : mod && typeof mod === 'object' && typeof (mod as { default?: unknown }).default === 'function' ? (mod as { default: unknown }).default : undefined;
+    if (typeof factory === 'function') out.push(await (factory as (o: unknown) => unknown)(named.options));
+    else if (mod && typeof mod === 'object' && 'apply' in mod) out.push(mod);
+    else {
+      throw new ConfigError(
+        [{ file, path: 'plugins', message: `plugin '${named.spec}': its default export must be a plugin factory (options) => ({ name, apply })` }],
+        undefined,
+        'PLUGIN_INVALID',
+      );
+    }
+  }
+  return out;
+}

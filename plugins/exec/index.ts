@@ -1,0 +1,106 @@
+import { z } from 'zod';
+import { configObject, definePlugin, hostname, type ServiceDefinition } from '../../core/index.js';
+
+const PLUGIN_NAME = 'localport:exec';
+
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+
+/**
+ * `exec`: any program that opens a forward, without writing a plugin — a cloud session manager, an IAP
+ * tunnel, a database proxy, a bastion script. Placeholders in `args` and `env` values: `{localPort}`,
+ * `{remotePort}`, `{bindAddress}`, and any other `connection` key (`{host}`, `{instance}`, …).
+ * Never a shell: `command` is run directly with `args` as an array.
+ */
+const PLACEHOLDER = /\{([A-Za-z][A-Za-z0-9_]*)\}/g;
+
+const baseSchema = configObject({
+  command: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') }).min(1),
+  args: z.array(z.string()).default([]),
+  env: z.record(z.string(), z.string()).default({}),
+  /** A regular expression matched against each stdout/stderr line; without it, ready = the local port accepts. */
+  readyPattern: z
+    .string()
+    .refine((p) => {
+      try {
+        new RegExp(p);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'must be a valid regular expression')
+    .optional(),
+  bindAddress: hostname().default('127.0.0.1'),
+  /** Extra values for placeholders, e.g. `host`, `instance`, `zone`. */
+  vars: z.record(z.string(), scalar).default({}),
+  host: z.string().optional(),
+});
+
+/** Every placeholder must name a value: checked when the config is validated, not when it runs. */
+export const execConnectionSchema = baseSchema.superRefine((c, ctx) => {
+  const available = ['localPort', 'remotePort', 'bindAddress', 'name', ...(c.host !== undefined ? ['host'] : []), ...Object.keys(c.vars)];
+  const check = (text: string, path: (string | number)[]) => {
+    for (const [, key] of text.matchAll(PLACEHOLDER)) {
+      if (!available.includes(key)) ctx.addIssue({ code: 'custom', path, message: `unknown placeholder {${key}}; available: ${available.map((k) => `{${k}}`).join(', ')} (add it under vars)` });
+    }
+  };
+  c.args.forEach((a, i) => check(a, ['args', i]));
+  for (const [k, v] of Object.entries(c.env)) check(v, ['env', k]);
+});
+
+export type ExecConnection = z.output<typeof execConnectionSchema>;
+export type ExecConnectionInput = {
+  command: string;
+  args?: string[];
+  env?: Record<string, string>;
+  readyPattern?: string;
+  bindAddress?: string;
+  host?: string;
+  vars?: Record<string, string | number | boolean>;
+};
+
+declare module '../../core/types.js' {
+  interface TechnologyConnections {
+    exec: ExecConnectionInput;
+  }
+}
+
+/** Fills `{name}` placeholders; an unknown one is an error naming what is available. */
+export function fillPlaceholders(template: string, values: Record<string, string>): string {
+  return template.replace(PLACEHOLDER, (whole, key: string) => values[key] ?? whole);
+}
+
+export function execValues(service: ServiceDefinition<ExecConnection>): Record<string, string> {
+  const c = service.connection;
+  const values: Record<string, string> = {
+    localPort: String(service.localPort),
+    remotePort: String(service.remotePort),
+    bindAddress: c.bindAddress,
+    name: service.name,
+  };
+  if (c.host !== undefined) values.host = c.host;
+  for (const [k, v] of Object.entries(c.vars)) values[k] = String(v);
+  return values;
+}
+
+export const execPlugin = () =>
+  definePlugin({
+    name: PLUGIN_NAME,
+    apply(api) {
+      api.registerTechnology<ExecConnection>({
+        type: 'exec',
+        connectionSchema: execConnectionSchema,
+        localAddress: (c) => c.bindAddress,
+        describeTarget: (s) => `${s.connection.command}${s.connection.host ? ` → ${s.connection.host}:${s.remotePort}` : ` :${s.remotePort}`}`,
+        createForward(service) {
+          const values = execValues(service);
+          const c = service.connection;
+          return {
+            command: c.command,
+            args: c.args.map((a) => fillPlaceholders(a, values)),
+            env: Object.fromEntries(Object.entries(c.env).map(([k, v]) => [k, fillPlaceholders(v, values)])),
+            ready: c.readyPattern ? { output: new RegExp(c.readyPattern) } : { port: true },
+          };
+        },
+      });
+    },
+  });
