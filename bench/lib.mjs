@@ -8,6 +8,7 @@ export const peers = {
   sshd: () => jiti.import('../test/helpers/sshd.ts'),
   net: () => jiti.import('../test/helpers/net.ts'),
   bins: () => jiti.import('../test/helpers/peer-bins.ts'),
+  kube: () => jiti.import('../test/helpers/kube.ts'),
 };
 
 export const BIN = new URL('../dist/core/cli/bin.js', import.meta.url).pathname;
@@ -45,4 +46,40 @@ export function timeCommand(cmd, args, opts = {}) {
       else resolve(ms);
     });
   });
+}
+
+/** GET through a forward; true when an answer came back. */
+export function httpOk(port) {
+  return new Promise((resolve) => {
+    import('node:http').then(({ default: http }) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 500 }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(true));
+      });
+      req.on('error', () => resolve(false));
+      req.on('timeout', () => req.destroy());
+    });
+  });
+}
+
+/** Polls until an HTTP request through `port` succeeds; ms since t0 (process.hrtime.bigint()). */
+export async function untilHttp(port, t0, child) {
+  for (;;) {
+    if (await httpOk(port)) return Number(process.hrtime.bigint() - t0) / 1e6;
+    if (child && child.exitCode !== null) throw new Error(`exited ${child.exitCode}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** A hub with the built-in plugins and a supervisor for one raw service: what the daemon runs. */
+export async function superviseOne(rawService) {
+  const { Supervisor } = await import('../dist/core/supervisor/Supervisor.js');
+  const { LocalPort } = await import('../dist/core/LocalPort.js');
+  const { validateConfig } = await import('../dist/core/config/validate.js');
+  const { defaultPreset } = await import('../dist/presets/default/index.js');
+  const hub = new LocalPort();
+  await hub.use(defaultPreset().plugins);
+  const config = validateConfig({ services: [rawService] }, { technologies: hub.technologies, healthChecks: hub.healthChecks });
+  const sup = new Supervisor(hub);
+  return { sup, service: sup.add(config.services[0]) };
 }

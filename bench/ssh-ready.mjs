@@ -3,10 +3,9 @@
 // forward succeeds, timed from the moment the tunnel process (or LocalPort) is spawned.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, peers, printTable } from './lib.mjs';
+import { BIN, httpOk, peers, printTable, superviseOne, untilHttp } from './lib.mjs';
 
 const N = Number(process.env.BENCH_RUNS ?? 10);
 const { hasSshd } = await peers.bins();
@@ -16,24 +15,6 @@ if (!hasSshd) {
 }
 const { startSshd } = await peers.sshd();
 const { startHttpServer, freePort } = await peers.net();
-
-const get = (port) =>
-  new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 500 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(true));
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => req.destroy());
-  });
-
-async function untilHttp(port, t0, child) {
-  for (;;) {
-    if (await get(port)) return Number(process.hrtime.bigint() - t0) / 1e6;
-    if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
 const sshd = await startSshd();
 const web = await startHttpServer('bench');
@@ -45,10 +26,6 @@ const bare = [];
 const lib = [];
 const cli = [];
 try {
-  const { Supervisor } = await import('../dist/core/supervisor/Supervisor.js');
-  const { LocalPort } = await import('../dist/core/LocalPort.js');
-  const { validateConfig } = await import('../dist/core/config/validate.js');
-  const { defaultPreset } = await import('../dist/presets/default/index.js');
   process.env.LOCALPORT_STATE_DIR = dir;
 
   for (let i = 0; i < N; i++) {
@@ -62,16 +39,16 @@ try {
 
     // 2. LocalPort's supervisor (the library, as the daemon runs it): start() resolves when ready.
     port = await freePort();
-    const hub = new LocalPort();
-    await hub.use(defaultPreset().plugins);
-    const config = validateConfig(
-      { services: [{ name: 'web', technology: 'ssh', local_port: port, remote_port: web.port, connection: { host: '127.0.0.1', port: sshd.port, key_file: sshd.clientKey, known_hosts_file: sshd.knownHosts, strict_host_key_checking: 'yes', remote_host: '127.0.0.1', options: { KexAlgorithms: 'curve25519-sha256' } } }] },
-      { technologies: hub.technologies, healthChecks: hub.healthChecks },
-    );
-    const sup = new Supervisor(hub);
+    const { sup, service } = await superviseOne({
+      name: 'web',
+      technology: 'ssh',
+      local_port: port,
+      remote_port: web.port,
+      connection: { host: '127.0.0.1', port: sshd.port, key_file: sshd.clientKey, known_hosts_file: sshd.knownHosts, strict_host_key_checking: 'yes', remote_host: '127.0.0.1', options: { KexAlgorithms: 'curve25519-sha256' } },
+    });
     t0 = process.hrtime.bigint();
-    await sup.add(config.services[0]).start();
-    if (!(await get(port))) throw new Error('LocalPort said ready but the forward did not answer');
+    await service.start();
+    if (!(await httpOk(port))) throw new Error('LocalPort said ready but the forward did not answer');
     lib.push(Number(process.hrtime.bigint() - t0) / 1e6);
     await sup.stopAll();
 

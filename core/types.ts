@@ -102,6 +102,18 @@ export interface Technology<C = any> {
   /** A short human description of the far end, e.g. `deploy@bastion → db:5432`. Never contains secrets beyond what the redactor removes. */
   describeTarget(service: ServiceDefinition<C>): string;
   createForward(service: ServiceDefinition<C>, ctx: ForwardContext): ForwardSpec | Promise<ForwardSpec>;
+  /**
+   * `localport doctor`: whether this technology's prerequisites are met for these services (binary,
+   * version, contexts, …). A failed `required` check makes doctor exit non-zero.
+   */
+  doctor?(services: ServiceDefinition<C>[]): Promise<DoctorCheck[]>;
+}
+
+export interface DoctorCheck {
+  name: string;
+  ok: boolean;
+  required: boolean;
+  detail: string;
 }
 
 export type HealthFailureKind = 'unreachable' | 'service_down' | 'auth_rejected' | 'timeout' | 'protocol';
@@ -172,7 +184,8 @@ export type View =
     }
   | { kind: 'config'; file: string | null; config: unknown }
   | { kind: 'validate'; file: string | null; services: { name: string; technology: string; enabled: boolean }[] }
-  | { kind: 'error'; code: string; message: string; service?: string; hint?: string; problems?: unknown[] };
+  | { kind: 'error'; code: string; message: string; service?: string; hint?: string; problems?: unknown[] }
+  | { kind: 'doctor'; file: string | null; checks: (DoctorCheck & { technology: string })[] };
 
 export interface Formatter {
   type: string;

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { configObject, definePlugin, hostname, type ServiceDefinition } from '../../core/index.js';
 
 const PLUGIN_NAME = 'localport:exec';
@@ -100,6 +102,12 @@ export const execPlugin = () =>
             env: Object.fromEntries(Object.entries(c.env).map(([k, v]) => [k, fillPlaceholders(v, values)])),
             ready: c.readyPattern ? { output: new RegExp(c.readyPattern) } : { port: true },
           };
+        },
+        async doctor(services) {
+          return [...new Set(services.map((s) => s.connection.command))].map((command) => {
+            const found = command.includes('/') ? (existsSync(command) ? command : undefined) : (process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, command)).find((f) => existsSync(f));
+            return { name: `command ${command}`, ok: !!found, required: true, detail: found ? `found at ${found}` : 'not found on PATH' };
+          });
         },
       });
     },

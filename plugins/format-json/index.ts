@@ -16,6 +16,8 @@ export function toJson(view: View): unknown {
       return { file: view.file, config: view.config };
     case 'validate':
       return { valid: true, file: view.file, services: view.services };
+    case 'doctor':
+      return { ok: view.checks.every((c) => c.ok || !c.required), file: view.file, checks: view.checks };
     case 'error': {
       const { kind: _kind, ...error } = view;
       return { error };

@@ -73,6 +73,12 @@ export const tableFormatterPlugin = () =>
             }
             case 'error':
               return `error: ${view.message}${view.hint ? `\nhint: ${view.hint}` : ''}`;
+            case 'doctor': {
+              const mark = (c: { ok: boolean; required: boolean }) => (c.ok ? 'ok  ' : c.required ? 'FAIL' : 'warn');
+              const lines = view.checks.map((c) => `${mark(c)}  ${c.technology}: ${c.name} — ${c.detail}`);
+              const bad = view.checks.filter((c) => !c.ok && c.required).length;
+              return `${lines.join('\n') || 'Nothing to check.'}\n${bad ? `${bad} required check${bad === 1 ? '' : 's'} failed` : 'All required checks passed'}`;
+            }
           }
         },
       });

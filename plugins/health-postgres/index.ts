@@ -54,7 +54,12 @@ export const postgresHealthPlugin = () =>
             return { ok: false, kind: classifyPgError(e), code: e.code, message: `postgres: ${e.code ? `${e.code} ` : ''}${e.message ?? String(error)}` };
           } finally {
             t.signal.removeEventListener('abort', onAbort);
-            await client.end().catch(() => {});
+            // A graceful end waits for the server to close the socket; through a tunnel that may never
+            // come. The verdict is already known: give the close a moment, then drop the socket.
+            const ended = client.end().catch(() => {});
+            const timer = setTimeout(() => (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy(), 500);
+            await ended;
+            clearTimeout(timer);
           }
         },
       });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { configObject, definePlugin, hostname, type ExitInfo, type ServiceDefinition } from '../../core/index.js';
+import { configObject, definePlugin, hostname, type DoctorCheck, type ExitInfo, type ServiceDefinition } from '../../core/index.js';
+import { probe } from '../probe.js';
 
 const PLUGIN_NAME = 'localport:kubectl';
 
@@ -57,18 +58,69 @@ export function explainKubectlExit(service: ServiceDefinition<KubectlConnection>
   const out = info.output;
   const c = service.connection;
   const line = (re: RegExp) => out.split('\n').find((l) => re.test(l))?.trim();
-  if (info.exitCode === 127 && /command not found/.test(out)) return `kubectl is not installed or not on PATH (${c.kubectlPath}); install kubectl or set connection.kubectl_path`;
-  let m = /context "([^"]+)" does not exist/.exec(out);
+  if (info.exitCode === 127 && /command not found|No such file/.test(out)) return `kubectl is not installed or not on PATH (${c.kubectlPath}); install kubectl or set connection.kubectl_path`;
+  let m = /context "([^"]+)" does not exist/.exec(out) ?? /context was not found for specified context: (\S+)/.exec(out);
   if (m) return `kubeconfig context '${m[1]}' does not exist; check connection.context (kubectl config get-contexts)`;
   if (/connection to the server .* was refused|Unable to connect to the server|no such host|i\/o timeout/i.test(out)) {
-    return `the Kubernetes API server is unreachable (${line(/server/i)}); check your cluster, VPN and kubeconfig`;
+    const why = line(/^The connection to the server|^Unable to connect to the server/) ?? line(/server/i);
+    return `the Kubernetes API server is unreachable (${why}); check your cluster, VPN and kubeconfig`;
   }
   m = /pod is not running\. Current status=(\w+)/.exec(out);
   if (m) return `the pod behind ${c.resourceType}/${c.resourceName} is not running (status ${m[1]}); wait for it or check kubectl describe`;
-  if (/NotFound|not found/i.test(out)) return `${c.resourceType}/${c.resourceName} not found in namespace ${c.namespace}; check resource_name and namespace`;
+  if (/NotFound|not found/i.test(out)) {
+    const what = /\(NotFound\): (\S+) "([^"]+)" not found/.exec(out);
+    // `services`, `deployments.apps` → service, deployment
+    const missing = what ? `${what[1].replace(/\.apps$/, '').replace(/s$/, '')}/${what[2]}` : `${c.resourceType}/${c.resourceName}`;
+    return `${missing} not found in namespace ${c.namespace}; check resource_name, resource_type and namespace`;
+  }
   if (/address already in use|unable to listen on/i.test(out)) return `local port ${service.localPort} is already in use; stop what holds it or change local_port`;
   if (/lost connection to pod/.test(out)) return `kubectl lost its connection to the pod`;
   return undefined;
+}
+
+/** kubectl's binary and version (per kubectl_path), and every context the services name (per kubeconfig). */
+export async function kubectlDoctor(services: ServiceDefinition<KubectlConnection>[]): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = [];
+  const binaries = [...new Set(services.map((s) => s.connection.kubectlPath))];
+  if (binaries.length === 0) binaries.push('kubectl');
+  const working = new Set<string>();
+  for (const bin of binaries) {
+    const r = await probe(bin, ['version', '--client', '-o', 'json']);
+    if (r.missing) {
+      checks.push({ name: `binary ${bin}`, ok: false, required: true, detail: 'not found; install kubectl, or set connection.kubectl_path' });
+      continue;
+    }
+    let version = 'unknown version';
+    try {
+      version = (JSON.parse(r.out.slice(r.out.indexOf('{'))) as { clientVersion: { gitVersion: string } }).clientVersion.gitVersion;
+    } catch {
+      /* keep "unknown" */
+    }
+    checks.push({ name: `binary ${bin}`, ok: r.ok, required: true, detail: r.ok ? `kubectl ${version}` : r.out.split('\n')[0] });
+    if (r.ok) working.add(bin);
+  }
+  const wanted = new Map<string, { bin: string; kubeconfig?: string; context: string; services: string[] }>();
+  for (const s of services) {
+    if (!s.connection.context || !working.has(s.connection.kubectlPath)) continue;
+    const k = `${s.connection.kubectlPath}\0${s.connection.kubeconfig ?? ''}\0${s.connection.context}`;
+    const entry = wanted.get(k) ?? { bin: s.connection.kubectlPath, kubeconfig: s.connection.kubeconfig, context: s.connection.context, services: [] };
+    entry.services.push(s.name);
+    wanted.set(k, entry);
+  }
+  for (const w of wanted.values()) {
+    const r = await probe(w.bin, ['config', 'get-contexts', '-o', 'name', ...(w.kubeconfig ? [`--kubeconfig=${w.kubeconfig}`] : [])]);
+    const contexts = r.ok ? r.out.split('\n').map((l) => l.trim()) : [];
+    const ok = contexts.includes(w.context);
+    checks.push({
+      name: `context ${w.context}`,
+      ok,
+      required: true,
+      detail: ok
+        ? `found${w.kubeconfig ? ` in ${w.kubeconfig}` : ''} (used by ${w.services.join(', ')})`
+        : `does not exist${w.kubeconfig ? ` in ${w.kubeconfig}` : ''}, but ${w.services.join(', ')} use${w.services.length === 1 ? 's' : ''} it; known: ${contexts.filter(Boolean).join(', ') || 'none'}`,
+    });
+  }
+  return checks;
 }
 
 /** Forwards with `kubectl port-forward`, ready when kubectl prints `Forwarding from`. */
@@ -87,6 +139,7 @@ export const kubectlPlugin = () =>
           ready: { output: /^Forwarding from / },
           explainExit: (info) => explainKubectlExit(service, info),
         }),
+        doctor: kubectlDoctor,
       });
     },
   });

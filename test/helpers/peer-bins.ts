@@ -18,3 +18,7 @@ export const KCAT = ['/usr/bin/kcat', '/usr/local/bin/kcat'].find((p) => existsS
 export const hasKcat = KCAT !== undefined;
 
 export const hasSocat = ['/usr/bin/socat', '/usr/local/bin/socat'].some((p) => existsSync(p));
+
+/** The real kubectl (on this machine image: Google Cloud SDK's dispatcher, which picks 1.27–1.33 by server). */
+export const KUBECTL = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => existsSync(p));
+export const hasKubectl = KUBECTL !== undefined;

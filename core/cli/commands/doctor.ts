@@ -1,0 +1,29 @@
+import { Command, Option } from 'clipanion';
+import { BaseCommand } from '../BaseCommand.js';
+
+export class DoctorCommand extends BaseCommand {
+  static override paths = [['doctor']];
+
+  static override usage = Command.Usage({
+    description: "Check each technology's prerequisites: binaries, versions, kube contexts",
+    details: `
+      Every technology the config uses reports its own checks (kubectl: the binary, its version, and each
+      context the config names; ssh: the binary and its version; exec: each command). Exits 1 when a
+      required check fails.
+    `,
+    examples: [
+      ['Check what this config needs', '$0 doctor'],
+      ['Every registered technology, as JSON', '$0 doctor --all --output json'],
+    ],
+  });
+
+  all = Option.Boolean('--all', false, { description: 'Check every registered technology, not only those the config uses' });
+
+  async run(): Promise<number> {
+    const [{ loadProject, render }, { doctorView }] = await Promise.all([import('../../app/project.js'), import('../../app/doctor.js')]);
+    const project = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor });
+    const { view, ok } = await doctorView(project, this.all);
+    this.context.stdout.write(`${render(project.hub, this.output, view, this.color)}\n`);
+    return ok ? 0 : 1;
+  }
+}
