@@ -9,6 +9,7 @@ export const peers = {
   net: () => jiti.import('../test/helpers/net.ts'),
   bins: () => jiti.import('../test/helpers/peer-bins.ts'),
   kube: () => jiti.import('../test/helpers/kube.ts'),
+  procs: () => jiti.import('../test/helpers/procs.ts'),
 };
 
 export const BIN = new URL('../dist/core/cli/bin.js', import.meta.url).pathname;

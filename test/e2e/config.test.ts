@@ -172,7 +172,7 @@ describe('localport config export', () => {
     expect(all.code).toBe(0);
     const data = JSON.parse(all.stdout);
     expect(data.services.map((s: { name: string }) => s.name)).toEqual(['a', 'b']);
-    expect(data.services[0]).toMatchObject({ local_port: 1, remote_port: 80, connection: { host: 'bastion', remote_host: 'localhost', bind_address: '127.0.0.1' }, restart_policy: { initial_delay: 0.25 } });
+    expect(data.services[0]).toMatchObject({ local_port: 1, remote_port: 80, connection: { host: 'bastion', remote_host: 'localhost', bind_address: '127.0.0.1' }, restart_policy: { initial_delay: 0.1, backoff_multiplier: 1.5, reset_after: 1 } });
     expect(data.services[1].connection.host).toBe('***');
     expect(all.stdout).not.toContain('secret-bastion-host');
     const tagged = await runCli(['config', 'export', '-c', file, '--tag', 'db'], { env: { ...env, BASTION: 'x' } });
