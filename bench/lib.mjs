@@ -27,7 +27,7 @@ export function printTable(title, rows, unit = 'ms') {
   const head = ['case', 'n', `min ${unit}`, `median ${unit}`, `max ${unit}`, 'ratio'];
   const body = rows.map((r) => {
     const st = stats(r.samples);
-    return [r.name, String(st.n), st.min.toFixed(1), st.median.toFixed(1), st.max.toFixed(1), `${(st.median / base).toFixed(2)}x`];
+    return [r.name, String(st.n), st.min.toFixed(1), st.median.toFixed(1), st.max.toFixed(1), base > 0 ? `${(st.median / base).toFixed(2)}x` : "-"];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');

@@ -161,16 +161,21 @@ export interface ServiceStatus {
   since: string | null;
   lastError: string | null;
   /** Health through the tunnel: state, last check time, consecutive failures, last message and failure kind. */
-  health: {
-    state: 'unknown' | 'healthy' | 'unhealthy';
-    type: string;
-    lastCheck: string | null;
-    consecutiveFailures: number;
-    message: string | null;
-    kind: string | null;
-    code: string | null;
-    details: Record<string, unknown> | null;
-  } | null;
+  health: HealthStatus | null;
+}
+
+export interface HealthStatus {
+  state: 'unknown' | 'healthy' | 'unhealthy';
+  type: string;
+  /** ISO time of the last completed check. */
+  lastCheck: string | null;
+  consecutiveFailures: number;
+  /** The last check's message (success or failure). */
+  message: string | null;
+  /** How the last failure was classified; null after a success. */
+  kind: string | null;
+  code: string | null;
+  details: Record<string, unknown> | null;
 }
 
 export type View =

@@ -40,6 +40,11 @@ export abstract class BaseCommand extends Command {
     return useColor(this.context.stdout);
   }
 
+  /** Writes `json` with --output json, else the human `text`. */
+  print(json: unknown, text: string): void {
+    this.context.stdout.write(this.output === 'json' ? `${JSON.stringify(json)}\n` : `${text}\n`);
+  }
+
   abstract run(): Promise<number>;
 
   async execute(): Promise<number> {

@@ -1,22 +1,9 @@
 import { LocalPortError, PluginError } from '../errors.js';
 import type { LocalPort } from '../LocalPort.js';
-import type { HealthCheck, HealthResult, Logger, ServiceDefinition } from '../types.js';
+import type { HealthCheck, HealthResult, HealthStatus, Logger, ServiceDefinition } from '../types.js';
 
-export type HealthState = 'unknown' | 'healthy' | 'unhealthy';
-
-export interface HealthStatus {
-  state: HealthState;
-  type: string;
-  /** ISO time of the last completed check. */
-  lastCheck: string | null;
-  consecutiveFailures: number;
-  /** The last check's message (success or failure). */
-  message: string | null;
-  /** How the last failure was classified; null after a success. */
-  kind: string | null;
-  code: string | null;
-  details: Record<string, unknown> | null;
-}
+export type HealthState = HealthStatus['state'];
+export type { HealthStatus };
 
 /** Until a service has been healthy once since its (re)start, it is checked at least this often. */
 const STARTUP_PROBE_MS = 500;

@@ -25,11 +25,11 @@ export class StopCommand extends BaseCommand {
     const file = findConfigFile({ configPath: this.configPath });
     const daemon = await findDaemon(file);
     if (!daemon) {
-      this.context.stdout.write(this.output === 'json' ? `${JSON.stringify({ running: false, stopped: [] })}\n` : `No LocalPort daemon is running for ${file}; nothing to stop.\n`);
+      this.print({ running: false, stopped: [] }, `No LocalPort daemon is running for ${file}; nothing to stop.`);
       return 0;
     }
     const { stopped } = await request<{ stopped: string[] }>(daemon.socket, 'stop', { names: this.services, tags: this.tags, all: this.all, force: this.force });
-    this.context.stdout.write(this.output === 'json' ? `${JSON.stringify({ running: true, stopped })}\n` : `Stopped ${stopped.length ? stopped.join(', ') : 'nothing (no service was running)'}.\n`);
+    this.print({ running: true, stopped }, `Stopped ${stopped.length ? stopped.join(', ') : 'nothing (no service was running)'}.`);
     return 0;
   }
 }

@@ -30,7 +30,7 @@ export class DaemonStartCommand extends BaseCommand {
     const { ensureDaemon } = await import('../../../app/daemon.js');
     const d = await ensureDaemon(p.config.file!, { autoStart: this.autoStart, logLevel: this.logLevel });
     const msg = d.started ? `LocalPort daemon started (pid ${d.pid}) for ${p.config.file}` : `LocalPort daemon is already running (pid ${d.pid}) for ${p.config.file}`;
-    this.context.stdout.write(this.output === 'json' ? `${JSON.stringify({ pid: d.pid, started: d.started, socket: d.socket, config: p.config.file })}\n` : `${msg}\n`);
+    this.print({ pid: d.pid, started: d.started, socket: d.socket, config: p.config.file }, msg);
     return 0;
   }
 }
@@ -48,7 +48,7 @@ export class DaemonStopCommand extends BaseCommand {
     const { stopDaemon } = await import('../../../app/daemon.js');
     const r = await stopDaemon(file);
     const msg = r ? `LocalPort daemon (pid ${r.pid}) stopped in ${r.ms} ms` : `No LocalPort daemon is running for ${file}`;
-    this.context.stdout.write(this.output === 'json' ? `${JSON.stringify({ stopped: !!r, pid: r?.pid ?? null, ms: r?.ms ?? null })}\n` : `${msg}\n`);
+    this.print({ stopped: !!r, pid: r?.pid ?? null, ms: r?.ms ?? null }, msg);
     return 0;
   }
 }
@@ -70,9 +70,7 @@ export class DaemonRestartCommand extends BaseCommand {
     await stopDaemon(p.config.file!);
     const d = await ensureDaemon(p.config.file!, { logLevel: this.logLevel });
     if (running.length) await request(d.socket, 'start', { names: running, tags: [], all: false });
-    this.context.stdout.write(
-      this.output === 'json' ? `${JSON.stringify({ pid: d.pid, restarted: running })}\n` : `LocalPort daemon restarted (pid ${d.pid})${running.length ? `; starting ${running.join(', ')}` : ''}\n`,
-    );
+    this.print({ pid: d.pid, restarted: running }, `LocalPort daemon restarted (pid ${d.pid})${running.length ? `; starting ${running.join(', ')}` : ''}`);
     return 0;
   }
 }
@@ -90,17 +88,16 @@ export class DaemonStatusCommand extends BaseCommand {
     const { findDaemon, daemonStatus } = await import('../../../app/daemon.js');
     const d = await findDaemon(file);
     if (!d) {
-      this.context.stdout.write(this.output === 'json' ? `${JSON.stringify({ running: false, config: file })}\n` : `No LocalPort daemon is running for ${file}\n`);
+      this.print({ running: false, config: file }, `No LocalPort daemon is running for ${file}`);
       return 0;
     }
     const st = await daemonStatus(d.socket);
     const counts: Record<string, number> = {};
     for (const s of st.services) counts[s.state] = (counts[s.state] ?? 0) + 1;
     const body = { running: true, pid: d.pid, socket: d.socket, config: file, services: counts, reloadError: st.reloadError, lastReload: st.lastReload, orphansReaped: st.orphansReaped };
-    this.context.stdout.write(
-      this.output === 'json'
-        ? `${JSON.stringify(body)}\n`
-        : `LocalPort daemon running (pid ${d.pid})\n  config: ${file}\n  socket: ${d.socket}\n  services: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}\n${st.reloadError ? `  config reload failed: ${st.reloadError}\n` : ''}`,
+    this.print(
+      body,
+      `LocalPort daemon running (pid ${d.pid})\n  config: ${file}\n  socket: ${d.socket}\n  services: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}${st.reloadError ? `\n  config reload failed: ${st.reloadError}` : ''}`,
     );
     return 0;
   }
