@@ -28,8 +28,9 @@ export function renderStatus(services: ServiceStatus[], color: boolean): string 
   const health = (s: ServiceStatus) => {
     const h = s.health;
     if (!h || s.state !== 'ready') return '-';
-    if (h.state === 'unhealthy') return `${h.type}: unhealthy (${h.kind}${h.code ? ` ${h.code}` : ''}, ${h.consecutiveFailures}×)`;
-    return `${h.type}: ${h.state}`;
+    const checked = h.lastCheck ? `, checked ${uptime(Date.now() - Date.parse(h.lastCheck))} ago` : '';
+    if (h.state === 'unhealthy') return `${h.type}: unhealthy (${h.kind}${h.code ? ` ${h.code}` : ''}, ${h.consecutiveFailures}× failed${checked})`;
+    return `${h.type}: ${h.state}${checked ? ` (${checked.slice(2)})` : ''}`;
   };
   const rows = services.map((s) => [
     s.name,
