@@ -11,7 +11,11 @@ import { StopCommand } from './commands/stop.js';
 import { LogsCommand } from './commands/logs.js';
 import { DoctorCommand } from './commands/doctor.js';
 import { ConfigExportCommand } from './commands/config/export.js';
-import { DaemonReloadCommand, DaemonRestartCommand, DaemonStartCommand, DaemonStatusCommand, DaemonStopCommand } from './commands/daemon/index.js';
+import { DaemonReloadCommand } from './commands/daemon/reload.js';
+import { DaemonRestartCommand } from './commands/daemon/restart.js';
+import { DaemonStartCommand } from './commands/daemon/start.js';
+import { DaemonStatusCommand } from './commands/daemon/status.js';
+import { DaemonStopCommand } from './commands/daemon/stop.js';
 import { extractGlobals, globals } from './globals.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
