@@ -72,6 +72,15 @@ ${connectionExtra}${extra(local)}`,
     expect(tunnels(local)).toEqual([]);
   });
 
+  it('exits 127 with a clear message when the command does not exist, leaving no ssh behind', async () => {
+    const { dir, local } = await project();
+    const r = await runCli(['run', '--', 'no-such-command-4711', '--flag'], { cwd: dir, env });
+    expect(r.code).toBe(127);
+    expect(r.stderr).toContain('error: command not found: no-such-command-4711');
+    expect(hasStack(r.stderr)).toBe(false);
+    expect(tunnels(local)).toEqual([]);
+  });
+
   it('fails fast without running the command when a service cannot start', async () => {
     const [closed, brokenPort] = [await freePort(), await freePort()];
     const { dir } = await project(() => `  - name: broken\n    technology: ssh\n    local_port: ${brokenPort}\n    remote_port: 80\n    connection:\n      host: 127.0.0.1\n      port: ${closed}\n      key_file: ${sshd.clientKey}\n`);
