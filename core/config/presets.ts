@@ -40,7 +40,7 @@ function exportsDot(exp: unknown): string | undefined {
 }
 
 function existingFile(base: string): string | undefined {
-  for (const candidate of [base, `${base}.js`, `${base}.mjs`, `${base}.cjs`, `${base}.ts`, `${base}.json`, path.join(base, 'index.js'), path.join(base, 'index.mjs'), path.join(base, 'index.cjs')]) {
+  for (const candidate of [base, `${base}.js`, `${base}.mjs`, `${base}.cjs`, `${base}.ts`, `${base}.json`, `${base}.yaml`, `${base}.yml`, path.join(base, 'index.js'), path.join(base, 'index.mjs'), path.join(base, 'index.cjs')]) {
     if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
   }
   return undefined;
@@ -86,6 +86,15 @@ export function resolveEntry(spec: string, what: 'preset' | 'plugin', fromFile: 
 
 /** Loads a resolved entry, telling a missing dependency of the package apart from any other failure. */
 export async function loadEntry(file: string, spec: string, what: 'preset' | 'plugin', fromFile: string): Promise<unknown> {
+  if (/\.(ya?ml|json)$/i.test(file)) {
+    // A preset written as data, in the config file formats.
+    try {
+      const text = readFileSync(file, 'utf8');
+      return /\.json$/i.test(file) ? JSON.parse(text) : (await import('js-yaml')).default.load(text);
+    } catch (error) {
+      throw presetError('load-failed', what, spec, fromFile, `cannot parse ${file}: ${(error as Error).message.split('\n')[0]}`, `Fix the ${what}'s syntax.`);
+    }
+  }
   try {
     let mod = await importModule(file);
     // `export default`, `module.exports`, or a nested `default` from ESM/CJS interop.

@@ -174,6 +174,22 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'the daemon', () => {
     expect({ a: final.a, b: final.b, d: final.d }).toEqual({ a: good.a, b: good.b, d: good.d });
   }, 60000);
 
+  it('reloads when a preset file the config extends changes', async () => {
+    const p = await project(['a']);
+    const presetFile = path.join(p.dir, 'team-preset.yaml');
+    const shared = await freePort();
+    writeFileSync(presetFile, `services:\n${serviceYaml('shared', shared, web.port)}`);
+    p.write(`extends: [./team-preset.yaml]\n${readFileSync(p.file, 'utf8')}`);
+    expect((await p.cli('start', '--all')).code).toBe(0);
+    const before = await p.pids();
+    expect(Object.keys(before).sort()).toEqual(['a', 'shared']);
+    expect(await httpGet(shared)).toBe('one');
+    writeFileSync(presetFile, `services:\n${serviceYaml('shared', shared, web2.port)}`);
+    await waitUntil(async () => (await p.status()).services.find((s) => s.name === 'shared')?.remotePort === web2.port, 10000, 'preset change applied');
+    await waitUntil(async () => (await httpGet(shared).catch(() => '')) === 'two', 5000, 'shared forwards to the new port');
+    expect((await p.pids()).a).toBe(before.a);
+  });
+
   it('after kill -9 of the daemon, the next start reaps the orphaned tunnels (never another process) and starts cleanly', async () => {
     // Without the parent-death signal, the tunnels outlive a SIGKILLed daemon: the reaper's case.
     const p = await project(['a', 'b'], web.port, { LOCALPORT_NO_PDEATHSIG: '1' });

@@ -131,6 +131,18 @@ describe('finding presets', () => {
     expect(m3).toContain("preset './needs-dep.mjs': it needs 'left-pad-that-is-not-installed', which is not installed");
   });
 
+  it('loads presets written as YAML or JSON files, and reports their syntax errors', async () => {
+    const dir = tree({
+      'localport.yaml': '',
+      'team.yaml': 'services:\n  - name: y\n    technology: ssh\n    local_port: 1\n    remote_port: 1\n    connection: { host: yaml }\n',
+      'more.json': JSON.stringify({ services: { j: { technology: 'ssh', localPort: 2, remotePort: 2, connection: { host: 'json' } } } }),
+      'broken.yaml': 'services: [\n',
+    });
+    const r = await resolveExtends({ extends: ['./team.yaml', './more.json'] }, from(dir), dir);
+    expect((r.raw.services as { name: string }[]).map((s) => s.name)).toEqual(['y', 'j']);
+    await expect(resolveExtends({ extends: ['./broken.yaml'] }, from(dir), dir)).rejects.toThrow(/preset '.\/broken\.yaml': cannot parse .*broken\.yaml/);
+  });
+
   it('applies nested presets before the preset that extends them, and the local file last', async () => {
     const dir = tree({
       'localport.yaml': '',
