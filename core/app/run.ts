@@ -121,13 +121,17 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
   const failures: Error[] = [];
   let signalled = false;
   void signalled$.then(() => (signalled = true));
+  // Fail fast: once one service has failed, nobody waits for the others.
+  let failFast!: (name: string) => void;
+  const oneFailed$ = new Promise<string>((resolve) => (failFast = resolve));
+  class NotWaited extends Error {}
   const deadline = Date.now() + opts.timeout * 1000;
   const logger = new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr), useIcons: opts.tty });
   const tasks = new Listr(
     sups.map((s) => ({
       // Everything listr2 prints passes through the redactor: targets and errors may hold secrets.
       title: redactor.text(`${s.name}: ${s.status().target}`),
-      task: async (_: unknown, task: { title: string }) => {
+      task: async (_: unknown, task: { title: string; skip(message?: string): void }) => {
         const notReady = () => {
           const h = s.health.status();
           const last = h.lastCheck ? `last ${h.type} check: ${h.message}` : s.lastError ? `last error: ${s.lastError}` : `state ${s.state}`;
@@ -138,18 +142,27 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
           timer = setTimeout(() => reject(notReady()), Math.max(0, deadline - Date.now()));
         });
         const stopped = signalled$.then(() => undefined);
+        const abandoned = oneFailed$.then((other) => {
+          throw new NotWaited(`not waited for: ${other} failed`);
+        });
         try {
-          await Promise.race([s.start(), timeout, stopped]);
+          await Promise.race([s.start(), timeout, stopped, abandoned]);
           if (s.state === 'ready' && !signalled) {
             task.title = redactor.text(`${s.name}: ready on ${s.localAddress}:${s.service.localPort}, checking health (${s.service.healthCheck.type})`);
             // Healthy, not merely started: the check proves the service answers through the tunnel.
-            await Promise.race([s.whenHealthy(), timeout, stopped]);
+            await Promise.race([s.whenHealthy(), timeout, stopped, abandoned]);
           }
         } catch (error) {
+          if (error instanceof NotWaited) {
+            task.skip(error.message);
+            return;
+          }
           failures.push(error as Error);
+          failFast(s.name);
           throw new Error(redactor.text((error as Error).message));
         } finally {
           clearTimeout(timer);
+          abandoned.catch(() => {});
         }
         if (s.health.state === 'healthy') task.title = redactor.text(`${s.name}: healthy on ${s.localAddress}:${s.service.localPort} (${s.status().target})`);
       },

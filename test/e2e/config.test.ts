@@ -202,3 +202,30 @@ describe('the example team preset in presets/example-team', () => {
     expect(r.stdout).not.toContain('pw-xyz-secret');
   });
 });
+
+describe('run fails fast', () => {
+  it('stops waiting for the other services once one has failed', async () => {
+    const file = write(
+      'fail-fast.yaml',
+      `services:
+  - name: slow
+    technology: exec
+    local_port: 45991
+    remote_port: 1
+    connection: { command: sleep, args: ["30"], ready_pattern: "never printed" }
+  - name: broken
+    technology: exec
+    local_port: 45992
+    remote_port: 1
+    connection: { command: sh, args: ["-c", "echo 'tunnel refused: no route' >&2; exit 3"] }
+`,
+    );
+    const t0 = Date.now();
+    const r = await runCli(['run', '-c', file, '--', 'true'], { env });
+    expect(r.code).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(r.stderr).toContain('error: service broken: exec process exited with code 3: tunnel refused: no route');
+    expect(r.stderr).toContain('[SKIPPED] slow: sleep :1 [SKIPPED: not waited for: broken failed]');
+    expect(r.stderr).toMatch(/1 of 2 services could not start \(broken\)/);
+  });
+});
