@@ -38,6 +38,8 @@ export class ServiceSupervisor implements HealthHost {
 
   #running: Running | undefined;
   #launch: AbortController | undefined;
+  /** The start attempt in flight, if any; stop() waits for it to clean up after itself. */
+  #launching: Promise<void> | undefined;
   #restartTimer: NodeJS.Timeout | undefined;
   #stableTimer: NodeJS.Timeout | undefined;
   #stopping = false;
@@ -128,7 +130,7 @@ export class ServiceSupervisor implements HealthHost {
     this.lastError = null;
     this.#setState('starting');
     try {
-      await this.#launchOnce();
+      await this.#tracked(this.#launchOnce());
     } catch (error) {
       if (error instanceof Aborted) return;
       const message = (error as Error).message;
@@ -145,12 +147,21 @@ export class ServiceSupervisor implements HealthHost {
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
+  #tracked(p: Promise<void>): Promise<void> {
+    this.#launching = p;
+    return p.finally(() => {
+      if (this.#launching === p) this.#launching = undefined;
+    });
+  }
+
   async stop(): Promise<void> {
     this.#stopping = true;
     this.health.stop();
     clearTimeout(this.#restartTimer);
     clearTimeout(this.#stableTimer);
     this.#launch?.abort();
+    // An attempt in flight kills what it spawned when it sees the abort; let it finish first.
+    await this.#launching?.catch(() => {});
     if (this.state === 'stopped') return;
     if (this.state === 'failed' && !this.#running) {
       this.#setState('stopped');
@@ -277,7 +288,7 @@ export class ServiceSupervisor implements HealthHost {
   async #restartNow(): Promise<void> {
     if (this.#stopping) return;
     try {
-      await this.#launchOnce();
+      await this.#tracked(this.#launchOnce());
     } catch (error) {
       if (error instanceof Aborted || this.#stopping) return;
       const message = (error as Error).message;
@@ -305,7 +316,9 @@ export class ServiceSupervisor implements HealthHost {
     if (abort.signal.aborted) throw new Aborted();
 
     const address = this.localAddress;
-    if (!(await isPortFree(s.localPort, address))) {
+    const free = await isPortFree(s.localPort, address);
+    if (abort.signal.aborted) throw new Aborted();
+    if (!free) {
       const holder = portHolder(s.localPort);
       throw new ServiceError(
         'PORT_IN_USE',
@@ -316,6 +329,8 @@ export class ServiceSupervisor implements HealthHost {
     }
 
     const spec = await this.#technology.createForward(s, { logger: this.#logger });
+    // A stop may have come while we awaited: never spawn after it.
+    if (abort.signal.aborted) throw new Aborted();
     this.#currentSpec = spec;
     const running = await this.#spawn(spec);
     this.#running = running;
@@ -324,7 +339,10 @@ export class ServiceSupervisor implements HealthHost {
     const ready = this.#waitReady(spec, running, abort.signal);
     const exited = running.exited.then((info) => ({ exited: info }));
     const timeout = new Promise<{ timeout: true }>((r) => (timer = setTimeout(() => r({ timeout: true }), START_TIMEOUT_MS)));
-    const aborted = new Promise<{ aborted: true }>((r) => abort.signal.addEventListener('abort', () => r({ aborted: true }), { once: true }));
+    const aborted = new Promise<{ aborted: true }>((r) => {
+      if (abort.signal.aborted) r({ aborted: true });
+      else abort.signal.addEventListener('abort', () => r({ aborted: true }), { once: true });
+    });
     const outcome = await Promise.race([ready.then(() => ({ ready: true as const })), exited, timeout, aborted]);
     clearTimeout(timer);
 

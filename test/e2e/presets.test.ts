@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { hasStack, runCli } from '../helpers/cli.js';
-import { freePort, startHttpServer, type HttpPeer } from '../helpers/net.js';
+import { freePort, httpGet, startHttpServer, type HttpPeer } from '../helpers/net.js';
 
 // Presets and plugins as a team ships them: real packages made with `npm pack`, installed from the
 // tarballs into a consumer project. The custom technology wraps test/fixtures/relay.cjs, a real TCP
@@ -175,10 +175,25 @@ const relay = (port: number, remote: number) => ({
 export default defineConfig({ plugins: [guard], services: { a: relay(${a}, ${web.port}), b: relay(${b}, ${web.port}) } });
 `,
     );
+    // `run` fails fast, naming the plugin and the hook.
     const r = await runCli(['run', '--', 'true'], { cwd: dir, env });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('error: service b: plugin acme:guard failed in beforeStart: no change ticket for b');
-    expect(r.stderr).toMatch(/a: healthy on 127\.0\.0\.1:\d+/);
     expect(hasStack(r.stderr)).toBe(false);
+    // The daemon starts everything it can: a is up, b failed with the plugin's error.
+    const daemonEnv = { ...env, LOCALPORT_STATE_DIR: path.join(dir, 'state') };
+    try {
+      const start = await runCli(['start', '--all'], { cwd: dir, env: daemonEnv });
+      expect(start.code).toBe(1);
+      expect(start.stderr).toContain('plugin acme:guard failed in beforeStart: no change ticket for b');
+      const st = JSON.parse((await runCli(['status', '--json'], { cwd: dir, env: daemonEnv })).stdout) as { services: { name: string; state: string; lastError: string | null }[] };
+      expect(st.services.map((s) => [s.name, s.state])).toEqual([
+        ['a', 'ready'],
+        ['b', 'failed'],
+      ]);
+      expect(await httpGet(a)).toBe('from the preset service');
+    } finally {
+      await runCli(['daemon', 'stop'], { cwd: dir, env: daemonEnv });
+    }
   });
 });

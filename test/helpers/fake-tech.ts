@@ -11,14 +11,18 @@ export const fakeTechPlugin = () =>
     apply(api) {
       api.registerTechnology({
         type: 'fake',
-        connectionSchema: configObject({ mode: z.enum(['ok', 'fail', 'hang']).default('ok'), delay: z.number().default(0), flag: z.string().optional() }),
+        connectionSchema: configObject({ mode: z.enum(['ok', 'fail', 'hang']).default('ok'), delay: z.number().default(0), flag: z.string().optional(), createDelay: z.number().default(0) }),
         describeTarget: (s) => `fake:${s.remotePort}`,
-        createForward: (s) => ({
+        createForward: async (s) => {
+          // A technology that does async work before spawning (a lookup, a token): the window a stop can hit.
+          if (s.connection.createDelay) await new Promise((r) => setTimeout(r, s.connection.createDelay));
+          return {
           command: process.execPath,
           args: [FAKE_TUNNEL, String(s.localPort), s.connection.mode, String(s.connection.delay), ...(s.connection.flag ? [s.connection.flag] : [])],
           ready: { output: /^LISTENING / },
           explainExit: (info) => (/refused the forward/.test(info.output) ? 'the fake remote refused the forward' : undefined),
-        }),
+          };
+        },
       });
     },
   });

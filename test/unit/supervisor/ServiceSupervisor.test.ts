@@ -148,6 +148,25 @@ describe('ServiceSupervisor', () => {
     expect(elapsed).toBeLessThan(1500);
   });
 
+  it('never spawns after a stop that arrived while the technology was preparing the spawn', async () => {
+    const { config, sup, hub } = await setup([await fake('a', { create_delay: 150 })]);
+    const spawned: number[] = [];
+    hub.hooks.afterStart.tap('test', (_s, f) => {
+      if (f.pid) spawned.push(f.pid);
+    });
+    const s = sup.add(config.services[0]);
+    const starting = s.start();
+    await new Promise((r) => setTimeout(r, 30));
+    await s.stop();
+    await starting;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(s.state).toBe('stopped');
+    expect(s.pid).toBeNull();
+    expect(spawned).toEqual([]);
+    // Nothing listens on the service's port: no tunnel was left behind.
+    await expect(new Promise((resolve, reject) => net.connect(config.services[0].localPort, '127.0.0.1').on('connect', resolve).on('error', reject))).rejects.toThrow(/ECONNREFUSED/);
+  });
+
   it('stops a service that is still starting', async () => {
     const { config, sup } = await setup([await fake('a', { mode: 'hang' })]);
     const s = sup.add(config.services[0]);
