@@ -138,6 +138,8 @@ export class ServiceSupervisor implements HealthHost {
       await this.#observe('startFailed', () => this.hub.hooks.startFailed.promise(this.service, error as Error));
       throw error;
     }
+    // A stop that came as the forward became ready wins: it kills what was started.
+    if (this.#stopping) return;
     this.#becameReady();
   }
 
@@ -162,6 +164,7 @@ export class ServiceSupervisor implements HealthHost {
     this.#launch?.abort();
     // An attempt in flight kills what it spawned when it sees the abort; let it finish first.
     await this.#launching?.catch(() => {});
+    this.health.stop();
     if (this.state === 'stopped') return;
     if (this.state === 'failed' && !this.#running) {
       this.#setState('stopped');
@@ -299,6 +302,7 @@ export class ServiceSupervisor implements HealthHost {
       await this.#scheduleRestart(message);
       return;
     }
+    if (this.#stopping) return;
     this.restarts += 1;
     this.#becameReady();
   }

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { hasStack, runCli } from '../helpers/cli.js';
+import { freePort } from '../helpers/net.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-config-'));
 const env = { LOCALPORT_STATE_DIR: path.join(root, 'state') };
@@ -205,17 +206,18 @@ describe('the example team preset in presets/example-team', () => {
 
 describe('run fails fast', () => {
   it('stops waiting for the other services once one has failed', async () => {
+    const [slowPort, brokenPort] = [await freePort(), await freePort()];
     const file = write(
       'fail-fast.yaml',
       `services:
   - name: slow
     technology: exec
-    local_port: 45991
+    local_port: ${slowPort}
     remote_port: 1
     connection: { command: sleep, args: ["30"], ready_pattern: "never printed" }
   - name: broken
     technology: exec
-    local_port: 45992
+    local_port: ${brokenPort}
     remote_port: 1
     connection: { command: sh, args: ["-c", "echo 'tunnel refused: no route' >&2; exit 3"] }
 `,
