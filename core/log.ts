@@ -2,7 +2,7 @@ import { closeSync, existsSync, mkdirSync, openSync, renameSync, statSync, write
 import path from 'node:path';
 import type { Redactor } from './redact.js';
 import type { Logger } from './types.js';
-import { mainLogFile, serviceLogFile } from './paths.js';
+import { mainLogFile } from './paths.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 export const LOG_LEVELS: LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -74,8 +74,11 @@ export class ServiceLog {
   #fd: number | undefined;
   #bytes = -1;
 
-  constructor(service: string, private readonly redactor: Redactor) {
-    this.file = serviceLogFile(service);
+  constructor(
+    file: string,
+    private readonly redactor: Redactor,
+  ) {
+    this.file = file;
   }
 
   line(stream: 'stdout' | 'stderr' | 'localport', text: string): void {

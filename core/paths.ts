@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -16,4 +17,13 @@ export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
 
 export const logDir = (env?: NodeJS.ProcessEnv) => path.join(stateDir(env), 'logs');
 export const mainLogFile = (env?: NodeJS.ProcessEnv) => path.join(logDir(env), 'localport.log');
-export const serviceLogFile = (service: string, env?: NodeJS.ProcessEnv) => path.join(logDir(env), 'services', `${service}.log`);
+/**
+ * A service's log. With the config file it belongs to, the log lives in a folder of that project
+ * (`<dir name>-<hash>`), so two projects with a service of the same name never share a log.
+ */
+export function serviceLogFile(service: string, configFile?: string, env?: NodeJS.ProcessEnv): string {
+  if (!configFile) return path.join(logDir(env), 'services', `${service}.log`);
+  const abs = path.resolve(configFile);
+  const project = `${path.basename(path.dirname(abs)).replace(/[^A-Za-z0-9._-]/g, '_')}-${createHash('sha256').update(abs).digest('hex').slice(0, 8)}`;
+  return path.join(logDir(env), 'services', project, `${service}.log`);
+}

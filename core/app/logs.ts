@@ -20,16 +20,23 @@ export function lastLines(file: string, n: number, grep?: RegExp): string[] {
   return (grep ? lines.filter((l) => grep.test(l)) : lines).slice(-n);
 }
 
+/** Every service log, `project/service` for those that belong to a config. */
 export function listLogs(): { name: string; file: string; bytes: number; modified: string }[] {
-  const dir = path.join(logDir(), 'services');
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.log'))
-    .map((f) => {
-      const file = path.join(dir, f);
-      const st = statSync(file);
-      return { name: f.slice(0, -4), file, bytes: st.size, modified: st.mtime.toISOString() };
-    });
+  const root = path.join(logDir(), 'services');
+  const out: { name: string; file: string; bytes: number; modified: string }[] = [];
+  const walk = (dir: string) => {
+    if (!existsSync(dir)) return;
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(file);
+      else if (entry.name.endsWith('.log')) {
+        const st = statSync(file);
+        out.push({ name: path.relative(root, file).slice(0, -4), file, bytes: st.size, modified: st.mtime.toISOString() });
+      }
+    }
+  };
+  walk(root);
+  return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
 export { serviceLogFile };

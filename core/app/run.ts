@@ -41,7 +41,7 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
   if (selected.length === 0) {
     throw new UsageError(`no enabled services to run${config.file ? ` in ${config.file}` : ''}`, 'Enable a service, or name it: localport run NAME.');
   }
-  const supervisor = new Supervisor(hub);
+  const supervisor = new Supervisor(hub, { configFile: config.file });
   const sups = selected.map((s) => supervisor.add(s));
   // LocalPort's own output goes to stderr when a command runs, so the command's stdout stays clean.
   const out = opts.command.length ? opts.stderr : opts.stdout;

@@ -79,7 +79,7 @@ export class Daemon {
     readonly version: string,
   ) {
     this.config = config;
-    this.supervisor = new Supervisor(hub);
+    this.supervisor = new Supervisor(hub, { configFile: config.file });
     this.paths = daemonPaths(config.file!);
   }
 

@@ -2,6 +2,7 @@ import { createInterface } from 'node:readline';
 import { LocalPortError, PluginError, ServiceError } from '../errors.js';
 import type { LocalPort } from '../LocalPort.js';
 import { ServiceLog } from '../log.js';
+import { serviceLogFile } from '../paths.js';
 import type { ExitInfo, ForwardSpec, Logger, ServiceDefinition, ServiceState, ServiceStatus, Technology } from '../types.js';
 import { backoffDelay, mayRestart } from './backoff.js';
 import { canConnect, isPortFree, portHolder, waitForPort } from './ports.js';
@@ -55,9 +56,10 @@ export class ServiceSupervisor implements HealthHost {
   constructor(
     readonly service: ServiceDefinition,
     readonly hub: LocalPort,
+    opts: { configFile?: string } = {},
   ) {
     this.#technology = hub.technologies.get(service.technology);
-    this.#log = new ServiceLog(service.name, hub.redactor);
+    this.#log = new ServiceLog(serviceLogFile(service.name, opts.configFile), hub.redactor);
     this.#logger = hub.logger;
     this.health = new HealthMonitor(this, hub, hub.logger);
   }

@@ -50,14 +50,18 @@ export interface StartResult {
 export class Supervisor {
   readonly services = new Map<string, ServiceSupervisor>();
 
-  constructor(private readonly hub: LocalPort) {
+  constructor(
+    private readonly hub: LocalPort,
+    /** The config the services come from: it names their log folder. */
+    private readonly opts: { configFile?: string } = {},
+  ) {
     installExitReaper();
   }
 
   add(service: ServiceDefinition): ServiceSupervisor {
     const existing = this.services.get(service.name);
     if (existing) return existing;
-    const s = new ServiceSupervisor(service, this.hub);
+    const s = new ServiceSupervisor(service, this.hub, this.opts);
     this.services.set(service.name, s);
     return s;
   }

@@ -285,7 +285,10 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'the daemon', () => {
     const lines = grep.stdout.trim().split('\n');
     expect(lines).toHaveLength(2); // the first start and the restart
     expect(lines.every((l) => l.includes('spawn'))).toBe(true);
-    expect((await p.cli('logs', 'a', '--path')).stdout.trim()).toBe(path.join(p.env.LOCALPORT_STATE_DIR!, 'logs', 'services', 'a.log'));
+    const logPath = (await p.cli('logs', 'a', '--path')).stdout.trim();
+    expect(path.dirname(path.dirname(logPath))).toBe(path.join(p.env.LOCALPORT_STATE_DIR!, 'logs', 'services'));
+    expect(path.basename(path.dirname(logPath))).toMatch(new RegExp(`^${path.basename(p.dir)}-[0-9a-f]{8}$`));
+    expect(path.basename(logPath)).toBe('a.log');
     expect((await p.cli('logs', 'nope')).code).toBe(2);
   }, 30000);
 });

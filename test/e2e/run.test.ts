@@ -136,7 +136,11 @@ ${connectionExtra}${extra(local)}`,
     const r = await runCli(['run', '--log-level', 'debug', '--', 'node', '-e', fetchScript], { cwd: dir, env: { LOCALPORT_STATE_DIR: stateDir, LP_TOKEN: SECRET } });
     expect(r.code).toBe(0);
     expect(r.stdout + r.stderr).not.toContain(SECRET);
-    const logs = [path.join(stateDir, 'logs', 'localport.log'), ...readdirSync(path.join(stateDir, 'logs', 'services')).map((f) => path.join(stateDir, 'logs', 'services', f))];
+    const serviceLogs = readdirSync(path.join(stateDir, 'logs', 'services'), { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
+    expect(serviceLogs.length).toBeGreaterThan(0);
+    const logs = [path.join(stateDir, 'logs', 'localport.log'), ...serviceLogs];
     const text = logs.map((f) => readFileSync(f, 'utf8')).join('\n');
     // The spawn line is logged (so the redaction is what keeps the secret out).
     expect(text).toContain('SetEnv=LP_TOKEN=***');

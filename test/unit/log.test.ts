@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { ServiceLog } from '../../core/log.js';
+import { serviceLogFile } from '../../core/paths.js';
 import { follow } from '../../core/app/logs.js';
 import { Redactor } from '../../core/redact.js';
 import { waitUntil } from '../helpers/procs.js';
@@ -11,13 +12,21 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-log-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('service logs', () => {
+  it('live in a folder per project, so two projects never share one', () => {
+    const a = serviceLogFile('postgres', '/work/shop/localport.yaml');
+    const b = serviceLogFile('postgres', '/work/billing/localport.yaml');
+    expect(a).not.toBe(b);
+    expect(path.basename(path.dirname(a))).toMatch(/^shop-[0-9a-f]{8}$/);
+    expect(path.basename(a)).toBe('postgres.log');
+  });
+
   it('rotate by size, keeping three old files, and redact', async () => {
     process.env.LOCALPORT_STATE_DIR = dir;
     process.env.LOCALPORT_LOG_MAX_BYTES = '1000';
     try {
       const r = new Redactor();
       r.add('hunter2-secret');
-      const log = new ServiceLog('rot', r);
+      const log = new ServiceLog(serviceLogFile('rot'), r);
       for (let i = 0; i < 100; i++) log.line('stderr', `line ${i} hunter2-secret ${'x'.repeat(40)}`);
       await log.close();
       const file = log.file;

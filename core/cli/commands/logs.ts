@@ -50,7 +50,7 @@ export class LogsCommand extends BaseCommand {
     }
     const project = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor });
     if (this.service) selectServices(project.config, { names: [this.service] });
-    const file = this.service ? logs.serviceLogFile(this.service) : daemonPaths(project.config.file!).log;
+    const file = this.service ? logs.serviceLogFile(this.service, project.config.file) : daemonPaths(project.config.file!).log;
     if (this.showPath) {
       out.write(`${file}\n`);
       return 0;
