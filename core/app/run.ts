@@ -4,6 +4,7 @@ import type { ServiceSupervisor } from '../supervisor/ServiceSupervisor.js';
 import type { Redactor } from '../redact.js';
 import type { Project } from './project.js';
 import { render } from './project.js';
+import { progressList } from './progress.js';
 import { removeRunState, runStateFile, writeRunState } from '../runstate.js';
 
 const PLUGIN_NAME = 'localport:cli-run';
@@ -117,7 +118,6 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
 }
 
 async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, signalled$: Promise<NodeJS.Signals>, redactor: Redactor): Promise<Error[]> {
-  const { Listr, ListrLogger, ProcessOutput } = await import('listr2');
   const failures: Error[] = [];
   let signalled = false;
   void signalled$.then(() => (signalled = true));
@@ -126,8 +126,7 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
   const oneFailed$ = new Promise<string>((resolve) => (failFast = resolve));
   class NotWaited extends Error {}
   const deadline = Date.now() + opts.timeout * 1000;
-  const logger = new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr), useIcons: opts.tty });
-  const tasks = new Listr(
+  const tasks = await progressList(
     sups.map((s) => ({
       // Everything listr2 prints passes through the redactor: targets and errors may hold secrets.
       title: redactor.text(`${s.name}: ${s.status().target}`),
@@ -167,15 +166,7 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
         if (s.health.state === 'healthy') task.title = redactor.text(`${s.name}: healthy on ${s.localAddress}:${s.service.localPort} (${s.status().target})`);
       },
     })),
-    {
-      concurrent: true,
-      exitOnError: false,
-      collectErrors: false,
-      renderer: opts.tty ? 'default' : 'simple',
-      fallbackRenderer: 'simple',
-      rendererOptions: { logger, collapseErrors: false },
-      fallbackRendererOptions: { logger },
-    } as never,
+    opts.tty,
   );
   try {
     await tasks.run();

@@ -4,6 +4,7 @@ import { selectServices, type Selection } from '../supervisor/Supervisor.js';
 import type { ServiceStatus } from '../types.js';
 import { daemonStatus, ensureDaemon } from './daemon.js';
 import { render, type Project } from './project.js';
+import { progressList } from './progress.js';
 
 export interface StartOptions {
   selection: Selection;
@@ -41,11 +42,9 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
     }
   })();
 
-  const { Listr, ListrLogger, ProcessOutput } = await import('listr2');
-  const logger = new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr), useIcons: opts.tty });
   const deadline = Date.now() + opts.timeout * 1000;
   const failures: string[] = [];
-  const list = new Listr(
+  const list = await progressList(
     names.map((name) => ({
       title: name,
       task: async (_: unknown, task: { title: string }) => {
@@ -65,7 +64,7 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
         }
       },
     })),
-    { concurrent: true, exitOnError: false, renderer: opts.tty ? 'default' : 'simple', fallbackRenderer: 'simple', rendererOptions: { logger }, fallbackRendererOptions: { logger } } as never,
+    opts.tty,
   );
   await list.run().catch(() => {});
   polling = false;

@@ -40,6 +40,19 @@ export abstract class BaseCommand extends Command {
     return useColor(this.context.stdout);
   }
 
+  /** A positive number of seconds from an option, or the default; anything else is a usage error. */
+  seconds(value: string | undefined, flag: string, fallback: number): number {
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a positive number of seconds (got '${value}')`);
+    return n;
+  }
+
+  /** Whether to animate progress: stderr is a terminal with a width (a zero-width pty wraps every char). */
+  get progressTty(): boolean {
+    return process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0;
+  }
+
   /** Writes `json` with --output json, else the human `text`. */
   print(json: unknown, text: string): void {
     this.context.stdout.write(this.output === 'json' ? `${JSON.stringify(json)}\n` : `${text}\n`);

@@ -1,5 +1,4 @@
 import { Command, Option } from 'clipanion';
-import { UsageError } from '../../errors.js';
 import { BaseCommand } from '../BaseCommand.js';
 import { globals } from '../globals.js';
 
@@ -32,8 +31,7 @@ export class RunCommand extends BaseCommand {
   timeout = Option.String('--timeout', { description: 'Seconds to wait for every service to be ready (default 60)' });
 
   async run(): Promise<number> {
-    const timeout = this.timeout === undefined ? 60 : Number(this.timeout);
-    if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout must be a positive number of seconds (got '${this.timeout}')`);
+    const timeout = this.seconds(this.timeout, '--timeout', 60);
     const [{ loadProject }, { runServices }] = await Promise.all([import('../../app/project.js'), import('../../app/run.js')]);
     const project = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor });
     return runServices(project, {
@@ -42,8 +40,7 @@ export class RunCommand extends BaseCommand {
       command: globals.command,
       output: this.output,
       color: this.color,
-      // A pty that reports no width would wrap the tree at one character: plain lines then.
-      tty: process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0,
+      tty: this.progressTty,
       stdout: this.context.stdout,
       stderr: this.context.stderr,
     });

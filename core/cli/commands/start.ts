@@ -1,5 +1,4 @@
 import { Command, Option } from 'clipanion';
-import { UsageError } from '../../errors.js';
 import { BaseCommand } from '../BaseCommand.js';
 
 export class StartCommand extends BaseCommand {
@@ -26,8 +25,7 @@ export class StartCommand extends BaseCommand {
   timeout = Option.String('--timeout', { description: 'Seconds to wait for every service to be healthy (default 60)' });
 
   async run(): Promise<number> {
-    const timeout = this.timeout === undefined ? 60 : Number(this.timeout);
-    if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout must be a positive number of seconds (got '${this.timeout}')`);
+    const timeout = this.seconds(this.timeout, '--timeout', 60);
     const [{ loadProject }, { startInDaemon }] = await Promise.all([import('../../app/project.js'), import('../../app/start.js')]);
     const project = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor });
     return startInDaemon(project, {
@@ -35,7 +33,7 @@ export class StartCommand extends BaseCommand {
       timeout,
       output: this.output,
       color: this.color,
-      tty: process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0,
+      tty: this.progressTty,
       logLevel: this.logLevel,
       stdout: this.context.stdout,
       stderr: this.context.stderr,

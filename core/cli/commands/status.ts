@@ -1,5 +1,4 @@
 import { Command, Option } from 'clipanion';
-import { UsageError } from '../../errors.js';
 import type { View } from '../../types.js';
 import { BaseCommand } from '../BaseCommand.js';
 
@@ -25,8 +24,7 @@ export class StatusCommand extends BaseCommand {
   interval = Option.String('--interval', { description: 'Seconds between redraws with --watch (default 2)' });
 
   async run(): Promise<number> {
-    const interval = this.interval === undefined ? 2 : Number(this.interval);
-    if (!Number.isFinite(interval) || interval <= 0) throw new UsageError(`--interval must be a positive number of seconds (got '${this.interval}')`);
+    const interval = this.seconds(this.interval, '--interval', 2);
     const [{ loadProject, render, builtinHub }, { statusView }, { findDaemon, daemonStatus }, { findConfigFile }] = await Promise.all([
       import('../../app/project.js'),
       import('../../app/status.js'),

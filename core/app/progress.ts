@@ -1,0 +1,17 @@
+/**
+ * The listr2 progress tree both `run` and `start` draw: on stderr (stdout belongs to the command or the
+ * summary), animated on a terminal, plain lines otherwise. listr2 loads only when a tree is drawn.
+ */
+export async function progressList<T>(tasks: T[], tty: boolean) {
+  const { Listr, ListrLogger, ProcessOutput } = await import('listr2');
+  const logger = new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr), useIcons: tty });
+  return new Listr(tasks as never, {
+    concurrent: true,
+    exitOnError: false,
+    collectErrors: false,
+    renderer: tty ? 'default' : 'simple',
+    fallbackRenderer: 'simple',
+    rendererOptions: { logger, collapseErrors: false },
+    fallbackRendererOptions: { logger },
+  } as never);
+}
