@@ -3,7 +3,8 @@ import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalPortError } from '../errors.js';
-import { ping, request } from '../daemon/client.js';
+import { request } from '../daemon/client.js';
+import { daemonProcesses, probeSockets, type Refusal } from '../daemon/locate.js';
 import { daemonPaths } from '../daemon/paths.js';
 import type { ServiceStatus } from '../types.js';
 
@@ -18,11 +19,44 @@ export interface DaemonStatus {
   orphansReaped: number;
 }
 
-/** The daemon for this config, if one answers. */
+const warned = new Set<string>();
+
+/** A socket that failed the trust checks is named once per command, on stderr (stdout may be JSON). */
+function warnRefused({ socket, problem }: Refusal): void {
+  if (warned.has(socket)) return;
+  warned.add(socket);
+  process.stderr.write(`warning: ignoring the control socket ${socket}: ${problem.message}\nhint: ${problem.hint}\n`);
+}
+
+/**
+ * The daemon for this config, if one answers on a socket that passes the trust checks. If none does
+ * but the daemon's process runs (its socket file was deleted, say by a temp cleaner), it is asked to
+ * listen again (SIGUSR2) and waited for: a live daemon is never reported as absent.
+ */
 export async function findDaemon(configFile: string): Promise<{ pid: number; socket: string } | undefined> {
-  const { socket } = daemonPaths(configFile);
-  const p = await ping(socket);
-  return p ? { pid: p.pid, socket } : undefined;
+  const paths = daemonPaths(configFile);
+  const found = await probeSockets(paths.sockets, warnRefused);
+  if (found) return found;
+  const procs = daemonProcesses(paths.id).filter((p) => p.pid !== process.pid);
+  if (procs.length === 0) return undefined;
+  for (const p of procs) {
+    try {
+      process.kill(p.pid, 'SIGUSR2');
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    const again = await probeSockets(paths.sockets, warnRefused, 500);
+    if (again) return again;
+    if (!procs.some((p) => processRuns(p.pid))) return undefined;
+  }
+  const pids = procs.map((p) => p.pid).join(', ');
+  throw new LocalPortError('DAEMON_UNREACHABLE', `the daemon for ${configFile} runs (pid ${pids}) but does not answer on its control socket`, {
+    hint: `Its log: ${paths.log}. If it stays unreachable, stop it with 'kill ${pids}'.`,
+  });
 }
 
 /** Alive and not a zombie (an exited daemon whose new parent has not reaped it yet counts as gone). */
@@ -67,9 +101,12 @@ export async function ensureDaemon(configFile: string, opts: { autoStart?: boole
   child.unref();
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
-    const p = await ping(paths.socket, 500);
-    if (p) return { pid: p.pid, socket: paths.socket, started: true };
+    const p = await probeSockets(paths.sockets, warnRefused, 500);
+    if (p) return { ...p, started: p.pid === child.pid };
     if (exit !== undefined) {
+      // Another `start` for this config may have won the race: its daemon is the one to use.
+      const other = await findDaemon(configFile);
+      if (other) return { ...other, started: false };
       const why = tail(paths.stdio, 3) || `exit code ${exit}`;
       throw new LocalPortError('DAEMON_START_FAILED', `the daemon for ${configFile} did not start: ${why.replace(/^error: /gm, '')}`, {
         exitCode: exit === 2 ? 2 : 1,

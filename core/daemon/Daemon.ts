@@ -1,4 +1,4 @@
-import { readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { LocalPortError, UsageError } from '../errors.js';
 import type { LocalPort } from '../LocalPort.js';
@@ -12,6 +12,8 @@ import { stoppedStatus } from '../app/status.js';
 import { ControlServer } from './server.js';
 import type { Request } from './protocol.js';
 import { daemonPaths } from './paths.js';
+import { chooseSocket, daemonProcesses, probeSockets } from './locate.js';
+import { socketDirProblem } from './socketdir.js';
 import { identify, reapOrphans, sameProcess, type ProcessIdentity } from './reaper.js';
 
 export interface DaemonInfo {
@@ -31,6 +33,9 @@ export interface ReloadResult {
   changed: string[];
   unchanged: string[];
 }
+
+/** How often the daemon checks that its socket and state files are still there. */
+const FINDABLE_CHECK_MS = 2000;
 
 /** Phase, and how long it may take (seconds) before the next begins. */
 export const SHUTDOWN_PHASES: [ShutdownPhaseName, number][] = [
@@ -71,6 +76,10 @@ export class Daemon {
   #inflight = new Set<Promise<unknown>>();
   #shuttingDown = false;
   readonly #startedAt = new Date().toISOString();
+  /** The control socket chosen among the candidate paths (the first safe one). */
+  #socket: string;
+  #findableTimer: NodeJS.Timeout | undefined;
+  #ensuring = false;
 
   constructor(
     readonly hub: LocalPort,
@@ -81,26 +90,90 @@ export class Daemon {
     this.config = config;
     this.supervisor = new Supervisor(hub, { configFile: config.file });
     this.paths = daemonPaths(config.file!);
+    this.#socket = this.paths.socket;
+  }
+
+  get socket(): string {
+    return this.#socket;
   }
 
   /** Reaps what a SIGKILLed predecessor left, opens the socket, watches the config. */
   async start(opts: { autoStart: boolean }): Promise<void> {
+    await this.#refuseIfRunning();
     await this.#reapPredecessor();
-    this.#server = new ControlServer(this.paths.socket, (r) => this.#track(this.handle(r)), this.logger);
-    await this.#server.listen();
+    await this.#listen('start');
     onChildrenChange(() => this.#writeChildren());
     this.#writeChildren();
+    this.#writeInfo();
+    await this.#watch();
+    this.#findableTimer = setInterval(() => void this.ensureFindable('periodic check'), FINDABLE_CHECK_MS);
+    this.#findableTimer.unref();
+    this.logger.info({ pid: process.pid, socket: this.#socket, config: this.config.file }, 'daemon started');
+    if (opts.autoStart) void this.#track(this.startServices({ names: [], tags: [], all: true }));
+  }
+
+  /**
+   * One daemon per config, whatever is left of the state dir: another daemon process for this config
+   * (found by its title; the older of two wins, so two racing starts agree) or another answer on one
+   * of the candidate sockets means this one must not start.
+   */
+  async #refuseIfRunning(): Promise<void> {
+    const self = daemonProcesses(this.paths.id).find((p) => p.pid === process.pid);
+    const older = daemonProcesses(this.paths.id).find(
+      (p) => p.pid !== process.pid && (!self || p.startTime < self.startTime || (p.startTime === self.startTime && p.pid < process.pid)),
+    );
+    const answering = await probeSockets(this.paths.sockets);
+    const other = answering && answering.pid !== process.pid ? answering.pid : older?.pid;
+    if (other !== undefined) throw new LocalPortError('DAEMON_RUNNING', `a daemon is already running for ${this.config.file} (pid ${other})`);
+  }
+
+  /** Picks the first safe socket directory (saying why any other is refused) and listens there. */
+  async #listen(reason: string): Promise<void> {
+    const socket = chooseSocket(this.paths.sockets, ({ problem }) =>
+      this.logger.error({ hint: problem.hint }, `refusing the control socket directory: ${problem.message}. ${problem.hint}`),
+    );
+    const server = new ControlServer(socket, (r) => this.#track(this.handle(r)), this.logger);
+    await server.listen();
+    const old = this.#server;
+    this.#server = server;
+    this.#socket = socket;
+    old?.stopAccepting();
+    if (old) this.logger.warn({ socket, reason }, `control socket re-created at ${socket} (${reason})`);
+  }
+
+  #writeInfo(): void {
     writeAtomic(this.paths.info, {
       pid: process.pid,
       identity: identify(process.pid),
-      socket: this.paths.socket,
+      socket: this.#socket,
       config: this.config.file!,
       startedAt: this.#startedAt,
       version: this.version,
     } satisfies DaemonInfo);
-    await this.#watch();
-    this.logger.info({ pid: process.pid, socket: this.paths.socket, config: this.config.file }, 'daemon started');
-    if (opts.autoStart) void this.#track(this.startServices({ names: [], tags: [], all: true }));
+  }
+
+  /**
+   * Keeps the daemon findable and its state on disk: if its socket file was deleted or replaced, or
+   * its directory is no longer safe, it listens again; if the state dir's files vanished (rm -rf of
+   * the state dir), it writes them again. Runs every few seconds, on each control request and on
+   * SIGUSR2 (a client that finds the process but not its socket sends it). A few lstat calls.
+   */
+  async ensureFindable(trigger: string): Promise<void> {
+    if (this.#shuttingDown || this.#ensuring || !this.#server) return;
+    this.#ensuring = true;
+    try {
+      if (!this.#server.ownsPath() || socketDirProblem(path.dirname(this.#socket))) await this.#listen(`${trigger}: the socket was gone, replaced or unsafe`);
+      const info = readJson<DaemonInfo>(this.paths.info);
+      if (info?.pid !== process.pid || info.socket !== this.#socket) {
+        this.#writeInfo();
+        if (!info) this.logger.warn({ trigger }, `re-created the daemon info file ${this.paths.info}`);
+      }
+      if (!existsSync(this.paths.children)) this.#writeChildren();
+    } catch (error) {
+      this.logger.error({ trigger, err: (error as Error).message }, `could not restore the daemon's socket or state files: ${(error as Error).message}`);
+    } finally {
+      this.#ensuring = false;
+    }
   }
 
   async #reapPredecessor(): Promise<void> {
@@ -163,6 +236,7 @@ export class Daemon {
   }
 
   async handle(req: Request): Promise<unknown> {
+    void this.ensureFindable('control request');
     if (this.#shuttingDown && req.method !== 'ping' && req.method !== 'status') {
       throw new LocalPortError('DAEMON_STOPPING', 'the daemon is shutting down');
     }
@@ -284,6 +358,7 @@ export class Daemon {
    * `shutdownPhase`. A second request or signal goes straight to the force phase.
    */
   async shutdown(reason: string): Promise<void> {
+    clearInterval(this.#findableTimer);
     if (this.#shuttingDown) {
       this.logger.warn({ reason }, 'second shutdown request: force-killing now');
       this.supervisor.killAllNow();
@@ -297,6 +372,7 @@ export class Daemon {
     const actions: Record<ShutdownPhaseName, () => Promise<unknown>> = {
       'stop-new-work': async () => {
         clearTimeout(this.#reloadTimer);
+        clearInterval(this.#findableTimer);
         this.#server?.stopAccepting();
         await this.#watcher?.close();
       },
@@ -326,8 +402,10 @@ export class Daemon {
     process.exit(0);
   }
 
+  /** Only what is still this daemon's: a successor may already have written its own files. */
   #removeFiles(): void {
-    for (const f of [this.paths.info, this.paths.children]) rmSync(f, { force: true });
-    if (process.platform !== 'win32') rmSync(this.paths.socket, { force: true });
+    if (readJson<DaemonInfo>(this.paths.info)?.pid === process.pid) rmSync(this.paths.info, { force: true });
+    rmSync(this.paths.children, { force: true });
+    if (process.platform !== 'win32' && this.#server?.ownsPath()) rmSync(this.#socket, { force: true });
   }
 }

@@ -1,9 +1,12 @@
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, renameSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { LocalPortError } from '../errors.js';
 import type { Logger } from '../types.js';
+import { ping } from './client.js';
 import { MAX_MESSAGE_BYTES, requestSchema, type Request, type Response } from './protocol.js';
+
+let bindCount = 0;
 
 export type Handler = (request: Request) => Promise<unknown>;
 
@@ -24,29 +27,60 @@ export class ControlServer {
     this.#server = net.createServer((socket) => this.#serve(socket));
   }
 
+  /** The socket file's inode once listening: the file at socketPath is ours only while it matches. */
+  #ino: number | undefined;
+
+  /**
+   * Listens on socketPath, whose directory the caller has checked (socketdir.ts). A socket file left
+   * there is replaced only if nothing answers on it: a live daemon's socket is never taken over.
+   * The socket is bound under a temporary name and renamed into place, so the path never points to
+   * nothing, and because libuv unlinks the name it bound when the server closes, binding under a
+   * private name keeps a closing server from deleting a socket that is no longer its own.
+   */
   async listen(): Promise<void> {
-    if (process.platform !== 'win32') {
-      mkdirSync(path.dirname(this.socketPath), { recursive: true, mode: 0o700 });
-      rmSync(this.socketPath, { force: true });
+    if (process.platform === 'win32') return this.#bind(this.socketPath);
+    const existing = await ping(this.socketPath, 1000);
+    if (existing && existing.pid !== process.pid) {
+      throw new LocalPortError('DAEMON_RUNNING', `another daemon (pid ${existing.pid}) already answers on ${this.socketPath}`);
     }
+    // Shorter than the final name, so it fits in sun_path wherever the final name does.
+    const tmp = path.join(path.dirname(this.socketPath), `.${process.pid}-${++bindCount}.t`);
+    rmSync(tmp, { force: true });
+    await this.#bind(tmp);
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, this.socketPath);
+    this.#ino = lstatSync(this.socketPath).ino;
+  }
+
+  async #bind(where: string): Promise<void> {
     // The umask makes the socket 0600 from its first instant; chmod makes sure of it.
     const old = process.umask(0o177);
     try {
       await new Promise<void>((resolve, reject) => {
         this.#server.once('error', reject);
-        this.#server.listen(this.socketPath, () => resolve());
+        this.#server.listen(where, () => resolve());
       });
     } finally {
       process.umask(old);
     }
-    if (process.platform !== 'win32') chmodSync(this.socketPath, 0o600);
+  }
+
+  /** Whether the file at socketPath is still this server's socket (not deleted, not replaced). */
+  ownsPath(): boolean {
+    if (process.platform === 'win32') return true;
+    try {
+      return lstatSync(this.socketPath).ino === this.#ino;
+    } catch {
+      return false;
+    }
   }
 
   /** Stops accepting connections; open ones are closed once their reply is written. */
   async close(): Promise<void> {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const s of this.#sockets) s.end();
-    if (process.platform !== 'win32') rmSync(this.socketPath, { force: true });
+    // Only our own socket file: another daemon's at the same path is not ours to remove.
+    if (this.ownsPath()) rmSync(this.socketPath, { force: true });
   }
 
   stopAccepting(): void {

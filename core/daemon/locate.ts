@@ -1,0 +1,87 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { ping } from './client.js';
+import { daemonTitle } from './paths.js';
+import { ABSENT, prepareSocketDir, socketProblem, UnsafeSocketError, type SocketProblem } from './socketdir.js';
+
+/**
+ * Finding the daemon for a config without any file of the state dir: its socket is at one of a few
+ * paths that follow from the user and the config path (paths.ts), and on Linux the daemon process
+ * itself carries the config's id in its title, so it can be found and woken up even if its socket
+ * file was deleted.
+ */
+
+export interface Refusal {
+  socket: string;
+  problem: SocketProblem;
+}
+
+/** Asks each candidate socket that passes the trust checks; the first daemon that answers wins. */
+export async function probeSockets(sockets: string[], onRefused?: (r: Refusal) => void, timeoutMs = 2000): Promise<{ pid: number; socket: string } | undefined> {
+  for (const socket of sockets) {
+    const problem = socketProblem(socket);
+    if (problem === ABSENT) continue;
+    if (problem) {
+      onRefused?.({ socket, problem });
+      continue;
+    }
+    const p = await ping(socket, timeoutMs);
+    if (p) return { pid: p.pid, socket };
+  }
+  return undefined;
+}
+
+export interface DaemonProcess {
+  pid: number;
+  /** Kernel start time in clock ticks since boot: orders two daemons started for the same config. */
+  startTime: number;
+}
+
+/** Live processes of the current user titled as the daemon for this id (Linux; elsewhere none are found). */
+export function daemonProcesses(id: string): DaemonProcess[] {
+  if (process.platform !== 'linux') return [];
+  const uid = process.getuid?.();
+  const title = daemonTitle(id);
+  const out: DaemonProcess[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // A /proc/<pid> directory belongs to the process's user: another user's process never counts.
+      if (statSync(`/proc/${entry}`).uid !== uid) continue;
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmdline.split('\0')[0] !== title) continue;
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] === 'Z') continue;
+      out.push({ pid: Number(entry), startTime: Number(fields[19]) });
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return out;
+}
+
+/**
+ * The daemon picks the first candidate directory that it can create or that passes the checks;
+ * each one refused is reported. Throws if none is usable.
+ */
+export function chooseSocket(sockets: string[], onRefused: (r: Refusal) => void): string {
+  if (process.platform === 'win32') return sockets[0];
+  const refused: Refusal[] = [];
+  for (const socket of sockets) {
+    const problem = prepareSocketDir(path.dirname(socket));
+    if (!problem) return socket;
+    refused.push({ socket, problem });
+    onRefused({ socket, problem });
+  }
+  throw new UnsafeSocketError(
+    `no safe directory for the control socket: ${refused.map((r) => r.problem.message).join('; ')}`,
+    refused[0]?.problem.hint ?? 'Set XDG_RUNTIME_DIR to a directory only you can access.',
+  );
+}
