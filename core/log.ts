@@ -22,6 +22,8 @@ const sizeOf = (file: string) => (existsSync(file) ? statSync(file).size : 0);
 export interface FileLogger extends Logger {
   child(bindings: Record<string, unknown>): FileLogger;
   flush(): void;
+  /** Opens the log file again if it was deleted (say with the whole state dir); true if it did. */
+  reopenIfGone?(): boolean;
 }
 
 /**
@@ -57,6 +59,12 @@ export async function createLogger(redactor: Redactor, opts: { level?: LogLevel;
         } catch {
           /* nothing buffered */
         }
+      },
+      reopenIfGone: () => {
+        if (existsSync(file)) return false;
+        dest.reopen();
+        bytes = 0;
+        return true;
       },
     }) as unknown as FileLogger;
   const original = logger.child.bind(logger);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalPortError } from '../errors.js';
 import { request } from '../daemon/client.js';
-import { daemonProcesses, probeSockets, type Refusal } from '../daemon/locate.js';
+import { daemonProcesses, probeSockets, socketsOfProcess, type Refusal } from '../daemon/locate.js';
 import { daemonPaths } from '../daemon/paths.js';
 import type { ServiceStatus } from '../types.js';
 
@@ -30,8 +30,10 @@ function warnRefused({ socket, problem }: Refusal): void {
 
 /**
  * The daemon for this config, if one answers on a socket that passes the trust checks. If none does
- * but the daemon's process runs (its socket file was deleted, say by a temp cleaner), it is asked to
- * listen again (SIGUSR2) and waited for: a live daemon is never reported as absent.
+ * but the daemon's process runs, its socket is looked for where that process's own environment puts
+ * it (started with another XDG_RUNTIME_DIR or TMPDIR), and if its socket file was deleted (say by a
+ * temp cleaner) it is asked to listen again (SIGUSR2) and waited for: a live daemon is never reported
+ * as absent.
  */
 export async function findDaemon(configFile: string): Promise<{ pid: number; socket: string } | undefined> {
   const paths = daemonPaths(configFile);
@@ -39,6 +41,9 @@ export async function findDaemon(configFile: string): Promise<{ pid: number; soc
   if (found) return found;
   const procs = daemonProcesses(paths.id).filter((p) => p.pid !== process.pid);
   if (procs.length === 0) return undefined;
+  const sockets = [...new Set([...paths.sockets, ...procs.flatMap((p) => socketsOfProcess(p.pid, paths.id))])];
+  const elsewhere = await probeSockets(sockets, warnRefused, 500);
+  if (elsewhere) return elsewhere;
   for (const p of procs) {
     try {
       process.kill(p.pid, 'SIGUSR2');
@@ -49,7 +54,7 @@ export async function findDaemon(configFile: string): Promise<{ pid: number; soc
   const deadline = Date.now() + 5000;
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 50));
-    const again = await probeSockets(paths.sockets, warnRefused, 500);
+    const again = await probeSockets(sockets, warnRefused, 500);
     if (again) return again;
     if (!procs.some((p) => processRuns(p.pid))) return undefined;
   }

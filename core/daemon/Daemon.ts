@@ -162,6 +162,7 @@ export class Daemon {
     if (this.#shuttingDown || this.#ensuring || !this.#server) return;
     this.#ensuring = true;
     try {
+      if (this.logger.reopenIfGone?.()) this.logger.warn({ trigger }, 'the daemon log was deleted; writing a new one');
       if (!this.#server.ownsPath() || socketDirProblem(path.dirname(this.#socket))) await this.#listen(`${trigger}: the socket was gone, replaced or unsafe`);
       const info = readJson<DaemonInfo>(this.paths.info);
       if (info?.pid !== process.pid || info.socket !== this.#socket) {

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ping } from './client.js';
-import { daemonTitle } from './paths.js';
+import { daemonTitle, socketCandidates } from './paths.js';
 import { ABSENT, prepareSocketDir, socketProblem, UnsafeSocketError, type SocketProblem } from './socketdir.js';
 
 /**
@@ -65,6 +65,25 @@ export function daemonProcesses(id: string): DaemonProcess[] {
     }
   }
   return out;
+}
+
+/**
+ * The candidate sockets as the daemon process itself computed them, from the environment it was
+ * started with (Linux: /proc/<pid>/environ, readable for one's own processes). A daemon started where
+ * XDG_RUNTIME_DIR or TMPDIR differed from this shell's is found too; its socket still has to pass the
+ * trust checks.
+ */
+export function socketsOfProcess(pid: number, id: string): string[] {
+  try {
+    const env: NodeJS.ProcessEnv = {};
+    for (const kv of readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')) {
+      const eq = kv.indexOf('=');
+      if (eq > 0) env[kv.slice(0, eq)] = kv.slice(eq + 1);
+    }
+    return socketCandidates(id, env);
+  } catch {
+    return [];
+  }
 }
 
 /**

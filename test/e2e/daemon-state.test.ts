@@ -126,6 +126,7 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'the daemon without its state dir', ()
     expect(statSync(run).mode & 0o777).toBe(0o700);
     expect(statSync(path.join(run, `${p.id}.daemon.json`)).mode & 0o777).toBe(0o600);
     expect(statSync(path.join(run, `${p.id}.children.json`)).mode & 0o777).toBe(0o600);
+    await waitUntil(async () => /the daemon log was deleted; writing a new one/.test((await p.cli('logs', '-n', '20')).stdout), 5000, 'daemon log re-created');
 
     rmSync(p.env.LOCALPORT_STATE_DIR, { recursive: true, force: true });
     const stop = await p.cli('daemon', 'stop', '--json');
@@ -160,6 +161,17 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'the daemon without its state dir', ()
     expect(JSON.parse(stop.stdout)).toMatchObject({ stopped: true, pid: daemon });
     expect(alive(daemon)).toBe(false);
   }, 60000);
+
+  it('a daemon started with another TMPDIR is found through its own environment', async () => {
+    const p = await project(['a'], path.join(root, 'tmp-c'));
+    expect((await p.cli('daemon', 'start')).code).toBe(0);
+    const info = JSON.parse((await p.cli('daemon', 'status', '--json')).stdout);
+    started.push(info.pid);
+    const elsewhere = { ...p.env, TMPDIR: path.join(root, 'tmp-other') };
+    mkdirSync(elsewhere.TMPDIR, { recursive: true });
+    const r = await runCli(['daemon', 'stop', '--json'], { cwd: p.dir, env: elsewhere });
+    expect(JSON.parse(r.stdout)).toMatchObject({ stopped: true, pid: info.pid });
+  });
 
   it('a TMPDIR too long for a socket path falls back to /tmp/localport-<uid>', async () => {
     const long = path.join(root, 'l'.repeat(110)); // sun_path holds 104 bytes on macOS, 108 on Linux
