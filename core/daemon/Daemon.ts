@@ -12,7 +12,7 @@ import { stoppedStatus } from '../app/status.js';
 import { ControlServer } from './server.js';
 import type { Request } from './protocol.js';
 import { daemonPaths } from './paths.js';
-import { chooseSocket, daemonProcesses, probeSockets } from './locate.js';
+import { chooseSocket, daemonProcesses, probeSockets, takeDaemonLock } from './locate.js';
 import { socketDirProblem } from './socketdir.js';
 import { identify, reapOrphans, sameProcess, type ProcessIdentity } from './reaper.js';
 
@@ -80,6 +80,8 @@ export class Daemon {
   #socket: string;
   #findableTimer: NodeJS.Timeout | undefined;
   #ensuring = false;
+  /** Held for the daemon's life (see takeDaemonLock). */
+  #lock: unknown;
 
   constructor(
     readonly hub: LocalPort,
@@ -113,18 +115,24 @@ export class Daemon {
   }
 
   /**
-   * One daemon per config, whatever is left of the state dir: another daemon process for this config
-   * (found by its title; the older of two wins, so two racing starts agree) or another answer on one
-   * of the candidate sockets means this one must not start.
+   * One daemon per config, whatever is left of the state dir: the kernel-held lock (Linux) decides
+   * between daemons started at the same moment, and an answer on any candidate socket (a daemon of an
+   * earlier version, or where there is no lock) means this one must not start.
    */
   async #refuseIfRunning(): Promise<void> {
-    const self = daemonProcesses(this.paths.id).find((p) => p.pid === process.pid);
-    const older = daemonProcesses(this.paths.id).find(
-      (p) => p.pid !== process.pid && (!self || p.startTime < self.startTime || (p.startTime === self.startTime && p.pid < process.pid)),
-    );
+    const running = (pid: number) => new LocalPortError('DAEMON_RUNNING', `a daemon is already running for ${this.config.file} (pid ${pid})`);
+    const lock = await takeDaemonLock(this.paths.id).catch((e: Error) => {
+      this.logger.warn({ err: e.message }, `could not take the daemon lock: ${e.message}`);
+      return undefined;
+    });
+    if (lock === 'held') {
+      const other = daemonProcesses(this.paths.id).find((p) => p.pid !== process.pid);
+      if (other) throw running(other.pid);
+      // Anyone can bind an abstract name: a squatter must not keep the daemon from starting.
+      this.logger.warn('the daemon lock for this config is held by a process that is not a LocalPort daemon of yours; relying on the socket check alone');
+    } else this.#lock = lock;
     const answering = await probeSockets(this.paths.sockets);
-    const other = answering && answering.pid !== process.pid ? answering.pid : older?.pid;
-    if (other !== undefined) throw new LocalPortError('DAEMON_RUNNING', `a daemon is already running for ${this.config.file} (pid ${other})`);
+    if (answering && answering.pid !== process.pid) throw running(answering.pid);
   }
 
   /** Picks the first safe socket directory (saying why any other is refused) and listens there. */

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { ping } from './client.js';
 import { daemonTitle, socketCandidates } from './paths.js';
@@ -103,4 +104,23 @@ export function chooseSocket(sockets: string[], onRefused: (r: Refusal) => void)
     `no safe directory for the control socket: ${refused.map((r) => r.problem.message).join('; ')}`,
     refused[0]?.problem.hint ?? 'Set XDG_RUNTIME_DIR to a directory only you can access.',
   );
+}
+
+/**
+ * Linux: one daemon per config and user, enforced by the kernel. The daemon binds an abstract-namespace
+ * socket named after the user and the config's id and keeps it for its life; a second binder gets
+ * EADDRINUSE, and the name is freed the moment the holder dies (SIGKILL included), with no file to
+ * go stale or be deleted. The socket is close-on-exec, so tunnels never inherit it. Returns the
+ * held server, 'held' if another process holds the name, or undefined where there is no such lock.
+ */
+export async function takeDaemonLock(id: string): Promise<net.Server | 'held' | undefined> {
+  if (process.platform !== 'linux') return undefined;
+  const server = net.createServer((c) => c.destroy());
+  return new Promise((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => (e.code === 'EADDRINUSE' ? resolve('held') : reject(e)));
+    server.listen(`\0localport/${process.getuid?.()}/${id}.lock`, () => {
+      server.unref();
+      resolve(server);
+    });
+  });
 }

@@ -45,7 +45,8 @@ async function fakeDaemon(socket: string, owner: number | undefined) {
 
 const daemonsIn = (dir: string) =>
   processes()
-    .filter((p) => p.cmd.startsWith('localport-daemon'))
+    // Titled, or still starting up (the title is set once its modules have loaded).
+    .filter((p) => p.cmd.startsWith('localport-daemon') || /daemon\/main\.js --config /.test(p.cmd))
     .filter((p) => {
       try {
         return readlinkSync(`/proc/${p.pid}/cwd`) === dir;

@@ -15,7 +15,8 @@ import { sshConnection, startSshd, type SshdPeer } from '../helpers/sshd.js';
 /** Daemon processes working for the project in `dir` (a daemon runs in its config's directory). */
 const daemonsIn = (dir: string) =>
   processes()
-    .filter((p) => p.cmd.startsWith('localport-daemon'))
+    // Titled, or still starting up (the title is set once its modules have loaded).
+    .filter((p) => p.cmd.startsWith('localport-daemon') || /daemon\/main\.js --config /.test(p.cmd))
     .filter((p) => {
       try {
         return readlinkSync(`/proc/${p.pid}/cwd`) === dir;
@@ -161,6 +162,19 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'the daemon without its state dir', ()
     expect(JSON.parse(stop.stdout)).toMatchObject({ stopped: true, pid: daemon });
     expect(alive(daemon)).toBe(false);
   }, 60000);
+
+  it('four starts at the same moment leave one daemon, and all four name it', async () => {
+    const p = await project(['a'], path.join(root, 'tmp-d'));
+    const runs = await Promise.all([1, 2, 3, 4].map(() => p.cli('daemon', 'start', '--json')));
+    const pids = runs.map((r) => JSON.parse(r.stdout).pid as number);
+    started.push(...pids);
+    expect(new Set(pids).size).toBe(1);
+    // The losers were spawned too: each sees the winner's lock and exits.
+    await waitUntil(() => daemonsIn(p.dir).length === 1, 5000, 'one daemon left');
+    expect(daemonsIn(p.dir)).toEqual([pids[0]]);
+    expect(JSON.parse((await p.cli('daemon', 'stop', '--json')).stdout)).toMatchObject({ stopped: true, pid: pids[0] });
+    expect(daemonsIn(p.dir)).toEqual([]);
+  });
 
   it('a daemon started with another TMPDIR is found through its own environment', async () => {
     const p = await project(['a'], path.join(root, 'tmp-c'));
