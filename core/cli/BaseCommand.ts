@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import { MAX_SECONDS } from '../config/limits.js';
 import { isUserError, UsageError, type LocalPortError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import { Redactor } from '../redact.js';
@@ -40,11 +41,16 @@ export abstract class BaseCommand extends Command {
     return useColor(this.context.stdout);
   }
 
-  /** A positive number of seconds from an option, or the default; anything else is a usage error. */
+  /**
+   * A positive number of seconds from an option, or the default; anything else is a usage error.
+   * Bounded like every duration in a config: a timer cannot wait longer (see MAX_SECONDS).
+   */
   seconds(value: string | undefined, flag: string, fallback: number): number {
     if (value === undefined) return fallback;
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a positive number of seconds (got '${value}')`);
+    const n = value.trim() === '' ? NaN : Number(value);
+    if (!Number.isFinite(n) || n <= 0 || n > MAX_SECONDS) {
+      throw new UsageError(`${flag} must be a number of seconds above 0 and at most ${MAX_SECONDS} (about 24.8 days, the longest a timer can wait) (got '${value}')`);
+    }
     return n;
   }
 

@@ -33,9 +33,10 @@ const restartPolicySchema = configObject({
   enabled: bool().optional(),
   maxAttempts: count().optional(),
   initialDelay: seconds().optional(),
-  backoffMultiplier: z.preprocess((v) => (typeof v === 'string' ? Number(v) : v), z.number().min(1, 'must be at least 1')).optional(),
+  // ×100 climbs from 0.1 s to the longest timer in four attempts: a larger factor is a typo, not a policy.
+  backoffMultiplier: z.preprocess((v) => (typeof v === 'string' ? Number(v) : v), z.number({ error: 'must be a number from 1 to 100' }).min(1, 'must be at least 1').max(100, 'must be at most 100')).optional(),
   maxDelay: seconds().optional(),
-  jitter: z.preprocess((v) => (typeof v === 'string' ? Number(v) : v), z.number().min(0).max(1, 'must be between 0 and 1')).optional(),
+  jitter: z.preprocess((v) => (typeof v === 'string' ? Number(v) : v), z.number({ error: 'must be between 0 and 1' }).min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1')).optional(),
   resetAfter: seconds().optional(),
 });
 
