@@ -19,6 +19,9 @@ export abstract class BaseCommand extends Command {
   json = Option.Boolean('--json', false, { description: 'Same as --output json' });
   logLevelOption = Option.String('--log-level', { description: `Log file level: ${LOG_LEVELS.join(', ')} (default info)` });
 
+  /** Whether the command renders through the formatter registry, so a plugin may add `--output` formats. */
+  static pluginFormats = false;
+
   /** Every substituted secret of this invocation; errors are printed through it. */
   readonly redactor = new Redactor();
 
@@ -69,9 +72,11 @@ export abstract class BaseCommand extends Command {
   async execute(): Promise<number> {
     try {
       if (this.output !== 'table' && this.output !== 'json') {
-        // Formatter plugins may add more; the common mistake is caught before any config is loaded.
+        // Formatter plugins may add formats to the commands that render through them: those check the
+        // name once the config's plugins are loaded (loadProject, render). The rest know only these two.
         const known = ['table', 'json'];
-        if (!/^[a-z][a-z0-9-]*$/.test(this.output)) throw new UsageError(`--output must be one of ${known.join(', ')} (got '${this.output}')`);
+        const deferred = (this.constructor as typeof BaseCommand).pluginFormats && /^[a-z][a-z0-9-]*$/.test(this.output);
+        if (!deferred) throw new UsageError(`--output must be one of ${known.join(', ')}${(this.constructor as typeof BaseCommand).pluginFormats ? ', or a format a plugin registers' : ''} (got '${this.output}')`);
       }
       return await this.run();
     } catch (error) {

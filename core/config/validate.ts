@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { Registry } from '../registry.js';
 import type { HealthCheck, HealthCheckSettings, ResolvedConfig, RestartPolicy, ServiceDefinition, Technology } from '../types.js';
-import { describePath } from './paths.js';
-import { bool, configObject, count, nonEmpty, port, seconds } from './schema.js';
+import { clip, describePath } from './paths.js';
+import { bool, configObject, count, MAX_NAME_LENGTH, nonEmpty, port, seconds } from './schema.js';
 
 /**
  * Tuned by bench/recovery.mjs: the first restart comes fast (a killed tunnel is back in ~0.2 s), ×1.5
@@ -54,7 +54,9 @@ const healthDefaultsSchema = configObject({ type: nonEmpty('a health check type'
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 const serviceSchema = configObject({
-  name: nonEmpty('a service name').regex(NAME, 'must start with a letter or digit and use only letters, digits, ".", "_" and "-"'),
+  name: nonEmpty('a service name')
+    .max(MAX_NAME_LENGTH, { error: (i) => `must be at most ${MAX_NAME_LENGTH} characters (got ${String(i.input).length}): a name becomes a log file name, a key in state files and a column in status` })
+    .regex(NAME, 'must start with a letter or digit and use only letters, digits, ".", "_" and "-"'),
   technology: nonEmpty('a technology name'),
   localPort: port(),
   remotePort: port(),
@@ -183,7 +185,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
   for (const entry of entries) {
     const name = entry.name ?? (entry.raw && typeof entry.raw === 'object' ? (entry.raw as Record<string, unknown>).name : undefined);
     if (typeof name !== 'string') continue;
-    if (seen.has(name)) problems.push({ file, path: describePath(raw, entry.path), message: `duplicate service name '${name}'; service names must be unique` });
+    if (seen.has(name)) problems.push({ file, path: describePath(raw, entry.path), message: `duplicate service name '${clip(name)}'; service names must be unique` });
     seen.add(name);
   }
   const byPort = new Map<string, string>();

@@ -139,4 +139,15 @@ describe('config validation', () => {
       ]);
     });
   });
+
+  describe('service names', () => {
+    it('limits a name to 63 characters, and an error about a huge name stays one short line', async () => {
+      const name = 'n'.repeat(10_000);
+      const p = await problems({ services: [ssh({ name }), ssh({ name, local_port: 8081 })] });
+      expect(p[0]).toMatch(/^test\.yaml: services\[0\] \(n{63}… \(10000 characters\)\)\.name: must be at most 63 characters \(got 10000\): a name becomes a log file name/);
+      for (const line of p) expect(line.length).toBeLessThan(300);
+      const { config } = await resolve({ services: [ssh({ name: 'n'.repeat(63) })] });
+      expect(config.services[0].name).toHaveLength(63);
+    });
+  });
 });
