@@ -1,0 +1,110 @@
+import { spawn } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it, test } from '@jest/globals';
+import { BIN, runCli } from '../helpers/cli.js';
+
+/**
+ * The corpus of bad inputs (test/fixtures/bad-configs/README.md): one directory per case, holding the
+ * config file(s) and a case.json. Every directory is a case, so a case added there is run without
+ * touching this file. Each runs the built CLI in its directory, as a user would, and must end with the
+ * expected exit code, name what is wrong (file, key or service), print no stack, and be quick about it.
+ */
+const corpus = fileURLToPath(new URL('../fixtures/bad-configs/', import.meta.url));
+const names = readdirSync(corpus, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name)
+  .sort();
+
+interface Case {
+  args: string[];
+  exit: number;
+  mentions: string[];
+  maxMs?: number;
+  env?: Record<string, string>;
+}
+
+const state = mkdtempSync(path.join(os.tmpdir(), 'lp-bad-configs-'));
+const cleanup = [state];
+afterAll(() => cleanup.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+const STACK = /\n\s+at /;
+
+const slots = { free: Math.max(1, os.availableParallelism()), waiting: [] as (() => void)[] };
+async function slot(): Promise<() => void> {
+  if (slots.free > 0) slots.free--;
+  else await new Promise<void>((r) => slots.waiting.push(r));
+  return () => {
+    const next = slots.waiting.shift();
+    if (next) next();
+    else slots.free++;
+  };
+}
+
+describe('the bad-config corpus', () => {
+  it('holds at least 40 cases, each with a case.json that names what to look for', () => {
+    expect(names.length).toBeGreaterThanOrEqual(40);
+    for (const name of names) {
+      const c = JSON.parse(readFileSync(path.join(corpus, name, 'case.json'), 'utf8')) as Case;
+      expect({ name, args: Array.isArray(c.args), exit: typeof c.exit, mentions: c.mentions?.length > 0 }).toEqual({ name, args: true, exit: 'number', mentions: true });
+    }
+  });
+
+  // Concurrent, one CLI per core at most: the file takes seconds, and a case's time is its own, not
+  // time spent queued behind the others.
+  test.concurrent.each(names)('%s', async (name) => {
+    const dir = path.join(corpus, name);
+    const c = JSON.parse(readFileSync(path.join(dir, 'case.json'), 'utf8')) as Case;
+    const maxMs = c.maxMs ?? 3000;
+    const release = await slot();
+    const t0 = Date.now();
+    const r = await runCli(c.args, { cwd: dir, env: { LOCALPORT_STATE_DIR: path.join(state, name), ...c.env }, timeoutMs: Math.max(10_000, 3 * maxMs) }).finally(release);
+    const ms = Date.now() - t0;
+    const out = `${r.stdout}${r.stderr}`;
+    // One object, so a failure shows the whole output next to what was expected.
+    expect({ exit: r.code, out }).toEqual({ exit: c.exit, out: expect.any(String) });
+    for (const mention of c.mentions) expect(out).toContain(mention);
+    expect(out).not.toMatch(STACK);
+    expect(ms).toBeLessThan(maxMs);
+  });
+});
+
+describe('an unreadable config', () => {
+  // Git keeps no mode 000, so this case builds its file here. Root reads any file whatever its mode:
+  // as root the CLI runs as `nobody`, for whom the file is as unreadable as it is for its owner's peers.
+  it('is reported as unreadable (EACCES), naming the file, not as a YAML syntax error', async () => {
+    // Not under `state` (0700): as `nobody`, the CLI must reach this directory.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-eacces-'));
+    cleanup.push(dir);
+    chmodSync(dir, 0o755);
+    const file = path.join(dir, 'localport.yaml');
+    writeFileSync(file, 'services:\n  - name: web\n    technology: ssh\n    local_port: 8080\n    remote_port: 80\n    connection: { host: bastion }\n');
+    chmodSync(file, 0o000);
+    const stateDir = path.join(dir, 'state');
+    mkdirSync(stateDir, { mode: 0o700 });
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) chownSync(stateDir, 65534, 65534);
+    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn(process.execPath, [BIN, 'config', 'validate'], {
+        cwd: dir,
+        env: { ...process.env, NO_COLOR: '1', LOCALPORT_STATE_DIR: stateDir, HOME: stateDir, XDG_RUNTIME_DIR: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d));
+      child.stderr.on('data', (d: Buffer) => (out += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, out });
+      });
+    });
+    expect(existsSync(file)).toBe(true);
+    expect({ code: r.code, out: r.out }).toEqual({ code: 2, out: expect.stringContaining(`${file}: cannot read the config file: permission denied (EACCES)`) });
+    expect(r.out).not.toContain('YAML syntax error');
+    expect(r.out).not.toMatch(STACK);
+  });
+});
