@@ -19,6 +19,8 @@ export abstract class BaseCommand extends Command {
   json = Option.Boolean('--json', false, { description: 'Same as --output json' });
   logLevelOption = Option.String('--log-level', { description: `Log file level: ${LOG_LEVELS.join(', ')} (default info)` });
 
+  /** The `--output` formats the command itself knows. */
+  static outputFormats: readonly string[] = ['table', 'json'];
   /** Whether the command renders through the formatter registry, so a plugin may add `--output` formats. */
   static pluginFormats = false;
 
@@ -71,12 +73,12 @@ export abstract class BaseCommand extends Command {
 
   async execute(): Promise<number> {
     try {
-      if (this.output !== 'table' && this.output !== 'json') {
+      const { outputFormats, pluginFormats } = this.constructor as typeof BaseCommand;
+      if (!outputFormats.includes(this.output)) {
         // Formatter plugins may add formats to the commands that render through them: those check the
-        // name once the config's plugins are loaded (loadProject, render). The rest know only these two.
-        const known = ['table', 'json'];
-        const deferred = (this.constructor as typeof BaseCommand).pluginFormats && /^[a-z][a-z0-9-]*$/.test(this.output);
-        if (!deferred) throw new UsageError(`--output must be one of ${known.join(', ')}${(this.constructor as typeof BaseCommand).pluginFormats ? ', or a format a plugin registers' : ''} (got '${this.output}')`);
+        // name once the config's plugins are loaded (loadProject, render). The rest know only their own.
+        const deferred = pluginFormats && /^[a-z][a-z0-9-]*$/.test(this.output);
+        if (!deferred) throw new UsageError(`--output must be one of ${outputFormats.join(', ')}${pluginFormats ? ', or a format a plugin registers' : ''} (got '${this.output}')`);
       }
       return await this.run();
     } catch (error) {

@@ -135,7 +135,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
 
     let connection: Record<string, unknown> = s.connection;
     if (!ctx.technologies.has(s.technology)) {
-      problems.push({ file, path: label('technology'), message: ctx.technologies.unknownMessage(s.technology) });
+      problems.push({ file, path: label('technology'), message: ctx.technologies.unknownMessage(clip(s.technology)) });
     } else {
       const c = ctx.technologies.get(s.technology).connectionSchema.safeParse(s.connection);
       if (c.success) connection = c.data as Record<string, unknown>;
@@ -146,7 +146,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
     const hcType = hcIn.type ?? 'tcp';
     let hcConfig: Record<string, unknown> = { ...(defaults.healthCheck?.type === hcType ? defaults.healthCheck?.config : {}), ...s.healthCheck?.config };
     if (!ctx.healthChecks.has(hcType)) {
-      problems.push({ file, path: label('healthCheck', 'type'), message: ctx.healthChecks.unknownMessage(hcType) });
+      problems.push({ file, path: label('healthCheck', 'type'), message: ctx.healthChecks.unknownMessage(clip(hcType)) });
     } else {
       const c = ctx.healthChecks.get(hcType).configSchema.safeParse(hcConfig);
       if (c.success) hcConfig = c.data as Record<string, unknown>;
