@@ -79,15 +79,20 @@ describe('the bad-config corpus', () => {
 describe('an unreadable config', () => {
   // Git keeps no mode 000, so this case builds its file here. Root reads any file whatever its mode:
   // as root the CLI runs as `nobody`, for whom the file is as unreadable as it is for its owner's peers.
-  it('is reported as unreadable (EACCES), naming the file, not as a YAML syntax error', async () => {
+  it('is reported as unreadable (EACCES), naming the file, not as a YAML syntax error nor skipped for the parent\'s', async () => {
     // Not under `state` (0700): as `nobody`, the CLI must reach this directory.
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-eacces-'));
-    cleanup.push(dir);
-    chmodSync(dir, 0o755);
+    const parent = mkdtempSync(path.join(os.tmpdir(), 'lp-eacces-'));
+    cleanup.push(parent);
+    const config = 'services:\n  - name: web\n    technology: ssh\n    local_port: 8080\n    remote_port: 80\n    connection: { host: bastion }\n';
+    writeFileSync(path.join(parent, 'localport.yaml'), config);
+    const dir = path.join(parent, 'app');
+    mkdirSync(dir);
+    for (const d of [parent, dir]) chmodSync(d, 0o755);
+    chmodSync(path.join(parent, 'localport.yaml'), 0o644);
     const file = path.join(dir, 'localport.yaml');
-    writeFileSync(file, 'services:\n  - name: web\n    technology: ssh\n    local_port: 8080\n    remote_port: 80\n    connection: { host: bastion }\n');
+    writeFileSync(file, config);
     chmodSync(file, 0o000);
-    const stateDir = path.join(dir, 'state');
+    const stateDir = path.join(parent, 'state');
     mkdirSync(stateDir, { mode: 0o700 });
     const asRoot = process.getuid?.() === 0;
     if (asRoot) chownSync(stateDir, 65534, 65534);
