@@ -1,7 +1,9 @@
+import { checkBindAddresses } from '../config/bind.js';
 import { loadRawConfig } from '../config/load.js';
 import { substituteEnv } from '../config/env.js';
 import { rawPlugins, validateConfig } from '../config/validate.js';
 import { resolveExtends, resolvePluginEntries } from '../config/presets.js';
+import { UsageError } from '../errors.js';
 import { LocalPort } from '../LocalPort.js';
 import { createLogger, type FileLogger, type LogLevel } from '../log.js';
 import { Redactor } from '../redact.js';
@@ -17,6 +19,8 @@ export interface ProjectOptions {
   redactor?: Redactor;
   /** Log file to write to (default: the main log). */
   logFile?: string;
+  /** The `--output` format the command will render with: checked once the config's plugins are in. */
+  output?: string;
 }
 
 export interface Project {
@@ -41,6 +45,8 @@ export async function loadProject(opts: ProjectOptions = {}): Promise<Project> {
   const { logger, file: logFile } = await createLogger(redactor, { level: opts.logLevel, file: opts.logFile });
   const hub = new LocalPort({ redactor, logger });
   await hub.use([defaultPreset().plugins, await resolvePluginEntries(rawPlugins(substituted), file, opts.cwd)]);
+  // Before any work (run and start would otherwise start tunnels and then fail to print).
+  if (opts.output !== undefined) checkFormat(hub, opts.output);
   const config = await resolveWith(hub, file, substituted, ext.sources);
   logger.debug({ file, services: config.services.map((s) => s.name) }, 'config loaded');
   return { hub, config, logger, logFile, presetFiles: ext.files };
@@ -48,6 +54,7 @@ export async function loadProject(opts: ProjectOptions = {}): Promise<Project> {
 
 async function resolveWith(hub: LocalPort, file: string, substituted: unknown, sources?: Map<string, string>): Promise<ResolvedConfig> {
   const validated = validateConfig(substituted, { file, technologies: hub.technologies, healthChecks: hub.healthChecks, sources });
+  await checkBindAddresses(validated, substituted, hub.technologies);
   return hub.hooks.configResolved.promise(validated);
 }
 
@@ -61,8 +68,14 @@ export async function reloadConfig(hub: LocalPort, configPath: string, env: Node
   return { config: await resolveWith(hub, file, substituteEnv(ext.raw, env, hub.redactor, file), ext.sources), presetFiles: ext.files };
 }
 
-/** Renders a view with the named formatter (an unknown one lists those registered). */
+/** An `--output` format no plugin registered is a usage error (exit 2) that lists those that are. */
+function checkFormat(hub: LocalPort, output: string): void {
+  if (!hub.formatters.has(output)) throw new UsageError(`--output must be one of ${hub.formatters.types().join(', ')} (got '${output}')`, 'A formatter plugin in the config can add a format.');
+}
+
+/** Renders a view with the named formatter (an unknown one is a usage error listing those registered). */
 export function render(hub: LocalPort, output: string, view: View, color: boolean): string {
+  checkFormat(hub, output);
   return hub.formatters.get(output).render(view, { color });
 }
 

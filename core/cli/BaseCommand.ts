@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import { MAX_SECONDS } from '../config/limits.js';
 import { isUserError, UsageError, type LocalPortError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import { Redactor } from '../redact.js';
@@ -17,6 +18,11 @@ export abstract class BaseCommand extends Command {
   outputOption = Option.String('-o,--output', { description: 'Output format: table (default) or json' });
   json = Option.Boolean('--json', false, { description: 'Same as --output json' });
   logLevelOption = Option.String('--log-level', { description: `Log file level: ${LOG_LEVELS.join(', ')} (default info)` });
+
+  /** The `--output` formats the command itself knows. */
+  static outputFormats: readonly string[] = ['table', 'json'];
+  /** Whether the command renders through the formatter registry, so a plugin may add `--output` formats. */
+  static pluginFormats = false;
 
   /** Every substituted secret of this invocation; errors are printed through it. */
   readonly redactor = new Redactor();
@@ -40,11 +46,16 @@ export abstract class BaseCommand extends Command {
     return useColor(this.context.stdout);
   }
 
-  /** A positive number of seconds from an option, or the default; anything else is a usage error. */
+  /**
+   * A positive number of seconds from an option, or the default; anything else is a usage error.
+   * Bounded like every duration in a config: a timer cannot wait longer (see MAX_SECONDS).
+   */
   seconds(value: string | undefined, flag: string, fallback: number): number {
     if (value === undefined) return fallback;
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a positive number of seconds (got '${value}')`);
+    const n = value.trim() === '' ? NaN : Number(value);
+    if (!Number.isFinite(n) || n <= 0 || n > MAX_SECONDS) {
+      throw new UsageError(`${flag} must be a number of seconds above 0 and at most ${MAX_SECONDS} (about 24.8 days, the longest a timer can wait) (got '${value}')`);
+    }
     return n;
   }
 
@@ -62,10 +73,12 @@ export abstract class BaseCommand extends Command {
 
   async execute(): Promise<number> {
     try {
-      if (this.output !== 'table' && this.output !== 'json') {
-        // Formatter plugins may add more; the common mistake is caught before any config is loaded.
-        const known = ['table', 'json'];
-        if (!/^[a-z][a-z0-9-]*$/.test(this.output)) throw new UsageError(`--output must be one of ${known.join(', ')} (got '${this.output}')`);
+      const { outputFormats, pluginFormats } = this.constructor as typeof BaseCommand;
+      if (!outputFormats.includes(this.output)) {
+        // Formatter plugins may add formats to the commands that render through them: those check the
+        // name once the config's plugins are loaded (loadProject, render). The rest know only their own.
+        const deferred = pluginFormats && /^[a-z][a-z0-9-]*$/.test(this.output);
+        if (!deferred) throw new UsageError(`--output must be one of ${outputFormats.join(', ')}${pluginFormats ? ', or a format a plugin registers' : ''} (got '${this.output}')`);
       }
       return await this.run();
     } catch (error) {

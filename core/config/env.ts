@@ -2,34 +2,90 @@ import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { Redactor } from '../redact.js';
 import { describePath } from './paths.js';
 
-const PATTERN = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-?([^}]*))?\}/g;
+/** How deep `${A:${B:${C}}}` may nest: enough for a chain of fallbacks, and no recursion to exhaust. */
+const MAX_NESTING = 8;
+
+type Ref = { name: string; fallback?: string; end: number };
+
+/**
+ * The `${NAME}`, `${NAME:default}` or `${NAME:-default}` that starts at `start`, where the default may
+ * itself hold `${…}` (closed by the `}` that balances it). Undefined when the text there is not a
+ * reference (it stays as written); 'unterminated' when a default opens `${` and is never closed.
+ */
+function parseRef(text: string, start: number): Ref | 'unterminated' | undefined {
+  const head = /\$\{([A-Za-z_][A-Za-z0-9_]*)(:-?)?/y;
+  head.lastIndex = start;
+  const m = head.exec(text);
+  if (!m) return undefined;
+  let i = start + m[0].length;
+  if (!m[2]) return text[i] === '}' ? { name: m[1], end: i + 1 } : undefined;
+  let depth = 0;
+  let nested = false;
+  for (const from = i; i < text.length; i++) {
+    if (text[i] === '$' && text[i + 1] === '{') {
+      depth++;
+      nested = true;
+      i++;
+    } else if (text[i] === '}') {
+      if (depth === 0) return { name: m[1], fallback: text.slice(from, i), end: i + 1 };
+      depth--;
+    }
+  }
+  return nested ? 'unterminated' : undefined;
+}
 
 /**
  * Replaces `${VAR}`, `${VAR:default}` and `${VAR:-default}` in every string of `raw` (plain objects
- * and arrays only: plugin objects are left alone). Values taken from the environment are secrets and
+ * and arrays only: plugin objects are left alone). A default may name another variable, as in a shell:
+ * `${A:${B:x}}` is A if set, else B if set, else x. Values taken from the environment are secrets and
  * go to the redactor; a default is written in the file, so it is not. A missing variable without a
  * default is an error naming the variable and the key (and so the service) that uses it.
  */
 export function substituteEnv(raw: unknown, env: NodeJS.ProcessEnv, redactor: Redactor, file?: string): unknown {
   const problems: ConfigProblem[] = [];
 
-  const walk = (value: unknown, path: (string | number)[]): unknown => {
-    if (typeof value === 'string') {
-      return value.replace(PATTERN, (whole, name: string, fallback: string | undefined) => {
-        const fromEnv = env[name];
-        if (fromEnv !== undefined && fromEnv !== '') {
-          redactor.add(fromEnv);
-          return fromEnv;
+  const expand = (text: string, path: (string | number)[], depth: number): string => {
+    const problem = (message: string) => problems.push({ file, path: describePath(raw, path), message });
+    let out = '';
+    let i = 0;
+    while (i < text.length) {
+      const j = text.indexOf('${', i);
+      if (j < 0) {
+        out += text.slice(i);
+        break;
+      }
+      out += text.slice(i, j);
+      const ref = parseRef(text, j);
+      if (ref === undefined) {
+        out += '${';
+        i = j + 2;
+        continue;
+      }
+      if (ref === 'unterminated') {
+        problem(`unterminated \${…}: a default that holds \${ needs a closing } for each; write \${A:\${B}}`);
+        return out + text.slice(j);
+      }
+      i = ref.end;
+      const fromEnv = env[ref.name];
+      if (fromEnv !== undefined && fromEnv !== '') {
+        redactor.add(fromEnv);
+        out += fromEnv;
+      } else if (ref.fallback !== undefined) {
+        if (depth >= MAX_NESTING) {
+          problem(`\${…} defaults nest more than ${MAX_NESTING} deep; use fewer fallbacks`);
+          return out + text.slice(j);
         }
-        if (fallback !== undefined) return fallback;
-        problems.push({
-          file,
-          path: describePath(raw, path),
-          message: `environment variable ${name} is not set; set it, or give a default: \${${name}:default}`,
-        });
-        return whole;
-      });
+        out += expand(ref.fallback, path, depth + 1);
+      } else {
+        problem(`environment variable ${ref.name} is not set; set it, or give a default: \${${ref.name}:default}`);
+        out += text.slice(j, ref.end);
+      }
     }
+    return out;
+  };
+
+  const walk = (value: unknown, path: (string | number)[]): unknown => {
+    if (typeof value === 'string') return value.includes('${') ? expand(value, path, 0) : value;
     if (Array.isArray(value)) return value.map((v, i) => walk(v, [...path, i]));
     if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
       const out: Record<string, unknown> = {};

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
@@ -51,9 +51,91 @@ function firstLine(message: string): string {
   return message.split('\n')[0].trim();
 }
 
+/** A JSON config that does not parse, with where: JSON.parse says only "at position N", if that. */
+class JsonSyntaxError extends Error {
+  constructor(
+    readonly reason: string,
+    readonly line: number,
+    readonly column: number,
+  ) {
+    super(reason);
+  }
+}
+
+/**
+ * Where JSON.parse failed in `text`, as an offset. V8 gives "at position N" for most mistakes, nothing
+ * for a misspelt literal (`tru`) — then the shortest prefix that fails before its own end ends at the
+ * culprit (a prefix of valid JSON only ever fails at its end: "Unexpected end", or a position = its length).
+ */
+function jsonErrorOffset(text: string, message: string): number {
+  const position = (m: string) => {
+    const at = /at position (\d+)/.exec(m);
+    return at ? Number(at[1]) : /Unexpected end of JSON input/.test(m) ? Infinity : undefined;
+  };
+  const at = position(message);
+  if (at !== undefined) return Math.min(at, text.length);
+  const failsEarly = (k: number) => {
+    try {
+      JSON.parse(text.slice(0, k));
+      return false;
+    } catch (e) {
+      const p = position((e as Error).message);
+      return p === undefined || p < k;
+    }
+  };
+  let lo = 0;
+  let hi = text.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (failsEarly(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  return Math.max(0, lo - 1);
+}
+
+/** The `.json` loader: JSON.parse, and on failure the reason with a line and column. */
+function loadJson(_file: string, content: string): unknown {
+  const text = content.replace(/^\uFEFF/, '');
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    const message = (error as Error).message;
+    const offset = jsonErrorOffset(text, message);
+    const before = text.slice(0, offset).split('\n');
+    // V8 quotes the source around the mistake: the line/column say where, and a quote could hold a secret.
+    const reason = message
+      .replace(/, (\.\.\.)?".*" is not valid JSON$/s, '')
+      .replace(/ in JSON at position \d+.*$/s, '')
+      .replace(/[\r\n\t]/g, (c) => JSON.stringify(c).slice(1, -1));
+    throw new JsonSyntaxError(reason, before.length, before[before.length - 1].length + 1);
+  }
+}
+
+/** What the OS said when a config could not be read, in words. */
+const READ_ERRORS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EISDIR: 'it is a directory, not a file',
+  ELOOP: 'it is a symbolic link that points to itself (a loop)',
+  ENOENT: 'it does not exist (a symbolic link to a missing file?)',
+  ENOTDIR: 'a part of its path is not a directory',
+  EIO: 'an I/O error',
+};
+
 /** Turns a loader's exception into a ConfigError that names the file and, for YAML/JSON, the line. */
 function loadError(file: string, error: unknown): ConfigError {
-  const e = error as { name?: string; reason?: string; mark?: { line: number; column: number }; message?: string };
+  const e = error as { name?: string; code?: string; path?: string; syscall?: string; reason?: string; mark?: { line: number; column: number }; message?: string };
+  if (typeof e?.code === 'string' && (e.path === file || (e.syscall === 'read' && e.path === undefined))) {
+    // Not a syntax error: the file itself could not be read (a TS config's own fs errors name other paths).
+    return new ConfigError(
+      [{ file, path: '', message: `cannot read the config file: ${READ_ERRORS[e.code] ?? e.code} (${e.code})` }],
+      e.code === 'EACCES' || e.code === 'EPERM' ? 'Make the file readable by this user, or pass another one with --config FILE.' : 'Fix or remove it, or pass another one with --config FILE.',
+      'CONFIG_UNREADABLE',
+    );
+  }
+  if (e instanceof JsonSyntaxError) {
+    return new ConfigError([{ file: `${file}:${e.line}:${e.column}`, path: '', message: `JSON syntax error: ${e.reason}` }], 'Fix the JSON syntax at that line.', 'CONFIG_SYNTAX');
+  }
   if (e?.name === 'YAMLException' && e.mark) {
     return new ConfigError([{ file: `${file}:${e.mark.line + 1}:${e.mark.column + 1}`, path: '', message: `YAML syntax error: ${e.reason}` }], 'Fix the YAML syntax at that line.', 'CONFIG_SYNTAX');
   }
@@ -63,13 +145,17 @@ function loadError(file: string, error: unknown): ConfigError {
 }
 
 /**
- * Finds and loads the config file. With `configPath`, loads exactly that file; otherwise searches
- * `cwd` and its parents (up to the project root) for the names in SEARCH_PLACES.
+ * Finds and loads the config file. With `configPath`, loads exactly that file; otherwise takes the
+ * file findConfigFile chooses — the same one `status` and `stop` use — and never looks past it: an
+ * empty or unreadable config is an error naming it, not a reason to use a parent directory's config.
  */
 export async function loadRawConfig(opts: { configPath?: string; cwd?: string } = {}): Promise<RawConfig> {
   const cwd = opts.cwd ?? process.cwd();
+  const file = findConfigFile({ configPath: opts.configPath, cwd });
   const { cosmiconfig, defaultLoaders } = await import('cosmiconfig');
-  const explorer = cosmiconfig('localport', {
+  // cosmiconfig looks for a meta config of its own in the working directory as it is created, and
+  // throws a bare EACCES if that directory cannot be read.
+  const explorer = unreadable(process.cwd(), () => cosmiconfig('localport', {
     searchPlaces: SEARCH_PLACES,
     searchStrategy: 'project',
     cache: false,
@@ -79,49 +165,48 @@ export async function loadRawConfig(opts: { configPath?: string; cwd?: string } 
       '.js': loadScript,
       '.mjs': loadScript,
       '.cjs': loadScript,
-      '.json': defaultLoaders['.json'],
+      '.json': loadJson,
       '.yaml': defaultLoaders['.yaml'],
       '.yml': defaultLoaders['.yml'],
       noExt: defaultLoaders.noExt,
     },
-  });
+  }));
 
+  if (opts.configPath && statSync(file).isDirectory()) {
+    throw new ConfigError([{ path: '--config', message: `${file} is a directory, not a config file` }], undefined, 'CONFIG_NOT_FOUND');
+  }
   let result: Awaited<ReturnType<typeof explorer.load>>;
-  if (opts.configPath) {
-    const file = path.resolve(cwd, opts.configPath);
-    if (!existsSync(file)) {
-      throw new ConfigError([{ path: '--config', message: `config file not found: ${file}` }], 'Check the path, or leave out --config to search the current directory.', 'CONFIG_NOT_FOUND');
-    }
-    if (statSync(file).isDirectory()) {
-      throw new ConfigError([{ path: '--config', message: `${file} is a directory, not a config file` }], undefined, 'CONFIG_NOT_FOUND');
-    }
-    try {
-      result = await explorer.load(file);
-    } catch (error) {
-      throw loadError(file, error);
-    }
-  } else {
-    try {
-      result = await explorer.search(cwd);
-    } catch (error) {
-      const file = (error as { filepath?: string }).filepath ?? /(\/\S+?):/.exec(String((error as Error)?.message))?.[1] ?? cwd;
-      throw loadError(file, error);
-    }
-    if (!result) {
-      throw new ConfigError(
-        [{ path: '', message: `no LocalPort config found in ${cwd} or its parent directories` }],
-        'Create localport.yaml or localport.config.ts (see the README), or pass --config FILE.',
-        'CONFIG_NOT_FOUND',
-      );
-    }
+  try {
+    result = await explorer.load(file);
+  } catch (error) {
+    throw loadError(file, error);
   }
   if (!result || result.isEmpty || result.config == null) {
-    throw new ConfigError([{ file: result?.filepath, path: '', message: 'the config is empty; declare at least `services:`' }], undefined, 'CONFIG_INVALID');
+    throw new ConfigError(
+      [{ file, path: '', message: 'the config is empty; declare at least `services:`' }],
+      opts.configPath ? undefined : 'LocalPort uses the first config it finds from the current directory up, and never skips one: fill in this file, remove it, or pass --config FILE.',
+      'CONFIG_INVALID',
+    );
   }
   if (typeof result.config !== 'object' || Array.isArray(result.config)) {
     throw new ConfigError([{ file: result.filepath, path: '', message: 'the config must be an object with a `services` key' }]);
   }
   return { file: result.filepath, raw: result.config };
+}
+
+/** Runs `fn`; a permission error on the way (a directory this user cannot read) becomes a ConfigError naming `dir`. */
+function unreadable<T>(dir: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    if (e?.code !== 'EACCES' && e?.code !== 'EPERM') throw error;
+    throw new ConfigError(
+      [{ path: '', message: `cannot search ${e.path ?? dir} for a config: permission denied (${e.code})` }],
+      'Run LocalPort from a directory this user can read, or pass --config FILE.',
+      'CONFIG_UNREADABLE',
+    );
+  }
 }
 
 /**
@@ -141,7 +226,9 @@ export function findConfigFile(opts: { configPath?: string; cwd?: string } = {})
   for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
     for (const place of SEARCH_PLACES) {
       const file = path.join(dir, place);
-      if (!existsSync(file) || statSync(file).isDirectory()) continue;
+      // Anything by a config's name is the config, even a directory or a dangling link: loading it
+      // then says what is wrong with it, where skipping it would quietly pick a parent's config.
+      if (!unreadable(dir, () => lstatSync(file, { throwIfNoEntry: false }))) continue;
       if (place === 'package.json') {
         try {
           if (JSON.parse(readFileSync(file, 'utf8')).localport === undefined) continue;

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { importModule } from './load.js';
@@ -20,6 +20,16 @@ const CODES: Record<PresetErrorKind, string> = {
 
 function presetError(kind: PresetErrorKind, what: string, name: string, from: string, message: string, hint: string): ConfigError {
   return new ConfigError([{ file: from, path: what === 'preset' ? 'extends' : 'plugins', message: `${what} '${name}': ${message}` }], hint, CODES[kind]);
+}
+
+/** Whether two paths name one file (through symbolic links too). */
+function sameFile(a: string, b: string): boolean {
+  if (path.resolve(a) === path.resolve(b)) return true;
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
+  }
 }
 
 const isPath = (spec: string) => spec.startsWith('.') || spec.startsWith('/') || /^[A-Za-z]:[\\/]/.test(spec);
@@ -206,27 +216,38 @@ export async function resolveExtends(raw: Record<string, unknown>, file: string,
   if (raw.extends === undefined) return { raw, files: [] };
   const layers: Layer[] = [];
   const files: string[] = [];
+  // A preset reached twice by different paths (a diamond) is merged once; one that extends a file
+  // it is itself extended by (a cycle, or itself) is an error: there is no order to merge them in.
   const seen = new Set<string>();
-  const visit = async (config: Record<string, unknown>, from: string, source: string) => {
+  const visit = async (config: Record<string, unknown>, from: string, source: string, chain: string[]) => {
     const ext = config.extends;
     const list = ext === undefined ? [] : Array.isArray(ext) ? ext : [ext];
     for (const spec of list) {
       if (typeof spec !== 'string' || !spec) throw new ConfigError([{ file: from, path: 'extends', message: 'must be a list of package names or relative paths' }]);
       const entry = resolveEntry(spec, 'preset', from, cwd);
+      const cycle = chain.findIndex((f) => sameFile(f, entry));
+      if (cycle >= 0) {
+        const loop = [...chain.slice(cycle), entry];
+        throw new ConfigError(
+          [{ file: from, path: 'extends', message: loop.length === 2 ? `preset '${spec}' is this file itself: a config cannot extend itself` : `preset '${spec}' makes a cycle: ${loop.join(' → ')}` }],
+          'Remove one of these extends: a preset cannot extend, directly or not, a file that extends it.',
+          'PRESET_CYCLE',
+        );
+      }
       if (seen.has(entry)) continue;
       seen.add(entry);
       files.push(entry);
       let preset = await loadEntry(entry, spec, 'preset', from);
       if (typeof preset === 'function') preset = await (preset as () => unknown)();
       const shaped = checkPresetShape(preset, spec, from);
-      await visit(shaped, entry, typeof shaped.name === 'string' && shaped.name ? shaped.name : spec);
+      await visit(shaped, entry, typeof shaped.name === 'string' && shaped.name ? shaped.name : spec, [...chain, entry]);
     }
     const { extends: _e, name: _n, ...rest } = config;
     // A preset's named plugins are found from the preset's own location.
     if (Array.isArray(rest.plugins)) rest.plugins = await resolvePluginEntries(rest.plugins, from, cwd);
     layers.push({ source, config: rest });
   };
-  await visit(raw, file, 'local');
+  await visit(raw, file, 'local', [file]);
   const merged = mergeLayers(layers);
   return { raw: merged.config, sources: merged.sources, files };
 }

@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { MAX_COUNT, MAX_SECONDS } from './limits.js';
+
+export { MAX_COUNT, MAX_NAME_LENGTH, MAX_SECONDS } from './limits.js';
 
 const camel = (key: string) => key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 export const snake = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -28,24 +31,46 @@ export function configObject<S extends z.ZodRawShape>(shape: S) {
   return z.preprocess((input) => renameSnakeKeys(input, known), z.strictObject(shape));
 }
 
-const numeric = (v: unknown) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v);
+// A numeric string (from `${VAR}`), exponent forms included, so `1e300` meets the range check below
+// rather than a type error.
+const numeric = (v: unknown) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?([eE][+-]?\d+)?\s*$/.test(v) ? Number(v) : v);
 const booleanish = (v: unknown) => (v === 'true' ? true : v === 'false' ? false : v);
+const shown = (v: unknown) => (typeof v === 'number' ? String(v) : JSON.stringify(v));
 
 /** A TCP port, 1–65535; a numeric string (from `${VAR}`) is accepted. */
 export const port = () =>
   z.preprocess(
     numeric,
     z
-      .number({ error: (i) => (i.input === undefined ? 'is required' : `must be a port number (got ${JSON.stringify(i.input)})`) })
+      .number({ error: (i) => (i.input === undefined ? 'is required' : `must be a port number (got ${shown(i.input)})`) })
       .int('must be a whole number')
       .min(1, { error: (i) => `must be between 1 and 65535 (got ${String(i.input)})` })
       .max(65535, { error: (i) => `must be between 1 and 65535 (got ${String(i.input)})` }),
   );
 
-/** Seconds, ≥ 0; fractions allowed. */
-export const seconds = () => z.preprocess(numeric, z.number({ error: 'must be a number of seconds' }).min(0, 'must not be negative'));
+const secondsMessage = `must be a number of seconds from 0 to ${MAX_SECONDS} (about 24.8 days, the longest a timer can wait)`;
 
-export const count = () => z.preprocess(numeric, z.number({ error: 'must be a whole number' }).int('must be a whole number').min(0, 'must not be negative'));
+/** Seconds, 0 to MAX_SECONDS; fractions allowed. Infinity, NaN and `1e300` are refused with the limit. */
+export const seconds = () =>
+  z.preprocess(
+    numeric,
+    z
+      .number({ error: (i) => (typeof i.input === 'number' ? `${secondsMessage} (got ${shown(i.input)})` : 'must be a number of seconds') })
+      .min(0, 'must not be negative')
+      .max(MAX_SECONDS, { error: (i) => `${secondsMessage} (got ${shown(i.input)})` }),
+  );
+
+/** A whole number, 0 to MAX_COUNT (or `max`). */
+export const count = (max = MAX_COUNT) =>
+  z.preprocess(
+    numeric,
+    z
+      .number({ error: (i) => (typeof i.input === 'number' ? `must be a whole number from 0 to ${max} (got ${shown(i.input)})` : 'must be a whole number') })
+      // `abort`: 1e300 is out of range, and saying it is also not a safe integer adds nothing.
+      .min(0, { error: 'must not be negative', abort: true })
+      .max(max, { error: (i) => `must be a whole number from 0 to ${max} (got ${shown(i.input)})`, abort: true })
+      .int('must be a whole number'),
+  );
 
 export const bool = () => z.preprocess(booleanish, z.boolean({ error: 'must be true or false' }));
 

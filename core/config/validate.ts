@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { Registry } from '../registry.js';
 import type { HealthCheck, HealthCheckSettings, ResolvedConfig, RestartPolicy, ServiceDefinition, Technology } from '../types.js';
-import { describePath } from './paths.js';
-import { bool, configObject, count, nonEmpty, port, seconds } from './schema.js';
+import { clip, describePath } from './paths.js';
+import { bool, configObject, count, MAX_NAME_LENGTH, nonEmpty, port, seconds } from './schema.js';
 
 /**
  * Tuned by bench/recovery.mjs: the first restart comes fast (a killed tunnel is back in ~0.2 s), ×1.5
@@ -33,9 +33,10 @@ const restartPolicySchema = configObject({
   enabled: bool().optional(),
   maxAttempts: count().optional(),
   initialDelay: seconds().optional(),
-  backoffMultiplier: z.preprocess((v) => (typeof v === 'string' ? Number(v) : v), z.number().min(1, 'must be at least 1')).optional(),
+  // ×100 climbs from 0.1 s to the longest timer in four attempts: a larger factor is a typo, not a policy.
+  backoffMultiplier: z.preprocess((v) => (typeof v === 'string' ? Number(v) : v), z.number({ error: 'must be a number from 1 to 100' }).min(1, 'must be at least 1').max(100, 'must be at most 100')).optional(),
   maxDelay: seconds().optional(),
-  jitter: z.preprocess((v) => (typeof v === 'string' ? Number(v) : v), z.number().min(0).max(1, 'must be between 0 and 1')).optional(),
+  jitter: z.preprocess((v) => (typeof v === 'string' ? Number(v) : v), z.number({ error: 'must be between 0 and 1' }).min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1')).optional(),
   resetAfter: seconds().optional(),
 });
 
@@ -53,7 +54,9 @@ const healthDefaultsSchema = configObject({ type: nonEmpty('a health check type'
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 const serviceSchema = configObject({
-  name: nonEmpty('a service name').regex(NAME, 'must start with a letter or digit and use only letters, digits, ".", "_" and "-"'),
+  name: nonEmpty('a service name')
+    .max(MAX_NAME_LENGTH, { error: (i) => `must be at most ${MAX_NAME_LENGTH} characters (got ${String(i.input).length}): a name becomes a log file name, a key in state files and a column in status` })
+    .regex(NAME, 'must start with a letter or digit and use only letters, digits, ".", "_" and "-"'),
   technology: nonEmpty('a technology name'),
   localPort: port(),
   remotePort: port(),
@@ -132,7 +135,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
 
     let connection: Record<string, unknown> = s.connection;
     if (!ctx.technologies.has(s.technology)) {
-      problems.push({ file, path: label('technology'), message: ctx.technologies.unknownMessage(s.technology) });
+      problems.push({ file, path: label('technology'), message: ctx.technologies.unknownMessage(clip(s.technology)) });
     } else {
       const c = ctx.technologies.get(s.technology).connectionSchema.safeParse(s.connection);
       if (c.success) connection = c.data as Record<string, unknown>;
@@ -143,7 +146,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
     const hcType = hcIn.type ?? 'tcp';
     let hcConfig: Record<string, unknown> = { ...(defaults.healthCheck?.type === hcType ? defaults.healthCheck?.config : {}), ...s.healthCheck?.config };
     if (!ctx.healthChecks.has(hcType)) {
-      problems.push({ file, path: label('healthCheck', 'type'), message: ctx.healthChecks.unknownMessage(hcType) });
+      problems.push({ file, path: label('healthCheck', 'type'), message: ctx.healthChecks.unknownMessage(clip(hcType)) });
     } else {
       const c = ctx.healthChecks.get(hcType).configSchema.safeParse(hcConfig);
       if (c.success) hcConfig = c.data as Record<string, unknown>;
@@ -182,7 +185,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
   for (const entry of entries) {
     const name = entry.name ?? (entry.raw && typeof entry.raw === 'object' ? (entry.raw as Record<string, unknown>).name : undefined);
     if (typeof name !== 'string') continue;
-    if (seen.has(name)) problems.push({ file, path: describePath(raw, entry.path), message: `duplicate service name '${name}'; service names must be unique` });
+    if (seen.has(name)) problems.push({ file, path: describePath(raw, entry.path), message: `duplicate service name '${clip(name)}'; service names must be unique` });
     seen.add(name);
   }
   const byPort = new Map<string, string>();

@@ -5,7 +5,7 @@ import { ServiceLog } from '../log.js';
 import { serviceLogFile } from '../paths.js';
 import type { ExitInfo, ForwardSpec, Logger, ServiceDefinition, ServiceState, ServiceStatus, Technology } from '../types.js';
 import { backoffDelay, mayRestart } from './backoff.js';
-import { canConnect, isPortFree, portHolder, waitForPort } from './ports.js';
+import { bindError, canConnect, portHolder, waitForPort } from './ports.js';
 import { trackChild, untrackChild, withParentDeathSignal } from './children.js';
 import { HealthMonitor, type HealthHost } from './HealthMonitor.js';
 
@@ -322,9 +322,17 @@ export class ServiceSupervisor implements HealthHost {
     if (abort.signal.aborted) throw new Aborted();
 
     const address = this.localAddress;
-    const free = await isPortFree(s.localPort, address);
+    const bind = await bindError(s.localPort, address);
     if (abort.signal.aborted) throw new Aborted();
-    if (!free) {
+    // Only a port that is taken is "in use": an address that is not this machine's, or a name that
+    // does not resolve, is named as such (validation catches both; an interface can vanish since).
+    if (bind && bind.code !== 'EADDRINUSE') {
+      const why =
+        bind.code === 'EADDRNOTAVAIL' ? `${address} is not an address of this machine` : bind.code === 'ENOTFOUND' || bind.code === 'EAI_AGAIN' ? `bind address '${address}' does not resolve (${bind.code})` : bind.code === 'EACCES' ? `port ${s.localPort} needs privileges on ${address} (EACCES)` : `${bind.code ?? bind.message}`;
+      const hint = bind.code === 'EACCES' ? 'Use a local port above 1023.' : 'Use 127.0.0.1, or an address of this machine, as the bind address.';
+      throw new ServiceError('BIND_FAILED', s.name, `service ${s.name}: cannot listen on ${address}:${s.localPort}: ${why}`, hint);
+    }
+    if (bind) {
       const holder = portHolder(s.localPort);
       throw new ServiceError(
         'PORT_IN_USE',

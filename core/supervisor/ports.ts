@@ -1,13 +1,18 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 
-/** Whether `host:port` can be bound right now. */
-export function isPortFree(port: number, host: string): Promise<boolean> {
+/** Why `host:port` cannot be bound right now (EADDRINUSE, EADDRNOTAVAIL, ENOTFOUND, EACCES, …), or undefined if it can. */
+export function bindError(port: number, host: string): Promise<NodeJS.ErrnoException | undefined> {
   return new Promise((resolve) => {
     const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
+    server.once('error', (error: NodeJS.ErrnoException) => resolve(error));
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(undefined)));
   });
+}
+
+/** Whether `host:port` can be bound right now. */
+export async function isPortFree(port: number, host: string): Promise<boolean> {
+  return (await bindError(port, host)) === undefined;
 }
 
 /** One TCP connect to `host:port`, resolved true if it is accepted within `timeoutMs`. */

@@ -30,9 +30,10 @@ export const sshConnectionSchema = configObject({
   jumpHost: hostname().optional(),
   knownHostsFile: z.string().min(1).optional(),
   strictHostKeyChecking: z.enum(['yes', 'accept-new', 'no']).default('accept-new'),
-  serverAliveInterval: seconds().default(5),
+  // ssh takes whole seconds only: `ConnectTimeout=0.5` makes it exit with "invalid time value".
+  serverAliveInterval: seconds().refine(Number.isInteger, 'must be a whole number of seconds (ssh takes no fractions)').default(5),
   serverAliveCountMax: count().refine((n) => n >= 1, 'must be at least 1').default(3),
-  connectTimeout: seconds().default(10),
+  connectTimeout: seconds().refine(Number.isInteger, 'must be a whole number of seconds (ssh takes no fractions)').default(10),
   /** Extra `-o Key=Value` options for ssh. */
   options: z
     .record(z.string().regex(/^[A-Za-z][A-Za-z0-9]*$/, 'must be an ssh option name'), z.union([z.string(), z.number(), z.boolean()]))

@@ -176,7 +176,8 @@ describe('localport config export', () => {
     expect(data.services[0]).toMatchObject({ local_port: 1, remote_port: 80, connection: { host: 'bastion', remote_host: 'localhost', bind_address: '127.0.0.1' }, restart_policy: { initial_delay: 0.1, backoff_multiplier: 1.5, reset_after: 1 } });
     expect(data.services[1].connection.host).toBe('***');
     expect(all.stdout).not.toContain('secret-bastion-host');
-    const tagged = await runCli(['config', 'export', '-c', file, '--tag', 'db'], { env: { ...env, BASTION: 'x' } });
+    // YAML is the default; `-o yaml` may say so (any other format is a usage error, see bad-configs).
+    const tagged = await runCli(['config', 'export', '-c', file, '--tag', 'db', '-o', 'yaml'], { env: { ...env, BASTION: 'x' } });
     expect(tagged.stdout).toMatch(/^# exported by localport config export/);
     expect(tagged.stdout).toContain('- name: a');
     expect(tagged.stdout).not.toContain('name: b');

@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import { MAX_COUNT } from '../../config/limits.js';
 import { UsageError } from '../../errors.js';
 import { BaseCommand } from '../BaseCommand.js';
 
@@ -29,7 +30,7 @@ export class LogsCommand extends BaseCommand {
 
   async run(): Promise<number> {
     const n = this.lines === undefined ? 50 : Number(this.lines);
-    if (!Number.isInteger(n) || n < 0) throw new UsageError(`--lines must be a whole number (got '${this.lines}')`);
+    if (!Number.isInteger(n) || n < 0 || n > MAX_COUNT) throw new UsageError(`--lines must be a whole number from 0 to ${MAX_COUNT} (got '${this.lines}')`);
     let grep: RegExp | undefined;
     try {
       grep = this.grep === undefined ? undefined : new RegExp(this.grep);

@@ -4,6 +4,7 @@ import { BaseCommand } from '../BaseCommand.js';
 
 export class StatusCommand extends BaseCommand {
   static override paths = [['status']];
+  static override pluginFormats = true;
 
   static override usage = Command.Usage({
     description: 'Show each service: state, health, pid, ports, uptime, restarts, last error',
@@ -40,7 +41,7 @@ export class StatusCommand extends BaseCommand {
         const view: View = { kind: 'status', ...(await daemonStatus(daemon.socket, this.services)) };
         return render(await builtinHub(), this.output, view, this.color);
       }
-      const project = await loadProject({ configPath: file, logLevel: this.logLevel, redactor: this.redactor });
+      const project = await loadProject({ configPath: file, logLevel: this.logLevel, redactor: this.redactor, output: this.output });
       return render(project.hub, this.output, statusView(project, this.services), this.color);
     };
     if (!this.watch) {

@@ -38,4 +38,38 @@ describe('${VAR} substitution', () => {
     const out = substituteEnv({ plugins: [plugin] }, {}, new Redactor()) as { plugins: unknown[] };
     expect(out.plugins[0]).toBe(plugin);
   });
+
+  describe('nested defaults: ${A:${B}}', () => {
+    const sub = (text: string, env: NodeJS.ProcessEnv, r = new Redactor()) => (substituteEnv({ services: [{ name: 'db', host: text }] }, env, r, 'f.yaml') as { services: { host: string }[] }).services[0].host;
+    const problem = (text: string, env: NodeJS.ProcessEnv) => {
+      try {
+        sub(text, env);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      throw new Error('expected an error');
+    };
+
+    it('falls back as a shell does: A if set, else B if set, else the innermost default', () => {
+      const r = new Redactor();
+      expect(sub('${A:${B}}', { A: 'from-a', B: 'from-b' }, r)).toBe('from-a');
+      expect(sub('${A:${B}}', { B: 'from-b' }, r)).toBe('from-b');
+      expect(sub('x-${A:-${B:${C:last}}}-y', {}, r)).toBe('x-last-y');
+      expect(sub('${A:${B:}}', {}, r)).toBe('');
+      expect(r.isSecret('from-b')).toBe(true);
+      expect(r.isSecret('last')).toBe(false);
+    });
+
+    it('names the innermost variable that is missing, and the key', () => {
+      expect(problem('${A:${B}}', {})).toBe('f.yaml: services[0] (db).host: environment variable B is not set; set it, or give a default: ${B:default}');
+    });
+
+    it('refuses an unterminated nested default and a nesting too deep, in one line', () => {
+      expect(problem('${A:${B}', {})).toMatch(/^f\.yaml: services\[0\] \(db\)\.host: unterminated \$\{…\}/);
+      const deep = `${'${A:'.repeat(5000)}x${'}'.repeat(5000)}`;
+      const message = problem(deep, {});
+      expect(message).toMatch(/defaults nest more than 8 deep/);
+      expect(message.split('\n')).toHaveLength(1);
+    });
+  });
 });

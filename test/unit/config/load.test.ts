@@ -80,4 +80,28 @@ describe('config discovery', () => {
     const dir = project({ 'package.json': '{"name":"empty"}' });
     await expect(loadRawConfig({ cwd: dir })).rejects.toThrow(/no LocalPort config found in/);
   });
+
+  it('reports a JSON syntax error with the parser\'s reason, line and column', async () => {
+    const dir = project({ 'localport.config.json': '{\n  "services": [\n    { "name": "a", }\n  ]\n}\n' });
+    await expect(loadRawConfig({ cwd: dir })).rejects.toThrow(`${path.join(dir, 'localport.config.json')}:3:20: JSON syntax error: Expected double-quoted property name`);
+    const typo = project({ '.localportrc.json': '{"services": [ {"enabled": tru} ]}' });
+    await expect(loadRawConfig({ cwd: typo })).rejects.toThrow(`${path.join(typo, '.localportrc.json')}:1:31: JSON syntax error: Unexpected token '}'`);
+  });
+
+  it('refuses an empty config in the current directory instead of using the parent directory\'s', async () => {
+    const dir = project({ 'localport.yaml': yaml, 'sub/localport.yaml': '' });
+    const err = await loadRawConfig({ cwd: path.join(dir, 'sub') }).catch((e) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toBe(`${path.join(dir, 'sub', 'localport.yaml')}: the config is empty; declare at least \`services:\``);
+    // status and stop look at the same file.
+    expect(findConfigFile({ cwd: path.join(dir, 'sub') })).toBe(path.join(dir, 'sub', 'localport.yaml'));
+  });
+
+  it('refuses a config that cannot be read, naming it, and does not call it a syntax error', async () => {
+    const dir = project({ 'localport.yaml': yaml, 'sub/localport.yml/README': 'a directory by a config name' });
+    const err = await loadRawConfig({ cwd: path.join(dir, 'sub') }).catch((e) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toBe(`${path.join(dir, 'sub', 'localport.yml')}: cannot read the config file: it is a directory, not a file (EISDIR)`);
+    expect(err.exitCode).toBe(2);
+  });
 });

@@ -158,4 +158,27 @@ describe('finding presets', () => {
     expect(Object.fromEntries(r.sources!)).toEqual({ a: 'base + team', b: 'local' });
     expect(r.files).toEqual([path.join(dir, 'team.mjs'), path.join(dir, 'base.mjs')]);
   });
+
+  it('refuses a config that extends itself, and a cycle of presets, naming the files', async () => {
+    const dir = tree({ 'localport.yaml': 'extends: ./localport.yaml\nservices: []\n', 'a.yaml': 'extends: ./b.yaml\n', 'b.yaml': 'extends: [./c.yaml, ./a.yaml]\n', 'c.yaml': 'services: []\n' });
+    const self = await resolveExtends({ extends: './localport.yaml', services: [] }, from(dir), dir).catch((e) => e);
+    expect(self).toBeInstanceOf(ConfigError);
+    expect(self.message).toBe(`${from(dir)}: extends: preset './localport.yaml' is this file itself: a config cannot extend itself`);
+    expect(self.code).toBe('PRESET_CYCLE');
+
+    const cycle = await resolveExtends({ extends: './a.yaml', services: [] }, from(dir), dir).catch((e) => e);
+    expect(cycle).toBeInstanceOf(ConfigError);
+    const [a, b] = [path.join(dir, 'a.yaml'), path.join(dir, 'b.yaml')];
+    expect(cycle.message).toBe(`${b}: extends: preset './a.yaml' makes a cycle: ${a} → ${b} → ${a}`);
+  });
+
+  it('still merges a preset reached twice without a cycle (a diamond) once', async () => {
+    const dir = tree({
+      'base.yaml': 'services:\n  - { name: a, technology: ssh, local_port: 1, remote_port: 1, connection: { host: base } }\n',
+      'left.yaml': 'extends: ./base.yaml\n',
+      'right.yaml': 'extends: ./base.yaml\n',
+    });
+    const r = await resolveExtends({ extends: ['./left.yaml', './right.yaml'], services: [] }, from(dir), dir);
+    expect(r.files).toEqual([path.join(dir, 'left.yaml'), path.join(dir, 'base.yaml'), path.join(dir, 'right.yaml')]);
+  });
 });

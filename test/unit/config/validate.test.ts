@@ -96,4 +96,58 @@ describe('config validation', () => {
     const [line] = await problems({ services: [ssh({ health_check: { type: 'redis' } })] });
     expect(line).toBe("test.yaml: services[0] (web).health_check.type: unknown health check 'redis'; registered: http, kafka, postgres, tcp");
   });
+
+  describe('absurd numbers', () => {
+    const LIMIT = 'must be a number of seconds from 0 to 2147483.647 (about 24.8 days, the longest a timer can wait)';
+
+    it.each([
+      ['health_check.interval', { health_check: { type: 'tcp', interval: 1e300 } }, '1e+300'],
+      ['health_check.timeout', { health_check: { type: 'tcp', timeout: Infinity } }, 'Infinity'],
+      ['health_check.startup_grace', { health_check: { type: 'tcp', startup_grace: NaN } }, 'NaN'],
+      ['restart_policy.initial_delay', { restart_policy: { initial_delay: 2147484 } }, '2147484'],
+      ['restart_policy.max_delay', { restart_policy: { max_delay: '1e300' } }, '1e+300'],
+      ['restart_policy.reset_after', { restart_policy: { reset_after: 30 * 86400 } }, '2592000'],
+      ['connection.server_alive_interval', { connection: { host: 'h', server_alive_interval: 1e300 } }, '1e+300'],
+      ['connection.connect_timeout', { connection: { host: 'h', connect_timeout: -Infinity } }, '-Infinity'],
+    ])('refuses %s beyond what a timer can hold, with the key and the limit', async (key, over, got) => {
+      const p = await problems({ services: [ssh(over)] });
+      expect(p).toEqual([`test.yaml: services[0] (web).${key}: ${LIMIT} (got ${got})`]);
+    });
+
+    it('accepts the longest duration a timer holds', async () => {
+      const { config } = await resolve({ services: [ssh({ health_check: { type: 'tcp', interval: 2147483.647 }, restart_policy: { max_delay: 2147483 } })] });
+      expect(config.services[0].healthCheck.interval).toBe(2147483.647);
+    });
+
+    it('bounds counts and factors too', async () => {
+      const p = await problems({
+        services: [ssh({ health_check: { type: 'tcp', failure_threshold: 1e300 }, restart_policy: { max_attempts: Infinity, backoff_multiplier: 1e300 }, connection: { host: 'h', server_alive_count_max: 1e7 } })],
+      });
+      expect(p).toEqual([
+        'test.yaml: services[0] (web).health_check.failure_threshold: must be a whole number from 0 to 1000000 (got 1e+300)',
+        'test.yaml: services[0] (web).restart_policy.max_attempts: must be a whole number from 0 to 1000000 (got Infinity)',
+        'test.yaml: services[0] (web).restart_policy.backoff_multiplier: must be at most 100',
+      ]);
+      expect(await problems({ services: [ssh({ connection: { host: 'h', server_alive_count_max: 1e7 } })] })).toEqual([
+        'test.yaml: services[0] (web).connection.server_alive_count_max: must be a whole number from 0 to 1000000 (got 10000000)',
+      ]);
+    });
+
+    it('asks ssh durations in whole seconds, as ssh refuses fractions', async () => {
+      expect(await problems({ services: [ssh({ connection: { host: 'h', connect_timeout: 0.5 } })] })).toEqual([
+        'test.yaml: services[0] (web).connection.connect_timeout: must be a whole number of seconds (ssh takes no fractions)',
+      ]);
+    });
+  });
+
+  describe('service names', () => {
+    it('limits a name to 63 characters, and an error about a huge name stays one short line', async () => {
+      const name = 'n'.repeat(10_000);
+      const p = await problems({ services: [ssh({ name }), ssh({ name, local_port: 8081 })] });
+      expect(p[0]).toMatch(/^test\.yaml: services\[0\] \(n{63}… \(10000 characters\)\)\.name: must be at most 63 characters \(got 10000\): a name becomes a log file name/);
+      for (const line of p) expect(line.length).toBeLessThan(300);
+      const { config } = await resolve({ services: [ssh({ name: 'n'.repeat(63) })] });
+      expect(config.services[0].name).toHaveLength(63);
+    });
+  });
 });

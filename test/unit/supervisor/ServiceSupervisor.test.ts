@@ -124,6 +124,18 @@ describe('ServiceSupervisor', () => {
     expect(s.pid).toBeNull();
   });
 
+  it('names a bind address that is not this machine\'s, or does not resolve, as such: not as "port in use"', async () => {
+    // Validation refuses both (core/config/bind.ts); this is the start-up check, for an interface gone since.
+    const port = await freePort();
+    const exec = (name: string, bind: string, local = port) => ({ name, technology: 'exec', local_port: local, remote_port: 1, connection: { command: process.execPath, bind_address: bind } });
+    const { config, sup } = await setup([exec('far', '203.0.113.77'), exec('nowhere', 'nonexistent.invalid', await freePort())]);
+    const far = await sup.add(config.services[0]).start().catch((e) => e);
+    expect(far.code).toBe('BIND_FAILED');
+    expect(far.message).toBe(`service far: cannot listen on 203.0.113.77:${port}: 203.0.113.77 is not an address of this machine`);
+    const nowhere = await sup.add(config.services[1]).start().catch((e) => e);
+    expect(nowhere.message).toMatch(/^service nowhere: cannot listen on nonexistent\.invalid:\d+: bind address 'nonexistent\.invalid' does not resolve \((ENOTFOUND|EAI_AGAIN)\)$/);
+  });
+
   it('names the port and the process holding it when the local port is taken', async () => {
     const port = await freePort();
     const holder = net.createServer();

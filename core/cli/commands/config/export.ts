@@ -3,6 +3,8 @@ import { BaseCommand } from '../../BaseCommand.js';
 
 export class ConfigExportCommand extends BaseCommand {
   static override paths = [['config', 'export']];
+  // The default output is YAML already: `-o yaml` says so.
+  static override outputFormats = ['table', 'yaml', 'json'];
 
   static override usage = Command.Usage({
     category: 'Config',

@@ -1,0 +1,20 @@
+/**
+ * Limits on numbers and names, in a module of their own so the CLI can check its options against them
+ * without loading the schema library.
+ */
+
+/**
+ * The longest duration LocalPort accepts, in seconds: Node's timers hold at most 2^31−1 ms (about
+ * 24.8 days) and silently turn anything longer into 1 ms — a health check 1000 times a second, a
+ * restart with no delay. Every duration in a config or on the command line is checked against it.
+ */
+export const MAX_SECONDS = 2147483.647;
+
+/** The largest count (attempts, thresholds, lines): far beyond any real use, small enough to stay exact. */
+export const MAX_COUNT = 1_000_000;
+
+/**
+ * The longest service name: a DNS label's limit (63), like Kubernetes names. A name becomes a log
+ * file name, a key in state files and a column in `status`; 63 characters fit all three.
+ */
+export const MAX_NAME_LENGTH = 63;
