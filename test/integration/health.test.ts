@@ -139,6 +139,21 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'http check through an ssh tunnel', ()
     }
   });
 
+  it.each([401, 403])('takes %i as refused credentials: the service fails at the first one, with no restart', async (code) => {
+    web.status = code;
+    try {
+      const { svcs } = await supervise([{ name: 'api', remote: web.port, health: { type: 'http', failure_threshold: 3 } }]);
+      const api = await started(svcs[0]);
+      await waitUntil(() => api.state === 'failed', 3000, 'failed');
+      expect(api.health.status()).toMatchObject({ state: 'unhealthy', kind: 'auth_rejected', code: String(code), consecutiveFailures: 1 });
+      expect(api.lastError).toMatch(new RegExp(`^the http check's credentials were rejected \\(GET http://127\\.0\\.0\\.1:\\d+/ answered ${code}, expected "200-399"\\); not retried`));
+      expect(api.restarts).toBe(0);
+      expect(api.pid).toBeNull();
+    } finally {
+      web.status = 200;
+    }
+  });
+
   it('cuts a hanging check at its timeout without delaying another service\'s checks', async () => {
     // A real server that accepts and never answers.
     const hang = http.createServer(() => {});
