@@ -1,7 +1,10 @@
 import type { ZodType } from 'zod';
 import type { TapHooks } from './hooks.js';
 
-/** Life cycle of one service: stopped → starting → ready → (failed | restarting) → stopping → stopped. */
+/**
+ * Life cycle of one service: stopped → starting → ready → (failed | restarting) → stopping → stopped.
+ * A first start that fails transiently goes starting → restarting, and on as a restart would.
+ */
 export type ServiceState = 'stopped' | 'starting' | 'ready' | 'restarting' | 'failed' | 'stopping';
 
 /** Seconds everywhere, as in the original LocalPort format. */

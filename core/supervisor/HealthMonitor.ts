@@ -19,8 +19,8 @@ export interface HealthHost {
   readonly localAddress: string;
   /** Health crossed the failure threshold and the verdict is to restart the tunnel. */
   restartForHealth(reason: string): void;
-  /** The check's credentials were refused and the verdict is to fail the service (no restart). */
-  failForHealth(reason: string): void;
+  /** The verdict is to fail the service (no restart); `code` names why (AUTH_REJECTED, HEALTH_FAILED). */
+  failForHealth(reason: string, code: string): void;
   healthy(): void;
   unhealthy(): void;
 }
@@ -188,8 +188,8 @@ export class HealthMonitor {
     const failed = `health check ${hc.type} failed ${s.consecutiveFailures} times: ${s.message}`;
     if (decision === 'restart') this.host.restartForHealth(failed);
     else if (decision === 'fail' && rejected) {
-      this.host.failForHealth(`the ${hc.type} check's credentials were rejected (${s.message}); not retried, so that the account is not locked: fix health_check.config, then start ${name} again`);
-    } else if (decision === 'fail') this.host.failForHealth(`${failed} (a plugin failed the service)`);
+      this.host.failForHealth(`the ${hc.type} check's credentials were rejected (${s.message}); not retried, as retries could lock the account: fix health_check.config, then start ${name} again`, 'AUTH_REJECTED');
+    } else if (decision === 'fail') this.host.failForHealth(`${failed} (a plugin failed the service)`, 'HEALTH_FAILED');
     else this.logger.warn({ service: name, kind: s.kind }, `${name} is unhealthy (${s.kind}); not restarting: ${s.message}`);
   }
 

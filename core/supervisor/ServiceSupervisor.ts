@@ -52,7 +52,7 @@ export class ServiceSupervisor implements HealthHost {
   /** Why the current process is being killed on purpose (a failed health check), if it is. */
   #killReason: string | undefined;
   /** Set when the process is killed because the service cannot go on (credentials refused): no restart. */
-  #failReason: string | undefined;
+  #failReason: { reason: string; code: string } | undefined;
   /** Whether the forward was ready since the last start(): a setup mistake is retried only after that. */
   #everReady = false;
   /** The code of the error that put the service in `failed` (for callers of start and whenHealthy). */
@@ -259,15 +259,15 @@ export class ServiceSupervisor implements HealthHost {
       this.#running = undefined;
       if (this.#stopping) return;
       const explained = this.#describeExit(info, undefined);
-      const failReason = this.#failReason ?? (explained.failure === 'rejected' ? explained.message : undefined);
+      const failure = this.#failReason ?? (explained.failure === 'rejected' ? { reason: explained.message, code: 'AUTH_REJECTED' } : undefined);
       const reason = this.#killReason ?? explained.message;
       this.#killReason = undefined;
       this.#failReason = undefined;
-      if (failReason !== undefined) {
+      if (failure) {
         clearTimeout(this.#stableTimer);
         this.health.stop();
-        this.#logger.error({ service: this.name, reason: failReason }, `service ${this.name} failed, not restarting: ${failReason}`);
-        this.#fail(failReason, 'AUTH_REJECTED');
+        this.#logger.error({ service: this.name, reason: failure.reason }, `service ${this.name} failed, not restarting: ${failure.reason}`);
+        this.#fail(failure.reason, failure.code);
         return;
       }
       this.#crashed(reason);
@@ -296,14 +296,14 @@ export class ServiceSupervisor implements HealthHost {
   }
 
   /**
-   * The check refused our credentials: no restart can fix that, and every new attempt counts against
-   * the account. Kill the tunnel and fail the service, naming why.
+   * The check's credentials were refused (or a plugin said so): no restart can fix that, and every new
+   * attempt counts against the account. Kill the tunnel and fail the service, naming why.
    */
-  failForHealth(reason: string): void {
+  failForHealth(reason: string, code: string): void {
     const running = this.#running;
     if (this.state !== 'ready' || !running || this.#stopping) return;
     this.health.stop();
-    this.#failReason = reason;
+    this.#failReason = { reason, code };
     void this.#killRunning(running);
   }
 

@@ -136,8 +136,9 @@ export function explainSshExit(service: ServiceDefinition<SshConnection>, info: 
   if (/Identity file .* not accessible|Load key .*: (No such file|invalid format|bad permissions)/i.test(out)) {
     return permanent(`cannot use key_file ${c.keyFile ?? ''}: ${out.trim().split('\n').find((l) => /Identity file|Load key/.test(l))}`);
   }
-  // "kex_exchange_identification: read: Connection reset by peer", "…: Connection closed by remote host".
-  const dropped = last(/kex_exchange_identification|banner exchange|Connection (reset|closed) by/i);
+  // "kex_exchange_identification: read: Connection reset by peer", "…: Connection closed by remote host"
+  // (not "banner exchange: … invalid format": that is no ssh server at all, a setup mistake).
+  const dropped = last(/^Connection (reset|closed) by|kex_exchange_identification: (read: )?Connection (reset|closed)/i);
   if (dropped) {
     return { message: `${target} dropped the connection during the handshake (${dropped}); it may be limiting new connections (sshd MaxStartups)`, failure: 'transient' };
   }

@@ -52,4 +52,8 @@ describe('ssh technology', () => {
     expect(explained?.message).toMatch(expected);
     expect(explained?.failure).toBe(failure);
   });
+
+  it('leaves a port that is no ssh server unexplained, so core treats it as a permanent failure', () => {
+    expect(explainSshExit(service({ host: 'bastion' }), { exitCode: 255, output: 'banner exchange: Connection to 10.0.0.1 port 80: invalid format' })).toBeUndefined();
+  });
 });
