@@ -9,10 +9,11 @@ export type { HealthStatus };
 const STARTUP_PROBE_MS = 500;
 /**
  * After a check's credentials were refused, the next check of that service waits at least this long,
- * whatever a plugin answered and across restarts: at most 2 attempts a minute, so an account with a
- * lockout policy is not locked by LocalPort (core's own answer, failing the service, makes it 1).
+ * whatever a plugin answered and across restarts: at most one attempt every 30 s (the bound is 3 a
+ * minute), so an account with a lockout policy is not locked by LocalPort. Core's own answer, failing
+ * the service, makes it one attempt in all.
  */
-export const AUTH_RECHECK_MS = 30_000;
+const AUTH_RECHECK_MS = 30_000;
 
 export interface HealthHost {
   readonly service: ServiceDefinition;
