@@ -3,6 +3,8 @@
  * and is printed without a stack. Anything else is a bug and is printed with its stack.
  */
 
+import type { FailureClass } from './types.js';
+
 export type ExitCode = 1 | 2;
 
 export class LocalPortError extends Error {
@@ -60,6 +62,27 @@ export class ServiceError extends LocalPortError {
   constructor(code: string, service: string, message: string, hint?: string, cause?: unknown) {
     super(code, message, { service, hint, cause });
   }
+}
+
+/**
+ * A start attempt or a running forward failed, classified so the supervisor knows whether another
+ * attempt may help (see `FailureClass`). `AUTH_REJECTED` is the code of every `rejected` failure.
+ */
+export class ServiceFailure extends ServiceError {
+  constructor(
+    code: string,
+    service: string,
+    message: string,
+    readonly failure: FailureClass,
+    hint?: string,
+  ) {
+    super(code, service, message, hint);
+  }
+}
+
+/** How an error from a start attempt is treated: a plain error is `permanent`. */
+export function failureClass(error: unknown): FailureClass {
+  return error instanceof ServiceFailure ? error.failure : 'permanent';
 }
 
 /** An exception thrown by a plugin, wrapped with the plugin's name and the hook it failed in. */

@@ -68,10 +68,13 @@ export function createHooks() {
     /** Health flipped between healthy and unhealthy. */
     healthChanged: new SyncHook<[HealthChange]>(['change'], 'healthChanged'),
     /**
-     * Consecutive failures crossed the threshold. Bail: return `'ignore'` to keep the service as it is,
-     * `'restart'` to force a restart; no answer means core decides (restart, except for auth failures).
+     * Consecutive failures crossed the threshold, or a check's credentials were rejected (`auth_rejected`,
+     * at the first one). Bail: return `'ignore'` to keep the service as it is, `'restart'` to force a
+     * restart, `'fail'` to stop it in `failed`; no answer means core decides: restart, except for
+     * rejected credentials, which fail the service. After a rejection the next check of that service
+     * waits at least 30 s, whatever the answer.
      */
-    healthFailed: new AsyncSeriesBailHook<[ServiceDefinition, HealthResult], 'restart' | 'ignore' | void>(['service', 'result'], 'healthFailed'),
+    healthFailed: new AsyncSeriesBailHook<[ServiceDefinition, HealthResult], 'restart' | 'ignore' | 'fail' | void>(['service', 'result'], 'healthFailed'),
 
     // --- process ----------------------------------------------------------------------------------
     /** Each phase of an orderly shutdown, in order. Plugins clean up here. */

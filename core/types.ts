@@ -1,7 +1,10 @@
 import type { ZodType } from 'zod';
 import type { TapHooks } from './hooks.js';
 
-/** Life cycle of one service: stopped → starting → ready → (failed | restarting) → stopping → stopped. */
+/**
+ * Life cycle of one service: stopped → starting → ready → (failed | restarting) → stopping → stopped.
+ * A first start that fails transiently goes starting → restarting, and on as a restart would.
+ */
 export type ServiceState = 'stopped' | 'starting' | 'ready' | 'restarting' | 'failed' | 'stopping';
 
 /** Seconds everywhere, as in the original LocalPort format. */
@@ -80,8 +83,29 @@ export interface ForwardSpec {
   /**
    * Turns what the process printed and how it exited into a one-line, actionable message
    * (core prefixes `service NAME: `). Return undefined when the output says nothing recognisable.
+   * A plain string is a `permanent` failure; return `{ message, failure }` to classify it otherwise.
    */
-  explainExit?(info: ExitInfo): string | undefined;
+  explainExit?(info: ExitInfo): string | ExitExplanation | undefined;
+}
+
+/**
+ * How core treats a failed start, or a forward that exited (the README's "Failure behaviour"):
+ * - `transient`: the same attempt may well work a moment later (a connection reset during the
+ *   handshake, a server shedding excess connections, a timeout). Retried under the restart policy,
+ *   a first start included.
+ * - `permanent`: the setup is wrong (unknown host, port in use, command not found, connection
+ *   refused). A first start fails at once and names it; a forward that was already running is
+ *   restarted under the policy, since a network or a server can come back.
+ * - `rejected`: the far end refused our credentials or its identity changed (refused login, changed
+ *   host key). Never retried: every attempt would count against the account or repeat the warning.
+ *   The service fails at once, at any time.
+ */
+export type FailureClass = 'transient' | 'permanent' | 'rejected';
+
+export interface ExitExplanation {
+  message: string;
+  /** Default `permanent`. */
+  failure?: FailureClass;
 }
 
 export interface ExitInfo {

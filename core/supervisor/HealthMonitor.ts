@@ -7,12 +7,21 @@ export type { HealthStatus };
 
 /** Until a service has been healthy once since its (re)start, it is checked at least this often. */
 const STARTUP_PROBE_MS = 500;
+/**
+ * After a check's credentials were refused, the next check of that service waits at least this long,
+ * whatever a plugin answered and across restarts: at most one attempt every 30 s (the bound is 3 a
+ * minute), so an account with a lockout policy is not locked by LocalPort. Core's own answer, failing
+ * the service, makes it one attempt in all.
+ */
+const AUTH_RECHECK_MS = 30_000;
 
 export interface HealthHost {
   readonly service: ServiceDefinition;
   readonly localAddress: string;
   /** Health crossed the failure threshold and the verdict is to restart the tunnel. */
   restartForHealth(reason: string): void;
+  /** The verdict is to fail the service (no restart); `code` names why (AUTH_REJECTED, HEALTH_FAILED). */
+  failForHealth(reason: string, code: string): void;
   healthy(): void;
   unhealthy(): void;
 }
@@ -20,8 +29,9 @@ export interface HealthHost {
 /**
  * Checks one service through its tunnel, on its own timer: a slow or hung check (cut at its
  * timeout) never delays another service's. Crossing `failureThreshold` fires `healthFailed`; unless a
- * plugin answers, the tunnel is restarted — except when the check says the credentials were rejected,
- * which no restart can fix.
+ * plugin answers, the tunnel is restarted. A check whose credentials were rejected is not a flake and
+ * no restart can fix it: the first one fires `healthFailed`, and unless a plugin answers, the service
+ * fails, naming the rejection.
  */
 export class HealthMonitor {
   #status: HealthStatus;
@@ -32,6 +42,8 @@ export class HealthMonitor {
   #generation = 0;
   #everHealthy = false;
   #waiters: (() => void)[] = [];
+  /** No check before this time (ms since epoch): the last one's credentials were refused. */
+  #rejectedUntil = 0;
   readonly #check: HealthCheck;
 
   constructor(
@@ -69,6 +81,11 @@ export class HealthMonitor {
     this.#abort?.abort();
   }
 
+  /** An explicit new start: the user may have fixed the credentials, so check at once again. */
+  forgetRejection(): void {
+    this.#rejectedUntil = 0;
+  }
+
   /** Resolves when the service is healthy. */
   whenHealthy(): Promise<void> {
     if (this.#status.state === 'healthy') return Promise.resolve();
@@ -76,6 +93,7 @@ export class HealthMonitor {
   }
 
   #schedule(ms: number): void {
+    ms = Math.max(ms, this.#rejectedUntil - Date.now());
     clearTimeout(this.#timer);
     const generation = this.#generation;
     this.#timer = setTimeout(() => void this.#tick(generation), ms);
@@ -153,20 +171,26 @@ export class HealthMonitor {
     this.#successes = 0;
     s.consecutiveFailures += 1;
     this.logger.debug({ service: name, check: hc.type, kind: s.kind, code: s.code, failures: s.consecutiveFailures }, `health check failed: ${s.message}`);
-    if (s.consecutiveFailures < hc.failureThreshold || s.state === 'unhealthy') return;
+    const rejected = result.kind === 'auth_rejected';
+    if (rejected) this.#rejectedUntil = Date.now() + AUTH_RECHECK_MS;
+    // A refused login is an answer, not a flake: the first one counts.
+    if ((!rejected && s.consecutiveFailures < hc.failureThreshold) || s.state === 'unhealthy') return;
 
     this.#change('unhealthy', result);
     this.host.unhealthy();
-    let verdict: 'restart' | 'ignore' | void = undefined;
+    let verdict: 'restart' | 'ignore' | 'fail' | void = undefined;
     try {
       verdict = await this.hub.hooks.healthFailed.promise(this.host.service, result);
     } catch (error) {
       this.logger.error({ service: name, err: (error as Error).message }, (error as Error).message);
     }
-    // Restarting a tunnel cannot fix a password.
-    const decision = verdict ?? (result.kind === 'auth_rejected' ? 'ignore' : 'restart');
-    const reason = `health check ${hc.type} failed ${s.consecutiveFailures} times: ${s.message}`;
-    if (decision === 'restart') this.host.restartForHealth(reason);
+    // Restarting a tunnel cannot fix a password, and retrying it could lock the account.
+    const decision = verdict ?? (rejected ? 'fail' : 'restart');
+    const failed = `health check ${hc.type} failed ${s.consecutiveFailures} times: ${s.message}`;
+    if (decision === 'restart') this.host.restartForHealth(failed);
+    else if (decision === 'fail' && rejected) {
+      this.host.failForHealth(`the ${hc.type} check's credentials were rejected (${s.message}); not retried, as retries could lock the account: fix health_check.config, then start ${name} again`, 'AUTH_REJECTED');
+    } else if (decision === 'fail') this.host.failForHealth(`${failed} (a plugin failed the service)`, 'HEALTH_FAILED');
     else this.logger.warn({ service: name, kind: s.kind }, `${name} is unhealthy (${s.kind}); not restarting: ${s.message}`);
   }
 

@@ -1,9 +1,9 @@
 import { createInterface } from 'node:readline';
-import { LocalPortError, PluginError, ServiceError } from '../errors.js';
+import { failureClass, LocalPortError, PluginError, ServiceError, ServiceFailure } from '../errors.js';
 import type { LocalPort } from '../LocalPort.js';
 import { ServiceLog } from '../log.js';
 import { serviceLogFile } from '../paths.js';
-import type { ExitInfo, ForwardSpec, Logger, ServiceDefinition, ServiceState, ServiceStatus, Technology } from '../types.js';
+import type { ExitExplanation, ExitInfo, ForwardSpec, Logger, ServiceDefinition, ServiceState, ServiceStatus, Technology } from '../types.js';
 import { backoffDelay, mayRestart } from './backoff.js';
 import { bindError, canConnect, portHolder, waitForPort } from './ports.js';
 import { trackChild, untrackChild, withParentDeathSignal } from './children.js';
@@ -51,6 +51,14 @@ export class ServiceSupervisor implements HealthHost {
   #waiters: (() => void)[] = [];
   /** Why the current process is being killed on purpose (a failed health check), if it is. */
   #killReason: string | undefined;
+  /** Set when the process is killed because the service cannot go on (credentials refused): no restart. */
+  #failReason: { reason: string; code: string } | undefined;
+  /** Whether the forward was ready since the last start(): a setup mistake is retried only after that. */
+  #everReady = false;
+  /** The code of the error that put the service in `failed` (for callers of start and whenHealthy). */
+  #failureCode = 'START_FAILED';
+  /** Callers of whenHealthy, told when the service fails instead. */
+  #failureWaiters: ((error: Error) => void)[] = [];
   readonly health: HealthMonitor;
 
   constructor(
@@ -119,24 +127,58 @@ export class ServiceSupervisor implements HealthHost {
       this.#waiters = [];
       waiters.forEach((w) => w());
     }
+    if (to === 'failed') {
+      const waiters = this.#failureWaiters;
+      this.#failureWaiters = [];
+      const error = this.#failedError();
+      waiters.forEach((w) => w(error));
+    }
+  }
+
+  /** The service cannot run: settle in `failed`, naming why. */
+  #fail(message: string, code = 'START_FAILED'): void {
+    this.#failureCode = code;
+    this.#setState('failed', message);
+  }
+
+  /** What a caller waiting for this service is told once it has failed. */
+  #failedError(): ServiceError {
+    const message = this.lastError ?? 'failed';
+    const prefix = `service ${this.name}: `;
+    return new ServiceError(this.#failureCode, this.name, message.startsWith(prefix) ? message : prefix + message);
   }
 
   /**
    * First start. Resolves when the forward is listening; rejects (and leaves nothing running) when
-   * it cannot start. A first start is not retried: a wrong host or a busy port will not fix itself.
+   * it cannot start. A transient failure (a reset during the handshake, a server shedding excess
+   * connections) is retried under the restart policy, as a restart would be; a permanent one (a wrong
+   * host, a busy port, a refused login) fails at once, since it will not fix itself.
    */
   async start(): Promise<void> {
     if (this.state !== 'stopped' && this.state !== 'failed') return;
     this.#stopping = false;
+    this.#everReady = false;
     this.attempts = 0;
     this.lastError = null;
+    // Starting again is the user's decision: a credential refused earlier may have been fixed since.
+    this.health.forgetRejection();
     this.#setState('starting');
     try {
       await this.#tracked(this.#launchOnce());
     } catch (error) {
       if (error instanceof Aborted) return;
       const message = (error as Error).message;
-      this.#setState('failed', message);
+      if (failureClass(error) === 'transient' && !this.#stopping) {
+        this.#log.line('localport', `start attempt failed: ${message}`);
+        await this.#observe('startFailed', () => this.hub.hooks.startFailed.promise(this.service, error as Error));
+        if (this.#stopping) return;
+        this.#setState('restarting', message);
+        await this.#scheduleRestart(message);
+        await this.whenSettled();
+        if (this.state === 'failed') throw this.#failedError();
+        return; // ready (the restart made it so) or stopped
+      }
+      this.#fail(message, error instanceof LocalPortError ? error.code : 'START_FAILED');
       await this.#observe('startFailed', () => this.hub.hooks.startFailed.promise(this.service, error as Error));
       throw error;
     }
@@ -205,6 +247,7 @@ export class ServiceSupervisor implements HealthHost {
   }
 
   #becameReady(): void {
+    this.#everReady = true;
     this.#setState('ready');
     const running = this.#running!;
     void this.#observe('afterStart', () =>
@@ -215,8 +258,18 @@ export class ServiceSupervisor implements HealthHost {
       if (this.#running !== running) return;
       this.#running = undefined;
       if (this.#stopping) return;
-      const reason = this.#killReason ?? this.#describeExit(info, undefined);
+      const explained = this.#describeExit(info, undefined);
+      const failure = this.#failReason ?? (explained.failure === 'rejected' ? { reason: explained.message, code: 'AUTH_REJECTED' } : undefined);
+      const reason = this.#killReason ?? explained.message;
       this.#killReason = undefined;
+      this.#failReason = undefined;
+      if (failure) {
+        clearTimeout(this.#stableTimer);
+        this.health.stop();
+        this.#logger.error({ service: this.name, reason: failure.reason }, `service ${this.name} failed, not restarting: ${failure.reason}`);
+        this.#fail(failure.reason, failure.code);
+        return;
+      }
       this.#crashed(reason);
     });
   }
@@ -242,17 +295,38 @@ export class ServiceSupervisor implements HealthHost {
     void this.#killRunning(running);
   }
 
-  /** Resolves when the service is healthy (its check passed since its last start). */
-  whenHealthy(): Promise<void> {
-    return this.health.whenHealthy();
+  /**
+   * The check's credentials were refused (or a plugin said so): no restart can fix that, and every new
+   * attempt counts against the account. Kill the tunnel and fail the service, naming why.
+   */
+  failForHealth(reason: string, code: string): void {
+    const running = this.#running;
+    if (this.state !== 'ready' || !running || this.#stopping) return;
+    this.health.stop();
+    this.#failReason = { reason, code };
+    void this.#killRunning(running);
   }
 
-  #describeExit(info: ExitInfo, spec: ForwardSpec | undefined): string {
-    const explained = spec?.explainExit?.(info) ?? this.#currentSpec?.explainExit?.(info);
-    if (explained) return explained;
+  /** Resolves when the service is healthy (its check passed since its last start); rejects if it fails first. */
+  whenHealthy(): Promise<void> {
+    if (this.state === 'failed') return Promise.reject(this.#failedError());
+    return new Promise((resolve, reject) => {
+      this.#failureWaiters.push(reject);
+      void this.health.whenHealthy().then(() => {
+        this.#failureWaiters = this.#failureWaiters.filter((w) => w !== reject);
+        resolve();
+      });
+    });
+  }
+
+  #describeExit(info: ExitInfo, spec: ForwardSpec | undefined): Required<ExitExplanation> {
+    const explained: string | ExitExplanation | undefined = spec?.explainExit?.(info) ?? this.#currentSpec?.explainExit?.(info);
+    // A plain string is the original contract: a failure with no class, treated as permanent.
+    if (typeof explained === 'string' && explained) return { message: explained, failure: 'permanent' };
+    if (explained && typeof explained === 'object' && explained.message) return { message: explained.message, failure: explained.failure ?? 'permanent' };
     const how = info.signal ? `was killed by ${info.signal}` : `exited with code ${info.exitCode}`;
     const last = info.stderr?.trim().split('\n').filter(Boolean).pop();
-    return `${this.#technology.type} process ${how}${last ? `: ${last}` : ''}`;
+    return { message: `${this.#technology.type} process ${how}${last ? `: ${last}` : ''}`, failure: 'permanent' };
   }
 
   #currentSpec: ForwardSpec | undefined;
@@ -271,7 +345,7 @@ export class ServiceSupervisor implements HealthHost {
     const policy = this.service.restartPolicy;
     if (!mayRestart(policy, this.attempts)) {
       const why = policy.enabled ? `gave up after ${policy.maxAttempts} restart attempts` : 'restart policy is disabled';
-      this.#setState('failed', `${reason} (${why})`);
+      this.#fail(`${reason} (${why})`);
       return;
     }
     const delay = backoffDelay(policy, this.attempts);
@@ -283,7 +357,7 @@ export class ServiceSupervisor implements HealthHost {
     }
     if (this.#stopping) return;
     if (veto === false) {
-      this.#setState('failed', `${reason} (restart vetoed by a plugin)`);
+      this.#fail(`${reason} (restart vetoed by a plugin)`);
       return;
     }
     this.#logger.info({ service: this.name, attempt: this.attempts, delay }, `restarting ${this.name} in ${delay.toFixed(2)} s (attempt ${this.attempts})`);
@@ -301,11 +375,19 @@ export class ServiceSupervisor implements HealthHost {
       this.#log.line('localport', `restart attempt ${this.attempts} failed: ${message}`);
       await this.#observe('startFailed', () => this.hub.hooks.startFailed.promise(this.service, error as Error));
       if (this.#stopping) return;
+      // A refused login is never retried; a setup mistake is retried only for a forward that once ran
+      // (the network or the server may come back), not while the service is still starting.
+      const failure = failureClass(error);
+      if (failure === 'rejected' || (failure === 'permanent' && !this.#everReady)) {
+        this.#fail(message, error instanceof LocalPortError ? error.code : 'START_FAILED');
+        return;
+      }
       await this.#scheduleRestart(message);
       return;
     }
     if (this.#stopping) return;
-    this.restarts += 1;
+    // A first start that needed retries is not a restart of a running service.
+    if (this.#everReady) this.restarts += 1;
     this.#becameReady();
   }
 
@@ -364,15 +446,17 @@ export class ServiceSupervisor implements HealthHost {
     // Not ready: make sure nothing is left behind before reporting.
     this.#running = undefined;
     if ('exited' in outcome) {
-      throw new ServiceError('START_FAILED', s.name, `service ${s.name}: ${this.#describeExit(outcome.exited, spec)}`);
+      const { message, failure } = this.#describeExit(outcome.exited, spec);
+      throw new ServiceFailure(failure === 'rejected' ? 'AUTH_REJECTED' : 'START_FAILED', s.name, `service ${s.name}: ${message}`, failure);
     }
     await this.#killRunning(running);
     if ('aborted' in outcome) throw new Aborted();
     const last = running.tail.filter(Boolean).pop();
-    throw new ServiceError(
+    throw new ServiceFailure(
       'START_TIMEOUT',
       s.name,
       `service ${s.name}: the ${this.#technology.type} forward did not become ready within ${START_TIMEOUT_MS / 1000} s${last ? ` (last output: ${last})` : ''}`,
+      'transient',
     );
   }
 

@@ -54,7 +54,9 @@ export const httpHealthPlugin = () =>
             });
             const body = c.bodyMatch ? await res.body.text() : (await res.body.dump(), '');
             if (!statusMatches(c.expectedStatus, res.statusCode)) {
-              return { ok: false, kind: 'service_down', code: String(res.statusCode), message: `${c.method} ${url} answered ${res.statusCode}, expected ${JSON.stringify(c.expectedStatus)}` };
+              // 401/403: the server is up and refuses these credentials; asking again will not change that.
+              const kind = res.statusCode === 401 || res.statusCode === 403 ? 'auth_rejected' : 'service_down';
+              return { ok: false, kind, code: String(res.statusCode), message: `${c.method} ${url} answered ${res.statusCode}, expected ${JSON.stringify(c.expectedStatus)}` };
             }
             if (c.bodyMatch && !new RegExp(c.bodyMatch).test(body)) {
               return { ok: false, kind: 'protocol', message: `${c.method} ${url} answered ${res.statusCode} but the body does not match /${c.bodyMatch}/` };

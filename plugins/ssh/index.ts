@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { z } from 'zod';
-import { configObject, count, definePlugin, hostname, port, seconds, type ExitInfo, type ServiceDefinition } from '../../core/index.js';
+import { configObject, count, definePlugin, hostname, port, seconds, type ExitExplanation, type ExitInfo, type ServiceDefinition } from '../../core/index.js';
 import { probe } from '../probe.js';
 
 const PLUGIN_NAME = 'localport:ssh';
@@ -105,26 +105,45 @@ export function sshArgs(service: ServiceDefinition<SshConnection>): string[] {
   return args;
 }
 
-/** ssh's own failure messages, turned into what happened and what to do (core prefixes the service name). */
-export function explainSshExit(service: ServiceDefinition<SshConnection>, info: ExitInfo): string | undefined {
+/**
+ * ssh's own failure messages, turned into what happened and what to do (core prefixes the service name),
+ * and how core should treat them: a refused login or a changed host key is `rejected` (never retried:
+ * it would count against the account, or repeat a possible attack); a connection dropped during the
+ * handshake — sshd's MaxStartups sheds excess unauthenticated connections that way — or a timeout is
+ * `transient`; the rest is a setup mistake, `permanent`.
+ */
+export function explainSshExit(service: ServiceDefinition<SshConnection>, info: ExitInfo): ExitExplanation | undefined {
   const out = info.output;
   const c = service.connection;
   const target = `${c.user ? `${c.user}@` : ''}${c.host}${c.port ? `:${c.port}` : ''}`;
-  if (/command not found|ENOENT/.test(out) && info.exitCode === 127) return `ssh is not installed or not on PATH; install the OpenSSH client`;
+  const last = (re: RegExp) => out.trim().split('\n').filter((l) => re.test(l)).pop()?.trim();
+  const permanent = (message: string): ExitExplanation => ({ message, failure: 'permanent' });
+  if (/command not found|ENOENT/.test(out) && info.exitCode === 127) return permanent(`ssh is not installed or not on PATH; install the OpenSSH client`);
   if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/i.test(out)) {
-    return `host key verification failed for ${c.host}: the server's key does not match known_hosts; if the server was really re-keyed, remove the old key with ssh-keygen -R ${c.host}`;
+    return {
+      message: `host key verification failed for ${c.host}: the server's key does not match known_hosts; if the server was really re-keyed, remove the old key with ssh-keygen -R ${c.host}`,
+      failure: 'rejected',
+    };
   }
-  if (/Permission denied/i.test(out)) return `authentication refused by ${target}; check user and key_file, or load the key into ssh-agent`;
-  if (/Could not resolve hostname|Name or service not known|nodename nor servname/i.test(out)) return `unknown host ${c.host}; check connection.host or your ~/.ssh/config`;
-  if (/Connection refused/i.test(out)) return `connection refused by ${target}; is sshd running there, on that port?`;
+  if (/Permission denied|Too many authentication failures/i.test(out)) {
+    return { message: `authentication refused by ${target}; check user and key_file, or load the key into ssh-agent`, failure: 'rejected' };
+  }
+  if (/Could not resolve hostname|Name or service not known|nodename nor servname/i.test(out)) return permanent(`unknown host ${c.host}; check connection.host or your ~/.ssh/config`);
+  if (/Connection refused/i.test(out)) return permanent(`connection refused by ${target}; is sshd running there, on that port?`);
   if (/Address already in use|cannot listen to port|Could not request local forwarding/i.test(out)) {
-    return `local port ${service.localPort} is already in use; stop what holds it or change local_port`;
+    return permanent(`local port ${service.localPort} is already in use; stop what holds it or change local_port`);
   }
-  if (/timed out|not responding/i.test(out)) return `${target} did not answer (${out.trim().split('\n').pop()})`;
+  if (/timed out|not responding/i.test(out)) return { message: `${target} did not answer (${out.trim().split('\n').pop()})`, failure: 'transient' };
   if (/Identity file .* not accessible|Load key .*: (No such file|invalid format|bad permissions)/i.test(out)) {
-    return `cannot use key_file ${c.keyFile ?? ''}: ${out.trim().split('\n').find((l) => /Identity file|Load key/.test(l))}`;
+    return permanent(`cannot use key_file ${c.keyFile ?? ''}: ${out.trim().split('\n').find((l) => /Identity file|Load key/.test(l))}`);
   }
-  if (/connect to host .* port \d+: .*/i.test(out)) return `${out.trim().split('\n').find((l) => /connect to host/.test(l))}`;
+  // "kex_exchange_identification: read: Connection reset by peer", "…: Connection closed by remote host"
+  // (not "banner exchange: … invalid format": that is no ssh server at all, a setup mistake).
+  const dropped = last(/^Connection (reset|closed) by|kex_exchange_identification: (read: )?Connection (reset|closed)/i);
+  if (dropped) {
+    return { message: `${target} dropped the connection during the handshake (${dropped}); it may be limiting new connections (sshd MaxStartups)`, failure: 'transient' };
+  }
+  if (/connect to host .* port \d+: .*/i.test(out)) return permanent(`${out.trim().split('\n').find((l) => /connect to host/.test(l))}`);
   return undefined;
 }
 

@@ -11,7 +11,7 @@ export const fakeTechPlugin = () =>
     apply(api) {
       api.registerTechnology({
         type: 'fake',
-        connectionSchema: configObject({ mode: z.enum(['ok', 'fail', 'hang']).default('ok'), delay: z.number().default(0), flag: z.string().optional(), createDelay: z.number().default(0) }),
+        connectionSchema: configObject({ mode: z.enum(['ok', 'fail', 'hang', 'reset', 'denied']).default('ok'), delay: z.number().default(0), flag: z.string().optional(), createDelay: z.number().default(0) }),
         describeTarget: (s) => `fake:${s.remotePort}`,
         createForward: async (s) => {
           // A technology that does async work before spawning (a lookup, a token): the window a stop can hit.
@@ -20,7 +20,15 @@ export const fakeTechPlugin = () =>
           command: process.execPath,
           args: [FAKE_TUNNEL, String(s.localPort), s.connection.mode, String(s.connection.delay), ...(s.connection.flag ? [s.connection.flag] : [])],
           ready: { output: /^LISTENING / },
-          explainExit: (info) => (/refused the forward/.test(info.output) ? 'the fake remote refused the forward' : undefined),
+          // A plain string (the original contract: permanent), and the two classified kinds.
+          explainExit: (info) =>
+            /refused the forward/.test(info.output)
+              ? 'the fake remote refused the forward'
+              : /connection reset/.test(info.output)
+                ? { message: 'the fake remote reset the connection', failure: 'transient' as const }
+                : /permission denied/.test(info.output)
+                  ? { message: 'the fake remote refused our credentials', failure: 'rejected' as const }
+                  : undefined,
           };
         },
       });

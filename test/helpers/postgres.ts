@@ -12,6 +12,10 @@ export interface PostgresPeer {
   stopServer(): Promise<void>;
   /** Start it again on the same port and data. */
   startServer(): Promise<void>;
+  /** Everything the server logged on stderr since it first started. */
+  log(): string;
+  /** Logins the server refused so far (wrong password or unknown user: `28P01`, logged as FATAL). */
+  failedLogins(): number;
   /** Stop and remove everything. */
   stop(): Promise<void>;
 }
@@ -43,6 +47,7 @@ export async function startPostgres(password = 'pg-test-pw'): Promise<PostgresPe
   );
   const port = await freePort();
   let child: ChildProcess | undefined;
+  let fullLog = '';
 
   const startServer = async () => {
     const c = spawn(`${PG_BIN}/postgres`, ['-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-k', dir, '-c', 'fsync=off'], {
@@ -55,6 +60,7 @@ export async function startPostgres(password = 'pg-test-pw'): Promise<PostgresPe
       const timer = setTimeout(() => reject(new Error(`postgres did not start within 10 s:\n${log}`)), 10000);
       c.stderr!.setEncoding('utf8').on('data', (d: string) => {
         log += d;
+        fullLog += d;
         if (/ready to accept connections/.test(log)) {
           clearTimeout(timer);
           resolve();
@@ -65,7 +71,6 @@ export async function startPostgres(password = 'pg-test-pw'): Promise<PostgresPe
         reject(new Error(`postgres exited ${code}:\n${log}`));
       });
     });
-    c.stderr!.resume();
     child = c;
   };
   const stopServer = async () => {
@@ -84,6 +89,8 @@ export async function startPostgres(password = 'pg-test-pw'): Promise<PostgresPe
     password,
     startServer,
     stopServer,
+    log: () => fullLog,
+    failedLogins: () => fullLog.match(/FATAL: {2}password authentication failed/g)?.length ?? 0,
     async stop() {
       await stopServer();
       rmSync(dir, { recursive: true, force: true });

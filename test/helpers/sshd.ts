@@ -17,6 +17,10 @@ export interface SshdPeer {
   knownHosts: string;
   /** The server's public host key line (for writing a wrong one). */
   hostKeyPub: string;
+  /** Everything sshd logged (LogLevel VERBOSE) since it first started. */
+  log(): string;
+  /** TCP connections sshd accepted so far: each is one `Connection from` line in its log. */
+  connections(): number;
   /** Kill the listener and every session it forked (sessions call setsid, so not by group). */
   killServer(): Promise<void>;
   /** Start the server again: same port, same keys. */
@@ -58,20 +62,23 @@ export async function startSshd(): Promise<SshdPeer> {
       'StrictModes no',
       'AllowTcpForwarding yes',
       'LogLevel VERBOSE',
-      // Many tunnels connect at once (20-service tests); the default 10 would drop some.
-      'MaxStartups 200',
+      // MaxStartups stays at its default (10:30:100), as on a real server: above 10 connections that
+      // have not authenticated yet, sshd drops some. Many tunnels starting at once rely on LocalPort
+      // retrying such a drop.
       '',
     ].join('\n'),
   );
   if (process.getuid?.() === 0) mkdirSync('/run/sshd', { recursive: true });
 
   let child: ChildProcess | undefined;
+  let fullLog = '';
   const launch = async () => {
     const c = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
+    // Kept for the whole run (not only until ready): tests count the connections sshd accepted.
+    c.stderr!.setEncoding('utf8').on('data', (chunk: string) => (fullLog += chunk));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`sshd did not start within 5 s:\n${log}`)), 5000);
-      c.stderr!.setEncoding('utf8');
       c.stderr!.on('data', (chunk: string) => {
         log += chunk;
         if (/Server listening on 127\.0\.0\.1 port/.test(log)) {
@@ -84,7 +91,6 @@ export async function startSshd(): Promise<SshdPeer> {
         reject(new Error(`sshd exited with ${code}:\n${log}`));
       });
     });
-    c.stderr!.resume();
     child = c;
   };
   const kill = async () => {
@@ -112,6 +118,8 @@ export async function startSshd(): Promise<SshdPeer> {
     clientKey,
     knownHosts,
     hostKeyPub,
+    log: () => fullLog,
+    connections: () => fullLog.match(/^Connection from /gm)?.length ?? 0,
     killServer: kill,
     startServer: launch,
     async stop() {

@@ -97,15 +97,18 @@ describeWithPeer('OpenSSH sshd + PostgreSQL', hasSshd && hasPostgres, 'postgres 
     expect(db.state).toBe('ready');
   }, 40000);
 
-  it('reports a wrong password as auth rejected with the PostgreSQL code, and does not restart', async () => {
+  it('reports a wrong password as auth rejected with the PostgreSQL code, and fails the service with no restart and no second login', async () => {
+    const before = pg.failedLogins();
     const { svcs } = await supervise([{ name: 'db', remote: pg.port, health: { type: 'postgres', config: { user: 'postgres', password: 'wrong' } } }]);
     const db = await started(svcs[0]);
-    await waitUntil(() => db.health.state === 'unhealthy', 5000, 'unhealthy');
+    await waitUntil(() => db.state === 'failed', 5000, 'failed');
     await new Promise((r) => setTimeout(r, 1000)); // five more check intervals
     expect(db.status().health).toMatchObject({ state: 'unhealthy', kind: 'auth_rejected', code: '28P01' });
     expect(db.health.status().message).toMatch(/password authentication failed/);
+    expect(db.lastError).toMatch(/^the postgres check's credentials were rejected \(postgres: 28P01 password authentication failed for user "postgres"\); not retried/);
     expect(db.restarts).toBe(0);
-    expect(db.state).toBe('ready');
+    expect(db.pid).toBeNull();
+    expect(pg.failedLogins() - before).toBe(1);
   });
 
   it('tells a missing database apart (3D000)', async () => {
@@ -131,6 +134,21 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'http check through an ssh tunnel', ()
       await waitUntil(() => api.health.state === 'unhealthy', 3000, 'unhealthy on 503');
       expect(api.health.status()).toMatchObject({ kind: 'service_down', code: '503' });
       expect(api.health.status().message).toMatch(/answered 503, expected 200/);
+    } finally {
+      web.status = 200;
+    }
+  });
+
+  it.each([401, 403])('takes %i as refused credentials: the service fails at the first one, with no restart', async (code) => {
+    web.status = code;
+    try {
+      const { svcs } = await supervise([{ name: 'api', remote: web.port, health: { type: 'http', failure_threshold: 3 } }]);
+      const api = await started(svcs[0]);
+      await waitUntil(() => api.state === 'failed', 3000, 'failed');
+      expect(api.health.status()).toMatchObject({ state: 'unhealthy', kind: 'auth_rejected', code: String(code), consecutiveFailures: 1 });
+      expect(api.lastError).toMatch(new RegExp(`^the http check's credentials were rejected \\(GET http://127\\.0\\.0\\.1:\\d+/ answered ${code}, expected "200-399"\\); not retried`));
+      expect(api.restarts).toBe(0);
+      expect(api.pid).toBeNull();
     } finally {
       web.status = 200;
     }

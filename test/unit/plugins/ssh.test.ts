@@ -36,12 +36,24 @@ describe('ssh technology', () => {
   });
 
   it.each([
-    ['Permission denied (publickey).', /authentication refused by deploy@bastion/],
-    ['Host key verification failed.', /host key verification failed for bastion.*ssh-keygen -R bastion/],
-    ['ssh: connect to host bastion port 22: Connection refused', /connection refused by deploy@bastion/],
-    ['bind [127.0.0.1]:5432: Address already in use', /local port 5432 is already in use/],
-    ['ssh: Could not resolve hostname bastion: Name or service not known', /unknown host bastion/],
-  ])('explains "%s"', (output, expected) => {
-    expect(explainSshExit(service({ host: 'bastion', user: 'deploy' }), { exitCode: 255, output })).toMatch(expected);
+    ['Permission denied (publickey).', /authentication refused by deploy@bastion/, 'rejected'],
+    ['Received disconnect from 10.0.0.1 port 22:2: Too many authentication failures', /authentication refused by deploy@bastion/, 'rejected'],
+    ['Host key verification failed.', /host key verification failed for bastion.*ssh-keygen -R bastion/, 'rejected'],
+    ['@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\nHost key for bastion has changed and you have requested strict checking.\nHost key verification failed.', /host key verification failed for bastion/, 'rejected'],
+    ['ssh: connect to host bastion port 22: Connection refused', /connection refused by deploy@bastion/, 'permanent'],
+    ['bind [127.0.0.1]:5432: Address already in use', /local port 5432 is already in use/, 'permanent'],
+    ['ssh: Could not resolve hostname bastion: Name or service not known', /unknown host bastion/, 'permanent'],
+    // What sshd's MaxStartups drop looks like from the client (seen against Debian's sshd 9.2).
+    ['kex_exchange_identification: read: Connection reset by peer\nConnection reset by 10.0.0.1 port 22', /dropped the connection during the handshake \(Connection reset by 10\.0\.0\.1 port 22\)/, 'transient'],
+    ['kex_exchange_identification: Connection closed by remote host\nConnection closed by 10.0.0.1 port 22', /deploy@bastion dropped the connection during the handshake.*MaxStartups/, 'transient'],
+    ['ssh: connect to host bastion port 22: Connection timed out', /deploy@bastion did not answer/, 'transient'],
+  ])('explains "%s" and classifies it', (output, expected, failure) => {
+    const explained = explainSshExit(service({ host: 'bastion', user: 'deploy' }), { exitCode: 255, output });
+    expect(explained?.message).toMatch(expected);
+    expect(explained?.failure).toBe(failure);
+  });
+
+  it('leaves a port that is no ssh server unexplained, so core treats it as a permanent failure', () => {
+    expect(explainSshExit(service({ host: 'bastion' }), { exitCode: 255, output: 'banner exchange: Connection to 10.0.0.1 port 80: invalid format' })).toBeUndefined();
   });
 });

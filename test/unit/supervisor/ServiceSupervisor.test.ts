@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { ServiceError } from '../../../core/errors.js';
+import { configObject, definePlugin } from '../../../core/index.js';
 import type { LocalPort } from '../../../core/LocalPort.js';
 import { Supervisor } from '../../../core/supervisor/Supervisor.js';
 import type { ServiceState } from '../../../core/types.js';
@@ -27,11 +28,28 @@ afterEach(async () => {
   supervisors = [];
 });
 
+/** A health check that always answers "credentials rejected", counting how often it was asked. */
+const rejectingCheck = { calls: 0 };
+const rejectingCheckPlugin = () =>
+  definePlugin({
+    name: 'test:rejecting-check',
+    apply(api) {
+      api.registerHealthCheck({
+        type: 'rejecting',
+        configSchema: configObject({}),
+        async check() {
+          rejectingCheck.calls += 1;
+          return { ok: false, kind: 'auth_rejected', code: '28P01', message: 'password authentication failed' };
+        },
+      });
+    },
+  });
+
 async function setup(services: Record<string, unknown>[], restart: Record<string, unknown> = {}) {
   const { hub, config } = await resolve(
     { defaults: { restart_policy: { initial_delay: 0.05, jitter: 0, ...restart } }, services },
     {},
-    [fakeTechPlugin()],
+    [fakeTechPlugin(), rejectingCheckPlugin()],
   );
   const sup = new Supervisor(hub);
   supervisors.push(sup);
@@ -134,6 +152,101 @@ describe('ServiceSupervisor', () => {
     expect(far.message).toBe(`service far: cannot listen on 203.0.113.77:${port}: 203.0.113.77 is not an address of this machine`);
     const nowhere = await sup.add(config.services[1]).start().catch((e) => e);
     expect(nowhere.message).toMatch(/^service nowhere: cannot listen on nonexistent\.invalid:\d+: bind address 'nonexistent\.invalid' does not resolve \((ENOTFOUND|EAI_AGAIN)\)$/);
+  });
+
+  it('retries a first start that failed transiently, under the restart policy, until it is ready', async () => {
+    const flag = path.join(dir, 'flag-transient');
+    writeFileSync(flag, 'reset');
+    const { config, sup, hub, states } = await setup([await fake('a', { flag })]);
+    const attempts: number[] = [];
+    hub.hooks.beforeRestart.tap('test', (_s, info) => {
+      attempts.push(info.attempt);
+      if (info.attempt === 2) writeFileSync(flag, 'ok'); // the server takes the third attempt
+    });
+    const s = sup.add(config.services[0]);
+    await s.start();
+    expect(s.state).toBe('ready');
+    expect(attempts).toEqual([1, 2]);
+    expect(states.a).toEqual(['starting', 'restarting', 'ready']);
+    // A first start that needed retries is not a restart of a running service.
+    expect(s.restarts).toBe(0);
+  });
+
+  it('gives up on a transiently failing first start after max_attempts, and says so', async () => {
+    const { config, sup } = await setup([await fake('a', { mode: 'reset' })], { max_attempts: 2 });
+    const s = sup.add(config.services[0]);
+    const err = await s.start().catch((e) => e);
+    expect(err).toBeInstanceOf(ServiceError);
+    expect(err.message).toBe('service a: the fake remote reset the connection (gave up after 2 restart attempts)');
+    expect(s.state).toBe('failed');
+    expect(s.pid).toBeNull();
+  });
+
+  it('stops a first start that is waiting to retry', async () => {
+    const { config, sup } = await setup([await fake('a', { mode: 'reset' })], { initial_delay: 5 });
+    const s = sup.add(config.services[0]);
+    const starting = s.start();
+    await waitUntil(() => s.state === 'restarting', 3000, 'the retry wait');
+    await s.stop();
+    await expect(starting).resolves.toBeUndefined();
+    expect(s.state).toBe('stopped');
+  });
+
+  it('fails a first start at once on rejected credentials, without a retry', async () => {
+    const { config, sup, hub } = await setup([await fake('a', { mode: 'denied' })]);
+    let retries = 0;
+    hub.hooks.beforeRestart.tap('test', () => {
+      retries += 1;
+    });
+    const err = await sup.add(config.services[0]).start().catch((e) => e);
+    expect(err).toMatchObject({ code: 'AUTH_REJECTED', message: 'service a: the fake remote refused our credentials' });
+    expect(retries).toBe(0);
+  });
+
+  it('fails a running service at once, instead of restarting it again, when a restart is refused its credentials', async () => {
+    const flag = path.join(dir, 'flag-denied');
+    const { config, sup, hub } = await setup([await fake('a', { flag })]);
+    let spawns = 0;
+    hub.hooks.beforeStart.tap('test', () => {
+      spawns += 1;
+    });
+    const s = sup.add(config.services[0]);
+    await s.start();
+    writeFileSync(flag, 'denied');
+    process.kill(s.pid!, 'SIGKILL');
+    await waitUntil(() => s.state === 'failed', 3000, 'failed state');
+    await new Promise((r) => setTimeout(r, 400)); // eight initial delays: no more attempts come
+    expect(spawns).toBe(2); // the first start and one restart, refused
+    expect(s.lastError).toBe('service a: the fake remote refused our credentials');
+    expect(s.pid).toBeNull();
+  });
+
+  it('fails the service at the first rejected health check, whatever failure_threshold says, and checks no more', async () => {
+    rejectingCheck.calls = 0;
+    const { config, sup } = await setup([await fake('a', {}, { health_check: { type: 'rejecting', interval: 0.05, failure_threshold: 3 } })]);
+    const s = sup.add(config.services[0]);
+    await s.start();
+    const pid = s.pid!;
+    const err = await Promise.race([s.whenHealthy().catch((e) => e), new Promise((r) => setTimeout(() => r(new Error('still waiting after 3 s')), 3000))]);
+    expect(err).toMatchObject({ code: 'AUTH_REJECTED' });
+    expect(err.message).toMatch(/^service a: the rejecting check's credentials were rejected \(password authentication failed\); not retried/);
+    expect(s.state).toBe('failed');
+    expect(s.health.status()).toMatchObject({ state: 'unhealthy', kind: 'auth_rejected', code: '28P01' });
+    await waitUntil(() => !alive(pid), 3000, 'the tunnel killed');
+    await new Promise((r) => setTimeout(r, 500)); // ten check intervals
+    expect(rejectingCheck.calls).toBe(1);
+  });
+
+  it('keeps a service whose rejected check a plugin ignores, but checks it at most every 30 s', async () => {
+    rejectingCheck.calls = 0;
+    const { config, sup, hub } = await setup([await fake('a', {}, { health_check: { type: 'rejecting', interval: 0.05 } })]);
+    hub.hooks.healthFailed.tap('test:ignore', () => 'ignore');
+    const s = sup.add(config.services[0]);
+    await s.start();
+    await waitUntil(() => rejectingCheck.calls >= 1, 2000, 'the first check');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(s.state).toBe('ready');
+    expect(rejectingCheck.calls).toBe(1);
   });
 
   it('names the port and the process holding it when the local port is taken', async () => {
