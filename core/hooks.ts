@@ -1,4 +1,5 @@
 import { AsyncParallelHook, AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook, SyncHook } from 'tapable';
+import { describeValue } from './config/code.js';
 import { PluginError } from './errors.js';
 import type { HealthResult, ResolvedConfig, ServiceDefinition, ServiceState } from './types.js';
 
@@ -101,12 +102,42 @@ export function tapSide(hooks: Hooks): TapHooks {
   return Object.freeze(out) as TapHooks;
 }
 
+/** A config as configResolved passes it on: anything else would fail far from the plugin that returned it. */
+const isResolvedConfig = (c: unknown): boolean =>
+  !!c && typeof c === 'object' && Array.isArray((c as ResolvedConfig).services) && (c as ResolvedConfig).services.every((s) => !!s && typeof s === 'object' && typeof s.name === 'string');
+
+/** What a waterfall tap may return, checked as it returns (undefined passes the value on unchanged). */
+const RESULT_CHECKS: Partial<Record<keyof Hooks, (result: unknown) => string | undefined>> = {
+  configResolved: (r) =>
+    r === undefined || isResolvedConfig(r) ? undefined : `it returned ${describeValue(r, 60)} instead of the config; return the config it was given (changed or not)`,
+};
+
 /** Wraps every tap so that what it throws names the plugin (the tap's name) and the hook. */
 export function wrapPluginErrors(hooks: Hooks): void {
   for (const [hookName, hook] of Object.entries(hooks)) {
+    const check = RESULT_CHECKS[hookName as keyof Hooks];
     (hook as unknown as { intercept(i: object): void }).intercept({
       register(tap: { name: string; type: string; fn: (...args: unknown[]) => unknown }) {
-        const fn = tap.fn;
+        const tapped = tap.fn;
+        const fn = !check
+          ? tapped
+          : tap.type === 'promise'
+            ? async (...args: unknown[]) => checked(await tapped(...args))
+            : tap.type === 'sync'
+              ? (...args: unknown[]) => checked(tapped(...args))
+              : (...args: unknown[]) => {
+                  const cb = args.pop() as (err?: unknown, r?: unknown) => void;
+                  tapped(...args, (err?: unknown, r?: unknown) => {
+                    let problem: string | undefined;
+                    if (!err) problem = check(r);
+                    cb(err ?? (problem ? new Error(problem) : undefined), r);
+                  });
+                };
+        function checked(result: unknown): unknown {
+          const problem = check!(result);
+          if (problem) throw new Error(problem);
+          return result;
+        }
         const wrapErr = (e: unknown) => (e instanceof PluginError ? e : new PluginError(tap.name, hookName, e));
         if (tap.type === 'promise') {
           tap.fn = async (...args: unknown[]) => {

@@ -1,7 +1,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../errors.js';
+import { ConfigError, isUserError } from '../errors.js';
+import { runConfigCode } from './code.js';
+import { checkConfigShape } from './guard.js';
 
 export const SEARCH_PLACES = [
   'package.json',
@@ -41,10 +43,11 @@ export async function importModule(filepath: string): Promise<unknown> {
 }
 
 async function loadScript(filepath: string): Promise<unknown> {
-  const mod = await importModule(filepath);
-  // `export default defineConfig(...)` or `module.exports = …`; a function may return the config.
-  const config = typeof mod === 'function' ? await (mod as () => unknown)() : mod;
-  return config;
+  return runConfigCode(filepath, `config ${filepath}`, async () => {
+    const mod = await importModule(filepath);
+    // `export default defineConfig(...)` or `module.exports = …`; a function or a promise may give the config.
+    return typeof mod === 'function' ? await (mod as () => unknown)() : await mod;
+  });
 }
 
 function firstLine(message: string): string {
@@ -53,6 +56,7 @@ function firstLine(message: string): string {
 
 /** Turns a loader's exception into a ConfigError that names the file and, for YAML/JSON, the line. */
 function loadError(file: string, error: unknown): ConfigError {
+  if (isUserError(error)) return error as ConfigError;
   const e = error as { name?: string; reason?: string; mark?: { line: number; column: number }; message?: string };
   if (e?.name === 'YAMLException' && e.mark) {
     return new ConfigError([{ file: `${file}:${e.mark.line + 1}:${e.mark.column + 1}`, path: '', message: `YAML syntax error: ${e.reason}` }], 'Fix the YAML syntax at that line.', 'CONFIG_SYNTAX');
@@ -121,6 +125,7 @@ export async function loadRawConfig(opts: { configPath?: string; cwd?: string } 
   if (typeof result.config !== 'object' || Array.isArray(result.config)) {
     throw new ConfigError([{ file: result.filepath, path: '', message: 'the config must be an object with a `services` key' }]);
   }
+  checkConfigShape(result.config, result.filepath);
   return { file: result.filepath, raw: result.config };
 }
 
