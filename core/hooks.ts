@@ -112,32 +112,33 @@ const RESULT_CHECKS: Partial<Record<keyof Hooks, (result: unknown) => string | u
     r === undefined || isResolvedConfig(r) ? undefined : `it returned ${describeValue(r, 60)} instead of the config; return the config it was given (changed or not)`,
 };
 
+type TapFn = (...args: unknown[]) => unknown;
+
+/** `fn` with what it returns checked: a problem is thrown (or, for a callback tap, passed to the callback). */
+function checkResults(type: string, fn: TapFn, check: (result: unknown) => string | undefined): TapFn {
+  const checked = (result: unknown) => {
+    const problem = check(result);
+    if (problem) throw new Error(problem);
+    return result;
+  };
+  if (type === 'promise') return async (...args) => checked(await fn(...args));
+  if (type === 'sync') return (...args) => checked(fn(...args));
+  return (...args) => {
+    const cb = args.pop() as (err?: unknown, r?: unknown) => void;
+    fn(...args, (err?: unknown, r?: unknown) => {
+      const problem = err ? undefined : check(r);
+      cb(err ?? (problem ? new Error(problem) : undefined), r);
+    });
+  };
+}
+
 /** Wraps every tap so that what it throws names the plugin (the tap's name) and the hook. */
 export function wrapPluginErrors(hooks: Hooks): void {
   for (const [hookName, hook] of Object.entries(hooks)) {
     const check = RESULT_CHECKS[hookName as keyof Hooks];
     (hook as unknown as { intercept(i: object): void }).intercept({
-      register(tap: { name: string; type: string; fn: (...args: unknown[]) => unknown }) {
-        const tapped = tap.fn;
-        const fn = !check
-          ? tapped
-          : tap.type === 'promise'
-            ? async (...args: unknown[]) => checked(await tapped(...args))
-            : tap.type === 'sync'
-              ? (...args: unknown[]) => checked(tapped(...args))
-              : (...args: unknown[]) => {
-                  const cb = args.pop() as (err?: unknown, r?: unknown) => void;
-                  tapped(...args, (err?: unknown, r?: unknown) => {
-                    let problem: string | undefined;
-                    if (!err) problem = check(r);
-                    cb(err ?? (problem ? new Error(problem) : undefined), r);
-                  });
-                };
-        function checked(result: unknown): unknown {
-          const problem = check!(result);
-          if (problem) throw new Error(problem);
-          return result;
-        }
+      register(tap: { name: string; type: string; fn: TapFn }) {
+        const fn = check ? checkResults(tap.type, tap.fn, check) : tap.fn;
         const wrapErr = (e: unknown) => (e instanceof PluginError ? e : new PluginError(tap.name, hookName, e));
         if (tap.type === 'promise') {
           tap.fn = async (...args: unknown[]) => {

@@ -112,6 +112,13 @@ export function originOf(error: unknown): string | undefined {
   return undefined;
 }
 
+/** What runConfigCode throws in place of a value thrown that is not an Error (`throw 'x'`, `throw {}`). */
+export class ThrownValue extends Error {
+  constructor(readonly value: unknown) {
+    super(`it threw ${describeValue(value)}, not an Error`);
+  }
+}
+
 /** Thrown by runConfigCode: the reason is worded to follow the file's name. */
 export class ConfigCodeError extends ConfigError {
   constructor(
@@ -125,7 +132,8 @@ export class ConfigCodeError extends ConfigError {
 }
 
 let realExit: typeof process.exit | undefined;
-let loading = 0;
+/** The files whose code is loading now, innermost last. */
+const loadingFiles: string[] = [];
 const exitCalls = new Map<string, number | string | null | undefined>();
 
 /**
@@ -133,24 +141,25 @@ const exitCalls = new Map<string, number | string | null | undefined>();
  * process (and is remembered, should the code catch what it threw). Called from anywhere else, as
  * by LocalPort's own shutdown while a reload is under way, it exits as usual.
  */
-function trapExit(): () => void {
-  if (loading++ === 0) {
+function trapExit(file: string): () => void {
+  if (loadingFiles.push(file) === 1) {
     const exit = process.exit;
     realExit = exit;
     process.exit = ((code?: number | string | null) => {
       const limit = Error.stackTraceLimit;
       Error.stackTraceLimit = 50;
-      const stack = new Error().stack ?? '';
+      const frames = stackFiles(new Error().stack ?? '');
       Error.stackTraceLimit = limit;
-      const file = stackFiles(stack).find((f) => codeFiles.has(f) || labelOf(f));
-      if (!file) return exit(code);
-      const owner = codeFiles.has(file) ? file : ([...codeFiles.keys()].find((f) => codeFiles.get(f) === labelOf(file)) ?? file);
+      // A loaded file by name, else the file loading now if a helper of config code is on the stack.
+      const owner = frames.find((f) => codeFiles.has(f)) ?? (frames.some((f) => labelOf(f)) ? loadingFiles.at(-1) : undefined);
+      if (!owner) return exit(code);
       exitCalls.set(owner, code);
       throw new ConfigCodeError(owner, exitMessage(code), 'CONFIG_EXIT', EXIT_HINT);
     }) as typeof process.exit;
   }
   return () => {
-    if (--loading === 0 && realExit) {
+    loadingFiles.splice(loadingFiles.lastIndexOf(file), 1);
+    if (loadingFiles.length === 0 && realExit) {
       process.exit = realExit;
       realExit = undefined;
     }
@@ -164,13 +173,13 @@ const EXIT_HINT = 'A config, preset or plugin must not end the process: throw an
  * Runs config, preset or plugin code (importing it, calling its default export, a plugin factory)
  * against a deadline, with `process.exit` trapped. The deadline's timer is ref'd: a default export
  * that never resolves would otherwise leave Node an empty event loop, and Node exits 13 without a
- * word. A non-Error thrown is turned into an Error that says what it was; Errors pass unchanged.
+ * word. A non-Error thrown becomes a ThrownValue, an Error that says what it was; Errors pass unchanged.
  */
 export async function runConfigCode<T>(file: string, label: string, fn: () => T | Promise<T>, env: NodeJS.ProcessEnv = process.env): Promise<T> {
   registerCode(file, label);
   exitCalls.delete(file);
   const ms = configTimeoutMs(env);
-  const release = trapExit();
+  const release = trapExit(file);
   let timer: NodeJS.Timeout | undefined;
   try {
     const deadline = new Promise<never>((_, reject) => {
@@ -193,7 +202,7 @@ export async function runConfigCode<T>(file: string, label: string, fn: () => T 
   } catch (error) {
     if (exitCalls.has(file) && !(error instanceof ConfigCodeError)) throw new ConfigCodeError(file, exitMessage(exitCalls.get(file)), 'CONFIG_EXIT', EXIT_HINT);
     if (isError(error)) throw error;
-    throw new Error(`it threw ${describeValue(error)}, not an Error`);
+    throw new ThrownValue(error);
   } finally {
     clearTimeout(timer);
     release();

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, isUserError } from '../errors.js';
-import { ConfigCodeError, describeValue, runConfigCode } from './code.js';
+import { ConfigCodeError, describeValue, runConfigCode, ThrownValue } from './code.js';
 import { checkConfigShape } from './guard.js';
 import { importModule } from './load.js';
 
@@ -102,7 +102,8 @@ async function callExport(fn: (...args: unknown[]) => unknown, args: unknown[], 
     if (error instanceof ConfigCodeError) throw codeError(error, what, spec, fromFile);
     if (isUserError(error)) throw error;
     const call = what === 'preset' ? 'its default export' : 'its plugin factory';
-    throw presetError('load-failed', what, spec, fromFile, `${call} threw: ${describeValue(error)}`, `Fix the ${what}, or remove it.`);
+    const thrown = error instanceof ThrownValue ? `${describeValue(error.value)}, not an Error` : `an error: ${describeValue(error)}`;
+    throw presetError('load-failed', what, spec, fromFile, `${call} threw ${thrown}`, `Fix the ${what}, or remove it.`);
   }
 }
 
