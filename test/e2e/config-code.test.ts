@@ -92,6 +92,12 @@ describe('process.exit called while config code loads', () => {
     expectConfigError(r, `${file}: called process.exit(${arg}) while it was loading`);
   });
 
+  it('in a helper the config imports is charged to the config', async () => {
+    const { dir, file } = project({ 'localport.config.ts': `import './helper.ts';\nexport default { ${SERVICES} };\n`, 'helper.ts': 'process.exit(4);\nexport {};\n' });
+    const r = await cli(dir, ['config', 'validate']);
+    expectConfigError(r, `${file}: called process.exit(4) while it was loading`);
+  });
+
   it('names a plugin whose factory calls process.exit', async () => {
     const { dir, file } = project({ 'localport.config.ts': `export default { ${SERVICES}, plugins: ['./exit-plugin.mjs'] };\n`, 'exit-plugin.mjs': 'export default function () { process.exit(3); }\n' });
     const r = await cli(dir, ['config', 'validate']);
