@@ -1,3 +1,4 @@
+import { runConfigCode } from '../config/code.js';
 import { loadRawConfig } from '../config/load.js';
 import { substituteEnv } from '../config/env.js';
 import { rawPlugins, validateConfig } from '../config/validate.js';
@@ -40,7 +41,10 @@ export async function loadProject(opts: ProjectOptions = {}): Promise<Project> {
   const substituted = substituteEnv(ext.raw, opts.env ?? process.env, redactor, file);
   const { logger, file: logFile } = await createLogger(redactor, { level: opts.logLevel, file: opts.logFile });
   const hub = new LocalPort({ redactor, logger });
-  await hub.use([defaultPreset().plugins, await resolvePluginEntries(rawPlugins(substituted), file, opts.cwd)]);
+  const plugins = await resolvePluginEntries(rawPlugins(substituted), file, opts.cwd);
+  // Plugins' apply() and configResolved taps are the config's code too: bounded, process.exit trapped.
+  const use = () => hub.use([defaultPreset().plugins, plugins]);
+  await (plugins.length ? runConfigCode(file, `config ${file}`, use, { stage: 'applying its plugins' }) : use());
   const config = await resolveWith(hub, file, substituted, ext.sources);
   logger.debug({ file, services: config.services.map((s) => s.name) }, 'config loaded');
   return { hub, config, logger, logFile, presetFiles: ext.files };
@@ -48,7 +52,8 @@ export async function loadProject(opts: ProjectOptions = {}): Promise<Project> {
 
 async function resolveWith(hub: LocalPort, file: string, substituted: unknown, sources?: Map<string, string>): Promise<ResolvedConfig> {
   const validated = validateConfig(substituted, { file, technologies: hub.technologies, healthChecks: hub.healthChecks, sources });
-  return hub.hooks.configResolved.promise(validated);
+  if (!hub.hooks.configResolved.isUsed()) return validated;
+  return runConfigCode(file, `config ${file}`, () => hub.hooks.configResolved.promise(validated), { stage: 'a configResolved tap' });
 }
 
 /**

@@ -166,6 +166,12 @@ function trapExit(file: string): () => void {
   };
 }
 
+/** A process.exit that the code caught (or that failed something else first) still fails the load. */
+function throwIfExited(): void {
+  const [exited] = exitCalls;
+  if (exited) throw new ConfigCodeError(exited[0], exitMessage(exited[1]), 'CONFIG_EXIT', EXIT_HINT);
+}
+
 const exitMessage = (code: unknown) => `called process.exit(${code === undefined ? '' : String(code)}) while it was loading`;
 const EXIT_HINT = 'A config, preset or plugin must not end the process: throw an Error instead, and LocalPort reports it.';
 
@@ -175,10 +181,10 @@ const EXIT_HINT = 'A config, preset or plugin must not end the process: throw an
  * that never resolves would otherwise leave Node an empty event loop, and Node exits 13 without a
  * word. A non-Error thrown becomes a ThrownValue, an Error that says what it was; Errors pass unchanged.
  */
-export async function runConfigCode<T>(file: string, label: string, fn: () => T | Promise<T>, env: NodeJS.ProcessEnv = process.env): Promise<T> {
+export async function runConfigCode<T>(file: string, label: string, fn: () => T | Promise<T>, opts: { stage?: string; env?: NodeJS.ProcessEnv } = {}): Promise<T> {
   registerCode(file, label);
-  exitCalls.delete(file);
-  const ms = configTimeoutMs(env);
+  if (loadingFiles.length === 0) exitCalls.clear();
+  const ms = configTimeoutMs(opts.env);
   const release = trapExit(file);
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -188,19 +194,23 @@ export async function runConfigCode<T>(file: string, label: string, fn: () => T 
           reject(
             new ConfigCodeError(
               file,
-              `did not finish loading within ${ms / 1000} s (a default export, factory or top-level await that never resolves?)`,
+              opts.stage
+                ? `${opts.stage} did not finish within ${ms / 1000} s`
+                : `did not finish loading within ${ms / 1000} s (a default export, factory or top-level await that never resolves?)`,
               'CONFIG_TIMEOUT',
-              'Make its default export a config object, or a function or promise that resolves to one. LOCALPORT_CONFIG_TIMEOUT (seconds) sets the limit.',
+              opts.stage
+                ? 'A plugin must not wait forever in apply() or a configResolved tap. LOCALPORT_CONFIG_TIMEOUT (seconds) sets the limit.'
+                : 'Make its default export a config object, or a function or promise that resolves to one. LOCALPORT_CONFIG_TIMEOUT (seconds) sets the limit.',
             ),
           ),
         ms,
       );
     });
     const result = await Promise.race([Promise.resolve().then(fn), deadline]);
-    if (exitCalls.has(file)) throw new ConfigCodeError(file, exitMessage(exitCalls.get(file)), 'CONFIG_EXIT', EXIT_HINT);
+    throwIfExited();
     return result;
   } catch (error) {
-    if (exitCalls.has(file) && !(error instanceof ConfigCodeError)) throw new ConfigCodeError(file, exitMessage(exitCalls.get(file)), 'CONFIG_EXIT', EXIT_HINT);
+    if (!(error instanceof ConfigCodeError)) throwIfExited();
     if (isError(error)) throw error;
     throw new ThrownValue(error);
   } finally {

@@ -74,6 +74,15 @@ describe('a config or preset that never finishes loading', () => {
     expect(r.ms).toBeLessThan(6000);
   });
 
+  it.concurrent.each([
+    ['apply()', `{ name: 'hanger', apply() { return new Promise(() => {}); } }`, 'applying its plugins'],
+    ['a configResolved tap', `{ name: 'hanger', apply(api: any) { api.hooks.configResolved.tapPromise('hanger', () => new Promise(() => {})); } }`, 'a configResolved tap'],
+  ])('times out a plugin that never finishes %s', async (_what, plugin, stage) => {
+    const { dir, file } = project({ 'localport.config.ts': `export default { ${SERVICES}, plugins: [${plugin}] };\n` });
+    const r = await cli(dir, ['config', 'validate']);
+    expectConfigError(r, `${file}: ${stage} did not finish within 1 s`);
+  });
+
   it.concurrent('names a preset whose default export function never resolves, and the config that extends it', async () => {
     const { dir, file } = project({ 'localport.yaml': 'extends: ./presets/slow.mjs\nservices: []\n', 'presets/slow.mjs': 'export default () => new Promise(() => {});\n' });
     const r = await cli(dir, ['config', 'validate']);
@@ -86,6 +95,8 @@ describe('process.exit called while config code loads', () => {
     ['at the top of the config', 'process.exit(0);\nexport default {};\n', '0'],
     ['in the config function', `export default () => { process.exit(); return { ${SERVICES} }; };\n`, ''],
     ['and caught by the config itself', `try { process.exit(0); } catch {}\nexport default { ${SERVICES} };\n`, '0'],
+    ["in an inline plugin's apply()", `export default { ${SERVICES}, plugins: [{ name: 'quitter', apply() { process.exit(0); } }] };\n`, '0'],
+    ['in a configResolved tap', `export default { ${SERVICES}, plugins: [{ name: 'q', apply(api: any) { api.hooks.configResolved.tap('q', () => process.exit(5)); } }] };\n`, '5'],
   ])('%s is an error naming the file, never a silent success', async (_where, code, arg) => {
     const { dir, file } = project({ 'localport.config.ts': code });
     const r = await cli(dir, ['config', 'validate']);
