@@ -71,5 +71,7 @@ if (command) {
   process.exitCode = await cli.run(command, Cli.defaultContext);
 }
 // The command is done. A config's timer, or code that timed out and still waits, must not keep the
-// process alive; only this entry point decides when the process ends.
+// process alive; only this entry point decides when the process ends, once what was written is out
+// (pipes are asynchronous on some platforms).
+await Promise.all([process.stdout, process.stderr].map((s) => new Promise((resolve) => s.write('', resolve))));
 process.exit();
