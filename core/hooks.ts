@@ -1,6 +1,7 @@
 import { AsyncParallelHook, AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook, SyncHook } from 'tapable';
 import { describeValue } from './config/code.js';
-import { PluginError } from './errors.js';
+import { checkConfigShape } from './config/guard.js';
+import { PluginError, type ConfigError } from './errors.js';
 import type { HealthResult, ResolvedConfig, ServiceDefinition, ServiceState } from './types.js';
 
 export interface ForwardInfo {
@@ -108,8 +109,18 @@ const isResolvedConfig = (c: unknown): boolean =>
 
 /** What a waterfall tap may return, checked as it returns (undefined passes the value on unchanged). */
 const RESULT_CHECKS: Partial<Record<keyof Hooks, (result: unknown) => string | undefined>> = {
-  configResolved: (r) =>
-    r === undefined || isResolvedConfig(r) ? undefined : `it returned ${describeValue(r, 60)} instead of the config; return the config it was given (changed or not)`,
+  configResolved: (r) => {
+    if (r === undefined) return undefined;
+    if (!isResolvedConfig(r)) return `it returned ${describeValue(r, 60)} instead of the config; return the config it was given (changed or not)`;
+    try {
+      // A config that contains itself or expands without bound would hang whatever walks it next.
+      checkConfigShape(r, '');
+    } catch (error) {
+      const p = (error as ConfigError).problems?.[0];
+      return `it returned a config that cannot be used: ${p ? `${p.path}: ${p.message}` : describeValue(error)}`;
+    }
+    return undefined;
+  },
 };
 
 type TapFn = (...args: unknown[]) => unknown;

@@ -3,7 +3,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, isUserError } from '../errors.js';
 import { runConfigCode } from './code.js';
-import { checkConfigShape } from './guard.js';
 
 export const SEARCH_PLACES = [
   'package.json',
@@ -125,6 +124,9 @@ export async function loadRawConfig(opts: { configPath?: string; cwd?: string } 
   if (typeof result.config !== 'object' || Array.isArray(result.config)) {
     throw new ConfigError([{ file: result.filepath, path: '', message: 'the config must be an object with a `services` key' }]);
   }
+  // Imported here: the guard reports key paths as the user wrote them (zod's schema knows the
+  // spellings), and `stop` / `status` use this module only to find the file.
+  const { checkConfigShape } = await import('./guard.js');
   checkConfigShape(result.config, result.filepath);
   return { file: result.filepath, raw: result.config };
 }

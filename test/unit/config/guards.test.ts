@@ -174,6 +174,24 @@ describe('configResolved', () => {
     expect((error as Error).message).toBe(`plugin junk-plugin failed in configResolved: it returned ${shown} instead of the config; return the config it was given (changed or not)`);
   });
 
+  it('a tap that returns a config containing itself fails naming the plugin and the key', async () => {
+    const hub = await makeHub([
+      {
+        name: 'loop-plugin',
+        apply: (api) =>
+          api.hooks.configResolved.tap('loop-plugin', (c) => {
+            const out = { ...c, services: c.services.map((s) => ({ ...s })) };
+            (out.services[0] as unknown as Record<string, unknown>).self = out;
+            return out;
+          }),
+      },
+    ]);
+    const { config } = await resolve({ services: [def] });
+    await expect(hub.hooks.configResolved.promise(config)).rejects.toThrow(
+      'plugin loop-plugin failed in configResolved: it returned a config that cannot be used: services[0] (a).self: the config refers to itself here (an object that contains itself); a config must be a tree',
+    );
+  });
+
   it('lets a tap return nothing (the config passes on) or a changed config', async () => {
     const hub = await makeHub([
       { name: 'observer', apply: (api) => api.hooks.configResolved.tap('observer', () => undefined as never) },
