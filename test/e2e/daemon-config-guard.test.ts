@@ -94,7 +94,7 @@ it('keeps its config, its services and its socket when the config becomes an ali
   expect(alive(d.daemonPid) && alive(d.tunnelPid)).toBe(true);
 });
 
-it('survives a plugin timer that throws, then reloads of config code that never finishes or calls process.exit', async () => {
+it('survives a plugin timer that throws or rejects, then reloads of config code that never finishes or calls process.exit', async () => {
   const port = await freePort();
   const valid = `export default { services: { web: { technology: 'exec', local_port: ${port}, remote_port: 80, connection: ${JSON.stringify(tunnel())} } } };\n`;
   const d = await daemon(
@@ -102,14 +102,18 @@ it('survives a plugin timer that throws, then reloads of config code that never 
     `export default {
   services: { web: { technology: 'exec', local_port: ${port}, remote_port: 80, connection: ${JSON.stringify(tunnel())} } },
   plugins: [{ name: 'late-timer', apply(api: any) {
-    api.hooks.afterStart.tapPromise('late-timer', async () => { setTimeout(() => { throw new Error('late boom'); }, 20); });
+    api.hooks.afterStart.tapPromise('late-timer', async () => {
+      setTimeout(() => { throw new Error('late boom'); }, 20);
+      setTimeout(() => void Promise.reject(new Error('late rejection')), 40);
+    });
   } }],
 };
 `,
   );
   // Logged, naming the file, and the daemon carries on.
-  await waitUntil(() => logs(d.dir).includes('late boom'), 5000, 'the logged exception');
+  await waitUntil(() => logs(d.dir).includes('late rejection'), 5000, 'the logged exceptions');
   expect(logs(d.dir)).toContain(`uncaught exception in config ${d.config}: late boom; the daemon carries on`);
+  expect(logs(d.dir)).toContain(`uncaught exception in config ${d.config}: late rejection; the daemon carries on`);
   expect(alive(d.daemonPid)).toBe(true);
 
   writeFileSync(d.config, `setInterval(() => {}, 1000);\nexport default new Promise(() => {});\n`);
