@@ -1,5 +1,7 @@
 import { AsyncParallelHook, AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook, SyncHook } from 'tapable';
-import { PluginError } from './errors.js';
+import { describeValue } from './config/code.js';
+import { checkConfigShape } from './config/guard.js';
+import { PluginError, type ConfigError } from './errors.js';
 import type { HealthResult, ResolvedConfig, ServiceDefinition, ServiceState } from './types.js';
 
 export interface ForwardInfo {
@@ -104,12 +106,53 @@ export function tapSide(hooks: Hooks): TapHooks {
   return Object.freeze(out) as TapHooks;
 }
 
+/** A config as configResolved passes it on: anything else would fail far from the plugin that returned it. */
+const isResolvedConfig = (c: unknown): boolean =>
+  !!c && typeof c === 'object' && Array.isArray((c as ResolvedConfig).services) && (c as ResolvedConfig).services.every((s) => !!s && typeof s === 'object' && typeof s.name === 'string');
+
+/** What a waterfall tap may return, checked as it returns (undefined passes the value on unchanged). */
+const RESULT_CHECKS: Partial<Record<keyof Hooks, (result: unknown) => string | undefined>> = {
+  configResolved: (r) => {
+    if (r === undefined) return undefined;
+    if (!isResolvedConfig(r)) return `it returned ${describeValue(r, 60)} instead of the config; return the config it was given (changed or not)`;
+    try {
+      // A config that contains itself or expands without bound would hang whatever walks it next.
+      checkConfigShape(r, '');
+    } catch (error) {
+      const p = (error as ConfigError).problems?.[0];
+      return `it returned a config that cannot be used: ${p ? `${p.path}: ${p.message}` : describeValue(error)}`;
+    }
+    return undefined;
+  },
+};
+
+type TapFn = (...args: unknown[]) => unknown;
+
+/** `fn` with what it returns checked: a problem is thrown (or, for a callback tap, passed to the callback). */
+function checkResults(type: string, fn: TapFn, check: (result: unknown) => string | undefined): TapFn {
+  const checked = (result: unknown) => {
+    const problem = check(result);
+    if (problem) throw new Error(problem);
+    return result;
+  };
+  if (type === 'promise') return async (...args) => checked(await fn(...args));
+  if (type === 'sync') return (...args) => checked(fn(...args));
+  return (...args) => {
+    const cb = args.pop() as (err?: unknown, r?: unknown) => void;
+    fn(...args, (err?: unknown, r?: unknown) => {
+      const problem = err ? undefined : check(r);
+      cb(err ?? (problem ? new Error(problem) : undefined), r);
+    });
+  };
+}
+
 /** Wraps every tap so that what it throws names the plugin (the tap's name) and the hook. */
 export function wrapPluginErrors(hooks: Hooks): void {
   for (const [hookName, hook] of Object.entries(hooks)) {
+    const check = RESULT_CHECKS[hookName as keyof Hooks];
     (hook as unknown as { intercept(i: object): void }).intercept({
-      register(tap: { name: string; type: string; fn: (...args: unknown[]) => unknown }) {
-        const fn = tap.fn;
+      register(tap: { name: string; type: string; fn: TapFn }) {
+        const fn = check ? checkResults(tap.type, tap.fn, check) : tap.fn;
         const wrapErr = (e: unknown) => (e instanceof PluginError ? e : new PluginError(tap.name, hookName, e));
         if (tap.type === 'promise') {
           tap.fn = async (...args: unknown[]) => {

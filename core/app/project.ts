@@ -1,4 +1,5 @@
 import { checkBindAddresses } from '../config/bind.js';
+import { runConfigCode } from '../config/code.js';
 import { loadRawConfig } from '../config/load.js';
 import { substituteEnv } from '../config/env.js';
 import { rawPlugins, validateConfig } from '../config/validate.js';
@@ -44,7 +45,10 @@ export async function loadProject(opts: ProjectOptions = {}): Promise<Project> {
   const substituted = substituteEnv(ext.raw, opts.env ?? process.env, redactor, file);
   const { logger, file: logFile } = await createLogger(redactor, { level: opts.logLevel, file: opts.logFile });
   const hub = new LocalPort({ redactor, logger });
-  await hub.use([defaultPreset().plugins, await resolvePluginEntries(rawPlugins(substituted), file, opts.cwd)]);
+  const plugins = await resolvePluginEntries(rawPlugins(substituted), file, opts.cwd);
+  // Plugins' apply() and configResolved taps are the config's code too: bounded, process.exit trapped.
+  const use = () => hub.use([defaultPreset().plugins, plugins]);
+  await (plugins.length ? runConfigCode(file, `config ${file}`, use, { stage: 'applying its plugins' }) : use());
   // Before any work (run and start would otherwise start tunnels and then fail to print).
   if (opts.output !== undefined) checkFormat(hub, opts.output);
   const config = await resolveWith(hub, file, substituted, ext.sources);
@@ -55,7 +59,8 @@ export async function loadProject(opts: ProjectOptions = {}): Promise<Project> {
 async function resolveWith(hub: LocalPort, file: string, substituted: unknown, sources?: Map<string, string>): Promise<ResolvedConfig> {
   const validated = validateConfig(substituted, { file, technologies: hub.technologies, healthChecks: hub.healthChecks, sources });
   await checkBindAddresses(validated, substituted, hub.technologies);
-  return hub.hooks.configResolved.promise(validated);
+  if (!hub.hooks.configResolved.isUsed()) return validated;
+  return runConfigCode(file, `config ${file}`, () => hub.hooks.configResolved.promise(validated), { stage: 'a configResolved tap' });
 }
 
 /**

@@ -17,6 +17,22 @@ import { DaemonStartCommand } from './commands/daemon/start.js';
 import { DaemonStatusCommand } from './commands/daemon/status.js';
 import { DaemonStopCommand } from './commands/daemon/stop.js';
 import { extractGlobals, globals } from './globals.js';
+import { describeValue, originOf } from '../config/code.js';
+
+// A config, preset or plugin runs in this process; a timer of theirs that throws must not kill a
+// `run` with its tunnels. Traced to one of them, it is one line and LocalPort carries on; anything
+// else is LocalPort's own bug: its stack, and exit as Node would.
+const uncaught = (error: unknown) => {
+  const origin = originOf(error);
+  if (origin) {
+    process.stderr.write(`error: uncaught exception in ${origin}: ${describeValue(error)} (LocalPort carries on)\n`);
+    return;
+  }
+  process.stderr.write(`${(error as Error)?.stack ?? String(error)}\n\nThis is a bug in LocalPort. Please report it, with the output above.\n`);
+  process.exit(1);
+};
+process.on('uncaughtException', uncaught);
+process.on('unhandledRejection', uncaught);
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -54,3 +70,8 @@ try {
 if (command) {
   process.exitCode = await cli.run(command, Cli.defaultContext);
 }
+// The command is done. A config's timer, or code that timed out and still waits, must not keep the
+// process alive; only this entry point decides when the process ends, once what was written is out
+// (pipes are asynchronous on some platforms).
+await Promise.all([process.stdout, process.stderr].map((s) => new Promise((resolve) => s.write('', resolve))));
+process.exit();

@@ -84,11 +84,22 @@ export function substituteEnv(raw: unknown, env: NodeJS.ProcessEnv, redactor: Re
     return out;
   };
 
+  // A node reached twice (a YAML alias, an object used in two places) is substituted once and
+  // shared in the result as in the input: copying it per reference grows exponentially with nested
+  // aliases. Registered before its children are walked, so a cycle ends too.
+  const done = new Map<object, unknown>();
   const walk = (value: unknown, path: (string | number)[]): unknown => {
     if (typeof value === 'string') return value.includes('${') ? expand(value, path, 0) : value;
-    if (Array.isArray(value)) return value.map((v, i) => walk(v, [...path, i]));
+    if (value && typeof value === 'object' && done.has(value)) return done.get(value);
+    if (Array.isArray(value)) {
+      const out: unknown[] = new Array(value.length);
+      done.set(value, out);
+      value.forEach((v, i) => (out[i] = walk(v, [...path, i])));
+      return out;
+    }
     if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
       const out: Record<string, unknown> = {};
+      done.set(value, out);
       for (const [k, v] of Object.entries(value)) out[k] = path.length === 0 && k === 'plugins' ? v : walk(v, [...path, k]);
       return out;
     }

@@ -1,7 +1,8 @@
 import { existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../errors.js';
+import { ConfigError, isUserError } from '../errors.js';
+import { runConfigCode } from './code.js';
 
 export const SEARCH_PLACES = [
   'package.json',
@@ -41,10 +42,11 @@ export async function importModule(filepath: string): Promise<unknown> {
 }
 
 async function loadScript(filepath: string): Promise<unknown> {
-  const mod = await importModule(filepath);
-  // `export default defineConfig(...)` or `module.exports = …`; a function may return the config.
-  const config = typeof mod === 'function' ? await (mod as () => unknown)() : mod;
-  return config;
+  return runConfigCode(filepath, `config ${filepath}`, async () => {
+    const mod = await importModule(filepath);
+    // `export default defineConfig(...)` or `module.exports = …`; a function or a promise may give the config.
+    return typeof mod === 'function' ? await (mod as () => unknown)() : await mod;
+  });
 }
 
 function firstLine(message: string): string {
@@ -124,6 +126,7 @@ const READ_ERRORS: Record<string, string> = {
 
 /** Turns a loader's exception into a ConfigError that names the file and, for YAML/JSON, the line. */
 function loadError(file: string, error: unknown): ConfigError {
+  if (isUserError(error)) return error as ConfigError;
   const e = error as { name?: string; code?: string; path?: string; syscall?: string; reason?: string; mark?: { line: number; column: number }; message?: string };
   if (typeof e?.code === 'string' && (e.path === file || (e.syscall === 'read' && e.path === undefined))) {
     // Not a syntax error: the file itself could not be read (a TS config's own fs errors name other paths).
@@ -191,6 +194,10 @@ export async function loadRawConfig(opts: { configPath?: string; cwd?: string } 
   if (typeof result.config !== 'object' || Array.isArray(result.config)) {
     throw new ConfigError([{ file: result.filepath, path: '', message: 'the config must be an object with a `services` key' }]);
   }
+  // Imported here: the guard reports key paths as the user wrote them (zod's schema knows the
+  // spellings), and `stop` / `status` use this module only to find the file.
+  const { checkConfigShape } = await import('./guard.js');
+  checkConfigShape(result.config, result.filepath);
   return { file: result.filepath, raw: result.config };
 }
 

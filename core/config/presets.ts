@@ -1,6 +1,8 @@
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError } from '../errors.js';
+import { ConfigError, isUserError } from '../errors.js';
+import { ConfigCodeError, describeValue, runConfigCode, ThrownValue } from './code.js';
+import { checkConfigShape } from './guard.js';
 import { importModule } from './load.js';
 
 /**
@@ -94,6 +96,27 @@ export function resolveEntry(spec: string, what: 'preset' | 'plugin', fromFile: 
   return file;
 }
 
+/** A timeout or `process.exit` in a preset's or plugin's code, reported against the config that names it. */
+function codeError(error: ConfigCodeError, what: 'preset' | 'plugin', spec: string, fromFile: string): ConfigError {
+  return presetError('load-failed', what, spec, fromFile, `${error.file} ${error.reason}`, error.hint ?? `Fix the ${what}, or remove it.`);
+}
+
+/**
+ * Calls what a preset or plugin exports (a preset function, a plugin factory) as config code:
+ * bounded in time, `process.exit` trapped, whatever it throws named.
+ */
+async function callExport(fn: (...args: unknown[]) => unknown, args: unknown[], file: string, spec: string, what: 'preset' | 'plugin', fromFile: string): Promise<unknown> {
+  try {
+    return await runConfigCode(file, `${what} '${spec}' (${file})`, () => fn(...args));
+  } catch (error) {
+    if (error instanceof ConfigCodeError) throw codeError(error, what, spec, fromFile);
+    if (isUserError(error)) throw error;
+    const call = what === 'preset' ? 'its default export' : 'its plugin factory';
+    const thrown = error instanceof ThrownValue ? `${describeValue(error.value)}, not an Error` : `an error: ${describeValue(error)}`;
+    throw presetError('load-failed', what, spec, fromFile, `${call} threw ${thrown}`, `Fix the ${what}, or remove it.`);
+  }
+}
+
 /** Loads a resolved entry, telling a missing dependency of the package apart from any other failure. */
 export async function loadEntry(file: string, spec: string, what: 'preset' | 'plugin', fromFile: string): Promise<unknown> {
   if (/\.(ya?ml|json)$/i.test(file)) {
@@ -106,11 +129,15 @@ export async function loadEntry(file: string, spec: string, what: 'preset' | 'pl
     }
   }
   try {
-    let mod = await importModule(file);
-    // `export default`, `module.exports`, or a nested `default` from ESM/CJS interop.
-    for (let i = 0; i < 3 && mod && typeof mod === 'object' && 'default' in mod && Object.keys(mod).length <= 2; i++) mod = (mod as { default: unknown }).default;
-    return mod;
+    return await runConfigCode(file, `${what} '${spec}' (${file})`, async () => {
+      let mod = await importModule(file);
+      // `export default`, `module.exports`, or a nested `default` from ESM/CJS interop.
+      for (let i = 0; i < 3 && mod && typeof mod === 'object' && 'default' in mod && Object.keys(mod).length <= 2; i++) mod = (mod as { default: unknown }).default;
+      return mod;
+    });
   } catch (error) {
+    if (error instanceof ConfigCodeError) throw codeError(error, what, spec, fromFile);
+    if (isUserError(error)) throw error;
     const e = error as NodeJS.ErrnoException & { message: string };
     const missing = /Cannot find (?:module|package) '([^']+)'/.exec(e.message)?.[1];
     if (missing && path.resolve(missing) !== file) {
@@ -238,7 +265,8 @@ export async function resolveExtends(raw: Record<string, unknown>, file: string,
       seen.add(entry);
       files.push(entry);
       let preset = await loadEntry(entry, spec, 'preset', from);
-      if (typeof preset === 'function') preset = await (preset as () => unknown)();
+      if (typeof preset === 'function') preset = await callExport(preset as () => unknown, [], entry, spec, 'preset', from);
+      checkConfigShape(preset, entry);
       const shaped = checkPresetShape(preset, spec, from);
       await visit(shaped, entry, typeof shaped.name === 'string' && shaped.name ? shaped.name : spec, [...chain, entry]);
     }
@@ -267,7 +295,7 @@ export async function resolvePluginEntries(list: unknown[], file: string, cwd = 
     const entry = resolveEntry(named.spec, 'plugin', file, cwd);
     const mod = await loadEntry(entry, named.spec, 'plugin', file);
     const factory = typeof mod === 'function' ? mod : mod && typeof mod === 'object' && typeof (mod as { default?: unknown }).default === 'function' ? (mod as { default: unknown }).default : undefined;
-    if (typeof factory === 'function') out.push(await (factory as (o: unknown) => unknown)(named.options));
+    if (typeof factory === 'function') out.push(await callExport(factory as (o: unknown) => unknown, [named.options], entry, named.spec, 'plugin', file));
     else if (mod && typeof mod === 'object' && 'apply' in mod) out.push(mod);
     else {
       throw new ConfigError(

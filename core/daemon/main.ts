@@ -6,7 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { isUserError } from '../errors.js';
-import type { LogLevel } from '../log.js';
+import type { FileLogger, LogLevel } from '../log.js';
+import { describeValue, originOf } from '../config/code.js';
 import { loadProject } from '../app/project.js';
 import { Daemon } from './Daemon.js';
 import { daemonId, daemonPaths, daemonTitle } from './paths.js';
@@ -27,18 +28,35 @@ if (!configPath) {
 process.title = daemonTitle(daemonId(configPath));
 let daemon: Daemon | undefined;
 process.on('SIGUSR2', () => void daemon?.ensureFindable('SIGUSR2'));
+
+// The daemon keeps every tunnel of the config: an exception nothing caught, whether from a config's
+// or plugin's timer (named, by its stack) or LocalPort's own bug (with its stack), is logged and the
+// daemon carries on. Until the logger exists, stderr is the daemon's stdio file.
+let logger: FileLogger | undefined;
+const uncaught = (error: unknown) => {
+  try {
+    const origin = originOf(error);
+    const message = origin
+      ? `uncaught exception in ${origin}: ${describeValue(error)}; the daemon carries on`
+      : `uncaught exception (a bug in LocalPort; please report it): ${describeValue(error)}; the daemon carries on`;
+    const stack = origin ? undefined : ((error as Error)?.stack ?? String(error));
+    if (logger) logger.error(stack ? { err: stack } : {}, message);
+    else process.stderr.write(`${message}${stack ? `\n${stack}` : ''}\n`);
+  } catch {
+    /* reporting must not throw from here: Node would exit */
+  }
+};
+process.on('uncaughtException', uncaught);
+process.on('unhandledRejection', uncaught);
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 try {
   const project = await loadProject({ configPath, logLevel: (arg('--log-level') ?? 'info') as LogLevel, logFile: daemonPaths(configPath).log });
+  logger = project.logger;
   daemon = new Daemon(project.hub, project.config, project.logger, version);
   daemon.presetFiles = project.presetFiles;
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void daemon!.shutdown(sig));
   process.on('SIGHUP', () => void daemon!.reload('SIGHUP'));
-  process.on('uncaughtException', (e) => {
-    project.logger.error({ err: e.stack }, `uncaught exception: ${e.message}`);
-    void daemon!.shutdown('uncaught exception');
-  });
   await daemon.start({ autoStart: argv.includes('--auto-start') });
   process.stdout.write(`localport daemon ${process.pid} ready\n`);
 } catch (error) {
