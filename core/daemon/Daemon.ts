@@ -5,14 +5,14 @@ import type { LocalPort } from '../LocalPort.js';
 import type { FileLogger } from '../log.js';
 import type { ShutdownPhaseName } from '../hooks.js';
 import type { ResolvedConfig, ServiceDefinition } from '../types.js';
-import { children, onChildrenChange } from '../supervisor/children.js';
+import { children } from '../supervisor/children.js';
 import { selectServices, Supervisor } from '../supervisor/Supervisor.js';
 import { reloadConfig } from '../app/project.js';
 import { stoppedStatus } from '../app/status.js';
 import { ControlServer } from './server.js';
 import type { Request } from './protocol.js';
 import { daemonPaths } from './paths.js';
-import { identify, reapOrphans, sameProcess, type ProcessIdentity } from './reaper.js';
+import { identify, reapLeftovers, recordChildren, sameProcess, type ProcessIdentity } from './reaper.js';
 
 export interface DaemonInfo {
   pid: number;
@@ -88,8 +88,7 @@ export class Daemon {
     await this.#reapPredecessor();
     this.#server = new ControlServer(this.paths.socket, (r) => this.#track(this.handle(r)), this.logger);
     await this.#server.listen();
-    onChildrenChange(() => this.#writeChildren());
-    this.#writeChildren();
+    this.#stopRecording = recordChildren(this.config.file!, (error) => this.logger.error({ err: error.message }, 'could not record child processes'));
     writeAtomic(this.paths.info, {
       pid: process.pid,
       identity: identify(process.pid),
@@ -108,26 +107,17 @@ export class Daemon {
     if (info?.identity && info.pid !== process.pid && sameProcess(info.identity, identify(info.pid))) {
       throw new LocalPortError('DAEMON_RUNNING', `a daemon is already running for ${this.config.file} (pid ${info.pid})`);
     }
-    const records = readJson<ProcessIdentity[]>(this.paths.children) ?? [];
-    if (records.length === 0) return;
-    const { reaped, gone, foreign } = await reapOrphans(records);
+    const { reaped, owners } = await reapLeftovers(this.config.file!);
+    if (owners === 0 && reaped.length === 0) return;
     this.logger.warn(
-      { reaped: reaped.map((r) => r.pid), gone, foreign },
-      `reaped ${reaped.length} orphaned tunnel process${reaped.length === 1 ? '' : 'es'} left by a previous daemon (${gone} already gone, ${foreign} pid${foreign === 1 ? '' : 's'} now used by other processes, left alone)`,
+      { reaped },
+      `reaped ${reaped.length} orphaned tunnel process${reaped.length === 1 ? '' : 'es'} left by a killed LocalPort for this config (daemon or run; only processes carrying its owner marker)`,
     );
     this.orphansReaped = reaped.length;
   }
 
   orphansReaped = 0;
-
-  #writeChildren(): void {
-    const records = [...children].map((c) => identify(c.pid)).filter((x): x is ProcessIdentity => !!x);
-    try {
-      writeAtomic(this.paths.children, records);
-    } catch (error) {
-      this.logger.error({ err: (error as Error).message }, 'could not record child processes');
-    }
-  }
+  #stopRecording: (() => void) | undefined;
 
   #track<T>(p: Promise<T>): Promise<T> {
     this.#inflight.add(p);
@@ -320,6 +310,7 @@ export class Daemon {
       this.logger.info({ phase, ms: Date.now() - p0, outcome }, `shutdown phase ${i + 1}/${SHUTDOWN_PHASES.length} ${phase}: ${outcome} in ${Date.now() - p0} ms`);
     }
     await this.#server?.close().catch(() => {});
+    this.#stopRecording?.();
     this.#removeFiles();
     this.logger.info({ ms: Date.now() - t0, left: children.size }, `daemon stopped in ${Date.now() - t0} ms`);
     this.logger.flush();
@@ -327,7 +318,7 @@ export class Daemon {
   }
 
   #removeFiles(): void {
-    for (const f of [this.paths.info, this.paths.children]) rmSync(f, { force: true });
+    rmSync(this.paths.info, { force: true });
     if (process.platform !== 'win32') rmSync(this.paths.socket, { force: true });
   }
 }
