@@ -67,8 +67,10 @@ export function recordChildren(configFile: string, onError: (error: Error) => vo
   const file = childrenFile(configFile);
   const owner = identify(process.pid);
   let done = false;
+  let spawned = false;
   const write = () => {
     if (done || !owner) return;
+    spawned ||= children.size > 0;
     const groups = [...children].map((c) => identify(c.pid)).filter((x): x is ProcessIdentity => !!x);
     try {
       writeAtomic(file, { owner, marker: ownerMarker, groups } satisfies ChildrenRecord);
@@ -86,7 +88,7 @@ export function recordChildren(configFile: string, onError: (error: Error) => vo
     if (done) return;
     done = true;
     unsubscribe();
-    for (const pid of marked(new Set([ownerMarker]))) kill(pid, 'SIGKILL');
+    if (spawned) for (const pid of marked(new Set([ownerMarker]))) kill(pid, 'SIGKILL');
     rmSync(file, { force: true });
   };
 }
