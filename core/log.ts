@@ -33,8 +33,9 @@ export interface FileLogger extends Logger {
 export async function createLogger(redactor: Redactor, opts: { level?: LogLevel; file?: string } = {}): Promise<{ logger: FileLogger; file: string }> {
   const { pino } = await import('pino');
   const file = opts.file ?? mainLogFile();
-  mkdirSync(path.dirname(file), { recursive: true });
-  const dest = pino.destination({ dest: file, sync: true, append: true, mkdir: true });
+  // Logs are state: the directory 0700, the files 0600 (redacted, but still nobody else's business).
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const dest = pino.destination({ dest: file, sync: true, append: true, mkdir: true, mode: 0o600 });
   let bytes = sizeOf(file);
   const max = logMaxBytes();
   const stream = {
@@ -99,7 +100,7 @@ export class ServiceLog {
         this.#bytes = 0;
       }
       if (this.#fd === undefined) {
-        mkdirSync(path.dirname(this.file), { recursive: true });
+        mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
         this.#fd = openSync(this.file, 'a', 0o600);
       }
       this.#bytes += writeSync(this.#fd, entry);

@@ -96,8 +96,8 @@ export async function ensureDaemon(configFile: string, opts: { autoStart?: boole
   const found = await findDaemon(configFile);
   if (found) return { ...found, started: false };
   const paths = daemonPaths(configFile);
-  mkdirSync(path.dirname(paths.stdio), { recursive: true });
-  const fd = openSync(paths.stdio, 'a');
+  mkdirSync(path.dirname(paths.stdio), { recursive: true, mode: 0o700 });
+  const fd = openSync(paths.stdio, 'a', 0o600);
   const args = [MAIN, '--config', configFile, '--log-level', opts.logLevel ?? 'info', ...(opts.autoStart ? ['--auto-start'] : [])];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd], cwd: path.dirname(configFile), env: process.env });
   closeSync(fd);

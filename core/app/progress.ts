@@ -9,6 +9,9 @@ export async function progressList<T>(tasks: T[], tty: boolean) {
     concurrent: true,
     exitOnError: false,
     collectErrors: false,
+    // listr2's own SIGINT handler exits 127 on the spot: no orderly stop, a stale run-state file.
+    // Signals belong to the command that draws the tree.
+    registerSignalListeners: false,
     renderer: tty ? 'default' : 'simple',
     fallbackRenderer: 'simple',
     rendererOptions: { logger, collapseErrors: false },

@@ -6,6 +6,8 @@ import type { Project } from './project.js';
 import { render } from './project.js';
 import { progressList } from './progress.js';
 import { removeRunState, runStateFile, writeRunState } from '../runstate.js';
+import { reapLeftovers, recordChildren, type ChildrenRecorder } from '../daemon/reaper.js';
+import { findExecutable, withParentDeathSignal } from '../supervisor/children.js';
 
 const PLUGIN_NAME = 'localport:cli-run';
 
@@ -47,13 +49,19 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
   // LocalPort's own output goes to stderr when a command runs, so the command's stdout stays clean.
   const out = opts.command.length ? opts.stderr : opts.stdout;
 
-  // Signals: first to the command (if any), then an orderly teardown. A second signal kills at once.
+  const stateFile = config.file ? runStateFile(config.file) : undefined;
+
+  // Signals, at any moment: first to the command (if any), then an orderly teardown. A second signal
+  // forces: every tunnel group gets SIGKILL, and LocalPort exits at once.
   let signalled: NodeJS.Signals | undefined;
   let onSignal: ((sig: NodeJS.Signals) => void) | undefined;
   const signalled$ = new Promise<NodeJS.Signals>((resolve) => {
     onSignal = (sig) => {
       if (signalled) {
+        logger.warn({ signal: sig }, `received ${sig} again: killing every tunnel now`);
         supervisor.killAllNow();
+        if (stateFile) removeRunState(stateFile);
+        logger.flush();
         process.exit(128 + (SIGNAL_NUMBERS[sig] ?? 1));
       }
       signalled = sig;
@@ -64,11 +72,20 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
   for (const sig of SIGNALS) process.on(sig, onSignal!);
   const cleanup = () => SIGNALS.forEach((sig) => process.off(sig, onSignal!));
 
+  // What a killed LocalPort left for this config goes first (its ports are the ones we need); then
+  // our own tunnels are recorded, so that the next LocalPort can do the same for us.
+  let recorder: ChildrenRecorder | undefined;
+  if (config.file) {
+    const { reaped } = await reapLeftovers(config.file);
+    if (reaped.length) logger.warn({ reaped }, `reaped ${reaped.length} orphaned tunnel process${reaped.length === 1 ? '' : 'es'} left by a killed LocalPort for this config`);
+    recorder = recordChildren(config.file, (error) => logger.warn({ err: error.message }, 'could not record child processes'));
+  }
+
   // Publish state for `localport status`: on every change, and every second for health freshness.
-  const stateFile = config.file ? runStateFile(config.file) : undefined;
   const startedAt = new Date().toISOString();
+  let closing = false;
   const publish = () => {
-    if (!stateFile) return;
+    if (!stateFile || closing) return;
     try {
       writeRunState(stateFile, { mode: 'run', pid: process.pid, config: config.file!, startedAt, updatedAt: new Date().toISOString(), services: supervisor.status() });
     } catch (error) {
@@ -81,6 +98,7 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
   publisher.unref();
 
   try {
+    if (signalled) return 128 + (SIGNAL_NUMBERS[signalled] ?? 1);
     const failures = await startWithProgress(sups, opts, signalled$, hub.redactor);
     if (signalled) return 128 + (SIGNAL_NUMBERS[signalled] ?? 1);
     if (failures.length) {
@@ -105,13 +123,15 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
     if (opts.command.length === 0) {
       const sig = await signalled$;
       out.write(`${sig}: stopping ${sups.length} service${sups.length === 1 ? '' : 's'}\n`);
-      return 0;
+      return 128 + (SIGNAL_NUMBERS[sig] ?? 1);
     }
     return await runCommand(opts.command, sups, signalled$, opts.stderr);
   } finally {
     clearInterval(publisher);
     await supervisor.stopAll();
+    closing = true;
     if (stateFile) removeRunState(stateFile);
+    recorder?.stop();
     cleanup();
     logger.flush();
   }
@@ -183,7 +203,15 @@ async function runCommand(command: string[], sups: ServiceSupervisor[], signalle
     env[`LOCALPORT_${envName(s.name)}_PORT`] = String(s.service.localPort);
     env[`LOCALPORT_${envName(s.name)}_HOST`] = s.localAddress;
   }
-  const child = execa(command[0], command.slice(1), { stdio: 'inherit', env, extendEnv: true, reject: false, shell: false, cleanup: true });
+  // The command dies with LocalPort, even a SIGKILLed one, as the tunnels do. SIGTERM, not SIGKILL:
+  // a wrapper such as `npm run` passes it on to the processes it started.
+  const wrapped = withParentDeathSignal(command[0], command.slice(1), 'SIGTERM');
+  // Through setpriv, a missing command would be setpriv's error on the user's terminal: say it ourselves.
+  if (wrapped.command !== command[0] && !findExecutable(command[0])) {
+    stderr.write(`error: command not found: ${command[0]}\n`);
+    return 127;
+  }
+  const child = execa(wrapped.command, wrapped.args, { stdio: 'inherit', env, extendEnv: true, reject: false, shell: false, cleanup: true });
   void signalled$.then((sig) => child.kill(sig));
   const result = await child;
   if ((result as { code?: string }).code === 'ENOENT') {

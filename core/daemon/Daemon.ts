@@ -5,7 +5,7 @@ import type { LocalPort } from '../LocalPort.js';
 import type { FileLogger } from '../log.js';
 import type { ShutdownPhaseName } from '../hooks.js';
 import type { ResolvedConfig, ServiceDefinition } from '../types.js';
-import { children, onChildrenChange } from '../supervisor/children.js';
+import { children } from '../supervisor/children.js';
 import { selectServices, Supervisor } from '../supervisor/Supervisor.js';
 import { reloadConfig } from '../app/project.js';
 import { stoppedStatus } from '../app/status.js';
@@ -14,7 +14,7 @@ import type { Request } from './protocol.js';
 import { daemonPaths } from './paths.js';
 import { chooseSocket, daemonProcesses, probeSockets, takeDaemonLock } from './locate.js';
 import { socketDirProblem } from './socketdir.js';
-import { identify, reapOrphans, sameProcess, type ProcessIdentity } from './reaper.js';
+import { identify, reapLeftovers, recordChildren, sameProcess, type ChildrenRecorder, type ProcessIdentity } from './reaper.js';
 
 export interface DaemonInfo {
   pid: number;
@@ -104,8 +104,7 @@ export class Daemon {
     await this.#refuseIfRunning();
     await this.#reapPredecessor();
     await this.#listen('start');
-    onChildrenChange(() => this.#writeChildren());
-    this.#writeChildren();
+    this.#recorder = recordChildren(this.config.file!, (error) => this.logger.error({ err: error.message }, 'could not record child processes'));
     this.#writeInfo();
     await this.#watch();
     this.#findableTimer = setInterval(() => void this.ensureFindable('periodic check'), FINDABLE_CHECK_MS);
@@ -177,7 +176,7 @@ export class Daemon {
         this.#writeInfo();
         if (!info) this.logger.warn({ trigger }, `re-created the daemon info file ${this.paths.info}`);
       }
-      if (!existsSync(this.paths.children)) this.#writeChildren();
+      this.#recorder?.ensure();
     } catch (error) {
       this.logger.error({ trigger, err: (error as Error).message }, `could not restore the daemon's socket or state files: ${(error as Error).message}`);
     } finally {
@@ -190,26 +189,17 @@ export class Daemon {
     if (info?.identity && info.pid !== process.pid && sameProcess(info.identity, identify(info.pid))) {
       throw new LocalPortError('DAEMON_RUNNING', `a daemon is already running for ${this.config.file} (pid ${info.pid})`);
     }
-    const records = readJson<ProcessIdentity[]>(this.paths.children) ?? [];
-    if (records.length === 0) return;
-    const { reaped, gone, foreign } = await reapOrphans(records);
+    const { reaped, owners } = await reapLeftovers(this.config.file!);
+    if (owners === 0 && reaped.length === 0) return;
     this.logger.warn(
-      { reaped: reaped.map((r) => r.pid), gone, foreign },
-      `reaped ${reaped.length} orphaned tunnel process${reaped.length === 1 ? '' : 'es'} left by a previous daemon (${gone} already gone, ${foreign} pid${foreign === 1 ? '' : 's'} now used by other processes, left alone)`,
+      { reaped },
+      `reaped ${reaped.length} orphaned tunnel process${reaped.length === 1 ? '' : 'es'} left by a killed LocalPort for this config (daemon or run; only processes carrying its owner marker)`,
     );
     this.orphansReaped = reaped.length;
   }
 
   orphansReaped = 0;
-
-  #writeChildren(): void {
-    const records = [...children].map((c) => identify(c.pid)).filter((x): x is ProcessIdentity => !!x);
-    try {
-      writeAtomic(this.paths.children, records);
-    } catch (error) {
-      this.logger.error({ err: (error as Error).message }, 'could not record child processes');
-    }
-  }
+  #recorder: ChildrenRecorder | undefined;
 
   #track<T>(p: Promise<T>): Promise<T> {
     this.#inflight.add(p);
@@ -405,6 +395,7 @@ export class Daemon {
       this.logger.info({ phase, ms: Date.now() - p0, outcome }, `shutdown phase ${i + 1}/${SHUTDOWN_PHASES.length} ${phase}: ${outcome} in ${Date.now() - p0} ms`);
     }
     await this.#server?.close().catch(() => {});
+    this.#recorder?.stop();
     this.#removeFiles();
     this.logger.info({ ms: Date.now() - t0, left: children.size }, `daemon stopped in ${Date.now() - t0} ms`);
     this.logger.flush();
@@ -414,7 +405,6 @@ export class Daemon {
   /** Only what is still this daemon's: a successor may already have written its own files. */
   #removeFiles(): void {
     if (readJson<DaemonInfo>(this.paths.info)?.pid === process.pid) rmSync(this.paths.info, { force: true });
-    rmSync(this.paths.children, { force: true });
     if (process.platform !== 'win32' && this.#server?.ownsPath()) rmSync(this.#socket, { force: true });
   }
 }

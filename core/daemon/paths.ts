@@ -62,8 +62,6 @@ export function daemonPaths(configFile: string, env: NodeJS.ProcessEnv = process
     socket: sockets[0] ?? path.join(run, `${id}.sock`),
     /** pid, socket, config, start time: written atomically when the daemon is up. */
     info: path.join(run, `${id}.daemon.json`),
-    /** The tunnel processes alive, with their identity, for reaping after a SIGKILLed daemon. */
-    children: path.join(run, `${id}.children.json`),
     log: path.join(stateDir(env), 'logs', `daemon-${id}.log`),
     stdio: path.join(stateDir(env), 'logs', `daemon-${id}.stdio.log`),
   };

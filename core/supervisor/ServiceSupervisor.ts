@@ -6,7 +6,7 @@ import { serviceLogFile } from '../paths.js';
 import type { ExitExplanation, ExitInfo, ForwardSpec, Logger, ServiceDefinition, ServiceState, ServiceStatus, Technology } from '../types.js';
 import { backoffDelay, mayRestart } from './backoff.js';
 import { bindError, canConnect, portHolder, waitForPort } from './ports.js';
-import { trackChild, untrackChild, withParentDeathSignal } from './children.js';
+import { groupAlive, OWNER_ENV, ownerMarker, trackChild, untrackChild, withParentDeathSignal } from './children.js';
 import { HealthMonitor, type HealthHost } from './HealthMonitor.js';
 
 /** How long a forward may take to become ready before the attempt counts as failed. */
@@ -492,6 +492,22 @@ export class ServiceSupervisor implements HealthHost {
     }
   }
 
+  /**
+   * Waits until no process of the tunnel's group is left. What the leader left behind gets SIGTERM,
+   * then SIGKILL after the stop grace; a stop already in progress has sent them on its own schedule.
+   */
+  async #groupExited(running: RunningInternal): Promise<void> {
+    if (process.platform === 'win32' || running.pid <= 0 || !groupAlive(running.pid)) return;
+    this.#log.line('localport', `the ${this.#technology.type} process exited; stopping what it left in its process group`);
+    running.kill('SIGTERM');
+    const killAt = Date.now() + STOP_GRACE_MS;
+    const giveUpAt = killAt + 1000;
+    while (groupAlive(running.pid) && Date.now() < giveUpAt) {
+      if (Date.now() >= killAt) running.kill('SIGKILL');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   async #spawn(spec: ForwardSpec): Promise<Running> {
     const { execa } = await import('execa');
     const tail: string[] = [];
@@ -502,7 +518,8 @@ export class ServiceSupervisor implements HealthHost {
     // tunnel in order, instead of killing the tunnel behind the supervisor's back.
     const wrapped = withParentDeathSignal(spec.command, spec.args);
     const child = execa(wrapped.command, wrapped.args, {
-      env: spec.env,
+      // The owner marker is inherited by everything the tunnel forks: how a leftover is proven ours.
+      env: { ...spec.env, [OWNER_ENV]: ownerMarker },
       extendEnv: true,
       detached: process.platform !== 'win32',
       stdin: 'ignore',
@@ -517,19 +534,21 @@ export class ServiceSupervisor implements HealthHost {
       command: spec.command,
       tail,
       onLine: undefined,
+      // The whole process group: a wrapper's forked forwarder too, even after the wrapper has exited.
       kill: (signal) => {
-        if (running.done) return;
+        if (running.groupGone) return;
         try {
           if (process.platform !== 'win32' && running.pid > 0) process.kill(-running.pid, signal);
-          else child.kill(signal);
+          else if (!running.done) child.kill(signal);
         } catch {
           try {
-            child.kill(signal);
+            if (!running.done) child.kill(signal);
           } catch {
             /* already gone */
           }
         }
       },
+      groupGone: false,
       done: false,
       exited: undefined as unknown as Promise<ExitInfo>,
     };
@@ -545,8 +564,12 @@ export class ServiceSupervisor implements HealthHost {
     };
     if (child.stdout) createInterface({ input: child.stdout }).on('line', onLine('stdout'));
     if (child.stderr) createInterface({ input: child.stderr }).on('line', onLine('stderr'));
-    running.exited = child.then((result) => {
+    running.exited = child.then(async (result) => {
       running.done = true;
+      // The tunnel has exited only once its whole process group has: a forwarder that a wrapper forked
+      // may outlive the wrapper, holding the port the next attempt needs.
+      await this.#groupExited(running);
+      running.groupGone = true;
       untrackChild(running);
       const info: ExitInfo = { exitCode: result.exitCode, signal: result.signal, output: tail.join('\n'), stderr: errTail.join('\n') };
       // Not found: execa's ENOENT, or setpriv's exec failure (it exits 127).
@@ -564,5 +587,8 @@ export class ServiceSupervisor implements HealthHost {
 
 interface RunningInternal extends Running {
   onLine: (() => void) | undefined;
+  /** The tunnel process itself has exited. */
   done: boolean;
+  /** …and so has every process of its group. */
+  groupGone: boolean;
 }

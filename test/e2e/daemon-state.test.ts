@@ -123,10 +123,10 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'the daemon without its state dir', ()
 
     // It writes its state files again, private as before.
     const run = path.join(p.env.LOCALPORT_STATE_DIR, 'run');
-    await waitUntil(() => existsSync(path.join(run, `${p.id}.daemon.json`)) && existsSync(path.join(run, `${p.id}.children.json`)), 5000, 'state files re-created');
+    await waitUntil(() => existsSync(path.join(run, `${p.id}.daemon.json`)) && existsSync(path.join(run, `${p.id}.children.${daemon}.json`)), 5000, 'state files re-created');
     expect(statSync(run).mode & 0o777).toBe(0o700);
     expect(statSync(path.join(run, `${p.id}.daemon.json`)).mode & 0o777).toBe(0o600);
-    expect(statSync(path.join(run, `${p.id}.children.json`)).mode & 0o777).toBe(0o600);
+    expect(statSync(path.join(run, `${p.id}.children.${daemon}.json`)).mode & 0o777).toBe(0o600);
     await waitUntil(async () => /the daemon log was deleted; writing a new one/.test((await p.cli('logs', '-n', '20')).stdout), 5000, 'daemon log re-created');
 
     rmSync(p.env.LOCALPORT_STATE_DIR, { recursive: true, force: true });

@@ -209,7 +209,7 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'the daemon', () => {
     const info = JSON.parse((await p.cli('daemon', 'status', '--json')).stdout);
     expect(info.orphansReaped).toBe(2);
     const log = (await p.cli('logs', '-n', '200')).stdout;
-    expect(log).toMatch(/reaped 2 orphaned tunnel processes left by a previous daemon/);
+    expect(log).toMatch(/reaped 2 orphaned tunnel processes left by a killed LocalPort for this config/);
     expect(await httpGet(p.ports.a)).toBe('one');
   }, 30000);
 

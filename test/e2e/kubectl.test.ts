@@ -7,7 +7,7 @@ import { hasStack, runCli, startCli } from '../helpers/cli.js';
 import { startFakeKube, type FakeKube } from '../helpers/kube.js';
 import { freePort, startHttpServer, waitForHttp, type HttpPeer } from '../helpers/net.js';
 import { describeWithPeer, hasKubectl, hasPostgres, hasSshd } from '../helpers/peers.js';
-import { processesMatching } from '../helpers/procs.js';
+import { alive, processesMatching, waitUntil } from '../helpers/procs.js';
 import { startPostgres, type PostgresPeer } from '../helpers/postgres.js';
 import { sshConnection, startSshd, type SshdPeer } from '../helpers/sshd.js';
 
@@ -70,6 +70,27 @@ describeWithPeer('kubectl + PostgreSQL + OpenSSH sshd', hasKubectl && hasPostgre
     expect(kubectlsOn(local)).toEqual([]);
   }, 30000);
 
+  it("after SIGKILL of run, the next run reaps whatever kubectl (a Google Cloud SDK dispatcher here) left, and starts cleanly", async () => {
+    const local = await freePort();
+    const dir = await project(kubeService('web', local, 8080, 'resource_type: deployment, resource_name: web'));
+    const cli = startCli(['run'], { cwd: dir, env });
+    await cli.waitFor(/web\s+kubectl\s+ready/);
+    const gone = new Promise((r) => cli.child.once('exit', r));
+    cli.child.kill('SIGKILL');
+    await gone;
+    // Whether kubectl outlives run here varies from trial to trial: the parent-death signal set on the
+    // dispatcher does not always survive into the kubectl it runs (seen alive with ppid 1, port bound).
+    // The deterministic case is test/e2e/orphans.test.ts; here the real thing must start cleanly either way.
+    await new Promise((r) => setTimeout(r, 300));
+    const left = kubectlsOn(local).filter((p) => alive(p.pid));
+    const r = await runCli(['run', '--', process.execPath, '-e', `fetch('http://127.0.0.1:${local}/').then(r => r.text()).then(t => console.log(t))`], { cwd: dir, env });
+    expect(r.stderr).not.toContain('in use');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('from the pod\n');
+    await waitUntil(() => left.every((p) => !alive(p.pid)), 1000, 'the orphaned kubectl reaped');
+    expect(kubectlsOn(local).filter((p) => alive(p.pid))).toEqual([]);
+  }, 30000);
+
   it('restarts kubectl when the pod dies, and the same local port works again within a second plus the backoff', async () => {
     const local = await freePort();
     const dir = await project(kubeService('web', local, 8080, 'resource_type: deployment, resource_name: web'));
@@ -88,7 +109,7 @@ describeWithPeer('kubectl + PostgreSQL + OpenSSH sshd', hasKubectl && hasPostgre
       expect(replacement).toMatch(/^web-abc-g\d+$/);
     } finally {
       cli.child.kill('SIGINT');
-      expect((await cli.exited).code).toBe(0);
+      expect((await cli.exited).code).toBe(130); // Ctrl-C: stopped in order, 128 + SIGINT
     }
     expect(kubectlsOn(local)).toEqual([]);
   }, 30000);

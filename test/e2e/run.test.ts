@@ -108,7 +108,7 @@ ${connectionExtra}${extra(local)}`,
       expect(cli.stdout()).toMatch(/web: ready → restarting \(ssh process was killed by SIGKILL\)/);
       cli.child.kill('SIGINT');
       const r = await cli.exited;
-      expect(r.code).toBe(0);
+      expect(r.code).toBe(130);
       expect(r.stdout).toContain('SIGINT: stopping 1 service');
       expect(tunnels(local)).toEqual([]);
     } finally {

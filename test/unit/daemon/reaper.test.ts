@@ -1,27 +1,67 @@
-import { spawn } from 'node:child_process';
-import { describe, expect, it } from '@jest/globals';
-import { identify, reapOrphans } from '../../../core/daemon/reaper.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { childrenFile, identify, reapLeftovers } from '../../../core/daemon/reaper.js';
 import { alive, waitUntil } from '../../helpers/procs.js';
 
 describe('orphan reaper', () => {
-  it('kills a recorded process only while it is the very same process', async () => {
-    const mine = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
-    const stranger = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
-    try {
-      await waitUntil(() => identify(mine.pid!)?.cmdline === 'sleep 30' && identify(stranger.pid!)?.cmdline === 'sleep 30', 2000, 'both started');
-      const recorded = identify(mine.pid!)!;
-      // The stranger's pid, recorded with another start time: a reused pid, someone else's process.
-      const reused = { ...identify(stranger.pid!)!, startTime: '1' };
-      const gone = { pid: 2 ** 22 - 1, startTime: '1', cmdline: 'ssh -N' };
-      const r = await reapOrphans([recorded, reused, gone]);
-      expect(r.reaped.map((x) => x.pid)).toEqual([mine.pid]);
-      expect(r.foreign).toBe(1);
-      expect(r.gone).toBe(1);
-      await waitUntil(() => !alive(mine.pid!), 2000, 'reaped');
-      expect(alive(stranger.pid!)).toBe(true);
-    } finally {
-      mine.kill('SIGKILL');
-      stranger.kill('SIGKILL');
-    }
+  const root = mkdtempSync(path.join(os.tmpdir(), 'lp-reaper-'));
+  const env = { LOCALPORT_STATE_DIR: root };
+  const config = path.join(root, 'localport.yaml');
+  const started: ChildProcess[] = [];
+  afterAll(() => {
+    started.forEach((c) => c.kill('SIGKILL'));
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  const sleeper = (marker?: string) => {
+    const c = spawn('sleep', ['30'], { detached: true, stdio: 'ignore', env: { ...process.env, ...(marker ? { LOCALPORT_OWNER: marker } : {}) } });
+    started.push(c);
+    return c.pid!;
+  };
+  /** A LocalPort process that is gone: a pid with a start time no live process has. */
+  const deadOwner = { pid: process.pid, startTime: '1' };
+  const record = (ownerPid: number, data: unknown) => {
+    const file = childrenFile(config, ownerPid, env);
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, JSON.stringify(data));
+    return file;
+  };
+
+  it("kills only processes carrying a dead owner's marker, leaves a live owner's and strangers alone", async () => {
+    const mine = sleeper('dead-owner-marker');
+    const forkedByMine = sleeper('dead-owner-marker'); // another process group: left it, or was never in it
+    const stranger = sleeper();
+    const otherMarker = sleeper('someone-else');
+    const liveOwners = sleeper('live-owner-marker');
+    await waitUntil(() => [mine, stranger, liveOwners].every((pid) => identify(pid)), 2000, 'all started');
+    const deadFile = record(4_000_001, { owner: deadOwner, marker: 'dead-owner-marker', groups: [identify(mine)] });
+    const liveFile = record(process.pid, { owner: identify(process.pid), marker: 'live-owner-marker', groups: [identify(liveOwners)] });
+
+    const r = await reapLeftovers(config, env);
+    expect(r.reaped.sort()).toEqual([mine, forkedByMine].sort());
+    expect(r.owners).toBe(1);
+    await waitUntil(() => !alive(mine) && !alive(forkedByMine), 2000, 'reaped');
+    expect([stranger, otherMarker, liveOwners].every((pid) => alive(pid))).toBe(true);
+    expect(existsSync(deadFile)).toBe(false);
+    expect(existsSync(liveFile)).toBe(true); // its owner is alive: still in use
+  });
+
+  it('reaps by the old format (pid, start time, command line) only while all three match, and deletes that file', async () => {
+    const mine = sleeper();
+    const reused = sleeper();
+    await waitUntil(() => !!identify(mine) && !!identify(reused), 2000, 'both started');
+    const legacy = path.join(root, 'run', `${path.basename(childrenFile(config, 0, env)).split('.')[0]}.children.json`);
+    writeFileSync(legacy, JSON.stringify([
+      { ...identify(mine), cmdline: 'sleep 30' },
+      { ...identify(reused), startTime: '1', cmdline: 'sleep 30' },
+    ]));
+    const r = await reapLeftovers(config, env);
+    expect(r.reaped).toEqual([mine]);
+    await waitUntil(() => !alive(mine), 2000, 'reaped');
+    expect(alive(reused)).toBe(true);
+    expect(existsSync(legacy)).toBe(false);
   });
 });
