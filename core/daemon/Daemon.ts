@@ -206,10 +206,14 @@ export class Daemon {
   }
 
   #startOne(def: ServiceDefinition): Promise<void> {
-    const sup = this.supervisor.add(def);
+    return this.#settle(def.name, this.supervisor.start(def));
+  }
+
+  /** A start in the background: tracked for shutdown, its failure logged against the service. */
+  #settle(name: string, started: Promise<void>): Promise<void> {
     return this.#track(
-      sup.start().catch((error) => {
-        this.logger.error({ service: def.name, err: (error as Error).message }, (error as Error).message);
+      started.catch((error) => {
+        this.logger.error({ service: name, err: (error as Error).message }, (error as Error).message);
       }),
     );
   }
@@ -219,10 +223,8 @@ export class Daemon {
     const names = selectAll ? [...this.supervisor.services.keys()] : selectServices(this.config, sel).map((s) => s.name);
     await Promise.all(
       names.map(async (n) => {
-        const s = this.supervisor.services.get(n);
-        if (!s) return;
-        if (sel.force) s.killNow();
-        await s.stop();
+        if (sel.force) this.supervisor.services.get(n)?.killNow();
+        await this.supervisor.stop(n);
       }),
     );
     return { stopped: names };
@@ -233,7 +235,26 @@ export class Daemon {
    * changed ones restart, unchanged ones keep running untouched (same PIDs). An invalid config changes
    * nothing; the error is kept for `status` until a valid config arrives.
    */
-  async reload(trigger: string): Promise<ReloadResult> {
+  reload(trigger: string): Promise<ReloadResult> {
+    // One reload reads the file and computes the difference at a time, in the order they came: a
+    // slow earlier read must not install an older config over a newer one. Applying is ordered per
+    // service by the supervisor (a service removed and added back starts once its old process is
+    // gone), so a reload does not wait for another's stops.
+    const planned = this.#reloadTurn.then(() => this.#planReload(trigger));
+    this.#reloadTurn = planned.then(
+      () => {},
+      () => {},
+    );
+    return planned.then(async ({ result, applied }) => {
+      await applied;
+      return result;
+    });
+  }
+
+  #reloadTurn: Promise<void> = Promise.resolve();
+
+  /** Loads the config and queues what changes; `applied` settles when the stops are done and the starts settled. */
+  async #planReload(trigger: string): Promise<{ result: ReloadResult; applied: Promise<unknown> }> {
     let next: ResolvedConfig;
     try {
       const loaded = await reloadConfig(this.hub, this.config.file!);
@@ -243,7 +264,7 @@ export class Daemon {
       const message = this.hub.redactor.text((error as Error).message);
       this.reloadError = message;
       this.logger.error({ trigger }, `config reload failed; the running services stay as they are: ${message}`);
-      return { ok: false, error: message, added: [], removed: [], changed: [], unchanged: [] };
+      return { result: { ok: false, error: message, added: [], removed: [], changed: [], unchanged: [] }, applied: Promise.resolve() };
     }
     const before = new Map(this.config.services.map((s) => [s.name, s]));
     const after = new Map(next.services.map((s) => [s.name, s]));
@@ -260,22 +281,16 @@ export class Daemon {
     this.lastReload = new Date().toISOString();
     this.logger.info({ trigger, ...result }, `config reloaded (${trigger}): +${result.added.length} -${result.removed.length} ~${result.changed.length}`);
 
-    await Promise.all([
+    // Queued now, synchronously, so that the next reload's operations come after these.
+    const applied = Promise.all([
       ...result.removed.map((n) => this.supervisor.remove(n)),
       ...result.changed.map(async (n) => {
-        const running = this.supervisor.services.get(n);
-        if (!running) return;
-        const wasActive = running.state !== 'stopped';
-        await this.supervisor.remove(n);
-        const def = after.get(n)!;
-        if (wasActive && def.enabled) await this.#startOne(def);
+        const { started } = await this.supervisor.replace(after.get(n)!);
+        if (started) await this.#settle(n, started);
       }),
-      ...result.added.map(async (n) => {
-        const def = after.get(n)!;
-        if (def.enabled) await this.#startOne(def);
-      }),
+      ...result.added.filter((n) => after.get(n)!.enabled).map((n) => this.#startOne(after.get(n)!)),
     ]);
-    return result;
+    return { result, applied };
   }
 
   /**
