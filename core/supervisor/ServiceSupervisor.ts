@@ -239,14 +239,16 @@ export class ServiceSupervisor implements HealthHost {
       this.hub.hooks.afterStart.promise(this.service, { pid: running.pid, localAddress: this.localAddress, localPort: this.service.localPort }),
     );
     this.health.start();
-    void running.exited.then((info) => {
-      if (this.#running !== running) return;
-      this.#running = undefined;
-      if (this.#stopping) return;
-      const reason = this.#killReason ?? this.#describeExit(info, undefined);
-      this.#killReason = undefined;
-      this.#crashed(reason);
-    });
+    running.exited
+      .then((info) => {
+        if (this.#running !== running) return;
+        this.#running = undefined;
+        if (this.#stopping) return;
+        const reason = this.#killReason ?? this.#describeExit(info, undefined);
+        this.#killReason = undefined;
+        this.#crashed(reason);
+      })
+      .catch((error) => this.#internalError('handling the tunnel\'s exit', error));
   }
 
   /** Healthy: once it stays so for `resetAfter` seconds, the restart attempts are forgiven. */
@@ -296,7 +298,7 @@ export class ServiceSupervisor implements HealthHost {
     this.health.stop();
     this.#logger.warn({ service: this.name, reason }, `service ${this.name} lost its tunnel: ${reason}`);
     this.#setState('restarting', reason);
-    void this.#scheduleRestart(reason);
+    this.#scheduleRestart(reason).catch((error) => this.#internalError('scheduling a restart', error));
   }
 
   async #scheduleRestart(reason: string): Promise<void> {
@@ -320,7 +322,7 @@ export class ServiceSupervisor implements HealthHost {
       return;
     }
     this.#logger.info({ service: this.name, attempt: this.attempts, delay }, `restarting ${this.name} in ${delay.toFixed(2)} s (attempt ${this.attempts})`);
-    this.#restartTimer = setTimeout(() => void this.#restartNow(), delay * 1000);
+    this.#restartTimer = setTimeout(() => void this.#restartNow().catch((error) => this.#internalError('restarting', error)), delay * 1000);
   }
 
   async #restartNow(): Promise<void> {
