@@ -27,9 +27,9 @@ afterEach(async () => {
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-/** Listens on argv[1] and ignores SIGTERM, as a tunnel busy closing its connections would. */
+/** Listens on argv[1] and ignores SIGTERM, as a tunnel busy closing its connections would. A prober that resets is no error. */
 const STUBBORN = `process.on('SIGTERM', () => console.log('ignoring SIGTERM'));
-require('net').createServer((s) => s.end('pong')).listen(Number(process.argv[1]), '127.0.0.1', () => console.log('LISTENING'));`;
+require('net').createServer((s) => s.on('error', () => {}).end('pong')).listen(Number(process.argv[1]), '127.0.0.1', () => console.log('LISTENING'));`;
 
 interface Status {
   runner: { pid: number } | null;
