@@ -480,10 +480,10 @@ export class ServiceSupervisor implements HealthHost {
       exited: undefined as unknown as Promise<ExitInfo>,
     };
     // Whatever the child prints costs bounded memory (lines are cut at MAX_LINE_BYTES) and bounded
-    // log writes (OutputBudget); the tail and the readiness pattern still see every line.
+    // time (OutputBudget, shared by stdout and stderr).
     const budget = new OutputBudget();
     const logOutput = (stream: 'stdout' | 'stderr' | 'localport', text: string) => {
-      if (!budget.take(text.length)) return;
+      budget.spend(text.length);
       const dropped = budget.report();
       if (dropped) this.#log.line('localport', dropped);
       this.#log.line(stream, text);
@@ -512,6 +512,7 @@ export class ServiceSupervisor implements HealthHost {
           cutEnded: (bytes) => logOutput('localport', `… (${bytes} bytes cut from that ${stream} line: lines are kept up to ${MAX_LINE_BYTES} bytes)`),
         },
         (error) => this.#internalError(`reading ${stream}`, error),
+        budget,
       );
     }
     running.exited = child.then((result) => {

@@ -29,17 +29,33 @@ export class LineSplitter {
   #dropped = -1;
   /** The previous chunk ended with `\r`: a `\n` starting this one belongs to it. */
   #afterCr = false;
+  /** After #skip(): drop bytes up to the next line break. */
+  #resync = false;
 
   constructor(
     private readonly handler: LineHandler,
     private readonly max = MAX_LINE_BYTES,
+    /** Checked before each chunk and after each line: over budget, the rest of the chunk is dropped unread. */
+    private readonly budget?: OutputBudget,
   ) {}
 
   push(chunk: Buffer): void {
+    if (this.#overBudget(chunk, 0)) return;
     let i = 0;
     if (this.#afterCr && chunk.length > 0) {
       this.#afterCr = false;
       if (chunk[0] === LF) i = 1;
+    }
+    if (this.#resync) {
+      const end = nextBreak(chunk, 0);
+      this.budget?.drop(end < 0 ? chunk.length : end + 1);
+      if (end < 0) return;
+      this.#resync = false;
+      i = end + 1;
+      if (chunk[end] === CR) {
+        if (i === chunk.length) this.#afterCr = true;
+        else if (chunk[i] === LF) i += 1;
+      }
     }
     while (i < chunk.length) {
       const end = nextBreak(chunk, i);
@@ -54,12 +70,33 @@ export class LineSplitter {
         if (i === chunk.length) this.#afterCr = true;
         else if (chunk[i] === LF) i += 1;
       }
+      if (this.#overBudget(chunk, i)) return;
     }
+  }
+
+  #overBudget(chunk: Buffer, from: number): boolean {
+    if (!this.budget || from >= chunk.length || this.budget.allow()) return false;
+    this.budget.drop(chunk.length - from);
+    this.#skip();
+    return true;
   }
 
   /** The stream ended: a pending line without its newline still counts. */
   end(): void {
+    if (this.#resync) return;
     if (this.#length > 0 || this.#dropped >= 0) this.#endLine();
+  }
+
+  /**
+   * Output was thrown away unread (see OutputBudget): the line it was part of is lost, and so is
+   * the rest of that line in the chunks after it. Splitting starts again after the next line break.
+   */
+  #skip(): void {
+    this.#parts = [];
+    this.#length = 0;
+    this.#dropped = -1;
+    this.#afterCr = false;
+    this.#resync = true;
   }
 
   /** Adds bytes [from, to) of `chunk` to the pending line; `pending`: the line goes on in a later chunk. */
@@ -104,9 +141,14 @@ export class LineSplitter {
  * error, a bug in the handler) goes to `onError`: it concerns this stream's service only, and
  * must not become an uncaught exception in the process that reads it.
  */
-export function readLines(input: NodeJS.ReadableStream | null | undefined, handler: LineHandler, onError: (error: unknown) => void): void {
+export function readLines(
+  input: NodeJS.ReadableStream | null | undefined,
+  handler: LineHandler,
+  onError: (error: unknown) => void,
+  budget?: OutputBudget,
+): void {
   if (!input) return;
-  const lines = new LineSplitter(handler);
+  const lines = new LineSplitter(handler, MAX_LINE_BYTES, budget);
   const guard = (fn: () => void) => {
     try {
       fn();
@@ -114,6 +156,9 @@ export function readLines(input: NodeJS.ReadableStream | null | undefined, handl
       onError(error);
     }
   };
+  // Over budget, output is dropped before it is split: a flood of short lines then costs a read and
+  // a count, not a string, a log write and a timestamp per line. The child is never blocked: a
+  // tunnel stuck writing its log would stop forwarding.
   input.on('data', (chunk: Buffer) => guard(() => lines.push(chunk)));
   input.on('end', () => guard(() => lines.end()));
   input.on('error', onError);
@@ -126,49 +171,53 @@ function nextBreak(chunk: Buffer, from: number): number {
   return cr >= 0 ? from + cr : lf;
 }
 
+/** What handling one line costs beyond its bytes (a string, the tail, a timestamped log write), in bytes. */
+export const LINE_COST = 64;
+
 /**
- * How much tunnel output reaches the service log: `rate` bytes a second, in bursts up to `burst`.
- * Beyond that, lines are dropped and counted (the log says how many), so a chatty tunnel cannot
- * spend the daemon's time on disk writes or rotate its own start-up messages away in a second.
+ * How much of a service's output LocalPort handles: `rate` units a second (a line costs its length
+ * plus LINE_COST), in bursts up to `burst`. Beyond that, whole chunks are dropped unread and
+ * counted, and the log says so: a tunnel that prints `yes` cannot take the daemon's time from the
+ * other services, nor rotate its own start-up messages out of its log in a second.
  */
 export class OutputBudget {
   #tokens: number;
   #at = Date.now();
-  droppedLines = 0;
+  #reportedAt = 0;
   droppedBytes = 0;
 
   constructor(
-    private readonly rate = 256 * 1024,
-    private readonly burst = 1024 * 1024,
+    private readonly rate = 64 * 1024,
+    private readonly burst = 512 * 1024,
   ) {
     this.#tokens = burst;
   }
 
-  /** True if a line of `bytes` may be written now; otherwise it is counted as dropped. */
-  take(bytes: number): boolean {
+  /** Whether the next chunk may be handled (the budget is not spent). */
+  allow(): boolean {
     const now = Date.now();
     this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#at) / 1000) * this.rate);
     this.#at = now;
-    if (this.#tokens >= bytes) {
-      this.#tokens -= bytes;
-      return true;
-    }
-    this.droppedLines += 1;
-    this.droppedBytes += bytes;
-    return false;
+    return this.#tokens > 0;
   }
 
-  #reportedAt = 0;
+  /** Charges a handled line. */
+  spend(lineLength: number): void {
+    this.#tokens -= lineLength + LINE_COST;
+  }
+
+  drop(bytes: number): void {
+    this.droppedBytes += bytes;
+  }
 
   /**
-   * Says what was dropped since the last report, at most once a second unless `now` (then resets the
-   * count); undefined when there is nothing to say yet.
+   * Says what was dropped since the last report, at most once a second unless `now`, and starts
+   * counting afresh; undefined when there is nothing to say yet.
    */
   report(now = false): string | undefined {
-    if (this.droppedLines === 0 || (!now && Date.now() - this.#reportedAt < 1000)) return undefined;
+    if (this.droppedBytes === 0 || (!now && Date.now() - this.#reportedAt < 1000)) return undefined;
     this.#reportedAt = Date.now();
-    const text = `dropped ${this.droppedLines} line${this.droppedLines === 1 ? '' : 's'} (${this.droppedBytes} bytes) of output: more than ${Math.round(this.rate / 1024)} KiB/s`;
-    this.droppedLines = 0;
+    const text = `dropped ${this.droppedBytes} bytes of output: more than LocalPort handles for one service (about ${Math.round(this.rate / LINE_COST)} short lines or ${Math.round(this.rate / 1024)} KiB a second)`;
     this.droppedBytes = 0;
     return text;
   }

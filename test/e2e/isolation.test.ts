@@ -63,15 +63,15 @@ const shService = (name: string, local: number, script: string) => `  - name: ${
 const listen = `${JSON.stringify(process.execPath)} ${JSON.stringify(FAKE_TUNNEL)} {localPort} ok >/dev/null 2>&1 &`;
 
 describe('a tunnel that prints without end', () => {
-  it('keeps the daemon up with bounded memory: endless bytes, a 10 MB line; the others stay healthy and the log says what was cut', async () => {
-    const [endless, long, calm] = [await freePort(), await freePort(), await freePort()];
+  it('keeps the daemon up, responsive and with bounded memory: endless bytes, a 10 MB line, `yes`; the others stay healthy and the logs say what was cut', async () => {
+    const [endless, long, chatty, calm] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const p = project(
       'localport.yaml',
       `services:\n${shService('endless', endless, `${listen} cat /dev/zero | tr '\\000' a`)}${shService(
         'long',
         long,
         `${listen} head -c 10000000 /dev/zero | tr '\\000' b; echo; echo after the long line; wait`,
-      )}${shService('calm', calm, `${listen} wait`)}`,
+      )}${shService('chatty', chatty, `${listen} yes`)}${shService('calm', calm, `${listen} wait`)}`,
     );
     expect((await p.cli('daemon', 'start')).code).toBe(0);
     const daemon = (await p.status()).runner!.pid;
@@ -89,6 +89,10 @@ describe('a tunnel that prints without end', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(peak - baseline).toBeLessThan(200);
+    // It still answers at once (one log write per `y` kept it busy for seconds).
+    const asked = Date.now();
+    await p.status();
+    expect(Date.now() - asked).toBeLessThan(3000);
 
     const after = await p.status();
     expect(after.runner!.pid).toBe(daemon);
@@ -103,6 +107,9 @@ describe('a tunnel that prints without end', () => {
     const endlessLog = await logOf('endless');
     expect(endlessLog).toMatch(/stdout a{8192} …\n/);
     for (const line of [...longLog.split('\n'), ...endlessLog.split('\n')]) expect(line.length).toBeLessThan(8400);
+    const chattyLog = await logOf('chatty');
+    expect(chattyLog).toMatch(/localport dropped \d+ bytes of output: more than LocalPort handles for one service/);
+    expect(chattyLog.length).toBeLessThan(3 * 1024 * 1024);
     const daemonLog = (await p.cli('logs', '-n', '200')).stdout;
     expect(daemonLog).toContain('service endless printed a stdout line longer than 8192 bytes; long lines are cut (see its log)');
     expect(daemonLog).not.toMatch(/uncaught|Invalid string length/);
