@@ -285,7 +285,8 @@ export class Daemon {
     const applied = Promise.all([
       ...result.removed.map((n) => this.supervisor.remove(n)),
       ...result.changed.map(async (n) => {
-        const { started } = await this.supervisor.replace(after.get(n)!);
+        // A service switched on (`enabled: false` → true) starts, as an added one does.
+        const { started } = await this.supervisor.replace(after.get(n)!, { start: !before.get(n)!.enabled });
         if (started) await this.#settle(n, started);
       }),
       ...result.added.filter((n) => after.get(n)!.enabled).map((n) => this.#startOne(after.get(n)!)),

@@ -133,17 +133,19 @@ export class Supervisor {
   }
 
   /**
-   * A service's definition changed: the old one stops and is forgotten; if it was active (not
-   * stopped) and the new one is enabled, the new one starts. `started` settles when that start does.
+   * A service's definition changed: the old one stops and is forgotten; the new one starts if it is
+   * enabled and either the old one was active (not stopped) or `start` says so (it was just
+   * enabled). `started` settles when that start does.
    */
-  async replace(def: ServiceDefinition): Promise<{ started?: Promise<void> }> {
+  async replace(def: ServiceDefinition, opts: { start?: boolean } = {}): Promise<{ started?: Promise<void> }> {
     return this.#inOrder(def.name, async () => {
       const old = this.services.get(def.name);
-      if (!old) return {};
-      const wasActive = old.state !== 'stopped';
-      await old.stop();
-      if (this.services.get(def.name) === old) this.services.delete(def.name);
-      return wasActive && def.enabled ? Supervisor.#begin(this.add(def)) : {};
+      const wasActive = !!old && old.state !== 'stopped';
+      if (old) {
+        await old.stop();
+        if (this.services.get(def.name) === old) this.services.delete(def.name);
+      }
+      return (wasActive || opts.start) && def.enabled ? Supervisor.#begin(this.add(def)) : {};
     });
   }
 

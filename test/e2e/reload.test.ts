@@ -40,7 +40,7 @@ async function project() {
   const dir = mkdtempSync(path.join(root, 'p-'));
   const env = { LOCALPORT_STATE_DIR: path.join(dir, 'state') };
   dirs.push({ dir, env });
-  const [calmPort, stubbornPort] = [await freePort(), await freePort()];
+  const [calmPort, stubbornPort, latePort] = [await freePort(), await freePort(), await freePort()];
   const calm = `  - name: calm
     technology: exec
     local_port: ${calmPort}
@@ -56,8 +56,16 @@ async function project() {
     health_check: { type: tcp, interval: 0.5 }
     connection: { command: ${JSON.stringify(process.execPath)}, args: ['-e', ${JSON.stringify(STUBBORN)}, '{localPort}', '${dir}'] }
 `;
+  // Switched off until a reload switches it on.
+  const late = (enabled: boolean) => `  - name: late
+    technology: exec
+    enabled: ${enabled}
+    local_port: ${latePort}
+    remote_port: 1
+    connection: { command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(FAKE_TUNNEL)}, '{localPort}', ok, '0', '${dir}/no-flag'] }
+`;
   const file = path.join(dir, 'localport.yaml');
-  const write = (remote: number | null) => writeFileSync(file, `services:\n${calm}${remote === null ? '' : stubborn(remote)}`);
+  const write = (remote: number | null, lateEnabled = false) => writeFileSync(file, `services:\n${calm}${remote === null ? '' : stubborn(remote)}${late(lateEnabled)}`);
   const cli = (...args: string[]) => runCli(args, { cwd: dir, env, timeoutMs: 30000 });
   const status = async (): Promise<Status> => {
     const r = await cli('status', '--json');
@@ -104,7 +112,7 @@ it('a service removed and added back while its old process is still stopping end
   expect((await p.status()).services.find((s) => s.name === 'calm')!.pid).toBe(calmPid);
 }, 60000);
 
-it('overlapping reloads (file changes and reload requests) end in the state of the last config', async () => {
+it('overlapping reloads (file changes and reload requests) end in the state of the last config, a service switched on included', async () => {
   const p = await project();
   p.write(2000);
   expect((await p.cli('start', '--all')).code).toBe(0);
@@ -113,8 +121,8 @@ it('overlapping reloads (file changes and reload requests) end in the state of t
 
   // Each write is followed by a reload request, without waiting for the previous one to finish.
   const requests: Promise<{ code: number | null }>[] = [];
-  for (const remote of [null, 2001, null, 2002]) {
-    p.write(remote);
+  for (const [remote, lateEnabled] of [[null, false], [2001, false], [null, false], [2002, true]] as const) {
+    p.write(remote, lateEnabled);
     requests.push(p.cli('daemon', 'reload'));
     await new Promise((r) => setTimeout(r, 120));
   }
@@ -130,6 +138,7 @@ it('overlapping reloads (file changes and reload requests) end in the state of t
   await new Promise((r) => setTimeout(r, 300));
   const now = (await p.stubbornStatus())!;
   expect([now.state, now.remotePort]).toEqual(['ready', 2002]);
+  expect((await p.status()).services.find((s) => s.name === 'late')!.state).toBe('ready');
   expect(p.tunnels().map((t) => t.pid)).toEqual([now.pid]);
   expect((await p.status()).services.find((s) => s.name === 'calm')!.pid).toBe(calmPid);
 }, 60000);
