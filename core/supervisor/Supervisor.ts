@@ -57,6 +57,8 @@ export class Supervisor {
   readonly services = new Map<string, ServiceSupervisor>();
   /** Per service name, the last queued operation (settled, never rejecting). */
   readonly #queues = new Map<string, Promise<void>>();
+  /** stopAll was called: a start still waiting in a queue must not spawn anything any more. */
+  #closing = false;
 
   constructor(
     private readonly hub: LocalPort,
@@ -102,8 +104,9 @@ export class Supervisor {
   }
 
   /** `s.start()`, handed out of a queued operation without making the queue wait for it. */
-  static #begin(s: ServiceSupervisor): { started: Promise<void> } {
-    const started = s.start();
+  #begin(def: ServiceDefinition): { started: Promise<void> } {
+    if (this.#closing) return { started: Promise.resolve() };
+    const started = this.add(def).start();
     started.catch(() => {}); // the caller awaits it; this only keeps an early rejection from counting as unhandled
     return { started };
   }
@@ -113,7 +116,7 @@ export class Supervisor {
    * rejects as `ServiceSupervisor.start` does.
    */
   async start(def: ServiceDefinition): Promise<void> {
-    const { started } = await this.#inOrder(def.name, () => Supervisor.#begin(this.add(def)));
+    const { started } = await this.#inOrder(def.name, () => this.#begin(def));
     await started;
   }
 
@@ -145,11 +148,12 @@ export class Supervisor {
         await old.stop();
         if (this.services.get(def.name) === old) this.services.delete(def.name);
       }
-      return (wasActive || opts.start) && def.enabled ? Supervisor.#begin(this.add(def)) : {};
+      return (wasActive || opts.start) && def.enabled ? this.#begin(def) : {};
     });
   }
 
   async stopAll(): Promise<void> {
+    this.#closing = true;
     await Promise.all([...this.services.values()].map((s) => s.stop()));
   }
 
