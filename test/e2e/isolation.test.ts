@@ -92,7 +92,7 @@ describe('a tunnel that prints without end', () => {
     // It still answers at once (one log write per `y` kept it busy for seconds).
     const asked = Date.now();
     await p.status();
-    expect(Date.now() - asked).toBeLessThan(3000);
+    expect(Date.now() - asked).toBeLessThan(5000);
 
     const after = await p.status();
     expect(after.runner!.pid).toBe(daemon);
