@@ -26,6 +26,8 @@ export interface DaemonInfo {
 export interface ReloadResult {
   ok: boolean;
   error?: string;
+  /** A newer reload finished loading first; this one changed nothing. */
+  superseded?: boolean;
   added: string[];
   removed: string[];
   changed: string[];
@@ -235,37 +237,30 @@ export class Daemon {
    * changed ones restart, unchanged ones keep running untouched (same PIDs). An invalid config changes
    * nothing; the error is kept for `status` until a valid config arrives.
    */
-  reload(trigger: string): Promise<ReloadResult> {
-    // One reload reads the file and computes the difference at a time, in the order they came: a
-    // slow earlier read must not install an older config over a newer one. Applying is ordered per
-    // service by the supervisor (a service removed and added back starts once its old process is
-    // gone), so a reload does not wait for another's stops.
-    const planned = this.#reloadTurn.then(() => this.#planReload(trigger));
-    this.#reloadTurn = planned.then(
-      () => {},
-      () => {},
-    );
-    return planned.then(async ({ result, applied }) => {
-      await applied;
-      return result;
-    });
-  }
-
-  #reloadTurn: Promise<void> = Promise.resolve();
-
-  /** Loads the config and queues what changes; `applied` settles when the stops are done and the starts settled. */
-  async #planReload(trigger: string): Promise<{ result: ReloadResult; applied: Promise<unknown> }> {
+  async reload(trigger: string): Promise<ReloadResult> {
+    // Reloads may overlap (file changes, requests, SIGHUP), and loading a config may take long. The
+    // one started last wins: a reload that finishes after a newer one changes nothing, so a slow
+    // earlier load never installs an older config over a newer one, and never blocks the next.
+    const seq = ++this.#reloadsStarted;
+    const superseded = (): ReloadResult => {
+      this.logger.info({ trigger }, `config reload (${trigger}) superseded by a newer one`);
+      return { ok: true, superseded: true, added: [], removed: [], changed: [], unchanged: [] };
+    };
     let next: ResolvedConfig;
     try {
       const loaded = await reloadConfig(this.hub, this.config.file!);
       next = loaded.config;
       this.#watchPresets(loaded.presetFiles);
     } catch (error) {
+      if (seq < this.#reloadsDone) return superseded();
+      this.#reloadsDone = seq;
       const message = this.hub.redactor.text((error as Error).message);
       this.reloadError = message;
       this.logger.error({ trigger }, `config reload failed; the running services stay as they are: ${message}`);
-      return { result: { ok: false, error: message, added: [], removed: [], changed: [], unchanged: [] }, applied: Promise.resolve() };
+      return { ok: false, error: message, added: [], removed: [], changed: [], unchanged: [] };
     }
+    if (seq < this.#reloadsDone) return superseded();
+    this.#reloadsDone = seq;
     const before = new Map(this.config.services.map((s) => [s.name, s]));
     const after = new Map(next.services.map((s) => [s.name, s]));
     const result: ReloadResult = { ok: true, added: [], removed: [], changed: [], unchanged: [] };
@@ -281,8 +276,10 @@ export class Daemon {
     this.lastReload = new Date().toISOString();
     this.logger.info({ trigger, ...result }, `config reloaded (${trigger}): +${result.added.length} -${result.removed.length} ~${result.changed.length}`);
 
-    // Queued now, synchronously, so that the next reload's operations come after these.
-    const applied = Promise.all([
+    // Queued synchronously, right after the check above: operations on one service run in the order
+    // of the reloads (a service removed and added back starts once its old process is gone), and a
+    // reload does not wait for another's stops.
+    await Promise.all([
       ...result.removed.map((n) => this.supervisor.remove(n)),
       ...result.changed.map(async (n) => {
         // A service switched on (`enabled: false` → true) starts, as an added one does.
@@ -291,8 +288,12 @@ export class Daemon {
       }),
       ...result.added.filter((n) => after.get(n)!.enabled).map((n) => this.#startOne(after.get(n)!)),
     ]);
-    return { result, applied };
+    return result;
   }
+
+  #reloadsStarted = 0;
+  /** The newest reload that has finished loading (applied, or failed to load). */
+  #reloadsDone = 0;
 
   /**
    * Phased shutdown (the seed's design): stop new work, let current operations complete, cancel what

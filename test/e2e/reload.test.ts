@@ -142,3 +142,42 @@ it('overlapping reloads (file changes and reload requests) end in the state of t
   expect(p.tunnels().map((t) => t.pid)).toEqual([now.pid]);
   expect((await p.status()).services.find((s) => s.name === 'calm')!.pid).toBe(calmPid);
 }, 60000);
+
+it('a reload whose config loads slowly does not install its older config over a newer one', async () => {
+  const dir = mkdtempSync(path.join(root, 'p-'));
+  const env = { LOCALPORT_STATE_DIR: path.join(dir, 'state') };
+  dirs.push({ dir, env });
+  const local = await freePort();
+  // The config reads its version and how long to take from a side file the daemon does not watch:
+  // only the reload requests below load it.
+  const side = path.join(dir, 'version.json');
+  const setVersion = (remote: number, delayMs: number) => writeFileSync(side, JSON.stringify({ remote, delayMs }));
+  setVersion(3000, 0);
+  writeFileSync(
+    path.join(dir, 'localport.config.ts'),
+    `import { readFileSync } from 'node:fs';
+const { remote, delayMs } = JSON.parse(readFileSync(${JSON.stringify(side)}, 'utf8'));
+await new Promise((r) => setTimeout(r, delayMs));
+export default {
+  services: {
+    x: { technology: 'exec' as const, localPort: ${local}, remotePort: remote, connection: { command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(FAKE_TUNNEL)}, '{localPort}', 'ok', '0', '${dir}/no-flag'] } },
+  },
+};
+`,
+  );
+  const cli = (...args: string[]) => runCli(args, { cwd: dir, env, timeoutMs: 30000 });
+  const x = async () => (JSON.parse((await cli('status', '--json')).stdout) as Status).services[0];
+  expect((await cli('start', '--all')).code).toBe(0);
+
+  setVersion(3001, 1500); // the older one, slow to load
+  const older = cli('daemon', 'reload');
+  await new Promise((r) => setTimeout(r, 500)); // it has read its version
+  setVersion(3002, 0); // the newer one
+  const newer = await cli('daemon', 'reload');
+  expect(newer.stdout).toContain('changed x');
+  await waitUntil(async () => (await x()).remotePort === 3002, 5000, 'the newer config applied');
+  const late = await older;
+  expect(late.code).toBe(0);
+  const now = await x();
+  expect([now.remotePort, now.state]).toEqual([3002, 'ready']);
+}, 30000);
