@@ -178,6 +178,7 @@ export default {
   await waitUntil(async () => (await x()).remotePort === 3002, 5000, 'the newer config applied');
   const late = await older;
   expect(late.code).toBe(0);
+  expect(late.stdout).toBe('reloaded: a newer reload finished first and applied the current config\n');
   const now = await x();
   expect([now.remotePort, now.state]).toEqual([3002, 'ready']);
 }, 30000);
