@@ -41,8 +41,19 @@ export class LocalPort {
   constructor(opts: { redactor?: Redactor; logger?: Logger } = {}) {
     this.redactor = opts.redactor ?? new Redactor();
     this.logger = opts.logger ?? silentLogger;
-    wrapPluginErrors(this.hooks);
+    wrapPluginErrors(this.hooks, (error, args) => this.#tapFailed(error, args));
     this.#tapHooks = tapSide(this.hooks);
+  }
+
+  /** An observer tap failed where nobody can catch it: log it against the service it concerned. */
+  #tapFailed(error: PluginError, args: unknown[]): void {
+    const first = args[0] as { name?: unknown; service?: { name?: unknown } } | undefined;
+    const service = typeof first?.service?.name === 'string' ? first.service.name : typeof first?.name === 'string' ? first.name : undefined;
+    try {
+      this.logger.error({ service, plugin: error.plugin, hook: error.hook, err: error.message }, service ? `service ${service}: ${error.message}` : error.message);
+    } catch {
+      /* a failing logger must not turn an observer's error into a crash */
+    }
   }
 
   get plugins(): string[] {

@@ -42,7 +42,9 @@ export interface ShutdownPhaseInfo {
 
 /**
  * Every hook LocalPort fires, in one place. Plugins tap them through `api.hooks`; only core calls them.
- * An exception thrown by a tap is re-thrown as `plugin <name> failed in <hook>: …`.
+ * An exception thrown by a tap is re-thrown as `plugin <name> failed in <hook>: …`, except in the
+ * synchronous observer hooks (`stateChanged`, `healthChanged`): there it is reported against the
+ * service and the other taps still run (see `wrapPluginErrors`).
  */
 export function createHooks() {
   return Object.freeze({
@@ -146,9 +148,24 @@ function checkResults(type: string, fn: TapFn, check: (result: unknown) => strin
   };
 }
 
-/** Wraps every tap so that what it throws names the plugin (the tap's name) and the hook. */
-export function wrapPluginErrors(hooks: Hooks): void {
+/** Receives a tap's error that cannot be thrown to core; `args` are the hook's arguments. */
+export type TapErrorReporter = (error: PluginError, args: unknown[]) => void;
+
+const isThenable = (x: unknown): x is PromiseLike<unknown> => typeof (x as { then?: unknown } | null)?.then === 'function';
+
+/**
+ * Wraps every tap so that what it throws names the plugin (the tap's name) and the hook. With a
+ * `report`er, two kinds of plugin error that would otherwise escape are handed to it instead:
+ * - a throw in a SyncHook tap: these hooks are observers, and one failing observer must neither
+ *   stop the taps after it nor the state change that fired it;
+ * - a rejected promise returned by a `tap` (not `tapPromise`) in a hook that ignores what sync taps
+ *   return: nobody awaits it, so it would be an unhandled rejection and end the process.
+ */
+export function wrapPluginErrors(hooks: Hooks, report?: TapErrorReporter): void {
   for (const [hookName, hook] of Object.entries(hooks)) {
+    const kind = (hook as unknown as { constructor: unknown }).constructor;
+    const isolate = kind === SyncHook && report !== undefined;
+    const ignoresResult = kind === SyncHook || kind === AsyncSeriesHook || kind === AsyncParallelHook;
     const check = RESULT_CHECKS[hookName as keyof Hooks];
     (hook as unknown as { intercept(i: object): void }).intercept({
       register(tap: { name: string; type: string; fn: TapFn }) {
@@ -173,11 +190,16 @@ export function wrapPluginErrors(hooks: Hooks): void {
           };
         } else {
           tap.fn = (...args: unknown[]) => {
+            let result: unknown;
             try {
-              return fn(...args);
+              result = fn(...args);
             } catch (e) {
-              throw wrapErr(e);
+              if (!isolate) throw wrapErr(e);
+              report(wrapErr(e), args);
+              return undefined;
             }
+            if (report && ignoresResult && isThenable(result)) result.then(undefined, (e: unknown) => report(wrapErr(e), args));
+            return result;
           };
         }
         return tap;

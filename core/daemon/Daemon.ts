@@ -28,6 +28,8 @@ export interface DaemonInfo {
 export interface ReloadResult {
   ok: boolean;
   error?: string;
+  /** A newer reload finished loading first; this one changed nothing. */
+  superseded?: boolean;
   added: string[];
   removed: string[];
   changed: string[];
@@ -279,10 +281,14 @@ export class Daemon {
   }
 
   #startOne(def: ServiceDefinition): Promise<void> {
-    const sup = this.supervisor.add(def);
+    return this.#settle(def.name, this.supervisor.start(def));
+  }
+
+  /** A start in the background: tracked for shutdown, its failure logged against the service. */
+  #settle(name: string, started: Promise<void>): Promise<void> {
     return this.#track(
-      sup.start().catch((error) => {
-        this.logger.error({ service: def.name, err: (error as Error).message }, (error as Error).message);
+      started.catch((error) => {
+        this.logger.error({ service: name, err: (error as Error).message }, (error as Error).message);
       }),
     );
   }
@@ -292,10 +298,8 @@ export class Daemon {
     const names = selectAll ? [...this.supervisor.services.keys()] : selectServices(this.config, sel).map((s) => s.name);
     await Promise.all(
       names.map(async (n) => {
-        const s = this.supervisor.services.get(n);
-        if (!s) return;
-        if (sel.force) s.killNow();
-        await s.stop();
+        if (sel.force) this.supervisor.services.get(n)?.killNow();
+        await this.supervisor.stop(n);
       }),
     );
     return { stopped: names };
@@ -307,17 +311,29 @@ export class Daemon {
    * nothing; the error is kept for `status` until a valid config arrives.
    */
   async reload(trigger: string): Promise<ReloadResult> {
+    // Reloads may overlap (file changes, requests, SIGHUP), and loading a config may take long. The
+    // one started last wins: a reload that finishes after a newer one changes nothing, so a slow
+    // earlier load never installs an older config over a newer one, and never blocks the next.
+    const seq = ++this.#reloadsStarted;
+    const superseded = (): ReloadResult => {
+      this.logger.info({ trigger }, `config reload (${trigger}) superseded by a newer one`);
+      return { ok: true, superseded: true, added: [], removed: [], changed: [], unchanged: [] };
+    };
     let next: ResolvedConfig;
     try {
       const loaded = await reloadConfig(this.hub, this.config.file!);
       next = loaded.config;
       this.#watchPresets(loaded.presetFiles);
     } catch (error) {
+      if (seq < this.#reloadsDone) return superseded();
+      this.#reloadsDone = seq;
       const message = this.hub.redactor.text((error as Error).message);
       this.reloadError = message;
       this.logger.error({ trigger }, `config reload failed; the running services stay as they are: ${message}`);
       return { ok: false, error: message, added: [], removed: [], changed: [], unchanged: [] };
     }
+    if (seq < this.#reloadsDone) return superseded();
+    this.#reloadsDone = seq;
     const before = new Map(this.config.services.map((s) => [s.name, s]));
     const after = new Map(next.services.map((s) => [s.name, s]));
     const result: ReloadResult = { ok: true, added: [], removed: [], changed: [], unchanged: [] };
@@ -333,23 +349,24 @@ export class Daemon {
     this.lastReload = new Date().toISOString();
     this.logger.info({ trigger, ...result }, `config reloaded (${trigger}): +${result.added.length} -${result.removed.length} ~${result.changed.length}`);
 
+    // Queued synchronously, right after the check above: operations on one service run in the order
+    // of the reloads (a service removed and added back starts once its old process is gone), and a
+    // reload does not wait for another's stops.
     await Promise.all([
       ...result.removed.map((n) => this.supervisor.remove(n)),
       ...result.changed.map(async (n) => {
-        const running = this.supervisor.services.get(n);
-        if (!running) return;
-        const wasActive = running.state !== 'stopped';
-        await this.supervisor.remove(n);
-        const def = after.get(n)!;
-        if (wasActive && def.enabled) await this.#startOne(def);
+        // A service switched on (`enabled: false` → true) starts, as an added one does.
+        const { started } = await this.supervisor.replace(after.get(n)!, { start: !before.get(n)!.enabled });
+        if (started) await this.#settle(n, started);
       }),
-      ...result.added.map(async (n) => {
-        const def = after.get(n)!;
-        if (def.enabled) await this.#startOne(def);
-      }),
+      ...result.added.filter((n) => after.get(n)!.enabled).map((n) => this.#startOne(after.get(n)!)),
     ]);
     return result;
   }
+
+  #reloadsStarted = 0;
+  /** The newest reload that has finished loading (applied, or failed to load). */
+  #reloadsDone = 0;
 
   /**
    * Phased shutdown (the seed's design): stop new work, let current operations complete, cancel what

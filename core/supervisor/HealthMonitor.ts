@@ -112,9 +112,10 @@ export class HealthMonitor {
         resolve({ ok: false, kind: 'timeout', message: `${hc.type} check gave no answer within ${hc.timeout} s` });
       }, timeoutMs);
     });
+    const plugin = () => this.hub.healthChecks.pluginOf(hc.type) ?? hc.type;
     const run = (async (): Promise<HealthResult> => {
       try {
-        return await this.#check.check({
+        const result = await this.#check.check({
           service: this.host.service,
           host: this.host.localAddress,
           port: this.host.service.localPort,
@@ -122,9 +123,13 @@ export class HealthMonitor {
           config: hc.config,
           signal: abort.signal,
         });
+        // A plugin's bug: a check must answer with a result; anything else is a failed check.
+        if (typeof result !== 'object' || result === null || typeof result.ok !== 'boolean') {
+          throw new Error(`returned ${result === null ? 'null' : typeof result} instead of a result ({ ok: boolean, ... })`);
+        }
+        return result;
       } catch (error) {
-        const plugin = this.hub.healthChecks.pluginOf(hc.type) ?? hc.type;
-        const e = error instanceof LocalPortError ? error : new PluginError(plugin, `health check '${hc.type}'`, error);
+        const e = error instanceof LocalPortError ? error : new PluginError(plugin(), `health check '${hc.type}'`, error);
         return { ok: false, kind: 'protocol', message: e.message };
       }
     })();
@@ -137,9 +142,17 @@ export class HealthMonitor {
 
   async #tick(generation: number): Promise<void> {
     if (!this.#running || generation !== this.#generation) return;
-    const result = await this.runCheck();
-    if (!this.#running || generation !== this.#generation) return;
-    await this.#record(result);
+    try {
+      const result = await this.runCheck();
+      if (!this.#running || generation !== this.#generation) return;
+      await this.#record(result);
+    } catch (error) {
+      // LocalPort's own handling failed for this service: say so against it and keep checking.
+      this.logger.error(
+        { service: this.host.service.name, err: error instanceof Error ? error.stack : String(error) },
+        `service ${this.host.service.name}: health monitoring failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
     if (!this.#running || generation !== this.#generation) return;
     const interval = this.host.service.healthCheck.interval * 1000;
     this.#schedule(this.#everHealthy ? interval : Math.min(interval, STARTUP_PROBE_MS));

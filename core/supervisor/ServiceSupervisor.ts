@@ -1,4 +1,3 @@
-import { createInterface } from 'node:readline';
 import { failureClass, LocalPortError, PluginError, ServiceError, ServiceFailure } from '../errors.js';
 import type { LocalPort } from '../LocalPort.js';
 import { ServiceLog } from '../log.js';
@@ -8,6 +7,7 @@ import { backoffDelay, mayRestart } from './backoff.js';
 import { bindError, canConnect, portHolder, waitForPort } from './ports.js';
 import { groupAlive, OWNER_ENV, ownerMarker, trackChild, untrackChild, withParentDeathSignal } from './children.js';
 import { HealthMonitor, type HealthHost } from './HealthMonitor.js';
+import { MAX_LINE_BYTES, OutputBudget, readLines } from './lines.js';
 
 /** How long a forward may take to become ready before the attempt counts as failed. */
 export const START_TIMEOUT_MS = 30_000;
@@ -100,13 +100,41 @@ export class ServiceSupervisor implements HealthHost {
       localAddress: this.localAddress,
       localPort: s.localPort,
       remotePort: s.remotePort,
-      target: this.#technology.describeTarget(s),
+      target: this.#target(),
       tags: s.tags,
       restarts: this.restarts,
       since: this.since?.toISOString() ?? null,
       lastError: this.lastError,
       health: this.health.status(),
     };
+  }
+
+  #targetFailed = false;
+
+  /** A technology's description of the target; a plugin bug there must not break `status` for every service. */
+  #target(): string {
+    try {
+      return this.#technology.describeTarget(this.service);
+    } catch (error) {
+      // Once: status is polled.
+      if (!this.#targetFailed) this.#internalError(`describeTarget of technology ${this.#technology.type}`, error);
+      this.#targetFailed = true;
+      return `${this.service.technology} :${this.service.remotePort}`;
+    }
+  }
+
+  /**
+   * An error in LocalPort's handling of this service (its output, an exit explanation, a plugin's
+   * observer) is logged against the service, here and in its own log; it never travels further.
+   */
+  #internalError(where: string, error: unknown): void {
+    const message = `error in ${where}: ${error instanceof Error ? error.message : String(error)}`;
+    try {
+      this.#logger.error({ service: this.name, err: error instanceof Error ? error.stack : String(error) }, `service ${this.name}: ${message}`);
+      this.#log.line('localport', message);
+    } catch {
+      /* logging is best effort here: nothing may escape */
+    }
   }
 
   #setState(to: ServiceState, error?: string): void {
@@ -254,24 +282,26 @@ export class ServiceSupervisor implements HealthHost {
       this.hub.hooks.afterStart.promise(this.service, { pid: running.pid, localAddress: this.localAddress, localPort: this.service.localPort }),
     );
     this.health.start();
-    void running.exited.then((info) => {
-      if (this.#running !== running) return;
-      this.#running = undefined;
-      if (this.#stopping) return;
-      const explained = this.#describeExit(info, undefined);
-      const failure = this.#failReason ?? (explained.failure === 'rejected' ? { reason: explained.message, code: 'AUTH_REJECTED' } : undefined);
-      const reason = this.#killReason ?? explained.message;
-      this.#killReason = undefined;
-      this.#failReason = undefined;
-      if (failure) {
-        clearTimeout(this.#stableTimer);
-        this.health.stop();
-        this.#logger.error({ service: this.name, reason: failure.reason }, `service ${this.name} failed, not restarting: ${failure.reason}`);
-        this.#fail(failure.reason, failure.code);
-        return;
-      }
-      this.#crashed(reason);
-    });
+    running.exited
+      .then((info) => {
+        if (this.#running !== running) return;
+        this.#running = undefined;
+        if (this.#stopping) return;
+        const explained = this.#describeExit(info, undefined);
+        const failure = this.#failReason ?? (explained.failure === 'rejected' ? { reason: explained.message, code: 'AUTH_REJECTED' } : undefined);
+        const reason = this.#killReason ?? explained.message;
+        this.#killReason = undefined;
+        this.#failReason = undefined;
+        if (failure) {
+          clearTimeout(this.#stableTimer);
+          this.health.stop();
+          this.#logger.error({ service: this.name, reason: failure.reason }, `service ${this.name} failed, not restarting: ${failure.reason}`);
+          this.#fail(failure.reason, failure.code);
+          return;
+        }
+        this.#crashed(reason);
+      })
+      .catch((error) => this.#internalError("handling the tunnel's exit", error));
   }
 
   /** Healthy: once it stays so for `resetAfter` seconds, the restart attempts are forgiven. */
@@ -320,7 +350,12 @@ export class ServiceSupervisor implements HealthHost {
   }
 
   #describeExit(info: ExitInfo, spec: ForwardSpec | undefined): Required<ExitExplanation> {
-    const explained: string | ExitExplanation | undefined = spec?.explainExit?.(info) ?? this.#currentSpec?.explainExit?.(info);
+    let explained: string | ExitExplanation | undefined;
+    try {
+      explained = spec?.explainExit?.(info) ?? this.#currentSpec?.explainExit?.(info);
+    } catch (error) {
+      this.#internalError(`explainExit of technology ${this.#technology.type}`, error);
+    }
     // A plain string is the original contract: a failure with no class, treated as permanent.
     if (typeof explained === 'string' && explained) return { message: explained, failure: 'permanent' };
     if (explained && typeof explained === 'object' && explained.message) return { message: explained.message, failure: explained.failure ?? 'permanent' };
@@ -337,7 +372,7 @@ export class ServiceSupervisor implements HealthHost {
     this.health.stop();
     this.#logger.warn({ service: this.name, reason }, `service ${this.name} lost its tunnel: ${reason}`);
     this.#setState('restarting', reason);
-    void this.#scheduleRestart(reason);
+    this.#scheduleRestart(reason).catch((error) => this.#internalError('scheduling a restart', error));
   }
 
   async #scheduleRestart(reason: string): Promise<void> {
@@ -361,7 +396,7 @@ export class ServiceSupervisor implements HealthHost {
       return;
     }
     this.#logger.info({ service: this.name, attempt: this.attempts, delay }, `restarting ${this.name} in ${delay.toFixed(2)} s (attempt ${this.attempts})`);
-    this.#restartTimer = setTimeout(() => void this.#restartNow(), delay * 1000);
+    this.#restartTimer = setTimeout(() => void this.#restartNow().catch((error) => this.#internalError('restarting', error)), delay * 1000);
   }
 
   async #restartNow(): Promise<void> {
@@ -473,14 +508,17 @@ export class ServiceSupervisor implements HealthHost {
     if ('output' in spec.ready) {
       const pattern = spec.ready.output;
       await new Promise<void>((resolve) => {
-        const check = () => {
-          if (running.tail.some((l) => pattern.test(l))) {
-            (running as RunningInternal).onLine = undefined;
-            resolve();
-          }
+        const internal = running as RunningInternal;
+        // Each new line is tested once, as it arrives (the tail holds the lines seen before).
+        let seen = false;
+        const check = (line: string) => {
+          if (seen || !pattern.test(line)) return;
+          seen = true;
+          internal.onLine = undefined;
+          resolve();
         };
-        (running as RunningInternal).onLine = check;
-        check();
+        internal.onLine = check;
+        running.tail.forEach(check);
       });
       // The process says it listens; one connect proves it (and catches a forward bound elsewhere).
       if (await canConnect(address, localPort, 1000)) return;
@@ -552,18 +590,42 @@ export class ServiceSupervisor implements HealthHost {
       done: false,
       exited: undefined as unknown as Promise<ExitInfo>,
     };
-    const onLine = (stream: 'stdout' | 'stderr') => (line: string) => {
-      tail.push(line);
+    // Whatever the child prints costs bounded memory (lines are cut at MAX_LINE_BYTES) and bounded
+    // time (OutputBudget, shared by stdout and stderr).
+    const budget = new OutputBudget();
+    const logOutput = (stream: 'stdout' | 'stderr' | 'localport', text: string) => {
+      budget.spend(text.length);
+      const dropped = budget.report();
+      if (dropped) this.#log.line('localport', dropped);
+      this.#log.line(stream, text);
+    };
+    let warnedCut = false;
+    const onLine = (stream: 'stdout' | 'stderr', line: string, cut: boolean) => {
+      const text = cut ? `${line} …` : line;
+      tail.push(text);
       if (tail.length > TAIL_LINES) tail.shift();
       if (stream === 'stderr') {
-        errTail.push(line);
+        errTail.push(text);
         if (errTail.length > TAIL_LINES) errTail.shift();
       }
-      this.#log.line(stream, line);
-      running.onLine?.();
+      logOutput(stream, text);
+      if (cut && !warnedCut) {
+        warnedCut = true;
+        this.#logger.warn({ service: this.name, stream }, `service ${this.name} printed a ${stream} line longer than ${MAX_LINE_BYTES} bytes; long lines are cut (see its log)`);
+      }
+      running.onLine?.(text);
     };
-    if (child.stdout) createInterface({ input: child.stdout }).on('line', onLine('stdout'));
-    if (child.stderr) createInterface({ input: child.stderr }).on('line', onLine('stderr'));
+    for (const stream of ['stdout', 'stderr'] as const) {
+      readLines(
+        child[stream],
+        {
+          line: (text, cut) => onLine(stream, text, cut),
+          cutEnded: (bytes) => logOutput('localport', `… (${bytes} bytes cut from that ${stream} line: lines are kept up to ${MAX_LINE_BYTES} bytes)`),
+        },
+        (error) => this.#internalError(`reading ${stream}`, error),
+        budget,
+      );
+    }
     running.exited = child.then(async (result) => {
       running.done = true;
       // The tunnel has exited only once its whole process group has: a forwarder that a wrapper forked
@@ -577,6 +639,8 @@ export class ServiceSupervisor implements HealthHost {
         info.output = `${spec.command}: command not found`;
         info.exitCode = 127;
       }
+      const dropped = budget.report(true);
+      if (dropped) this.#log.line('localport', dropped);
       this.#log.line('localport', `exit ${info.signal ?? info.exitCode}`);
       return info;
     });
@@ -586,7 +650,7 @@ export class ServiceSupervisor implements HealthHost {
 }
 
 interface RunningInternal extends Running {
-  onLine: (() => void) | undefined;
+  onLine: ((line: string) => void) | undefined;
   /** The tunnel process itself has exited. */
   done: boolean;
   /** …and so has every process of its group. */

@@ -46,9 +46,19 @@ export interface StartResult {
   error?: Error;
 }
 
-/** All supervised services of one LocalPort process. Starts and stops them in parallel. */
+/**
+ * All supervised services of one LocalPort process. Starts and stops them in parallel.
+ *
+ * `start`, `stop`, `remove` and `replace` on one service name run in the order they were asked
+ * for: a start never overtakes a stop or removal still in progress (a tunnel may take its whole
+ * grace period to die), so the last request wins. Different names never wait for each other.
+ */
 export class Supervisor {
   readonly services = new Map<string, ServiceSupervisor>();
+  /** Per service name, the last queued operation (settled, never rejecting). */
+  readonly #queues = new Map<string, Promise<void>>();
+  /** stopAll was called: a start still waiting in a queue must not spawn anything any more. */
+  #closing = false;
 
   constructor(
     private readonly hub: LocalPort,
@@ -79,15 +89,71 @@ export class Supervisor {
     );
   }
 
-  /** Stops a service and forgets it (removed from the config, or about to be replaced). */
+  /** Runs `op` once every earlier operation on `name` has finished. */
+  #inOrder<T>(name: string, op: () => T | Promise<T>): Promise<T> {
+    const run = (this.#queues.get(name) ?? Promise.resolve()).then(op);
+    const settled = run.then(
+      () => {},
+      () => {},
+    );
+    this.#queues.set(name, settled);
+    void settled.then(() => {
+      if (this.#queues.get(name) === settled) this.#queues.delete(name);
+    });
+    return run;
+  }
+
+  /** `s.start()`, handed out of a queued operation without making the queue wait for it. */
+  #begin(def: ServiceDefinition): { started: Promise<void> } {
+    if (this.#closing) return { started: Promise.resolve() };
+    const started = this.add(def).start();
+    started.catch(() => {}); // the caller awaits it; this only keeps an early rejection from counting as unhandled
+    return { started };
+  }
+
+  /**
+   * Starts a service once earlier operations on its name are done. Resolves when it is ready;
+   * rejects as `ServiceSupervisor.start` does.
+   */
+  async start(def: ServiceDefinition): Promise<void> {
+    const { started } = await this.#inOrder(def.name, () => this.#begin(def));
+    await started;
+  }
+
+  /** Stops a service (it stays known, as `stopped`) once earlier operations on its name are done. */
+  async stop(name: string): Promise<void> {
+    await this.#inOrder(name, () => this.services.get(name)?.stop());
+  }
+
+  /** Stops a service and forgets it (removed from the config). */
   async remove(name: string): Promise<void> {
-    const s = this.services.get(name);
-    if (!s) return;
-    await s.stop();
-    this.services.delete(name);
+    await this.#inOrder(name, async () => {
+      const s = this.services.get(name);
+      if (!s) return;
+      await s.stop();
+      if (this.services.get(name) === s) this.services.delete(name);
+    });
+  }
+
+  /**
+   * A service's definition changed: the old one stops and is forgotten; the new one starts if it is
+   * enabled and either the old one was active (not stopped) or `start` says so (it was just
+   * enabled). `started` settles when that start does.
+   */
+  async replace(def: ServiceDefinition, opts: { start?: boolean } = {}): Promise<{ started?: Promise<void> }> {
+    return this.#inOrder(def.name, async () => {
+      const old = this.services.get(def.name);
+      const wasActive = !!old && old.state !== 'stopped';
+      if (old) {
+        await old.stop();
+        if (this.services.get(def.name) === old) this.services.delete(def.name);
+      }
+      return (wasActive || opts.start) && def.enabled ? this.#begin(def) : {};
+    });
   }
 
   async stopAll(): Promise<void> {
+    this.#closing = true;
     await Promise.all([...this.services.values()].map((s) => s.stop()));
   }
 

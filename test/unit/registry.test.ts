@@ -63,8 +63,30 @@ describe('LocalPort plugins', () => {
     const hub = new LocalPort();
     await hub.use([definePlugin({ name: 'acme:notify', apply(api) { api.hooks.beforeStart.tapPromise('acme:notify', async () => { throw new Error('webhook down'); }); } })]);
     await expect(hub.hooks.beforeStart.promise({} as never)).rejects.toThrow('plugin acme:notify failed in beforeStart: webhook down');
+  });
+
+  it('logs a throwing stateChanged/healthChanged tap against the service, and still runs the taps after it', async () => {
+    const errors: string[] = [];
+    const logger = { debug() {}, info() {}, warn() {}, error: (_o: object, msg: string) => void errors.push(msg) };
+    const hub = new LocalPort({ logger });
+    const seen: string[] = [];
     hub.hooks.stateChanged.tap('acme:sync', () => { throw new Error('nope'); });
-    expect(() => hub.hooks.stateChanged.call({} as never)).toThrow('plugin acme:sync failed in stateChanged: nope');
+    hub.hooks.stateChanged.tap('acme:after', (c) => void seen.push(c.to));
+    expect(() => hub.hooks.stateChanged.call({ service: { name: 'db' }, from: 'starting', to: 'ready' } as never)).not.toThrow();
+    expect(seen).toEqual(['ready']);
+    expect(errors).toEqual(['service db: plugin acme:sync failed in stateChanged: nope']);
+  });
+
+  it('logs a rejected promise that a sync tap returns where nobody awaits it, instead of an unhandled rejection', async () => {
+    const errors: string[] = [];
+    const logger = { debug() {}, info() {}, warn() {}, error: (_o: object, msg: string) => void errors.push(msg) };
+    const hub = new LocalPort({ logger });
+    hub.hooks.healthChanged.tap('acme:async', async () => { throw new Error('later'); });
+    hub.hooks.afterStart.tap('acme:async', async () => { throw new Error('later too'); });
+    hub.hooks.healthChanged.call({ service: { name: 'db' }, healthy: true, result: { ok: true } } as never);
+    await hub.hooks.afterStart.promise({ name: 'web' } as never, { pid: 1, localAddress: '127.0.0.1', localPort: 1 });
+    await new Promise((r) => setImmediate(r));
+    expect(errors.sort()).toEqual(['service db: plugin acme:async failed in healthChanged: later', 'service web: plugin acme:async failed in afterStart: later too']);
   });
 
   it('lets beforeRestart veto with false (bail hook)', async () => {

@@ -20,8 +20,9 @@ export class DaemonReloadCommand extends BaseCommand {
       this.context.stderr.write(`error: no LocalPort daemon is running for ${file}\n`);
       return 1;
     }
-    const r = await request<{ ok: boolean; error?: string; added: string[]; removed: string[]; changed: string[]; unchanged: string[] }>(d.socket, 'reload');
+    const r = await request<{ ok: boolean; error?: string; superseded?: boolean; added: string[]; removed: string[]; changed: string[]; unchanged: string[] }>(d.socket, 'reload');
     if (this.output === 'json') this.context.stdout.write(`${JSON.stringify(r)}\n`);
+    else if (r.superseded) this.context.stdout.write('reloaded: a newer reload finished first and applied the current config\n');
     else if (r.ok) this.context.stdout.write(`reloaded: added ${r.added.join(', ') || '-'}; removed ${r.removed.join(', ') || '-'}; changed ${r.changed.join(', ') || '-'}; unchanged ${r.unchanged.length}\n`);
     else this.context.stderr.write(`error: the new config is invalid; the daemon keeps running the previous one:\n  ${r.error!.split('\n').join('\n  ')}\n`);
     return r.ok ? 0 : 2;
