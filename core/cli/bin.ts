@@ -33,6 +33,14 @@ const uncaught = (error: unknown) => {
 };
 process.on('uncaughtException', uncaught);
 process.on('unhandledRejection', uncaught);
+// `localport status | head -1`: the reader has gone, and what is left to print has nowhere to go.
+// That is the reader's choice, not a bug: end quietly, as `ls | head` does.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  });
+}
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 

@@ -18,3 +18,9 @@ export const MAX_COUNT = 1_000_000;
  * file name, a key in state files and a column in `status`; 63 characters fit all three.
  */
 export const MAX_NAME_LENGTH = 63;
+
+/**
+ * The shortest health-check interval: 20 checks a second is already more than any server deserves;
+ * anything shorter (0.0001 s) would be a check per timer tick, a denial of service through the tunnel.
+ */
+export const MIN_CHECK_INTERVAL = 0.05;

@@ -4,6 +4,7 @@ import type { Registry } from '../registry.js';
 import type { HealthCheck, HealthCheckSettings, ResolvedConfig, RestartPolicy, ServiceDefinition, Technology } from '../types.js';
 import { clip, describePath } from './paths.js';
 import { bool, configObject, count, MAX_NAME_LENGTH, nonEmpty, port, seconds } from './schema.js';
+import { MIN_CHECK_INTERVAL } from './limits.js';
 
 /**
  * Tuned by bench/recovery.mjs: the first restart comes fast (a killed tunnel is back in ~0.2 s), ×1.5
@@ -41,7 +42,7 @@ const restartPolicySchema = configObject({
 });
 
 const healthCheckFields = {
-  interval: seconds().refine((v) => v > 0, 'must be more than 0').optional(),
+  interval: seconds().refine((v) => v >= MIN_CHECK_INTERVAL, `must be at least ${MIN_CHECK_INTERVAL} s (20 checks a second)`).optional(),
   timeout: seconds().refine((v) => v > 0, 'must be more than 0').optional(),
   failureThreshold: count().refine((v) => v >= 1, 'must be at least 1').optional(),
   successThreshold: count().refine((v) => v >= 1, 'must be at least 1').optional(),

@@ -232,3 +232,20 @@ describe('run fails fast', () => {
     expect(r.stderr).toMatch(/1 of 2 services could not start \(broken\)/);
   });
 });
+
+describe('a reader that goes away', () => {
+  it('ends quietly when stdout is closed early (`localport status | head -1`), as a bug it is not', async () => {
+    const { spawn } = await import('node:child_process');
+    const { BIN } = await import('../helpers/cli.js');
+    const services = (await Promise.all(Array.from({ length: 300 }, async (_, i) => svc(`s${i}`, await freePort())))).join('');
+    const file = write('epipe.yaml', `services:\n${services}`);
+    // The read end is closed before the CLI writes its 300-row table: every write fails with EPIPE.
+    const child = spawn(process.execPath, [BIN, '--config', file, 'status'], { env: { ...process.env, ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.destroy();
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  });
+});
