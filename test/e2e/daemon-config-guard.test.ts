@@ -3,10 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, expect, it } from '@jest/globals';
+import { stopProjects } from '../helpers/daemons.js';
 import { runCli } from '../helpers/cli.js';
 import { aliasBombYaml } from '../helpers/config-bombs.js';
 import { freePort } from '../helpers/net.js';
-import { alive, processes, waitUntil } from '../helpers/procs.js';
+import { alive, waitUntil } from '../helpers/procs.js';
 
 // A running daemon whose config file is overwritten with something that must not take it down:
 // an alias bomb, code that never finishes, code that calls process.exit; and a daemon whose
@@ -16,18 +17,8 @@ const FAKE_TUNNEL = fileURLToPath(new URL('../fixtures/fake-tunnel.mjs', import.
 const root = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-dguard-'));
 const started: { dir: string; env: NodeJS.ProcessEnv }[] = [];
 
-afterEach(async () => {
-  for (const { dir, env } of started.splice(0)) {
-    await runCli(['daemon', 'stop'], { cwd: dir, env });
-    for (const p of processes().filter((p) => p.cmd.includes(dir))) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-  }
-});
+// Whatever a test left running: its daemon, then anything of its directory, by PID.
+afterEach(() => stopProjects(started));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 interface Status {

@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +7,7 @@ import { daemonId } from '../../core/daemon/paths.js';
 import { runCli } from '../helpers/cli.js';
 import { freePort, httpGet, startHttpServer, type HttpPeer } from '../helpers/net.js';
 import { describeWithPeer, hasSshd } from '../helpers/peers.js';
+import { daemonsIn } from '../helpers/daemons.js';
 import { alive, processes, waitUntil } from '../helpers/procs.js';
 import { sshConnection, startSshd, type SshdPeer } from '../helpers/sshd.js';
 
@@ -43,18 +44,6 @@ async function fakeDaemon(socket: string, owner: number | undefined) {
   return { received, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
-const daemonsIn = (dir: string) =>
-  processes()
-    // Titled, or still starting up (the title is set once its modules have loaded).
-    .filter((p) => p.cmd.startsWith('localport-daemon') || /daemon\/main\.js --config /.test(p.cmd))
-    .filter((p) => {
-      try {
-        return readlinkSync(`/proc/${p.pid}/cwd`) === dir;
-      } catch {
-        return false;
-      }
-    })
-    .map((p) => p.pid);
 
 describeWithPeer('OpenSSH sshd', hasSshd, 'the control socket in a shared runtime dir', () => {
   let sshd: SshdPeer;

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
@@ -6,25 +6,13 @@ import { daemonId } from '../../core/daemon/paths.js';
 import { runCli } from '../helpers/cli.js';
 import { freePort, httpGet, startHttpServer, type HttpPeer } from '../helpers/net.js';
 import { describeWithPeer, hasSshd } from '../helpers/peers.js';
+import { daemonsIn } from '../helpers/daemons.js';
 import { alive, processes, waitUntil } from '../helpers/procs.js';
 import { sshConnection, startSshd, type SshdPeer } from '../helpers/sshd.js';
 
 // Issue 10, item 7: the daemon stays findable and stoppable when its state dir (or its socket file)
 // is deleted. The built CLI, its detached daemon, a real sshd and real ssh tunnels.
 
-/** Daemon processes working for the project in `dir` (a daemon runs in its config's directory). */
-const daemonsIn = (dir: string) =>
-  processes()
-    // Titled, or still starting up (the title is set once its modules have loaded).
-    .filter((p) => p.cmd.startsWith('localport-daemon') || /daemon\/main\.js --config /.test(p.cmd))
-    .filter((p) => {
-      try {
-        return readlinkSync(`/proc/${p.pid}/cwd`) === dir;
-      } catch {
-        return false;
-      }
-    })
-    .map((p) => p.pid);
 
 interface Status {
   running: boolean;

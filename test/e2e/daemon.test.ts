@@ -3,6 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
+import { stopProjects } from '../helpers/daemons.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { freePort, httpGet, startHttpServer, waitForHttp, type HttpPeer } from '../helpers/net.js';
 import { describeWithPeer, hasSshd } from '../helpers/peers.js';
@@ -28,19 +29,8 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'the daemon', () => {
   beforeAll(async () => {
     [sshd, web, web2] = await Promise.all([startSshd(), startHttpServer('one'), startHttpServer('two')]);
   });
-  afterEach(async () => {
-    // Whatever a test left running: stop its daemon, then make sure by PID.
-    for (const { dir, env } of dirs.splice(0)) {
-      await runCli(['daemon', 'stop'], { cwd: dir, env });
-      for (const p of processes().filter((p) => p.cmd.includes(dir))) {
-        try {
-          process.kill(p.pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-    }
-  });
+  // Whatever a test left running: its daemon, then anything of its directory, by PID.
+  afterEach(() => stopProjects(dirs));
   afterAll(async () => {
     await Promise.all([sshd?.stop(), web?.close(), web2?.close()]);
     rmSync(root, { recursive: true, force: true });

@@ -3,10 +3,10 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
+import { stopProjects } from '../helpers/daemons.js';
 import { hasStack, runCli } from '../helpers/cli.js';
 import { freePort, startHttpServer, type HttpPeer } from '../helpers/net.js';
 import { describeWithPeer, hasPostgres, hasSshd } from '../helpers/peers.js';
-import { processes } from '../helpers/procs.js';
 import { startPostgres, type PostgresPeer } from '../helpers/postgres.js';
 import { sshConnection, startSshd, type SshdPeer } from '../helpers/sshd.js';
 
@@ -20,19 +20,8 @@ interface Status {
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-failures-'));
 let dirs: { dir: string; env: NodeJS.ProcessEnv }[] = [];
-afterEach(async () => {
-  // Whatever a test left running: stop its daemon, then make sure by PID.
-  for (const { dir, env } of dirs.splice(0)) {
-    await runCli(['daemon', 'stop'], { cwd: dir, env });
-    for (const p of processes().filter((p) => p.cmd.includes(dir))) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-  }
-});
+// Whatever a test left running: its daemon, then anything of its directory, by PID.
+afterEach(() => stopProjects(dirs));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** A project directory with its own state dir; `cli` runs the built CLI there. */
@@ -189,10 +178,15 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'a first start that fails transiently 
   it('run brings 30 ssh services started at once up healthy, and start --all leaves none failed', async () => {
     const p = await thirty();
     const dropsBefore = drops();
-    const run = await p.cli(['run', '--timeout', '30', '--', 'true'], 40000);
-    expect(run.stderr).not.toMatch(/error:/);
-    expect(run.code).toBe(0);
-    expect(drops()).toBeGreaterThan(dropsBefore); // sshd did drop some: the retry is what made it work
+    // sshd must really drop some handshakes, or the test proves nothing (the retry is what makes it
+    // work). On a busy machine the 30 clients may trickle in under the limit: then run again; every
+    // run must succeed either way.
+    for (let i = 0; i < 3 && drops() === dropsBefore; i++) {
+      const run = await p.cli(['run', '--timeout', '30', '--', 'true'], 40000);
+      expect(run.stderr).not.toMatch(/error:/);
+      expect(run.code).toBe(0);
+    }
+    expect(drops()).toBeGreaterThan(dropsBefore);
 
     const start = await p.cli(['start', '--all', '--timeout', '30'], 40000);
     expect(start.stderr).not.toMatch(/error:/);

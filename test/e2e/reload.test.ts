@@ -1,7 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, expect, it } from '@jest/globals';
+import { stopProjects } from '../helpers/daemons.js';
 import { runCli } from '../helpers/cli.js';
 import { FAKE_TUNNEL } from '../helpers/fake-tech.js';
 import { freePort } from '../helpers/net.js';
@@ -13,18 +14,8 @@ import { alive, processes, waitUntil } from '../helpers/procs.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-reload-'));
 let dirs: { dir: string; env: NodeJS.ProcessEnv }[] = [];
-afterEach(async () => {
-  for (const { dir, env } of dirs.splice(0)) {
-    await runCli(['daemon', 'stop'], { cwd: dir, env });
-    for (const p of processes().filter((p) => p.cmd.includes(dir))) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-  }
-});
+// Whatever a test left running: its daemon, then anything of its directory, by PID.
+afterEach(() => stopProjects(dirs));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** Listens on argv[1] and ignores SIGTERM, as a tunnel busy closing its connections would. A prober that resets is no error. */
@@ -65,7 +56,12 @@ async function project() {
     connection: { command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(FAKE_TUNNEL)}, '{localPort}', ok, '0', '${dir}/no-flag'] }
 `;
   const file = path.join(dir, 'localport.yaml');
-  const write = (remote: number | null, lateEnabled = false) => writeFileSync(file, `services:\n${calm}${remote === null ? '' : stubborn(remote)}${late(lateEnabled)}`);
+  // Written as editors save (a new file renamed over the old): a reload request must never catch the
+  // file truncated and half-written, which would be a refused reload (exit 2), not what is tested here.
+  const write = (remote: number | null, lateEnabled = false) => {
+    writeFileSync(`${file}.tmp`, `services:\n${calm}${remote === null ? '' : stubborn(remote)}${late(lateEnabled)}`);
+    renameSync(`${file}.tmp`, file);
+  };
   const cli = (...args: string[]) => runCli(args, { cwd: dir, env, timeoutMs: 30000 });
   const status = async (): Promise<Status> => {
     const r = await cli('status', '--json');
