@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stateDir } from '../paths.js';
-import { children, onChildrenChange, onExit, OWNER_ENV, ownerMarker } from '../supervisor/children.js';
-import { hasProcfs, procEnv, procPids, procStat, procUid } from '../supervisor/procs.js';
+import { children, onChildrenChange, onExit, OWNER_ENV, ownerMarker, processesMarked } from '../supervisor/children.js';
+import { hasProcfs, procStat } from '../supervisor/procs.js';
 import { daemonId } from './paths.js';
 
 /** Enough to recognise a process later: a pid alone may have been reused by something else. */
@@ -114,15 +114,7 @@ function kill(pid: number, signal: NodeJS.Signals): boolean {
 }
 
 /** Running processes of the current user whose environment carries one of these owner markers. */
-function marked(markers: Set<string>): number[] {
-  if (!hasProcfs || markers.size === 0) return [];
-  const uid = process.getuid?.();
-  return procPids().filter((pid) => {
-    if (pid === process.pid || procUid(pid) !== uid) return false;
-    const value = procEnv(pid, OWNER_ENV);
-    return value !== undefined && markers.has(value) && procStat(pid)?.state !== 'Z';
-  });
-}
+const marked = (markers: Set<string>): number[] => processesMarked(OWNER_ENV, markers);
 
 export interface ReapResult {
   /** Pids killed. */

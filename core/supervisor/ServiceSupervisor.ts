@@ -5,7 +5,7 @@ import { serviceLogFile } from '../paths.js';
 import type { ExitExplanation, ExitInfo, ForwardSpec, Logger, ServiceDefinition, ServiceState, ServiceStatus, Technology } from '../types.js';
 import { backoffDelay, mayRestart } from './backoff.js';
 import { bindError, canConnect, portHolder, waitForPort } from './ports.js';
-import { groupAlive, OWNER_ENV, ownerMarker, trackChild, untrackChild, withParentDeathSignal } from './children.js';
+import { groupAlive, nextTunnelId, OWNER_ENV, ownerMarker, processesMarked, trackChild, TUNNEL_ENV, untrackChild, withParentDeathSignal } from './children.js';
 import { HealthMonitor, type HealthHost } from './HealthMonitor.js';
 import { MAX_LINE_BYTES, OutputBudget, readLines } from './lines.js';
 
@@ -534,6 +534,31 @@ export class ServiceSupervisor implements HealthHost {
    * Waits until no process of the tunnel's group is left. What the leader left behind gets SIGTERM,
    * then SIGKILL after the stop grace; a stop already in progress has sent them on its own schedule.
    */
+  /**
+   * A descendant that left the tunnel's process group (a wrapper that runs its forwarder under `setsid`)
+   * is found by the tunnel's marker and stopped like the group: SIGTERM, SIGKILL after the grace.
+   */
+  async #escapedExited(tunnelId: string): Promise<void> {
+    let escaped = processesMarked(TUNNEL_ENV, tunnelId);
+    if (escaped.length === 0) return;
+    this.#log.line('localport', `stopping ${escaped.length} process${escaped.length === 1 ? '' : 'es'} the ${this.#technology.type} process started outside its process group`);
+    const signal = (sig: NodeJS.Signals) =>
+      escaped.forEach((pid) => {
+        try {
+          process.kill(pid, sig);
+        } catch {
+          /* gone */
+        }
+      });
+    signal('SIGTERM');
+    const killAt = Date.now() + STOP_GRACE_MS;
+    while (escaped.length && Date.now() < killAt + 1000) {
+      await new Promise((r) => setTimeout(r, 20));
+      escaped = processesMarked(TUNNEL_ENV, tunnelId);
+      if (Date.now() >= killAt) signal('SIGKILL');
+    }
+  }
+
   async #groupExited(running: RunningInternal): Promise<void> {
     if (process.platform === 'win32' || running.pid <= 0 || !groupAlive(running.pid)) return;
     this.#log.line('localport', `the ${this.#technology.type} process exited; stopping what it left in its process group`);
@@ -555,9 +580,11 @@ export class ServiceSupervisor implements HealthHost {
     // Detached: a new process group, so a terminal's Ctrl-C reaches LocalPort, which then stops the
     // tunnel in order, instead of killing the tunnel behind the supervisor's back.
     const wrapped = withParentDeathSignal(spec.command, spec.args);
+    // Marks this one tunnel's descendants, even those that leave its process group.
+    const tunnelId = nextTunnelId();
     const child = execa(wrapped.command, wrapped.args, {
       // The owner marker is inherited by everything the tunnel forks: how a leftover is proven ours.
-      env: { ...spec.env, [OWNER_ENV]: ownerMarker },
+      env: { ...spec.env, [OWNER_ENV]: ownerMarker, [TUNNEL_ENV]: tunnelId },
       extendEnv: true,
       detached: process.platform !== 'win32',
       stdin: 'ignore',
@@ -626,14 +653,33 @@ export class ServiceSupervisor implements HealthHost {
         budget,
       );
     }
-    running.exited = child.then(async (result) => {
+    // The leader's own exit, as the kernel reports it. execa settles only once stdout and stderr close
+    // too, which a descendant that left the process group (`setsid`) may never let happen.
+    const leaderExit = new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (exitCode, signal) => resolve({ exitCode, signal })));
+    const drained = child.then((result) => result);
+    running.exited = (async () => {
+      const first = await Promise.race([drained, leaderExit.then(() => undefined)]);
       running.done = true;
       // The tunnel has exited only once its whole process group has: a forwarder that a wrapper forked
-      // may outlive the wrapper, holding the port the next attempt needs.
+      // may outlive the wrapper, holding the port the next attempt needs. So has what escaped the group.
       await this.#groupExited(running);
+      await this.#escapedExited(tunnelId);
       running.groupGone = true;
       untrackChild(running);
-      const info: ExitInfo = { exitCode: result.exitCode, signal: result.signal, output: tail.join('\n'), stderr: errTail.join('\n') };
+      let result = first;
+      if (!result) {
+        // What is still in the pipes is read; then nothing of the tunnel holds them, or they are let go.
+        const letGo = setTimeout(() => [child.stdout, child.stderr].forEach((s) => s?.destroy()), 1000);
+        result = await drained;
+        clearTimeout(letGo);
+      }
+      const leader = first ? undefined : await leaderExit;
+      const info: ExitInfo = {
+        exitCode: leader?.exitCode ?? result.exitCode,
+        signal: leader?.signal ?? result.signal,
+        output: tail.join('\n'),
+        stderr: errTail.join('\n'),
+      };
       // Not found: execa's ENOENT, or setpriv's exec failure (it exits 127).
       if ((result as { code?: string }).code === 'ENOENT' || (result.exitCode === 127 && /failed to execute .*No such file/.test(info.output))) {
         info.output = `${spec.command}: command not found`;
@@ -643,7 +689,7 @@ export class ServiceSupervisor implements HealthHost {
       if (dropped) this.#log.line('localport', dropped);
       this.#log.line('localport', `exit ${info.signal ?? info.exitCode}`);
       return info;
-    });
+    })();
     if (running.pid > 0) trackChild(running);
     return running;
   }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { groupMembers, hasProcfs } from './procs.js';
+import { groupMembers, hasProcfs, procEnv, procPids, procStat, procUid } from './procs.js';
 
 /**
  * Every tunnel process alive in this LocalPort process. When LocalPort exits for any reason,
@@ -24,6 +24,26 @@ const listeners = new Set<() => void>();
  */
 export const OWNER_ENV = 'LOCALPORT_OWNER';
 export const ownerMarker = randomBytes(16).toString('hex');
+
+/** Set in each tunnel's environment too: which one tunnel a process descends from. */
+export const TUNNEL_ENV = 'LOCALPORT_TUNNEL';
+let tunnels = 0;
+export const nextTunnelId = () => `${ownerMarker}.${++tunnels}`;
+
+/**
+ * The current user's running processes (not this one, not zombies) whose environment holds `name`
+ * set to one of `values`. Linux only (/proc); elsewhere none.
+ */
+export function processesMarked(name: string, values: string | ReadonlySet<string>): number[] {
+  const wanted = typeof values === 'string' ? new Set([values]) : values;
+  if (!hasProcfs || wanted.size === 0) return [];
+  const uid = process.getuid?.();
+  return procPids().filter((pid) => {
+    if (pid === process.pid || procUid(pid) !== uid) return false;
+    const value = procEnv(pid, name);
+    return value !== undefined && wanted.has(value) && procStat(pid)?.state !== 'Z';
+  });
+}
 
 export function trackChild(child: ChildRecord): void {
   children.add(child);

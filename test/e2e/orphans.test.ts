@@ -15,6 +15,7 @@ import { alive, processes, waitUntil } from '../helpers/procs.js';
 
 const WRAPPER = fileURLToPath(new URL('../fixtures/forking-wrapper.sh', import.meta.url));
 const RELAY = fileURLToPath(new URL('../fixtures/relay.cjs', import.meta.url));
+const SETSID_WRAPPER = fileURLToPath(new URL('../fixtures/setsid-wrapper.sh', import.meta.url));
 
 describeWithPeer('socat', hasSocat, 'no orphans, even through a wrapper that forks the forwarder', () => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-orphans-'));
@@ -28,7 +29,7 @@ describeWithPeer('socat', hasSocat, 'no orphans, even through a wrapper that for
   afterEach(async () => {
     for (const { dir, env } of dirs.splice(0)) await runCli(['daemon', 'stop'], { cwd: dir, env });
     for (const s of strangers.splice(0)) s.kill('SIGKILL');
-    for (const p of processes().filter((p) => p.cmd.includes(root) || p.cmd.includes(WRAPPER) || p.cmd.includes(`TCP:127.0.0.1:${web.port}`))) {
+    for (const p of processes().filter((p) => p.cmd.includes(root) || p.cmd.includes(WRAPPER) || p.cmd.includes(SETSID_WRAPPER) || p.cmd.includes(`TCP:127.0.0.1:${web.port}`))) {
       try {
         process.kill(p.pid, 'SIGKILL');
       } catch {
@@ -162,6 +163,31 @@ ${opts.secret ? '      env: { API_TOKEN: "${LP_TOKEN}" }\n' : ''}`,
     expect(alive(forwarder.pid)).toBe(false);
     expect((await p.cli('start', '--all')).code).toBe(0);
   });
+
+  it('a forwarder that a wrapper started in a session of its own (setsid), holding the pipes, neither hangs a stop nor survives it', async () => {
+    const p = await project();
+    // setsid-wrapper.sh: socat leaves the tunnel's process group, keeps the wrapper's stdout and stderr
+    // open, and the wrapper passes no signal on. Only the tunnel's marker still says whose it is.
+    const file = path.join(p.dir, 'localport.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace(WRAPPER, SETSID_WRAPPER));
+    const t0 = Date.now();
+    const r = await p.cli('run', '--', ...fetchThrough(p.local));
+    expect(r.stdout).toBe('behind the wrapper\n');
+    expect(r.code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(15000);
+    expect(p.forwarders()).toEqual([]);
+
+    // The daemon: `stop` returns, and nothing of the tunnel is left to hold the port.
+    expect((await p.cli('start', '--all')).code).toBe(0);
+    const [escaped] = p.forwarders();
+    expect(escaped).toBeDefined();
+    expect(processes().find((x) => x.pid === escaped.ppid)?.cmd).toContain(SETSID_WRAPPER);
+    const stop = await p.cli('stop', '--all');
+    expect(stop.code).toBe(0);
+    expect(alive(escaped.pid)).toBe(false);
+    expect((await p.cli('start', '--all')).code).toBe(0);
+    expect(await httpGet(p.local)).toBe('behind the wrapper');
+  }, 40000);
 
   it('keeps secrets out of every state file: tunnels are recorded by identity only, files 0600, directories 0700', async () => {
     const p = await project({ secret: true });
