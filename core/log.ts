@@ -82,6 +82,8 @@ export class ServiceLog {
   readonly file: string;
   #fd: number | undefined;
   #bytes = -1;
+  /** When the file was last seen on disk: a deleted log (rm -rf of the state dir) is opened anew. */
+  #seenAt = 0;
 
   constructor(
     file: string,
@@ -99,8 +101,17 @@ export class ServiceLog {
         rotateFiles(this.file);
         this.#bytes = 0;
       }
+      // Writes to a deleted file vanish: look, at most once a second, whether it is still there.
+      if (this.#fd !== undefined && Date.now() - this.#seenAt > 1000) {
+        this.#seenAt = Date.now();
+        if (!existsSync(this.file)) {
+          this.#closeFd();
+          this.#bytes = 0;
+        }
+      }
       if (this.#fd === undefined) {
         mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
+        this.#seenAt = Date.now();
         this.#fd = openSync(this.file, 'a', 0o600);
       }
       this.#bytes += writeSync(this.#fd, entry);

@@ -105,6 +105,12 @@ export function sshArgs(service: ServiceDefinition<SshConnection>): string[] {
   return args;
 }
 
+/** The exact command that removes the host's recorded key: its file, and `[host]:port` off port 22. */
+export function forgetHostKeyCommand(c: SshConnection): string {
+  const entry = c.port && c.port !== 22 ? `"[${c.host}]:${c.port}"` : c.host;
+  return `ssh-keygen${c.knownHostsFile ? ` -f ${expandHome(c.knownHostsFile)}` : ''} -R ${entry}`;
+}
+
 /**
  * ssh's own failure messages, turned into what happened and what to do (core prefixes the service name),
  * and how core should treat them: a refused login or a changed host key is `rejected` (never retried:
@@ -121,7 +127,7 @@ export function explainSshExit(service: ServiceDefinition<SshConnection>, info: 
   if (/command not found|ENOENT/.test(out) && info.exitCode === 127) return permanent(`ssh is not installed or not on PATH; install the OpenSSH client`);
   if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/i.test(out)) {
     return {
-      message: `host key verification failed for ${c.host}: the server's key does not match known_hosts; if the server was really re-keyed, remove the old key with ssh-keygen -R ${c.host}`,
+      message: `host key verification failed for ${c.host}: the server's key does not match known_hosts; if the server was really re-keyed, remove the old key with ${forgetHostKeyCommand(c)}`,
       failure: 'rejected',
     };
   }

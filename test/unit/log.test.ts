@@ -20,6 +20,18 @@ describe('service logs', () => {
     expect(path.basename(a)).toBe('postgres.log');
   });
 
+  it('are written anew when deleted under a running tunnel (rm -rf of the state dir)', async () => {
+    const file = path.join(dir, 'gone', 'svc.log');
+    const log = new ServiceLog(file, new Redactor());
+    log.line('stdout', 'before');
+    rmSync(path.dirname(file), { recursive: true, force: true });
+    await new Promise((r) => setTimeout(r, 1100));
+    log.line('stdout', 'after');
+    expect(existsSync(file)).toBe(true);
+    expect(readFileSync(file, 'utf8')).toMatch(/ stdout after\n$/);
+    await log.close();
+  });
+
   it('rotate by size, keeping three old files, and redact', async () => {
     process.env.LOCALPORT_STATE_DIR = dir;
     process.env.LOCALPORT_LOG_MAX_BYTES = '1000';
