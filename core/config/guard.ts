@@ -11,6 +11,12 @@ import { describePath } from './paths.js';
 export const MAX_CONFIG_VALUES = 100_000;
 /** Deeper than any config key path; the walks that follow recurse, so this also bounds their stack. */
 export const MAX_CONFIG_DEPTH = 100;
+/**
+ * Characters of every key and string, counted with repetition like the values: one long string
+ * behind 2,000 aliases is 2,001 values, but it is what the state files and the output would then
+ * hold 2,000 times (a 10 MB string took LocalPort past 2 GB).
+ */
+export const MAX_CONFIG_CHARS = 16 * 1024 * 1024;
 
 const isWalkable = (v: unknown): v is object => {
   if (Array.isArray(v)) return true;
@@ -31,8 +37,12 @@ const isWalkable = (v: unknown): v is object => {
  * list are plugin objects (functions, options, references to anything) and are not, but nested
  * plugin lists are, because they are flattened.
  */
-export function checkConfigShape(raw: unknown, file: string): void {
+export function checkConfigShape(raw: unknown, file: string): unknown {
   let count = 0;
+  let chars = 0;
+  // Each plain object or array copied once (shared nodes stay shared, as in the input): what comes
+  // after walks this copy, so a getter is read exactly once, here, and a Proxy's traps ran here.
+  const copies = new Map<object, object>();
   const ancestors = new Set<object>();
   const fail = (path: PropertyKey[], message: string, code = 'CONFIG_INVALID'): never => {
     let where: string;
@@ -45,39 +55,66 @@ export function checkConfigShape(raw: unknown, file: string): void {
     throw new ConfigError([{ file, path: where, message }], undefined, code);
   };
 
-  const visit = (value: unknown, path: PropertyKey[], pluginList: boolean): void => {
-    if (++count > MAX_CONFIG_VALUES) {
-      fail(path.slice(0, 1), `the config expands to more than ${MAX_CONFIG_VALUES} values (YAML anchors/aliases that nest?); write it out without nested aliases`, 'CONFIG_TOO_LARGE');
-    }
+  const tooMany = (path: PropertyKey[]) =>
+    fail(path.slice(0, 1), `the config expands to more than ${MAX_CONFIG_VALUES} values (YAML anchors/aliases that nest?); write it out without nested aliases`, 'CONFIG_TOO_LARGE');
+  const tooLarge = (path: PropertyKey[]) =>
+    fail(path.slice(0, 1), `the config expands to more than ${MAX_CONFIG_CHARS / 1024 / 1024} MiB of text (a long string repeated through YAML aliases?); write it out without them`, 'CONFIG_TOO_LARGE');
+
+  const made = new WeakSet<object>();
+  const visit = (value: unknown, path: PropertyKey[], pluginList: boolean): unknown => {
+    if (++count > MAX_CONFIG_VALUES) tooMany(path);
+    if (typeof value === 'string' && (chars += value.length) > MAX_CONFIG_CHARS) tooLarge(path);
+    if (typeof value === 'bigint') fail(path, `is a BigInt (${String(value)}n); write a plain number`);
     let walkable: boolean;
     try {
       walkable = pluginList ? Array.isArray(value) : isWalkable(value);
     } catch (error) {
       return fail(path, `cannot be read: ${describeValue(error)}`);
     }
-    if (!walkable) return;
+    if (!walkable) return value;
     const node = value as Record<string, unknown>;
     if (ancestors.has(node)) fail(path, 'the config refers to itself here (an object that contains itself); a config must be a tree', 'CONFIG_CYCLE');
     if (path.length >= MAX_CONFIG_DEPTH) fail(path, `the config nests deeper than ${MAX_CONFIG_DEPTH} levels`, 'CONFIG_TOO_LARGE');
-    ancestors.add(node);
+    const child = (key: string) => [...path, Array.isArray(node) ? Number(key) : key];
+    const pluginsBelow = (key: string) => pluginList || (path.length === 0 && key === 'plugins');
+
+    // A node met again through sharing (an alias): its copy is walked once more, for the counts only.
+    const existing = copies.get(node);
+    if (existing) return visit(existing, path, pluginList);
+    if (made.has(node)) {
+      ancestors.add(node);
+      for (const key of Object.keys(node)) {
+        if ((chars += key.length) > MAX_CONFIG_CHARS) tooLarge(path);
+        visit(node[key], child(key), pluginsBelow(key));
+      }
+      ancestors.delete(node);
+      return node;
+    }
+
     let keys: string[];
     try {
       keys = Object.keys(node);
     } catch (error) {
       return fail(path, `its keys cannot be read: ${describeValue(error)}`);
     }
+    const copy = (Array.isArray(node) ? new Array(keys.length) : {}) as Record<string, unknown>;
+    copies.set(node, copy);
+    made.add(copy);
+    ancestors.add(node);
     for (const key of keys) {
-      const seg = Array.isArray(node) ? Number(key) : key;
-      let child: unknown;
+      if ((chars += key.length) > MAX_CONFIG_CHARS) tooLarge(path);
+      let read: unknown;
       try {
-        child = node[key];
+        read = node[key];
       } catch (error) {
-        fail([...path, seg], `reading this key threw: ${describeValue(error)}`);
+        fail(child(key), `reading this key threw: ${describeValue(error)}`);
       }
-      visit(child, [...path, seg], pluginList || (path.length === 0 && key === 'plugins'));
+      // A `__proto__` key (from JSON or YAML) stays data: defined, never the copy's prototype.
+      Object.defineProperty(copy, key, { value: visit(read, child(key), pluginsBelow(key)), enumerable: true, writable: true, configurable: true });
     }
     ancestors.delete(node);
+    return copy;
   };
 
-  visit(raw, [], false);
+  return visit(raw, [], false);
 }

@@ -178,6 +178,7 @@ export async function loadRawConfig(opts: { configPath?: string; cwd?: string } 
   if (opts.configPath && statSync(file).isDirectory()) {
     throw new ConfigError([{ path: '--config', message: `${file} is a directory, not a config file` }], undefined, 'CONFIG_NOT_FOUND');
   }
+  checkConfigFile(file);
   let result: Awaited<ReturnType<typeof explorer.load>>;
   try {
     result = await explorer.load(file);
@@ -197,8 +198,46 @@ export async function loadRawConfig(opts: { configPath?: string; cwd?: string } 
   // Imported here: the guard reports key paths as the user wrote them (zod's schema knows the
   // spellings), and `stop` / `status` use this module only to find the file.
   const { checkConfigShape } = await import('./guard.js');
-  checkConfigShape(result.config, result.filepath);
-  return { file: result.filepath, raw: result.config };
+  return { file: result.filepath, raw: checkConfigShape(result.config, result.filepath) };
+}
+
+/** A hand-written config is a few KB, a generated one a few hundred: anything past this is a mistake. */
+export const MAX_CONFIG_FILE_BYTES = 4 * 1024 * 1024;
+
+const FILE_KINDS: [keyof import('node:fs').Stats, string][] = [
+  ['isFIFO', 'a named pipe (FIFO)'],
+  ['isCharacterDevice', 'a character device'],
+  ['isBlockDevice', 'a block device'],
+  ['isSocket', 'a socket'],
+];
+
+/**
+ * Before a config or preset file is read: it must be a regular file (through any symlinks) of a sane
+ * size. Reading a FIFO blocks until someone writes to it, and blocks a thread of Node's pool for
+ * good, which wedges a daemon's every later file operation; /dev/zero never ends. Directories are
+ * left to the callers, which say more about them.
+ */
+export function checkConfigFile(file: string, where: { file?: string; path: string } = { path: '' }): void {
+  let st: import('node:fs').Stats;
+  try {
+    st = statSync(file);
+  } catch (error) {
+    throw loadError(file, error);
+  }
+  if (st.isDirectory()) return;
+  const at = where.file ?? file;
+  const subject = where.file ? `${file} ` : '';
+  if (!st.isFile()) {
+    const kind = FILE_KINDS.find(([test]) => (st[test] as () => boolean)())?.[1] ?? 'not a regular file';
+    throw new ConfigError([{ file: at, path: where.path, message: `${subject}is ${kind}, not a regular file; a config is read from a file` }], 'Point it at a regular file.', 'CONFIG_UNREADABLE');
+  }
+  if (st.size > MAX_CONFIG_FILE_BYTES) {
+    throw new ConfigError(
+      [{ file: at, path: where.path, message: `${subject}is ${(st.size / 1024 / 1024).toFixed(1)} MiB; a config is at most ${MAX_CONFIG_FILE_BYTES / 1024 / 1024} MiB` }],
+      'Is this the right file?',
+      'CONFIG_TOO_LARGE',
+    );
+  }
 }
 
 /** Runs `fn`; a permission error on the way (a directory this user cannot read) becomes a ConfigError naming `dir`. */
@@ -238,6 +277,8 @@ export function findConfigFile(opts: { configPath?: string; cwd?: string } = {})
       if (!unreadable(dir, () => lstatSync(file, { throwIfNoEntry: false }))) continue;
       if (place === 'package.json') {
         try {
+          const st = statSync(file);
+          if (!st.isFile() || st.size > MAX_CONFIG_FILE_BYTES) continue;
           if (JSON.parse(readFileSync(file, 'utf8')).localport === undefined) continue;
         } catch {
           continue;

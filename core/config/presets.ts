@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ConfigError, isUserError } from '../errors.js';
 import { ConfigCodeError, describeValue, runConfigCode, ThrownValue } from './code.js';
 import { checkConfigShape } from './guard.js';
-import { importModule } from './load.js';
+import { importModule, checkConfigFile } from './load.js';
 
 /**
  * `extends` and `plugins: [['package', options]]`: finding a package, loading it (ESM, CommonJS or
@@ -121,6 +121,7 @@ async function callExport(fn: (...args: unknown[]) => unknown, args: unknown[], 
 export async function loadEntry(file: string, spec: string, what: 'preset' | 'plugin', fromFile: string): Promise<unknown> {
   if (/\.(ya?ml|json)$/i.test(file)) {
     // A preset written as data, in the config file formats.
+    checkConfigFile(file, { file: fromFile, path: what === 'preset' ? 'extends' : 'plugins' });
     try {
       const text = readFileSync(file, 'utf8');
       return /\.json$/i.test(file) ? JSON.parse(text) : (await import('js-yaml')).default.load(text);
@@ -266,7 +267,7 @@ export async function resolveExtends(raw: Record<string, unknown>, file: string,
       files.push(entry);
       let preset = await loadEntry(entry, spec, 'preset', from);
       if (typeof preset === 'function') preset = await callExport(preset as () => unknown, [], entry, spec, 'preset', from);
-      checkConfigShape(preset, entry);
+      preset = checkConfigShape(preset, entry);
       const shaped = checkPresetShape(preset, spec, from);
       await visit(shaped, entry, typeof shaped.name === 'string' && shaped.name ? shaped.name : spec, [...chain, entry]);
     }

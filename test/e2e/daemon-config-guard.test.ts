@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -125,4 +126,24 @@ it('survives a plugin timer that throws or rejects, then reloads of config code 
   expect(last.reloadError).toBe(`${d.config}: called process.exit(0) while it was loading`);
   expect(last.runner!.pid).toBe(d.daemonPid);
   expect(last.services.map((s) => [s.name, s.state, s.pid])).toEqual([['web', 'ready', d.tunnelPid]]);
+});
+
+it('is not wedged by a config file that becomes a FIFO for a while: the reload is refused at once, and the file restored applies', async () => {
+  const [port, port2] = [await freePort(), await freePort()];
+  const service = (name: string, p: number) => `  - name: ${name}\n    technology: exec\n    local_port: ${p}\n    remote_port: 80\n    connection: ${JSON.stringify(tunnel())}\n`;
+  const d = await daemon('localport.yaml', `services:\n${service('web', port)}`);
+  // Reading a FIFO blocks until a writer comes: one read would hold a thread of Node's pool forever.
+  rmSync(d.config);
+  execFileSync('mkfifo', [d.config]);
+  const refused = await d.cli('daemon', 'reload');
+  expect(refused.code).toBe(2);
+  expect(refused.stderr).toContain(`${d.config}: is a named pipe (FIFO), not a regular file`);
+  rmSync(d.config);
+  writeFileSync(d.config, `services:\n${service('web', port)}${service('added', port2)}`);
+  const applied = await d.cli('daemon', 'reload');
+  expect(applied.code).toBe(0);
+  await waitUntil(async () => (await d.status()).services.every((s) => s.state === 'ready'), 5000, 'both services ready');
+  expect((await d.status()).services.map((s) => s.name)).toEqual(['web', 'added']);
+  expect((await d.cli('daemon', 'stop')).code).toBe(0);
+  await waitUntil(() => !alive(d.daemonPid), 3000, 'the daemon gone');
 });

@@ -99,6 +99,48 @@ describe('config shape guard', () => {
   });
 });
 
+describe('the copy the guard returns', () => {
+  it('reads each getter once: what comes after walks the copy (a getter that throws on its second read)', () => {
+    let reads = 0;
+    const service = {
+      name: 'web',
+      get localPort() {
+        if (reads++) throw new Error('second read');
+        return 45102;
+      },
+    };
+    const copy = checkConfigShape({ services: [service] }, '/x/localport.config.mjs') as { services: { localPort: number }[] };
+    expect(copy.services[0].localPort).toBe(45102);
+    expect(copy.services[0].localPort).toBe(45102);
+    expect(reads).toBe(1);
+  });
+
+  it('keeps shared nodes shared, plugin objects as they are, and a `__proto__` key as data', () => {
+    const shared = { host: 'bastion' };
+    const plugin = { name: 'p', apply() {} };
+    const raw = JSON.parse('{"services": {"__proto__": {"technology": "exec"}}}') as Record<string, unknown>;
+    Object.assign(raw, { defaults: { a: shared, b: shared }, plugins: [plugin] });
+    const copy = checkConfigShape(raw, '/x/localport.json') as { services: object; defaults: { a: object; b: object }; plugins: unknown[] };
+    expect(copy.defaults.a).toBe(copy.defaults.b);
+    expect(copy.defaults.a).not.toBe(shared);
+    expect(copy.plugins[0]).toBe(plugin);
+    expect(Object.keys(copy.services)).toEqual(['__proto__']);
+    expect(Object.getPrototypeOf(copy.services)).toBe(Object.prototype);
+  });
+
+  it('counts text as well as values: one long string behind many aliases is too large', () => {
+    const long = 'x'.repeat(1024 * 1024);
+    const e = caught(() => checkConfigShape({ services: [{ name: 'web', tags: Array.from({ length: 20 }, () => long) }] }, '/x/localport.yaml'));
+    expect(e.code).toBe('CONFIG_TOO_LARGE');
+    expect(e.message).toBe('/x/localport.yaml: services: the config expands to more than 16 MiB of text (a long string repeated through YAML aliases?); write it out without them');
+  });
+
+  it('refuses a BigInt, naming the key', () => {
+    const e = caught(() => checkConfigShape({ services: [{ name: 'web', localPort: 5432n }] }, '/x/localport.config.mjs'));
+    expect(e.message).toBe('/x/localport.config.mjs: services[0] (web).localPort: is a BigInt (5432n); write a plain number');
+  });
+});
+
 describe('${VAR} substitution of shared nodes', () => {
   it('substitutes a node shared through aliases once, and shares it in the result instead of copying it per reference', () => {
     // 2^20 paths through 20 shared levels: a copying walk takes seconds and copies a million objects.
