@@ -17,7 +17,7 @@ import { DaemonStartCommand } from './commands/daemon/start.js';
 import { DaemonStatusCommand } from './commands/daemon/status.js';
 import { DaemonStopCommand } from './commands/daemon/stop.js';
 import { extractGlobals, globals } from './globals.js';
-import { describeValue, originOf } from '../config/code.js';
+import { describeValue, guardProcessExit, originOf } from '../config/code.js';
 
 // A config, preset or plugin runs in this process; a timer of theirs that throws must not kill a
 // `run` with its tunnels. Traced to one of them, it is one line and LocalPort carries on; anything
@@ -33,6 +33,7 @@ const uncaught = (error: unknown) => {
 };
 process.on('uncaughtException', uncaught);
 process.on('unhandledRejection', uncaught);
+guardProcessExit();
 // `localport status | head -1`: the reader has gone, and what is left to print has nowhere to go.
 // That is the reader's choice, not a bug: end quietly, as `ls | head` does.
 for (const stream of [process.stdout, process.stderr]) {

@@ -152,7 +152,8 @@ function trapExit(file: string): () => void {
       Error.stackTraceLimit = limit;
       // A loaded file by name, else the file loading now if a helper of config code is on the stack.
       const owner = frames.find((f) => codeFiles.has(f)) ?? (frames.some((f) => labelOf(f)) ? loadingFiles.at(-1) : undefined);
-      if (!owner) return exit(code);
+      // exit(undefined) would set exitCode to undefined: pass on exactly what was passed.
+    if (!owner) return code === undefined ? exit() : exit(code);
       exitCalls.set(owner, code);
       throw new ConfigCodeError(owner, exitMessage(code), 'CONFIG_EXIT', EXIT_HINT);
     }) as typeof process.exit;
@@ -164,6 +165,31 @@ function trapExit(file: string): () => void {
       realExit = undefined;
     }
   };
+}
+
+let exitGuarded = false;
+
+/**
+ * For the processes that keep tunnels up (`run`, the daemon): config, preset or plugin code that calls
+ * `process.exit` later, from a timer or a hook, does not end the process either. The call throws
+ * where it was made, so it is reported as that code's exception (naming its file) and LocalPort
+ * carries on. LocalPort's own calls, and anything not traced to such a file, exit as usual.
+ */
+export function guardProcessExit(): void {
+  if (exitGuarded) return;
+  exitGuarded = true;
+  const exit = process.exit;
+  process.exit = ((code?: number | string | null) => {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 50;
+    const frames = stackFiles(new Error().stack ?? '');
+    Error.stackTraceLimit = limit;
+    const owner = frames.find((f) => codeFiles.has(f));
+    // exit(undefined) would set exitCode to undefined: pass on exactly what was passed.
+    if (!owner) return code === undefined ? exit() : exit(code);
+    // A plain Error: thrown from here, it is reported as the exception of the code that called.
+    throw new Error(`called process.exit(${code === undefined ? '' : String(code)}); ignored: LocalPort keeps its tunnels up`);
+  }) as typeof process.exit;
 }
 
 /** A process.exit that the code caught (or that failed something else first) still fails the load. */

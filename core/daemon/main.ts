@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { isUserError } from '../errors.js';
 import type { FileLogger, LogLevel } from '../log.js';
-import { describeValue, originOf } from '../config/code.js';
+import { describeValue, guardProcessExit, originOf } from '../config/code.js';
 import { loadProject } from '../app/project.js';
 import { Daemon } from './Daemon.js';
 import { daemonId, daemonPaths, daemonTitle } from './paths.js';
@@ -48,6 +48,7 @@ const uncaught = (error: unknown) => {
 };
 process.on('uncaughtException', uncaught);
 process.on('unhandledRejection', uncaught);
+guardProcessExit();
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 try {

@@ -181,6 +181,23 @@ describe('an exception thrown later, from a plugin timer', () => {
   });
 });
 
+describe('process.exit called later, from a timer of the config', () => {
+  it('run: is refused and reported as the config\'s, and the tunnels and the command keep going', async () => {
+    const port = await freePort();
+    const { dir, file } = project({
+      'localport.config.ts': `setTimeout(() => process.exit(5), 100);
+export default { services: { web: { technology: 'exec', local_port: ${port}, remote_port: 80, connection: { command: process.execPath, args: [${JSON.stringify(FAKE_TUNNEL)}, '{localPort}', 'ok'], ready_pattern: 'LISTENING' } } } };
+`,
+    });
+    // The command outlives the timer, then proves the tunnel is still there.
+    const r = await cli(dir, ['run', '--', process.execPath, '-e', `setTimeout(() => require('net').connect(${port}, '127.0.0.1').on('data', (d) => { console.log('got ' + d); process.exit(7); }), 800)`], 20_000);
+    expect(r.stderr).toContain(`error: uncaught exception in config ${file}: called process.exit(5); ignored: LocalPort keeps its tunnels up (LocalPort carries on)`);
+    expect(r.stdout).toContain('got pong');
+    expect(r.code).toBe(7);
+    expect(hasStack(r.stderr)).toBe(false);
+  });
+});
+
 describe('alias bombs and self-references', () => {
   it('config validate rejects 9 levels of 9 aliases fast with a clear message', async () => {
     const { dir, file } = project({ 'localport.yaml': aliasBombYaml() });

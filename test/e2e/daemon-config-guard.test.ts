@@ -147,3 +147,15 @@ it('is not wedged by a config file that becomes a FIFO for a while: the reload i
   expect((await d.cli('daemon', 'stop')).code).toBe(0);
   await waitUntil(() => !alive(d.daemonPid), 3000, 'the daemon gone');
 });
+
+it('keeps running when a reloaded config calls process.exit later, from a timer', async () => {
+  const port = await freePort();
+  const services = `services: { web: { technology: 'exec', local_port: ${port}, remote_port: 80, connection: ${JSON.stringify(tunnel())} } }`;
+  const d = await daemon('localport.config.ts', `export default { ${services} };\n`);
+  writeFileSync(d.config, `setTimeout(() => process.exit(5), 100);\nexport default { ${services} };\n`);
+  await waitUntil(() => logs(d.dir).includes('called process.exit(5)'), 5000, 'the refused exit logged');
+  expect(logs(d.dir)).toContain(`uncaught exception in config ${d.config}: called process.exit(5); ignored: LocalPort keeps its tunnels up; the daemon carries on`);
+  await new Promise((r) => setTimeout(r, 300));
+  const now = await d.status();
+  expect([now.runner!.pid, now.services[0].state, now.services[0].pid]).toEqual([d.daemonPid, 'ready', d.tunnelPid]);
+});
