@@ -60,7 +60,9 @@ export async function findDaemon(configFile: string): Promise<{ pid: number; soc
   }
   const pids = procs.map((p) => p.pid).join(', ');
   throw new LocalPortError('DAEMON_UNREACHABLE', `the daemon for ${configFile} runs (pid ${pids}) but does not answer on its control socket`, {
-    hint: `Its log: ${paths.log}. If it stays unreachable, stop it with 'kill ${pids}'.`,
+    // A daemon that does not answer may be stuck in config code that never yields (`while (true) {}`):
+    // its SIGTERM handler cannot run then, and its tunnels die with it (parent-death signal).
+    hint: `Its log: ${paths.log}. If it stays unreachable, stop it with 'kill ${pids}', or 'kill -9 ${pids}' if that does not end it.`,
   });
 }
 
