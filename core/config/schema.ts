@@ -31,9 +31,11 @@ export function configObject<S extends z.ZodRawShape>(shape: S) {
   return z.preprocess((input) => renameSnakeKeys(input, known), z.strictObject(shape));
 }
 
-// A numeric string (from `${VAR}`), exponent forms included, so `1e300` meets the range check below
-// rather than a type error.
-const numeric = (v: unknown) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?([eE][+-]?\d+)?\s*$/.test(v) ? Number(v) : v);
+/**
+ * A number written as a string (from `${VAR}`): decimal, exponent forms included, so `1e300` meets the
+ * range check rather than a type error; anything else ("", "0x10") stays a string and is refused.
+ */
+export const numeric = (v: unknown) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?([eE][+-]?\d+)?\s*$/.test(v) ? Number(v) : v);
 const booleanish = (v: unknown) => (v === 'true' ? true : v === 'false' ? false : v);
 const shown = (v: unknown) => (typeof v === 'number' ? String(v) : JSON.stringify(v));
 

@@ -3,7 +3,7 @@ import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { Registry } from '../registry.js';
 import type { HealthCheck, HealthCheckSettings, ResolvedConfig, RestartPolicy, ServiceDefinition, Technology } from '../types.js';
 import { clip, describePath } from './paths.js';
-import { bool, configObject, count, MAX_NAME_LENGTH, nonEmpty, port, seconds } from './schema.js';
+import { bool, configObject, count, MAX_NAME_LENGTH, nonEmpty, numeric, port, seconds } from './schema.js';
 import { MIN_CHECK_INTERVAL } from './limits.js';
 
 /**
@@ -35,9 +35,9 @@ const restartPolicySchema = configObject({
   maxAttempts: count().optional(),
   initialDelay: seconds().optional(),
   // ×100 climbs from 0.1 s to the longest timer in four attempts: a larger factor is a typo, not a policy.
-  backoffMultiplier: z.preprocess((v) => (typeof v === 'string' ? Number(v) : v), z.number({ error: 'must be a number from 1 to 100' }).min(1, 'must be at least 1').max(100, 'must be at most 100')).optional(),
+  backoffMultiplier: z.preprocess(numeric, z.number({ error: 'must be a number from 1 to 100' }).min(1, 'must be at least 1').max(100, 'must be at most 100')).optional(),
   maxDelay: seconds().optional(),
-  jitter: z.preprocess((v) => (typeof v === 'string' ? Number(v) : v), z.number({ error: 'must be between 0 and 1' }).min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1')).optional(),
+  jitter: z.preprocess(numeric, z.number({ error: 'must be between 0 and 1' }).min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1')).optional(),
   resetAfter: seconds().optional(),
 });
 
