@@ -8,6 +8,9 @@ import { MAX_MESSAGE_BYTES, requestSchema, type Request, type Response } from '.
 
 let bindCount = 0;
 
+/** Requests of one connection handled at once; the rest wait in order, and its socket is not read meanwhile. */
+const MAX_IN_FLIGHT = 4;
+
 export type Handler = (request: Request) => Promise<unknown>;
 
 /**
@@ -87,29 +90,72 @@ export class ControlServer {
     this.#server.close();
   }
 
+  /**
+   * One connection's requests are handled in the order they came, at most MAX_IN_FLIGHT at a time,
+   * and the socket is read only while nothing read is waiting and the client takes its replies: a
+   * client that pipelines requests without reading the answers holds a chunk of requests and a
+   * socket buffer of replies in the daemon, never its whole backlog. A closed connection's queue is
+   * dropped, and replies to requests still running are discarded.
+   */
   #serve(socket: net.Socket): void {
     this.#sockets.add(socket);
-    socket.on('close', () => this.#sockets.delete(socket));
     socket.on('error', () => {});
     socket.setEncoding('utf8');
-    let buffer = '';
-    const reply = (r: Response) => {
-      if (!socket.destroyed) socket.write(`${JSON.stringify(r)}\n`);
+    const queue: string[] = [];
+    let next = 0;
+    let partial = '';
+    let inFlight = 0;
+    let done = false;
+    const finish = () => {
+      done = true;
+      queue.length = next = 0;
+      partial = '';
     };
+    socket.on('close', () => {
+      this.#sockets.delete(socket);
+      finish();
+    });
+    const reply = (r: Response) => {
+      if (!done && socket.writable) socket.write(`${JSON.stringify(r)}\n`);
+    };
+    const refuse = () => {
+      reply({ id: null, ok: false, error: { code: 'MESSAGE_TOO_LARGE', message: `message exceeds ${MAX_MESSAGE_BYTES} bytes` } });
+      finish();
+      socket.end();
+    };
+    const pump = () => {
+      if (done || !socket.writable) return finish();
+      // socket.write returned false: wait for 'drain' before producing more replies.
+      while (inFlight < MAX_IN_FLIGHT && next < queue.length && !socket.writableNeedDrain) {
+        const line = queue[next++];
+        inFlight++;
+        this.#dispatch(line, reply)
+          .catch((error: unknown) => this.logger.error({ err: (error as Error)?.stack ?? String(error) }, 'control request failed'))
+          .finally(() => {
+            inFlight--;
+            pump();
+          });
+      }
+      if (next === queue.length) queue.length = next = 0;
+      if (queue.length === 0 && !socket.writableNeedDrain) socket.resume();
+      else socket.pause();
+    };
+    socket.on('drain', pump);
     socket.on('data', (chunk: string) => {
-      buffer += chunk;
-      if (Buffer.byteLength(buffer) > MAX_MESSAGE_BYTES && !buffer.includes('\n')) {
-        reply({ id: null, ok: false, error: { code: 'MESSAGE_TOO_LARGE', message: `message exceeds ${MAX_MESSAGE_BYTES} bytes` } });
-        socket.end();
-        buffer = '';
-        return;
-      }
+      if (done) return;
+      let from = 0;
       let nl: number;
-      while ((nl = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        if (line.trim()) void this.#dispatch(line, reply);
+      while ((nl = chunk.indexOf('\n', from)) >= 0) {
+        const line = partial + chunk.slice(from, nl);
+        partial = '';
+        from = nl + 1;
+        if (line.length * 3 > MAX_MESSAGE_BYTES && Buffer.byteLength(line) > MAX_MESSAGE_BYTES) return refuse();
+        if (line.trim()) queue.push(line);
       }
+      partial += chunk.slice(from);
+      // UTF-8 takes at most 3 bytes per UTF-16 unit: count bytes only when it could matter.
+      if (partial.length * 3 > MAX_MESSAGE_BYTES && Buffer.byteLength(partial) > MAX_MESSAGE_BYTES) return refuse();
+      pump();
     });
   }
 
