@@ -7,6 +7,7 @@ export type * from './types.js';
 export type { ForwardInfo, HealthChange, RestartInfo, ShutdownPhaseInfo, ShutdownPhaseName, StateChange, TapHooks } from './hooks.js';
 export { ConfigError, LocalPortError, PluginError, ServiceError, UsageError, type ConfigProblem } from './errors.js';
 export { bool, configObject, count, hostname, MAX_COUNT, MAX_NAME_LENGTH, MAX_SECONDS, nonEmpty, port, seconds } from './config/schema.js';
+export { printable } from './printable.js';
 export { REDACTED } from './redact.js';
 /** The zod LocalPort validates with, for plugins' `connection` and `config` schemas. */
 export { z } from 'zod';

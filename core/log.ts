@@ -1,5 +1,6 @@
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { printable } from './printable.js';
 import type { Redactor } from './redact.js';
 import type { Logger } from './types.js';
 import { mainLogFile } from './paths.js';
@@ -93,7 +94,9 @@ export class ServiceLog {
   }
 
   line(stream: 'stdout' | 'stderr' | 'localport', text: string): void {
-    const entry = `${new Date().toISOString()} ${stream} ${this.redactor.text(text)}\n`;
+    // `logs` prints this file to a terminal: what LocalPort notes here may quote config values
+    // (the spawned command line) or a plugin's words, so they are made printable like tunnel output.
+    const entry = `${new Date().toISOString()} ${stream} ${printable(this.redactor.text(text))}\n`;
     try {
       if (this.#bytes < 0) this.#bytes = sizeOf(this.file);
       if (this.#bytes + entry.length > logMaxBytes() && this.#bytes > 0) {

@@ -1,6 +1,7 @@
 import { ServiceError, UsageError } from '../errors.js';
 import { selectServices, Supervisor, type Selection } from '../supervisor/Supervisor.js';
 import type { ServiceSupervisor } from '../supervisor/ServiceSupervisor.js';
+import { printable } from '../printable.js';
 import type { Redactor } from '../redact.js';
 import type { Project } from './project.js';
 import { render } from './project.js';
@@ -102,7 +103,7 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
     const failures = await startWithProgress(sups, opts, signalled$, hub.redactor);
     if (signalled) return 128 + (SIGNAL_NUMBERS[signalled] ?? 1);
     if (failures.length) {
-      for (const f of failures) opts.stderr.write(`error: ${hub.redactor.text(f.message)}\n`);
+      for (const f of failures) opts.stderr.write(`error: ${printable(hub.redactor.text(f.message))}\n`);
       const failed = failures.map((f) => (f instanceof ServiceError && f.service) || '?');
       opts.stderr.write(`${failures.length} of ${sups.length} service${sups.length === 1 ? '' : 's'} could not start (${failed.join(', ')}); ${opts.command.length ? 'the command was not run' : 'stopping'}. Logs: ${project.logFile}\n`);
       return 1;
@@ -110,7 +111,7 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
     out.write(`${render(hub, opts.output, { kind: 'status', services: supervisor.status() }, opts.color)}\n`);
 
     // From here on, state and health changes are news: print them as they happen.
-    const news = (line: string) => out.write(hub.redactor.text(`${new Date().toISOString()} ${line}\n`));
+    const news = (line: string) => out.write(`${printable(hub.redactor.text(`${new Date().toISOString()} ${line}`))}\n`);
     hub.hooks.stateChanged.tap(PLUGIN_NAME, (c) => {
       if (c.to === 'stopping' || c.to === 'stopped' || signalled) return;
       news(`${c.service.name}: ${c.from} → ${c.to}${c.error ? ` (${c.error})` : ''}`);
@@ -139,6 +140,7 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
 
 async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, signalled$: Promise<NodeJS.Signals>, redactor: Redactor): Promise<Error[]> {
   const failures: Error[] = [];
+  const shown = (text: string) => printable(redactor.text(text));
   let signalled = false;
   void signalled$.then(() => (signalled = true));
   // Fail fast: once one service has failed, nobody waits for the others.
@@ -148,8 +150,9 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
   const deadline = Date.now() + opts.timeout * 1000;
   const tasks = await progressList(
     sups.map((s) => ({
-      // Everything listr2 prints passes through the redactor: targets and errors may hold secrets.
-      title: redactor.text(`${s.name}: ${s.status().target}`),
+      // Everything listr2 prints passes through the redactor (targets and errors may hold secrets) and is
+      // made printable (they may quote a tunnel's output or a peer's answer).
+      title: shown(`${s.name}: ${s.status().target}`),
       task: async (_: unknown, task: { title: string; skip(message?: string): void }) => {
         const notReady = () => {
           const h = s.health.status();
@@ -167,7 +170,7 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
         try {
           await Promise.race([s.start(), timeout, stopped, abandoned]);
           if (s.state === 'ready' && !signalled) {
-            task.title = redactor.text(`${s.name}: ready on ${s.localAddress}:${s.service.localPort}, checking health (${s.service.healthCheck.type})`);
+            task.title = shown(`${s.name}: ready on ${s.localAddress}:${s.service.localPort}, checking health (${s.service.healthCheck.type})`);
             // Healthy, not merely started: the check proves the service answers through the tunnel.
             await Promise.race([s.whenHealthy(), timeout, stopped, abandoned]);
           }
@@ -178,12 +181,12 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
           }
           failures.push(error as Error);
           failFast(s.name);
-          throw new Error(redactor.text((error as Error).message));
+          throw new Error(shown((error as Error).message));
         } finally {
           clearTimeout(timer);
           abandoned.catch(() => {});
         }
-        if (s.health.state === 'healthy') task.title = redactor.text(`${s.name}: healthy on ${s.localAddress}:${s.service.localPort} (${s.status().target})`);
+        if (s.health.state === 'healthy') task.title = shown(`${s.name}: healthy on ${s.localAddress}:${s.service.localPort} (${s.status().target})`);
       },
     })),
     opts.tty,

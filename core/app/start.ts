@@ -4,6 +4,7 @@ import { selectServices, type Selection } from '../supervisor/Supervisor.js';
 import type { ServiceStatus } from '../types.js';
 import { daemonStatus, ensureDaemon } from './daemon.js';
 import { render, type Project } from './project.js';
+import { printable } from '../printable.js';
 import { progressList } from './progress.js';
 
 export interface StartOptions {
@@ -44,21 +45,23 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
 
   const deadline = Date.now() + opts.timeout * 1000;
   const failures: string[] = [];
+  // What listr2 prints is redacted and made printable: a status quotes tunnel output and peers' answers.
+  const shown = (text: string) => printable(hub.redactor.text(text));
   const list = await progressList(
     names.map((name) => ({
       title: name,
       task: async (_: unknown, task: { title: string }) => {
         for (;;) {
           const s = latest.get(name);
-          if (s) task.title = hub.redactor.text(`${name}: ${s.state}${s.state === 'ready' ? `, ${s.health?.type} ${s.health?.state}` : ''} (${s.target})`);
+          if (s) task.title = shown(`${name}: ${s.state}${s.state === 'ready' ? `, ${s.health?.type} ${s.health?.state}` : ''} (${s.target})`);
           if (s?.state === 'failed') {
             failures.push(name);
-            throw new Error(hub.redactor.text(s.lastError ?? 'failed'));
+            throw new Error(shown(s.lastError ?? 'failed'));
           }
           if (settled(s)) return;
           if (Date.now() > deadline) {
             failures.push(name);
-            throw new Error(`not healthy after --timeout ${opts.timeout} s${s?.health?.message ? ` (last check: ${s.health.message})` : ''}`);
+            throw new Error(shown(`not healthy after --timeout ${opts.timeout} s${s?.health?.message ? ` (last check: ${s.health.message})` : ''}`));
           }
           await new Promise((r) => setTimeout(r, 50));
         }

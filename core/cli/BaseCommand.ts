@@ -2,6 +2,7 @@ import { Command, Option } from 'clipanion';
 import { MAX_SECONDS } from '../config/limits.js';
 import { isUserError, UsageError, type LocalPortError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
+import { printable } from '../printable.js';
 import { Redactor } from '../redact.js';
 import { globals } from './globals.js';
 
@@ -96,12 +97,14 @@ export abstract class BaseCommand extends Command {
       } else {
         const lines = e.message.split('\n');
         const text = lines.length > 1 ? `error: ${lines.length} problems\n${lines.map((l) => `  ${l}`).join('\n')}` : `error: ${e.message}`;
-        stderr.write(`${this.redactor.text(text)}${e.hint ? `\nhint: ${this.redactor.text(e.hint)}` : ''}\n`);
+        // Messages quote what the user or a peer wrote (a YAML key, a tunnel's last line): JSON escapes
+        // control characters itself, a terminal would obey them.
+        stderr.write(`${printable(this.redactor.text(text))}${e.hint ? `\nhint: ${printable(this.redactor.text(e.hint))}` : ''}\n`);
       }
       return e.exitCode;
     }
     const err = error as Error;
-    stderr.write(`${this.redactor.text(err?.stack ?? String(error))}\n\nThis is a bug in LocalPort. Please report it, with the output above.\n`);
+    stderr.write(`${printable(this.redactor.text(err?.stack ?? String(error)))}\n\nThis is a bug in LocalPort. Please report it, with the output above.\n`);
     return 1;
   }
 }

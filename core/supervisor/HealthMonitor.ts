@@ -1,5 +1,6 @@
 import { LocalPortError, PluginError } from '../errors.js';
 import type { LocalPort } from '../LocalPort.js';
+import { printable } from '../printable.js';
 import type { HealthCheck, HealthResult, HealthStatus, Logger, ServiceDefinition } from '../types.js';
 
 export type HealthState = HealthStatus['state'];
@@ -134,7 +135,9 @@ export class HealthMonitor {
       }
     })();
     try {
-      return await Promise.race([run, timedOut]);
+      const result = await Promise.race([run, timedOut]);
+      // A check's message quotes the peer (an HTTP reason, a server's error): it goes to terminals.
+      return typeof result.message === 'string' ? { ...result, message: printable(result.message) } : result;
     } finally {
       clearTimeout(timer);
     }

@@ -5,11 +5,17 @@
  * `RangeError: Invalid string length` past V8's string limit (after growing by about a gigabyte).
  */
 
+import { printable } from '../printable.js';
+
 /** The longest line kept; the rest of a longer line is cut and counted. */
 export const MAX_LINE_BYTES = 8 * 1024;
 
 export interface LineHandler {
-  /** A complete line, or the first MAX_LINE_BYTES of a longer one (`cut` is then true, the rest still to come). */
+  /**
+   * A complete line, or the first MAX_LINE_BYTES of a longer one (`cut` is then true, the rest still to come),
+   * made printable: control characters are shown as `\u001b`, so the tail, the error messages built from it and
+   * the service log never carry a tunnel's terminal escapes to the user's terminal.
+   */
   line(text: string, cut: boolean): void;
   /** A cut line ended: `bytes` more bytes of it were dropped. */
   cutEnded(bytes: number): void;
@@ -129,10 +135,11 @@ export class LineSplitter {
   }
 
   #flush(): string {
+    // Decoded whole, then escaped: a multi-byte character split across chunks stays one character.
     const text = this.#parts.length === 1 ? this.#parts[0].toString('utf8') : Buffer.concat(this.#parts, this.#length).toString('utf8');
     this.#parts = [];
     this.#length = 0;
-    return text;
+    return printable(text);
   }
 }
 

@@ -1,5 +1,5 @@
 import yaml from 'js-yaml';
-import { definePlugin, type ServiceState, type ServiceStatus, type View } from '../../core/index.js';
+import { definePlugin, printable, type ServiceState, type ServiceStatus, type View } from '../../core/index.js';
 
 const PLUGIN_NAME = 'localport:format-table';
 
@@ -32,6 +32,7 @@ export function renderStatus(services: ServiceStatus[], color: boolean): string 
     if (h.state === 'unhealthy') return `${h.type}: unhealthy (${h.kind}${h.code ? ` ${h.code}` : ''}, ${h.consecutiveFailures}× failed${checked})`;
     return `${h.type}: ${h.state}${checked ? ` (${checked.slice(2)})` : ''}`;
   };
+  // Cells quote tunnel output and peers' answers: printable before painting, which adds the only escapes.
   const rows = services.map((s) => [
     s.name,
     s.technology,
@@ -43,7 +44,7 @@ export function renderStatus(services: ServiceStatus[], color: boolean): string 
     s.state === 'ready' && s.since ? uptime(Date.now() - Date.parse(s.since)) : '-',
     String(s.restarts),
     (s.state === 'ready' && s.health?.state === 'unhealthy' ? s.health.message : s.lastError) ?? '',
-  ]);
+  ].map((cell, i) => (i === 2 ? cell : printable(cell))));
   return table([head, ...rows]);
 }
 
@@ -62,18 +63,18 @@ export const tableFormatterPlugin = () =>
               const head = view.runner
                 ? `localport ${view.runner.mode} (pid ${view.runner.pid}) is running ${view.config ?? ''}`.trimEnd()
                 : `No LocalPort is running${view.config ? ` for ${view.config}` : ''}; every service is stopped.`;
-              const reload = view.reloadError ? `\nconfig reload failed; still running the previous config:\n  ${view.reloadError.split('\n').join('\n  ')}` : '';
+              const reload = view.reloadError ? `\nconfig reload failed; still running the previous config:\n  ${printable(view.reloadError).split('\n').join('\n  ')}` : '';
               return `${head}${reload}\n${table}`;
             }
             case 'config':
               return `# ${view.file ?? '(no file)'} (resolved; secrets shown as ***)\n${yaml.dump(view.config, { lineWidth: 120, noRefs: true }).trimEnd()}`;
             case 'validate': {
               const enabled = view.services.filter((s) => s.enabled).length;
-              const list = view.services.map((s) => `  ${s.name} (${s.technology}${s.enabled ? '' : ', disabled'})`).join('\n');
+              const list = view.services.map((s) => printable(`  ${s.name} (${s.technology}${s.enabled ? '' : ', disabled'})`)).join('\n');
               return `${view.file ?? 'config'}: valid, ${view.services.length} service${view.services.length === 1 ? '' : 's'} (${enabled} enabled)${list ? `\n${list}` : ''}`;
             }
             case 'error':
-              return `error: ${view.message}${view.hint ? `\nhint: ${view.hint}` : ''}`;
+              return printable(`error: ${view.message}${view.hint ? `\nhint: ${view.hint}` : ''}`);
             case 'doctor': {
               const mark = (c: { ok: boolean; required: boolean }) => (c.ok ? 'ok  ' : c.required ? 'FAIL' : 'warn');
               const lines = view.checks.map((c) => `${mark(c)}  ${c.technology}: ${c.name} — ${c.detail}`);

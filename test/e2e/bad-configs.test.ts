@@ -31,6 +31,8 @@ const cleanup = [state];
 afterAll(() => cleanup.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
 const STACK = /\n\s+at /;
+/** What a terminal would act upon (C0 but tab and newline, DEL, C1): quoted input must arrive shown, not raw. */
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
 
 /** How oversubscribed the cores are now (1 when idle, at most 5): 1-minute load average per core. */
 const loadFactor = () => Math.min(5, Math.max(1, os.loadavg()[0] / os.availableParallelism()));
@@ -72,6 +74,7 @@ describe('the bad-config corpus', () => {
     expect({ exit: r.code, out }).toEqual({ exit: c.exit, out: expect.any(String) });
     for (const mention of c.mentions) expect(out).toContain(mention);
     expect(out).not.toMatch(STACK);
+    expect(out).not.toMatch(CONTROL);
     expect(ms).toBeLessThan(maxMs);
   }, 120_000);
 });

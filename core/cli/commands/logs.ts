@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { MAX_COUNT } from '../../config/limits.js';
 import { UsageError } from '../../errors.js';
+import { printable } from '../../printable.js';
 import { BaseCommand } from '../BaseCommand.js';
 
 export class LogsCommand extends BaseCommand {
@@ -56,7 +57,9 @@ export class LogsCommand extends BaseCommand {
       out.write(`${file}\n`);
       return 0;
     }
-    const show = (line: string) => out.write(`${this.output === 'json' ? line : logs.formatLine(line)}\n`);
+    // Lines are made printable as they are written; a log from an older LocalPort, or a pino message
+    // JSON.parse has unescaped, may still hold control characters.
+    const show = (line: string) => out.write(`${printable(this.output === 'json' ? line : logs.formatLine(line))}\n`);
     logs.lastLines(file, n, grep).forEach(show);
     if (!this.followOption) return 0;
     const abort = new AbortController();

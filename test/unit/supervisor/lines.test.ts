@@ -19,6 +19,13 @@ describe('LineSplitter', () => {
     expect(split([])).toEqual([]);
   });
 
+  it('hands on lines with their terminal escapes shown, not live, and UTF-8 split across chunks intact', () => {
+    expect(split(['\x1b]0;PWNED\x07\x1b[2J\x1b[31mfake: all good\n'])).toEqual(['\\u001b]0;PWNED\\u0007\\u001b[2J\\u001b[31mfake: all good']);
+    const utf8 = Buffer.from('café 日本 😀\n');
+    // Cut inside "é", inside "日" and inside the emoji: decoded once the line is whole.
+    expect(split([utf8.subarray(0, 4), utf8.subarray(4, 8), utf8.subarray(8, 15), utf8.subarray(15)])).toEqual(['café 日本 😀']);
+  });
+
   it('keeps a line of exactly the limit whole', () => {
     expect(split(['abcd\nefgh', '\n'], 4)).toEqual(['abcd', 'efgh']);
   });
@@ -35,7 +42,9 @@ describe('LineSplitter', () => {
     for (let i = 0; i < 100; i++) s.push(randomBytes(65536));
     s.end();
     expect(lines.length).toBeGreaterThan(1000);
-    expect(Math.max(...lines.map((l) => Buffer.byteLength(l)))).toBeLessThanOrEqual(8192 * 3); // U+FFFD for invalid bytes
+    // At most 6 bytes a byte: a control byte is shown as `\u001b` (3 for U+FFFD, an invalid byte).
+    expect(Math.max(...lines.map((l) => Buffer.byteLength(l)))).toBeLessThanOrEqual(8192 * 6);
+    expect(lines.join('')).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
   });
 
   it('holds at most the limit in memory, whatever arrives', () => {

@@ -1,4 +1,5 @@
 import { Command } from 'clipanion';
+import { printable } from '../../../printable.js';
 import { BaseCommand } from '../../BaseCommand.js';
 import { configFile } from './shared.js';
 
@@ -24,7 +25,7 @@ export class DaemonReloadCommand extends BaseCommand {
     if (this.output === 'json') this.context.stdout.write(`${JSON.stringify(r)}\n`);
     else if (r.superseded) this.context.stdout.write('reloaded: a newer reload finished first and applied the current config\n');
     else if (r.ok) this.context.stdout.write(`reloaded: added ${r.added.join(', ') || '-'}; removed ${r.removed.join(', ') || '-'}; changed ${r.changed.join(', ') || '-'}; unchanged ${r.unchanged.length}\n`);
-    else this.context.stderr.write(`error: the new config is invalid; the daemon keeps running the previous one:\n  ${r.error!.split('\n').join('\n  ')}\n`);
+    else this.context.stderr.write(`error: the new config is invalid; the daemon keeps running the previous one:\n  ${printable(r.error!).split('\n').join('\n  ')}\n`);
     return r.ok ? 0 : 2;
   }
 }
