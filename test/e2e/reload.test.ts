@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, expect, it } from '@jest/globals';
@@ -151,8 +151,9 @@ it('a reload whose config loads slowly does not install its older config over a 
   setVersion(3000, 0);
   writeFileSync(
     path.join(dir, 'localport.config.ts'),
-    `import { readFileSync } from 'node:fs';
+    `import { readFileSync, writeFileSync } from 'node:fs';
 const { remote, delayMs } = JSON.parse(readFileSync(${JSON.stringify(side)}, 'utf8'));
+writeFileSync(${JSON.stringify(`${side}.read`)}, String(remote));
 await new Promise((r) => setTimeout(r, delayMs));
 export default {
   services: {
@@ -165,9 +166,10 @@ export default {
   const x = async () => (JSON.parse((await cli('status', '--json')).stdout) as Status).services[0];
   expect((await cli('start', '--all')).code).toBe(0);
 
-  setVersion(3001, 1500); // the older one, slow to load
+  setVersion(3001, 4000); // the older one, slow to load (slower than a CLI start on a busy machine)
   const older = cli('daemon', 'reload');
-  await new Promise((r) => setTimeout(r, 500)); // it has read its version
+  // Until the daemon has read that version (however slowly the CLI starts on a busy machine).
+  await waitUntil(() => existsSync(`${side}.read`) && readFileSync(`${side}.read`, 'utf8') === '3001', 10000, 'the older version read');
   setVersion(3002, 0); // the newer one
   const newer = await cli('daemon', 'reload');
   expect(newer.stdout).toContain('changed x');
