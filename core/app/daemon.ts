@@ -6,6 +6,7 @@ import { LocalPortError } from '../errors.js';
 import { request } from '../daemon/client.js';
 import { daemonProcesses, probeSockets, socketsOfProcess, type Refusal } from '../daemon/locate.js';
 import { daemonPaths } from '../daemon/paths.js';
+import { processAlive } from '../state.js';
 import type { ServiceStatus } from '../types.js';
 
 const MAIN = fileURLToPath(new URL('../daemon/main.js', import.meta.url));
@@ -56,7 +57,7 @@ export async function findDaemon(configFile: string): Promise<{ pid: number; soc
     await new Promise((r) => setTimeout(r, 50));
     const again = await probeSockets(sockets, warnRefused, 500);
     if (again) return again;
-    if (!procs.some((p) => processRuns(p.pid))) return undefined;
+    if (!procs.some((p) => processAlive(p.pid))) return undefined;
   }
   const pids = procs.map((p) => p.pid).join(', ');
   throw new LocalPortError('DAEMON_UNREACHABLE', `the daemon for ${configFile} runs (pid ${pids}) but does not answer on its control socket`, {
@@ -64,22 +65,6 @@ export async function findDaemon(configFile: string): Promise<{ pid: number; soc
     // its SIGTERM handler cannot run then, and its tunnels die with it (parent-death signal).
     hint: `Its log: ${paths.log}. If it stays unreachable, stop it with 'kill ${pids}', or 'kill -9 ${pids}' if that does not end it.`,
   });
-}
-
-/** Alive and not a zombie (an exited daemon whose new parent has not reaped it yet counts as gone). */
-export function processRuns(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  if (process.platform !== 'linux') return true;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 function tail(file: string, lines = 5): string {
@@ -137,7 +122,7 @@ export async function stopDaemon(configFile: string): Promise<{ pid: number; ms:
   await request(found.socket, 'shutdown');
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
-    if (!processRuns(found.pid)) return { pid: found.pid, ms: Date.now() - t0 };
+    if (!processAlive(found.pid)) return { pid: found.pid, ms: Date.now() - t0 };
     await new Promise((r) => setTimeout(r, 5));
   }
   throw new LocalPortError('DAEMON_STOP_FAILED', `the daemon (pid ${found.pid}) did not exit within 10 s`);

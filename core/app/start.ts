@@ -1,4 +1,4 @@
-import { ServiceError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { request } from '../daemon/client.js';
 import { selectServices, type Selection } from '../supervisor/Supervisor.js';
 import type { ServiceStatus } from '../types.js';
@@ -27,7 +27,8 @@ const settled = (s: ServiceStatus | undefined) => !!s && (s.state === 'failed' |
 export async function startInDaemon(project: Project, opts: StartOptions): Promise<number> {
   const { config, hub } = project;
   const names = selectServices(config, opts.selection).map((s) => s.name);
-  if (names.length === 0) throw new ServiceError('NOTHING_TO_START', '', `no enabled services to start in ${config.file}`);
+  // A usage mistake, as in `run` (exit 2): nothing was selected that could start.
+  if (names.length === 0) throw new UsageError(`no enabled services to start in ${config.file}`, 'Enable a service, or name it: localport start NAME.');
   const daemon = await ensureDaemon(config.file!, { logLevel: opts.logLevel });
   if (daemon.started) opts.stderr.write(`started the LocalPort daemon (pid ${daemon.pid}) for ${config.file}\n`);
   await request(daemon.socket, 'start', { names, tags: [], all: false });

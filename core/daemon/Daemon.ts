@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { rmSync } from 'node:fs';
+import { readJson, writeJsonAtomic } from '../state.js';
 import path from 'node:path';
 import { LocalPortError, UsageError } from '../errors.js';
 import type { LocalPort } from '../LocalPort.js';
@@ -47,20 +48,6 @@ export const SHUTDOWN_PHASES: [ShutdownPhaseName, number][] = [
   ['force-kill', 0.5],
 ];
 
-function writeAtomic(file: string, data: unknown): void {
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(data), { mode: 0o600 });
-  renameSync(tmp, file);
-}
-
-function readJson<T>(file: string): T | undefined {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as T;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * The background supervisor for one config file: owns the services, answers the control socket,
@@ -151,7 +138,7 @@ export class Daemon {
   }
 
   #writeInfo(): void {
-    writeAtomic(this.paths.info, {
+    writeJsonAtomic(this.paths.info, {
       pid: process.pid,
       identity: identify(process.pid),
       socket: this.#socket,

@@ -1,11 +1,9 @@
-import { createHash } from 'node:crypto';
+import { configId } from '../state.js';
 import path from 'node:path';
 import { stateDir } from '../paths.js';
 
 /** One daemon per config file; its files are named by a hash of the config's absolute path. */
-export function daemonId(configFile: string): string {
-  return createHash('sha256').update(path.resolve(configFile)).digest('hex').slice(0, 16);
-}
+export const daemonId = configId;
 
 /**
  * A Unix socket path must fit in sun_path: 104 bytes on macOS and the BSDs, 108 on Linux, with its NUL.

@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { stateDir } from '../paths.js';
 import { children, onChildrenChange, onExit, OWNER_ENV, ownerMarker, processesMarked } from '../supervisor/children.js';
 import { hasProcfs, procStat } from '../supervisor/procs.js';
 import { daemonId } from './paths.js';
+import { writeJsonAtomic } from '../state.js';
 
 /** Enough to recognise a process later: a pid alone may have been reused by something else. */
 export interface ProcessIdentity {
@@ -51,12 +52,6 @@ const recordsDir = (env?: NodeJS.ProcessEnv) => path.join(stateDir(env), 'run');
 /** One file per LocalPort process and config: two `run`s of one config may be alive at once. */
 export const childrenFile = (configFile: string, pid = process.pid, env?: NodeJS.ProcessEnv) => path.join(recordsDir(env), `${daemonId(configFile)}.children.${pid}.json`);
 
-function writeAtomic(file: string, data: unknown): void {
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(data), { mode: 0o600 });
-  renameSync(tmp, file);
-}
 
 export interface ChildrenRecorder {
   /** Writes the file again if it vanished (a deleted state dir): a cheap existence check otherwise. */
@@ -79,7 +74,7 @@ export function recordChildren(configFile: string, onError: (error: Error) => vo
     spawned ||= children.size > 0;
     const groups = [...children].map((c) => identify(c.pid)).filter((x): x is ProcessIdentity => !!x);
     try {
-      writeAtomic(file, { owner, marker: ownerMarker, groups } satisfies ChildrenRecord);
+      writeJsonAtomic(file, { owner, marker: ownerMarker, groups } satisfies ChildrenRecord);
     } catch (error) {
       onError(error as Error);
     }

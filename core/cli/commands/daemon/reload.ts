@@ -1,4 +1,5 @@
 import { Command } from 'clipanion';
+import { LocalPortError } from '../../../errors.js';
 import { printable } from '../../../printable.js';
 import { BaseCommand } from '../../BaseCommand.js';
 import { configFile } from './shared.js';
@@ -17,10 +18,8 @@ export class DaemonReloadCommand extends BaseCommand {
     const { findDaemon } = await import('../../../app/daemon.js');
     const { request } = await import('../../../daemon/client.js');
     const d = await findDaemon(file);
-    if (!d) {
-      this.context.stderr.write(`error: no LocalPort daemon is running for ${file}\n`);
-      return 1;
-    }
+    // Nothing to reload is a failure of what was asked (exit 1), reported like every error (JSON too).
+    if (!d) throw new LocalPortError('DAEMON_NOT_RUNNING', `no LocalPort daemon is running for ${file}`, { hint: 'Start it with: localport start' });
     const r = await request<{ ok: boolean; error?: string; superseded?: boolean; added: string[]; removed: string[]; changed: string[]; unchanged: string[] }>(d.socket, 'reload');
     if (this.output === 'json') this.context.stdout.write(`${JSON.stringify(r)}\n`);
     else if (r.superseded) this.context.stdout.write('reloaded: a newer reload finished first and applied the current config\n');

@@ -1,0 +1,49 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * The small file and process helpers every state file of LocalPort shares: run state, daemon info,
+ * children records.
+ */
+
+/** A config file's id: what names its daemon, its socket and its state files. */
+export function configId(configFile: string): string {
+  return createHash('sha256').update(path.resolve(configFile)).digest('hex').slice(0, 16);
+}
+
+/** Written atomically (temp file + rename): a reader never sees half a file. 0600 in a 0700 directory. */
+export function writeJsonAtomic(file: string, data: unknown): void {
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(data), { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+/** The parsed file, or undefined when it is missing or not JSON. */
+export function readJson<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether `pid` is a running process of ours: signalable, and not a zombie (an exited process whose
+ * parent has not reaped it yet is gone for every purpose here).
+ */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  if (process.platform !== 'linux') return true;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
