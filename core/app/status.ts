@@ -1,3 +1,4 @@
+import { bindAddressOf } from '../address.js';
 import { readRunState, runStateFile } from '../runstate.js';
 import { selectServices } from '../supervisor/Supervisor.js';
 import type { ServiceDefinition, ServiceStatus, View } from '../types.js';
@@ -12,7 +13,7 @@ export function stoppedStatus(hub: LocalPort, s: ServiceDefinition): ServiceStat
     technology: s.technology,
     state: 'stopped',
     pid: null,
-    localAddress: tech.localAddress?.(s.connection) ?? '127.0.0.1',
+    localAddress: bindAddressOf(tech, s.connection),
     localPort: s.localPort,
     remotePort: s.remotePort,
     target: tech.describeTarget(s),

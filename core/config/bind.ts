@@ -1,5 +1,6 @@
 import dns from 'node:dns';
 import net from 'node:net';
+import { bindAddressOf } from '../address.js';
 import os from 'node:os';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { Registry } from '../registry.js';
@@ -41,13 +42,13 @@ export async function checkBindAddresses(config: ResolvedConfig, raw: unknown, t
   const services = config.services.filter((s) => s.enabled && technologies.has(s.technology));
   const addresses = new Map<string, Promise<{ address?: string; code?: string }>>();
   for (const s of services) {
-    const address = technologies.get(s.technology).localAddress?.(s.connection) ?? '127.0.0.1';
+    const address = bindAddressOf(technologies.get(s.technology), s.connection);
     if (!net.isIP(address.replace(/^\[|\]$/g, '').replace(/%.*$/, '')) && !addresses.has(address)) addresses.set(address, lookup(address));
   }
   const problems: ConfigProblem[] = [];
   const rawServices = raw && typeof raw === 'object' ? (raw as Record<string, unknown>).services : undefined;
   for (const s of services) {
-    const address = technologies.get(s.technology).localAddress?.(s.connection) ?? '127.0.0.1';
+    const address = bindAddressOf(technologies.get(s.technology), s.connection);
     let message: string | undefined;
     const resolving = addresses.get(address);
     if (!resolving) {

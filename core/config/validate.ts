@@ -5,6 +5,7 @@ import type { HealthCheck, HealthCheckSettings, ResolvedConfig, RestartPolicy, S
 import { clip, describePath } from './paths.js';
 import { bool, configObject, count, MAX_NAME_LENGTH, nonEmpty, numeric, port, seconds } from './schema.js';
 import { MIN_CHECK_INTERVAL } from './limits.js';
+import { bindAddressOf, bindsOverlap } from '../address.js';
 
 /**
  * Tuned by bench/recovery.mjs: the first restart comes fast (a killed tunnel is back in ~0.2 s), ×1.5
@@ -189,19 +190,21 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
     if (seen.has(name)) problems.push({ file, path: describePath(raw, entry.path), message: `duplicate service name '${clip(name)}'; service names must be unique` });
     seen.add(name);
   }
-  const byPort = new Map<string, string>();
+  // Two enabled services on one port collide when their addresses overlap (a wildcard covers the rest).
+  const byPort = new Map<number, { name: string; address: string }[]>();
   services.forEach((s, i) => {
     if (!s.enabled || !ctx.technologies.has(s.technology)) return;
-    const address = ctx.technologies.get(s.technology).localAddress?.(s.connection) ?? '127.0.0.1';
-    const key = `${address}:${s.localPort}`;
-    const other = byPort.get(key);
+    const address = bindAddressOf(ctx.technologies.get(s.technology), s.connection);
+    const onPort = byPort.get(s.localPort) ?? [];
+    const other = onPort.find((o) => bindsOverlap(o.address, address));
     if (other !== undefined) {
+      const where = other.address === address ? '' : ` (${other.address} and ${address} overlap)`;
       problems.push({
         file,
         path: describePath(raw, [...origins[i], 'localPort']),
-        message: `local port ${s.localPort} is also used by service '${other}'; give each service its own local port`,
+        message: `local port ${s.localPort} is also used by service '${other.name}'${where}; give each service its own local port`,
       });
-    } else byPort.set(key, s.name);
+    } else byPort.set(s.localPort, [...onPort, { name: s.name, address }]);
   });
 
   if (problems.length) throw new ConfigError(problems);

@@ -1,3 +1,4 @@
+import { bindAddressOf, reachableAddress } from '../address.js';
 import { failureClass, LocalPortError, PluginError, ServiceError, ServiceFailure } from '../errors.js';
 import type { LocalPort } from '../LocalPort.js';
 import { ServiceLog } from '../log.js';
@@ -81,9 +82,8 @@ export class ServiceSupervisor implements HealthHost {
   }
 
   get localAddress(): string {
-    const address = this.#technology.localAddress?.(this.service.connection) ?? '127.0.0.1';
     // A forward bound to every interface is reached on loopback.
-    return address === '0.0.0.0' || address === '*' ? '127.0.0.1' : address === '::' ? '::1' : address;
+    return reachableAddress(bindAddressOf(this.#technology, this.service.connection));
   }
 
   get logFile(): string {
