@@ -1,5 +1,6 @@
 import type { ResolvedConfig, View } from '../types.js';
 import type { Redactor } from '../redact.js';
+import { snake } from '../config/paths.js';
 
 /** `config validate`: the services found, once the config passed every check. */
 export function validateView(config: ResolvedConfig): View {
@@ -21,12 +22,11 @@ export function printView(config: ResolvedConfig, redactor: Redactor): View {
 
 /** Maps whose keys are data (ssh options, HTTP headers, environment), not config keys: kept as written. */
 const FREE_FORM = new Set(['options', 'headers', 'env']);
-const snakeKey = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 function toSnake(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(toSnake);
   if (!value || typeof value !== 'object') return value;
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [snakeKey(k), FREE_FORM.has(k) ? v : toSnake(v)]));
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [snake(k), FREE_FORM.has(k) ? v : toSnake(v)]));
 }
 
 /** `config export`: the resolved services in the original format (snake_case, a list), redacted. */

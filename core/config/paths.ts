@@ -1,4 +1,6 @@
-import { snake } from './schema.js';
+/** `local_port` → `localPort`, and back: the two spellings a config may use. */
+export const camel = (key: string) => key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+export const snake = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /** A name or key as shown in an error: whole up to 64 characters, so an absurd one keeps the error to one line. */
 export function clip(text: string, max = 64): string {

@@ -4,6 +4,7 @@ import { ConfigError, isUserError } from '../errors.js';
 import { ConfigCodeError, describeValue, runConfigCode, ThrownValue } from './code.js';
 import { checkConfigShape } from './guard.js';
 import { importModule, checkConfigFile } from './load.js';
+import { camel } from './paths.js';
 
 /**
  * `extends` and `plugins: [['package', options]]`: finding a package, loading it (ESM, CommonJS or
@@ -171,7 +172,6 @@ function checkPresetShape(value: unknown, spec: string, fromFile: string): Recor
 
 /** Maps whose keys are data (ssh options, HTTP headers, environment), not config keys. */
 const FREE_FORM = new Set(['options', 'headers', 'env']);
-const camel = (k: string) => k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
 /** snake_case config keys to camelCase, so a YAML file and a TypeScript preset merge key by key. */
 function camelize(value: unknown): unknown {

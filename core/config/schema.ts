@@ -1,10 +1,9 @@
 import { z } from 'zod';
 import { MAX_COUNT, MAX_SECONDS } from './limits.js';
+import { camel } from './paths.js';
 
 export { MAX_COUNT, MAX_NAME_LENGTH, MAX_SECONDS } from './limits.js';
-
-const camel = (key: string) => key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-export const snake = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+export { camel, snake } from './paths.js';
 
 /**
  * Renames the snake_case keys of `input` whose camelCase form is a key of the schema, so the
