@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import { MAX_SECONDS } from '../config/limits.js';
+import { MAX_SECONDS, parseDuration } from '../config/limits.js';
 import { isUserError, UsageError, type LocalPortError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import { printable } from '../printable.js';
@@ -53,9 +53,9 @@ export abstract class BaseCommand extends Command {
    */
   seconds(value: string | undefined, flag: string, fallback: number): number {
     if (value === undefined) return fallback;
-    const n = value.trim() === '' ? NaN : Number(value);
+    const n = parseDuration(value) ?? NaN;
     if (!Number.isFinite(n) || n <= 0 || n > MAX_SECONDS) {
-      throw new UsageError(`${flag} must be a number of seconds above 0 and at most ${MAX_SECONDS} (about 24.8 days, the longest a timer can wait) (got '${value}')`);
+      throw new UsageError(`${flag} must be a number of seconds above 0 and at most ${MAX_SECONDS} (about 24.8 days, the longest a timer can wait), or a duration such as 500ms, 30s or 2m (got '${value}')`);
     }
     return n;
   }

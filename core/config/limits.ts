@@ -24,3 +24,14 @@ export const MAX_NAME_LENGTH = 63;
  * anything shorter (0.0001 s) would be a check per timer tick, a denial of service through the tunnel.
  */
 export const MIN_CHECK_INTERVAL = 0.05;
+
+const UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+
+/**
+ * A duration as people write it — `500ms`, `30s`, `2m`, `1h` — or a plain number of seconds, in
+ * seconds. Undefined when the text is neither (a negative number is left to the caller's range check).
+ */
+export function parseDuration(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
+  return m ? Number(m[1]) * (m[2] ? UNITS[m[2]] : 1) : undefined;
+}

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MAX_COUNT, MAX_SECONDS } from './limits.js';
+import { MAX_COUNT, MAX_SECONDS, parseDuration } from './limits.js';
 import { camel } from './paths.js';
 
 export { MAX_COUNT, MAX_NAME_LENGTH, MAX_SECONDS } from './limits.js';
@@ -54,9 +54,12 @@ const secondsMessage = `must be a number of seconds from 0 to ${MAX_SECONDS} (ab
 /** Seconds, 0 to MAX_SECONDS; fractions allowed. Infinity, NaN and `1e300` are refused with the limit. */
 export const seconds = () =>
   z.preprocess(
-    numeric,
+    (v) => {
+      const n = numeric(v);
+      return typeof n === 'string' ? (parseDuration(n) ?? n) : n;
+    },
     z
-      .number({ error: (i) => (typeof i.input === 'number' ? `${secondsMessage} (got ${shown(i.input)})` : 'must be a number of seconds') })
+      .number({ error: (i) => (typeof i.input === 'number' ? `${secondsMessage} (got ${shown(i.input)})` : 'must be a number of seconds, or a duration such as 500ms, 30s or 2m') })
       .min(0, 'must not be negative')
       .max(MAX_SECONDS, { error: (i) => `${secondsMessage} (got ${shown(i.input)})` }),
   );

@@ -249,3 +249,16 @@ describe('a reader that goes away', () => {
     expect(code).toBe(0);
   });
 });
+
+describe('durations on the command line', () => {
+  it('takes 500ms, 30s, 2m as well as plain seconds, and refuses anything else as a usage error', async () => {
+    const file = write('durations.yaml', `services:\n${svc('web', await freePort())}`);
+    for (const value of ['500ms', '30s', '2m', '1.5']) {
+      const r = await runCli(['--config', file, 'status', '--interval', value], { env });
+      expect([value, r.code]).toEqual([value, 0]);
+    }
+    const bad = await runCli(['--config', file, 'status', '--interval', '2 weeks'], { env });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--interval must be a number of seconds above 0 and at most 2147483.647 (about 24.8 days, the longest a timer can wait), or a duration such as 500ms, 30s or 2m (got '2 weeks')");
+  });
+});

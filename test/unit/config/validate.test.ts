@@ -114,6 +114,18 @@ describe('config validation', () => {
       expect(p).toEqual([`test.yaml: services[0] (web).${key}: ${LIMIT} (got ${got})`]);
     });
 
+    it('reads durations as people write them: 500ms, 30s, 2m, 1h, or plain seconds', async () => {
+      const { config } = await resolve({
+        services: [ssh({ health_check: { type: 'tcp', interval: '2m', timeout: '500ms', startup_grace: '1.5' }, restart_policy: { max_delay: '1h', initial_delay: '30s' } })],
+      });
+      const s = config.services[0];
+      expect([s.healthCheck.interval, s.healthCheck.timeout, s.healthCheck.startupGrace, s.restartPolicy.maxDelay, s.restartPolicy.initialDelay]).toEqual([120, 0.5, 1.5, 3600, 30]);
+      expect(await problems({ services: [ssh({ health_check: { type: 'tcp', interval: '2 weeks' } })] })).toEqual([
+        'test.yaml: services[0] (web).health_check.interval: must be a number of seconds, or a duration such as 500ms, 30s or 2m',
+      ]);
+      expect(await problems({ services: [ssh({ restart_policy: { max_delay: '600h' } })] })).toEqual([`test.yaml: services[0] (web).restart_policy.max_delay: ${LIMIT} (got 2160000)`]);
+    });
+
     it('accepts the longest duration a timer holds', async () => {
       const { config } = await resolve({ services: [ssh({ health_check: { type: 'tcp', interval: 2147483.647 }, restart_policy: { max_delay: 2147483 } })] });
       expect(config.services[0].healthCheck.interval).toBe(2147483.647);
