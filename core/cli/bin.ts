@@ -83,4 +83,7 @@ if (command) {
 // process alive; only this entry point decides when the process ends, once what was written is out
 // (pipes are asynchronous on some platforms).
 await Promise.all([process.stdout, process.stderr].map((s) => new Promise((resolve) => s.write('', resolve))));
+// One turn of the event loop first: a promise a config rejected and left unhandled is reported (by the
+// handler above) only between turns, and a command that ran on microtasks alone has given it none.
+await new Promise((resolve) => setImmediate(resolve));
 process.exit();
