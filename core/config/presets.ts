@@ -59,6 +59,20 @@ function existingFile(base: string): string | undefined {
   return undefined;
 }
 
+/** What stands at `target` when it is not a file to load: a directory without an index, a FIFO, a loop. */
+function whatIsThere(target: string): string | undefined {
+  try {
+    const st = statSync(target);
+    if (st.isDirectory()) return 'a directory with no index.js';
+    if (!st.isFile()) return st.isFIFO() ? 'a named pipe (FIFO), not a file' : 'not a regular file';
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') return 'a symbolic link that points to itself (a loop)';
+    if (code === 'EACCES') return 'not readable (permission denied)';
+  }
+  return undefined;
+}
+
 /** node_modules/<name> from `dir` upwards. */
 function packageDir(name: string, dir: string): string | undefined {
   for (let d = path.resolve(dir); ; d = path.dirname(d)) {
@@ -76,7 +90,10 @@ export function resolveEntry(spec: string, what: 'preset' | 'plugin', fromFile: 
   const fromDir = path.dirname(fromFile);
   if (isPath(spec)) {
     const file = existingFile(path.resolve(fromDir, spec));
-    if (!file) throw presetError('not-found', what, spec, fromFile, `no such file: ${path.resolve(fromDir, spec)}`, 'Check the relative path; it is resolved from the directory of the config that names it.');
+    if (!file) {
+      const target = path.resolve(fromDir, spec);
+      throw presetError('not-found', what, spec, fromFile, `${whatIsThere(target) ?? 'no such file'}: ${target}`, 'Check the relative path; it is resolved from the directory of the config that names it.');
+    }
     return file;
   }
   const dir = packageDir(spec, fromDir) ?? packageDir(spec, cwd);
