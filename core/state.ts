@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { hasProcfs, procStat } from './supervisor/procs.js';
 
 /**
  * The small file and process helpers every state file of LocalPort shares: run state, daemon info,
@@ -39,11 +40,7 @@ export function processAlive(pid: number): boolean {
   } catch {
     return false;
   }
-  if (process.platform !== 'linux') return true;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
+  if (!hasProcfs) return true;
+  const stat = procStat(pid);
+  return stat !== undefined && stat.state !== 'Z';
 }

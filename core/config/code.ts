@@ -131,6 +131,15 @@ export class ConfigCodeError extends ConfigError {
   }
 }
 
+/** The files on the current call stack, innermost first, deep enough to reach the config's own frame. */
+function callerFiles(): string[] {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 50;
+  const stack = new Error().stack ?? '';
+  Error.stackTraceLimit = limit;
+  return stackFiles(stack);
+}
+
 let realExit: typeof process.exit | undefined;
 /** The files whose code is loading now, innermost last. */
 const loadingFiles: string[] = [];
@@ -146,10 +155,7 @@ function trapExit(file: string): () => void {
     const exit = process.exit;
     realExit = exit;
     process.exit = ((code?: number | string | null) => {
-      const limit = Error.stackTraceLimit;
-      Error.stackTraceLimit = 50;
-      const frames = stackFiles(new Error().stack ?? '');
-      Error.stackTraceLimit = limit;
+      const frames = callerFiles();
       // A loaded file by name, else the file loading now if a helper of config code is on the stack.
       const owner = frames.find((f) => codeFiles.has(f)) ?? (frames.some((f) => labelOf(f)) ? loadingFiles.at(-1) : undefined);
       // exit(undefined) would set exitCode to undefined: pass on exactly what was passed.
@@ -180,10 +186,7 @@ export function guardProcessExit(): void {
   exitGuarded = true;
   const exit = process.exit;
   process.exit = ((code?: number | string | null) => {
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 50;
-    const frames = stackFiles(new Error().stack ?? '');
-    Error.stackTraceLimit = limit;
+    const frames = callerFiles();
     const owner = frames.find((f) => codeFiles.has(f));
     // exit(undefined) would set exitCode to undefined: pass on exactly what was passed.
     if (!owner) return code === undefined ? exit() : exit(code);

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { hasProcfs, procArgv, procEnviron, procPids, procStat, procUid } from '../supervisor/procs.js';
 import net from 'node:net';
 import path from 'node:path';
 import { ping } from './client.js';
@@ -40,30 +40,15 @@ export interface DaemonProcess {
 
 /** Live processes of the current user titled as the daemon for this id (Linux; elsewhere none are found). */
 export function daemonProcesses(id: string): DaemonProcess[] {
-  if (process.platform !== 'linux') return [];
+  if (!hasProcfs) return [];
   const uid = process.getuid?.();
   const title = daemonTitle(id);
   const out: DaemonProcess[] = [];
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return [];
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // A /proc/<pid> directory belongs to the process's user: another user's process never counts.
-      if (statSync(`/proc/${entry}`).uid !== uid) continue;
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.split('\0')[0] !== title) continue;
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (fields[0] === 'Z') continue;
-      out.push({ pid: Number(entry), startTime: Number(fields[19]) });
-    } catch {
-      /* exited meanwhile */
-    }
+  for (const pid of procPids()) {
+    // Another user's process never counts, whatever its title.
+    if (procUid(pid) !== uid || procArgv(pid)?.[0] !== title) continue;
+    const stat = procStat(pid);
+    if (stat && stat.state !== 'Z') out.push({ pid, startTime: Number(stat.startTime) });
   }
   return out;
 }
@@ -75,16 +60,8 @@ export function daemonProcesses(id: string): DaemonProcess[] {
  * trust checks.
  */
 export function socketsOfProcess(pid: number, id: string): string[] {
-  try {
-    const env: NodeJS.ProcessEnv = {};
-    for (const kv of readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')) {
-      const eq = kv.indexOf('=');
-      if (eq > 0) env[kv.slice(0, eq)] = kv.slice(eq + 1);
-    }
-    return socketCandidates(id, env);
-  } catch {
-    return [];
-  }
+  const env = procEnviron(pid);
+  return env ? socketCandidates(id, env) : [];
 }
 
 /**

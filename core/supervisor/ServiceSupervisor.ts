@@ -27,6 +27,20 @@ interface Running {
 class Aborted extends Error {}
 
 /**
+ * SIGTERM, then SIGKILL once the grace is over, until `alive()` says nothing is left (or a second
+ * after the SIGKILL): for what a tunnel left behind, which no exit event announces.
+ */
+async function terminate(signal: (sig: NodeJS.Signals) => void, alive: () => boolean): Promise<void> {
+  signal('SIGTERM');
+  const killAt = Date.now() + STOP_GRACE_MS;
+  while (alive() && Date.now() < killAt + 1000) {
+    if (Date.now() >= killAt) signal('SIGKILL');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+
+/**
  * One service's state machine. It owns the service's tunnel process: starts it, notices the moment
  * it exits, restarts it under the restart policy, and stops it.
  */
@@ -256,12 +270,7 @@ export class ServiceSupervisor implements HealthHost {
   }
 
   async #kill(): Promise<void> {
-    const running = this.#running;
-    if (!running) return;
-    running.kill('SIGTERM');
-    const timer = setTimeout(() => running.kill('SIGKILL'), STOP_GRACE_MS);
-    await running.exited;
-    clearTimeout(timer);
+    if (this.#running) await this.#killRunning(this.#running);
   }
 
   /** Runs observer hooks: a failing observer is logged, it does not change the service's fate. */
@@ -542,33 +551,23 @@ export class ServiceSupervisor implements HealthHost {
     let escaped = processesMarked(TUNNEL_ENV, tunnelId);
     if (escaped.length === 0) return;
     this.#log.line('localport', `stopping ${escaped.length} process${escaped.length === 1 ? '' : 'es'} the ${this.#technology.type} process started outside its process group`);
-    const signal = (sig: NodeJS.Signals) =>
-      escaped.forEach((pid) => {
-        try {
-          process.kill(pid, sig);
-        } catch {
-          /* gone */
-        }
-      });
-    signal('SIGTERM');
-    const killAt = Date.now() + STOP_GRACE_MS;
-    while (escaped.length && Date.now() < killAt + 1000) {
-      await new Promise((r) => setTimeout(r, 20));
-      escaped = processesMarked(TUNNEL_ENV, tunnelId);
-      if (Date.now() >= killAt) signal('SIGKILL');
-    }
+    await terminate(
+      (sig) =>
+        escaped.forEach((pid) => {
+          try {
+            process.kill(pid, sig);
+          } catch {
+            /* gone */
+          }
+        }),
+      () => (escaped = processesMarked(TUNNEL_ENV, tunnelId)).length > 0,
+    );
   }
 
   async #groupExited(running: RunningInternal): Promise<void> {
     if (process.platform === 'win32' || running.pid <= 0 || !groupAlive(running.pid)) return;
     this.#log.line('localport', `the ${this.#technology.type} process exited; stopping what it left in its process group`);
-    running.kill('SIGTERM');
-    const killAt = Date.now() + STOP_GRACE_MS;
-    const giveUpAt = killAt + 1000;
-    while (groupAlive(running.pid) && Date.now() < giveUpAt) {
-      if (Date.now() >= killAt) running.kill('SIGKILL');
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await terminate(running.kill, () => groupAlive(running.pid));
   }
 
   async #spawn(spec: ForwardSpec): Promise<Running> {

@@ -42,17 +42,32 @@ export function procUid(pid: number): number | undefined {
   }
 }
 
-/** The value of `name` in the environment the process was started with (readable for our own processes). */
-export function procEnv(pid: number, name: string): string | undefined {
-  let env: string;
+/** The environment the process was started with (readable for our own processes). */
+export function procEnviron(pid: number): NodeJS.ProcessEnv | undefined {
+  let text: string;
   try {
-    env = readFileSync(`/proc/${pid}/environ`, 'latin1');
+    text = readFileSync(`/proc/${pid}/environ`, 'utf8');
   } catch {
     return undefined;
   }
-  const prefix = `${name}=`;
-  for (const entry of env.split('\0')) if (entry.startsWith(prefix)) return entry.slice(prefix.length);
-  return undefined;
+  const env: NodeJS.ProcessEnv = {};
+  for (const entry of text.split('\0')) {
+    const eq = entry.indexOf('=');
+    if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  return env;
+}
+
+/** The value of `name` in the environment the process was started with. */
+export const procEnv = (pid: number, name: string): string | undefined => procEnviron(pid)?.[name];
+
+/** The command line, as its arguments. */
+export function procArgv(pid: number): string[] | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return undefined;
+  }
 }
 
 /** Members of process group `pgid` that have not exited (zombies do not count: they hold no port). */
