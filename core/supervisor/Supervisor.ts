@@ -127,12 +127,15 @@ export class Supervisor {
 
   /** Stops a service and forgets it (removed from the config). */
   async remove(name: string): Promise<void> {
-    await this.#inOrder(name, async () => {
-      const s = this.services.get(name);
-      if (!s) return;
-      await s.stop();
-      if (this.services.get(name) === s) this.services.delete(name);
-    });
+    await this.#inOrder(name, () => this.#stopAndForget(name));
+  }
+
+  /** Stops what runs under `name` and forgets it, unless a newer supervisor took the name meanwhile. */
+  async #stopAndForget(name: string): Promise<void> {
+    const s = this.services.get(name);
+    if (!s) return;
+    await s.stop();
+    if (this.services.get(name) === s) this.services.delete(name);
   }
 
   /**
@@ -144,10 +147,7 @@ export class Supervisor {
     return this.#inOrder(def.name, async () => {
       const old = this.services.get(def.name);
       const wasActive = !!old && old.state !== 'stopped';
-      if (old) {
-        await old.stop();
-        if (this.services.get(def.name) === old) this.services.delete(def.name);
-      }
+      await this.#stopAndForget(def.name);
       return (wasActive || opts.start) && def.enabled ? this.#begin(def) : {};
     });
   }
