@@ -23,8 +23,8 @@ if (!hasSshd) {
 const { startSshd } = await peers.sshd();
 const { startHttpServer, freePort } = await peers.net();
 const { processes, alive } = await peers.procs();
-const { request } = await import('../dist/core/daemon/client.js');
-const { daemonPaths } = await import('../dist/core/daemon/paths.js');
+const { request } = await import('../dist/app/control/client.js');
+const { daemonPaths } = await import('../dist/app/control/sockets.js');
 
 const sshd = await startSshd();
 const web = await startHttpServer('chaos');

@@ -12,7 +12,7 @@ export const peers = {
   procs: () => jiti.import('../test/helpers/procs.ts'),
 };
 
-export const BIN = new URL('../dist/core/cli/bin.js', import.meta.url).pathname;
+export const BIN = new URL('../dist/cli/bin.js', import.meta.url).pathname;
 
 export function stats(samples) {
   const s = [...samples].sort((a, b) => a - b);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { printable } from './printable.js';
 import type { Redactor } from './redact.js';
 import type { Logger } from './types.js';
-import { mainLogFile } from './paths.js';
+import { mainLogFile } from './dirs.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 export const LOG_LEVELS: LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];

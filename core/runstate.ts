@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { stateDir } from './paths.js';
+import { stateDir } from './dirs.js';
 import { configId, processAlive, readJson, writeJsonAtomic } from './state.js';
 import type { ServiceStatus } from './types.js';
 

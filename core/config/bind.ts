@@ -5,7 +5,7 @@ import os from 'node:os';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { Registry } from '../registry.js';
 import type { ResolvedConfig, Technology } from '../types.js';
-import { describePath } from './paths.js';
+import { describePath } from './keys.js';
 
 /** How long a bind address's name may take to resolve before the check leaves it to start-up. */
 const LOOKUP_MS = 2000;

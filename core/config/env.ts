@@ -1,6 +1,6 @@
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { Redactor } from '../redact.js';
-import { describePath } from './paths.js';
+import { describePath } from './keys.js';
 
 /** How deep `${A:${B:${C}}}` may nest: enough for a chain of fallbacks, and no recursion to exhaust. */
 const MAX_NESTING = 8;

@@ -1,6 +1,6 @@
 import { ConfigError } from '../errors.js';
 import { describeValue } from './code.js';
-import { describePath } from './paths.js';
+import { describePath } from './keys.js';
 
 /**
  * A hand-written config has hundreds of values, a generated one a few thousand; a YAML alias bomb

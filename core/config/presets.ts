@@ -4,7 +4,7 @@ import { ConfigError, isUserError } from '../errors.js';
 import { ConfigCodeError, describeValue, runConfigCode, ThrownValue } from './code.js';
 import { checkConfigShape } from './guard.js';
 import { importModule, checkConfigFile } from './load.js';
-import { camel } from './paths.js';
+import { camel } from './keys.js';
 
 /**
  * `extends` and `plugins: [['package', options]]`: finding a package, loading it (ESM, CommonJS or

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { MAX_COUNT, MAX_SECONDS, parseDuration } from './limits.js';
-import { camel } from './paths.js';
+import { camel } from './keys.js';
 
 export { MAX_COUNT, MAX_NAME_LENGTH, MAX_SECONDS } from './limits.js';
-export { camel, snake } from './paths.js';
+export { camel, snake } from './keys.js';
 
 /**
  * Renames the snake_case keys of `input` whose camelCase form is a key of the schema, so the

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { Registry } from '../registry.js';
 import type { HealthCheck, HealthCheckSettings, ResolvedConfig, RestartPolicy, ServiceDefinition, Technology } from '../types.js';
-import { clip, describePath } from './paths.js';
+import { clip, describePath } from './keys.js';
 import { bool, configObject, count, MAX_NAME_LENGTH, nonEmpty, numeric, port, seconds } from './schema.js';
 import { MIN_CHECK_INTERVAL } from './limits.js';
 import { bindAddressOf, bindsOverlap } from '../address.js';

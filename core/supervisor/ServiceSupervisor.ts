@@ -2,7 +2,7 @@ import { bindAddressOf, reachableAddress } from '../address.js';
 import { failureClass, LocalPortError, PluginError, ServiceError, ServiceFailure } from '../errors.js';
 import type { LocalPort } from '../LocalPort.js';
 import { ServiceLog } from '../log.js';
-import { serviceLogFile } from '../paths.js';
+import { serviceLogFile } from '../dirs.js';
 import type { ExitExplanation, ExitInfo, ForwardSpec, Logger, ServiceDefinition, ServiceState, ServiceStatus, Technology } from '../types.js';
 import { backoffDelay, mayRestart } from './backoff.js';
 import { bindError, canConnect, portHolder, waitForPort } from './ports.js';

@@ -3,7 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
-import { daemonId } from '../../core/daemon/paths.js';
+import { daemonId } from '../../app/control/sockets.js';
 import { runCli } from '../helpers/cli.js';
 import { freePort, httpGet, startHttpServer, type HttpPeer } from '../helpers/net.js';
 import { describeWithPeer, hasSshd } from '../helpers/peers.js';

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { loadProject } from '../../core/app/project.js';
+import { loadProject } from '../../app/project.js';
 import { Supervisor } from '../../core/supervisor/Supervisor.js';
 import { freePort, httpGet, startHttpServer, type HttpPeer } from '../helpers/net.js';
 import { describeWithPeer, hasSocat, hasSshd } from '../helpers/peers.js';

@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { ServiceLog } from '../../core/log.js';
-import { serviceLogFile } from '../../core/paths.js';
-import { follow } from '../../core/app/logs.js';
+import { serviceLogFile } from '../../core/dirs.js';
+import { follow } from '../../app/logs.js';
 import { Redactor } from '../../core/redact.js';
 import { waitUntil } from '../helpers/procs.js';
 

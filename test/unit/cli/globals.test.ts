@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { extractGlobals } from '../../../core/cli/globals.js';
+import { extractGlobals } from '../../../cli/globals.js';
 
 describe('global options before the command', () => {
   it('takes leading globals off argv, as the original CLI accepted them', () => {

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { childrenFile, identify, reapLeftovers } from '../../../core/daemon/reaper.js';
+import { childrenFile, identify, reapLeftovers } from '../../../core/supervisor/reaper.js';
 import { alive, waitUntil } from '../../helpers/procs.js';
 
 describe('orphan reaper', () => {

@@ -3,10 +3,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { request } from '../../../core/daemon/client.js';
-import { chooseSocket } from '../../../core/daemon/locate.js';
-import { daemonPaths, SOCKET_PATH_MAX, socketCandidates } from '../../../core/daemon/paths.js';
-import { ABSENT, prepareSocketDir, socketDirProblem, socketProblem } from '../../../core/daemon/socketdir.js';
+import { request } from '../../../app/control/client.js';
+import { chooseSocket } from '../../../app/control/locate.js';
+import { daemonPaths, SOCKET_PATH_MAX, socketCandidates } from '../../../app/control/sockets.js';
+import { ABSENT, prepareSocketDir, socketDirProblem, socketProblem } from '../../../app/control/socketdir.js';
 
 // Another user, as the attacker: CI runs as root and can hand files to `nobody`.
 const ROOT = process.getuid!() === 0;

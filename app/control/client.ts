@@ -1,0 +1,63 @@
+import net from 'node:net';
+import { LocalPortError } from '../../core/errors.js';
+import type { Method, Response } from './protocol.js';
+import { ABSENT, socketProblem } from './socketdir.js';
+
+let nextId = 1;
+
+/**
+ * One request over the control socket; rejects with the daemon's error as a LocalPortError.
+ * The socket is checked first: a socket that is not ours, or in a directory others control, may be
+ * a fake daemon, and nothing is sent to it or believed from it.
+ */
+export function request<T = unknown>(socketPath: string, method: Method, params?: unknown, timeoutMs = 60_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const problem = socketProblem(socketPath);
+    if (problem === ABSENT) {
+      reject(new LocalPortError('DAEMON_UNREACHABLE', `cannot reach the daemon at ${socketPath}: ENOENT`));
+      return;
+    }
+    if (problem) {
+      reject(new LocalPortError('DAEMON_SOCKET_UNSAFE', `refusing to talk to the control socket ${socketPath}: ${problem.message}`, { hint: problem.hint }));
+      return;
+    }
+    const id = nextId++;
+    const socket = net.connect(socketPath);
+    let buffer = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new LocalPortError('DAEMON_TIMEOUT', `the daemon did not answer '${method}' within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(`${JSON.stringify(params === undefined ? { id, method } : { id, method, params })}\n`));
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      const nl = buffer.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      socket.end();
+      let res: Response;
+      try {
+        res = JSON.parse(buffer.slice(0, nl)) as Response;
+      } catch {
+        reject(new LocalPortError('DAEMON_BAD_REPLY', `the daemon at ${socketPath} answered '${method}' with something that is not JSON`));
+        return;
+      }
+      if (res.ok) resolve(res.result as T);
+      else reject(new LocalPortError(res.error.code, res.error.message, { hint: res.error.hint, exitCode: res.error.exitCode === 2 ? 2 : 1 }));
+    });
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new LocalPortError('DAEMON_UNREACHABLE', `cannot reach the daemon at ${socketPath}: ${e.code ?? e.message}`));
+    });
+  });
+}
+
+/** Whether a daemon answers on this socket. */
+export async function ping(socketPath: string, timeoutMs = 2000): Promise<{ pid: number } | undefined> {
+  try {
+    return await request<{ pid: number }>(socketPath, 'ping', undefined, timeoutMs);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,75 @@
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { logDir, serviceLogFile } from '../core/dirs.js';
+
+/** A pino JSON line, made readable; any other line as it is. */
+export function formatLine(line: string): string {
+  if (!line.startsWith('{')) return line;
+  try {
+    const o = JSON.parse(line) as { time?: number; level?: number; msg?: string };
+    const level = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' }[o.level ?? 30] ?? 'info';
+    return `${new Date(o.time ?? Date.now()).toISOString()} ${level} ${o.msg ?? ''}`;
+  } catch {
+    return line;
+  }
+}
+
+export function lastLines(file: string, n: number, grep?: RegExp): string[] {
+  if (!existsSync(file)) return [];
+  const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  return (grep ? lines.filter((l) => grep.test(l)) : lines).slice(-n);
+}
+
+/** Every service log, `project/service` for those that belong to a config. */
+export function listLogs(): { name: string; file: string; bytes: number; modified: string }[] {
+  const root = path.join(logDir(), 'services');
+  const out: { name: string; file: string; bytes: number; modified: string }[] = [];
+  const walk = (dir: string) => {
+    if (!existsSync(dir)) return;
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(file);
+      else if (entry.name.endsWith('.log')) {
+        const st = statSync(file);
+        out.push({ name: path.relative(root, file).slice(0, -4), file, bytes: st.size, modified: st.mtime.toISOString() });
+      }
+    }
+  };
+  walk(root);
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export { serviceLogFile };
+
+/**
+ * Follows a file like `tail -F`: prints what is appended; when the file is rotated or truncated
+ * (a new inode, or a smaller size), starts again from the top of the new file.
+ */
+export async function follow(file: string, onLine: (line: string) => void, signal: AbortSignal, everyMs = 100): Promise<void> {
+  let pos = existsSync(file) ? statSync(file).size : 0;
+  let ino = existsSync(file) ? statSync(file).ino : 0;
+  let partial = '';
+  while (!signal.aborted) {
+    await new Promise((r) => setTimeout(r, everyMs));
+    if (!existsSync(file)) continue;
+    const st = statSync(file);
+    if (st.ino !== ino || st.size < pos) {
+      ino = st.ino;
+      pos = 0;
+      partial = '';
+    }
+    if (st.size === pos) continue;
+    const fd = openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(st.size - pos);
+      readSync(fd, buf, 0, buf.length, pos);
+      pos = st.size;
+      const text = partial + buf.toString('utf8');
+      const lines = text.split('\n');
+      partial = lines.pop() ?? '';
+      lines.filter(Boolean).forEach(onLine);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}

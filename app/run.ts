@@ -1,0 +1,226 @@
+import { ServiceError, UsageError } from '../core/errors.js';
+import { selectServices, Supervisor, type Selection } from '../core/supervisor/Supervisor.js';
+import type { ServiceSupervisor } from '../core/supervisor/ServiceSupervisor.js';
+import { printable } from '../core/printable.js';
+import type { Redactor } from '../core/redact.js';
+import type { Project } from './project.js';
+import { render } from './project.js';
+import { progressList } from './progress.js';
+import { removeRunState, runStateFile, writeRunState } from '../core/runstate.js';
+import { reapLeftovers, recordChildren, type ChildrenRecorder } from '../core/supervisor/reaper.js';
+import { findExecutable, withParentDeathSignal } from '../core/supervisor/children.js';
+
+const PLUGIN_NAME = 'localport:cli-run';
+
+export interface RunOptions {
+  selection: Selection;
+  /** Seconds to wait for every service to be ready. */
+  timeout: number;
+  /** Command and arguments to run once ready; none = supervise until a signal. */
+  command: string[];
+  output: string;
+  color: boolean;
+  /** Whether stderr is a terminal: the animated tree, or plain lines. */
+  tty: boolean;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+/** `LOCALPORT_<NAME>_PORT` / `_HOST`: upper case, every non-alphanumeric character turned into `_`. */
+export function envName(service: string): string {
+  return service.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15, SIGKILL: 9 };
+
+/**
+ * `localport run`: bring the selected services up in parallel, wait until every one is ready, then
+ * either run the command (and exit with its code) or supervise until SIGINT/SIGTERM. Everything is
+ * torn down before this returns. Returns the exit code.
+ */
+export async function runServices(project: Project, opts: RunOptions): Promise<number> {
+  const { hub, config, logger } = project;
+  const selected = selectServices(config, opts.selection);
+  if (selected.length === 0) {
+    throw new UsageError(`no enabled services to run${config.file ? ` in ${config.file}` : ''}`, 'Enable a service, or name it: localport run NAME.');
+  }
+  const supervisor = new Supervisor(hub, { configFile: config.file });
+  const sups = selected.map((s) => supervisor.add(s));
+  // LocalPort's own output goes to stderr when a command runs, so the command's stdout stays clean.
+  const out = opts.command.length ? opts.stderr : opts.stdout;
+
+  const stateFile = config.file ? runStateFile(config.file) : undefined;
+
+  // Signals, at any moment: first to the command (if any), then an orderly teardown. A second signal
+  // forces: every tunnel group gets SIGKILL, and LocalPort exits at once.
+  let signalled: NodeJS.Signals | undefined;
+  let onSignal: ((sig: NodeJS.Signals) => void) | undefined;
+  const signalled$ = new Promise<NodeJS.Signals>((resolve) => {
+    onSignal = (sig) => {
+      if (signalled) {
+        logger.warn({ signal: sig }, `received ${sig} again: killing every tunnel now`);
+        supervisor.killAllNow();
+        if (stateFile) removeRunState(stateFile);
+        logger.flush();
+        process.exit(128 + (SIGNAL_NUMBERS[sig] ?? 1));
+      }
+      signalled = sig;
+      logger.info({ signal: sig }, `received ${sig}`);
+      resolve(sig);
+    };
+  });
+  for (const sig of SIGNALS) process.on(sig, onSignal!);
+  const cleanup = () => SIGNALS.forEach((sig) => process.off(sig, onSignal!));
+
+  // What a killed LocalPort left for this config goes first (its ports are the ones we need); then
+  // our own tunnels are recorded, so that the next LocalPort can do the same for us.
+  let recorder: ChildrenRecorder | undefined;
+  if (config.file) {
+    const { reaped } = await reapLeftovers(config.file);
+    if (reaped.length) logger.warn({ reaped }, `reaped ${reaped.length} orphaned tunnel process${reaped.length === 1 ? '' : 'es'} left by a killed LocalPort for this config`);
+    recorder = recordChildren(config.file, (error) => logger.warn({ err: error.message }, 'could not record child processes'));
+  }
+
+  // Publish state for `localport status`: on every change, and every second for health freshness.
+  const startedAt = new Date().toISOString();
+  let closing = false;
+  const publish = () => {
+    if (!stateFile || closing) return;
+    try {
+      writeRunState(stateFile, { mode: 'run', pid: process.pid, config: config.file!, startedAt, updatedAt: new Date().toISOString(), services: supervisor.status() });
+    } catch (error) {
+      logger.warn({ err: (error as Error).message }, 'could not write the run state file');
+    }
+  };
+  hub.hooks.stateChanged.tap(PLUGIN_NAME, publish);
+  hub.hooks.healthChanged.tap(PLUGIN_NAME, publish);
+  const publisher = setInterval(publish, 1000);
+  publisher.unref();
+
+  try {
+    if (signalled) return 128 + (SIGNAL_NUMBERS[signalled] ?? 1);
+    const failures = await startWithProgress(sups, opts, signalled$, hub.redactor);
+    if (signalled) return 128 + (SIGNAL_NUMBERS[signalled] ?? 1);
+    if (failures.length) {
+      for (const f of failures) opts.stderr.write(`error: ${printable(hub.redactor.text(f.message))}\n`);
+      const failed = failures.map((f) => (f instanceof ServiceError && f.service) || '?');
+      opts.stderr.write(`${failures.length} of ${sups.length} service${sups.length === 1 ? '' : 's'} could not start (${failed.join(', ')}); ${opts.command.length ? 'the command was not run' : 'stopping'}. Logs: ${project.logFile}\n`);
+      return 1;
+    }
+    out.write(`${render(hub, opts.output, { kind: 'status', services: supervisor.status() }, opts.color)}\n`);
+
+    // From here on, state and health changes are news: print them as they happen.
+    const news = (line: string) => out.write(`${printable(hub.redactor.text(`${new Date().toISOString()} ${line}`))}\n`);
+    hub.hooks.stateChanged.tap(PLUGIN_NAME, (c) => {
+      if (c.to === 'stopping' || c.to === 'stopped' || signalled) return;
+      news(`${c.service.name}: ${c.from} → ${c.to}${c.error ? ` (${c.error})` : ''}`);
+    });
+    hub.hooks.healthChanged.tap(PLUGIN_NAME, (c) => {
+      if (signalled) return;
+      news(`${c.service.name}: ${c.healthy ? 'healthy' : `unhealthy (${c.result.kind}${c.result.code ? ` ${c.result.code}` : ''}: ${c.result.message})`}`);
+    });
+
+    if (opts.command.length === 0) {
+      const sig = await signalled$;
+      out.write(`${sig}: stopping ${sups.length} service${sups.length === 1 ? '' : 's'}\n`);
+      return 128 + (SIGNAL_NUMBERS[sig] ?? 1);
+    }
+    return await runCommand(opts.command, sups, signalled$, opts.stderr);
+  } finally {
+    clearInterval(publisher);
+    await supervisor.stopAll();
+    closing = true;
+    if (stateFile) removeRunState(stateFile);
+    recorder?.stop();
+    cleanup();
+    logger.flush();
+  }
+}
+
+async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, signalled$: Promise<NodeJS.Signals>, redactor: Redactor): Promise<Error[]> {
+  const failures: Error[] = [];
+  const shown = (text: string) => printable(redactor.text(text));
+  let signalled = false;
+  void signalled$.then(() => (signalled = true));
+  // Fail fast: once one service has failed, nobody waits for the others.
+  let failFast!: (name: string) => void;
+  const oneFailed$ = new Promise<string>((resolve) => (failFast = resolve));
+  class NotWaited extends Error {}
+  const deadline = Date.now() + opts.timeout * 1000;
+  const tasks = await progressList(
+    sups.map((s) => ({
+      // Everything listr2 prints passes through the redactor (targets and errors may hold secrets) and is
+      // made printable (they may quote a tunnel's output or a peer's answer).
+      title: shown(`${s.name}: ${s.status().target}`),
+      task: async (_: unknown, task: { title: string; skip(message?: string): void }) => {
+        const notReady = () => {
+          const h = s.health.status();
+          const last = h.lastCheck ? `last ${h.type} check: ${h.message}` : s.lastError ? `last error: ${s.lastError}` : `state ${s.state}`;
+          return new ServiceError('START_TIMEOUT', s.name, `service ${s.name}: not ${s.state === 'ready' ? 'healthy' : 'ready'} after --timeout ${opts.timeout} s (${last})`);
+        };
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(notReady()), Math.max(0, deadline - Date.now()));
+        });
+        const stopped = signalled$.then(() => undefined);
+        const abandoned = oneFailed$.then((other) => {
+          throw new NotWaited(`not waited for: ${other} failed`);
+        });
+        try {
+          await Promise.race([s.start(), timeout, stopped, abandoned]);
+          if (s.state === 'ready' && !signalled) {
+            task.title = shown(`${s.name}: ready on ${s.localAddress}:${s.service.localPort}, checking health (${s.service.healthCheck.type})`);
+            // Healthy, not merely started: the check proves the service answers through the tunnel.
+            await Promise.race([s.whenHealthy(), timeout, stopped, abandoned]);
+          }
+        } catch (error) {
+          if (error instanceof NotWaited) {
+            task.skip(error.message);
+            return;
+          }
+          failures.push(error as Error);
+          failFast(s.name);
+          throw new Error(shown((error as Error).message));
+        } finally {
+          clearTimeout(timer);
+          abandoned.catch(() => {});
+        }
+        if (s.health.state === 'healthy') task.title = shown(`${s.name}: healthy on ${s.localAddress}:${s.service.localPort} (${s.status().target})`);
+      },
+    })),
+    opts.tty,
+  );
+  try {
+    await tasks.run();
+  } catch {
+    /* failures collected above */
+  }
+  return failures;
+}
+
+async function runCommand(command: string[], sups: ServiceSupervisor[], signalled$: Promise<NodeJS.Signals>, stderr: NodeJS.WritableStream): Promise<number> {
+  const { execa } = await import('execa');
+  const env: Record<string, string> = {};
+  for (const s of sups) {
+    env[`LOCALPORT_${envName(s.name)}_PORT`] = String(s.service.localPort);
+    env[`LOCALPORT_${envName(s.name)}_HOST`] = s.localAddress;
+  }
+  // The command dies with LocalPort, even a SIGKILLed one, as the tunnels do. SIGTERM, not SIGKILL:
+  // a wrapper such as `npm run` passes it on to the processes it started.
+  const wrapped = withParentDeathSignal(command[0], command.slice(1), 'SIGTERM');
+  // Through setpriv, a missing command would be setpriv's error on the user's terminal: say it ourselves.
+  if (wrapped.command !== command[0] && !findExecutable(command[0])) {
+    stderr.write(`error: command not found: ${command[0]}\n`);
+    return 127;
+  }
+  const child = execa(wrapped.command, wrapped.args, { stdio: 'inherit', env, extendEnv: true, reject: false, shell: false, cleanup: true });
+  void signalled$.then((sig) => child.kill(sig));
+  const result = await child;
+  if ((result as { code?: string }).code === 'ENOENT') {
+    stderr.write(`error: command not found: ${command[0]}\n`);
+    return 127;
+  }
+  if (result.signal) return 128 + (SIGNAL_NUMBERS[result.signal] ?? 1);
+  return result.exitCode ?? 1;
+}

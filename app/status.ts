@@ -1,0 +1,44 @@
+import { bindAddressOf } from '../core/address.js';
+import { readRunState, runStateFile } from '../core/runstate.js';
+import { selectServices } from '../core/supervisor/Supervisor.js';
+import type { ServiceDefinition, ServiceStatus, View } from '../core/types.js';
+import type { Project } from './project.js';
+import type { LocalPort } from '../core/LocalPort.js';
+
+/** A configured service that nothing runs. */
+export function stoppedStatus(hub: LocalPort, s: ServiceDefinition): ServiceStatus {
+  const tech = hub.technologies.get(s.technology);
+  return hub.redactor.data({
+    name: s.name,
+    technology: s.technology,
+    state: 'stopped',
+    pid: null,
+    localAddress: bindAddressOf(tech, s.connection),
+    localPort: s.localPort,
+    remotePort: s.remotePort,
+    target: tech.describeTarget(s),
+    tags: s.tags,
+    restarts: 0,
+    since: null,
+    lastError: null,
+    health: null,
+  });
+}
+
+/**
+ * `status`: what the LocalPort running for this config (foreground `run` or the daemon) publishes;
+ * every configured service not running is shown as stopped. Named services must exist.
+ */
+export function statusView(project: Project, names: string[]): View {
+  const { config } = project;
+  const wanted = names.length ? selectServices(config, { names }) : config.services;
+  const state = config.file ? readRunState(runStateFile(config.file)) : undefined;
+  const live = new Map((state?.services ?? []).map((s) => [s.name, s]));
+  const services = wanted.map((s) => live.get(s.name) ?? stoppedStatus(project.hub, s));
+  return {
+    kind: 'status',
+    services,
+    runner: state ? { mode: state.mode, pid: state.pid, config: state.config } : null,
+    config: config.file ?? null,
+  };
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { Builtins, Cli } from 'clipanion';
+import { useColor } from './BaseCommand.js';
+import { ConfigPrintCommand } from './commands/config/print.js';
+import { ConfigValidateCommand } from './commands/config/validate.js';
+import { RunCommand } from './commands/run.js';
+import { StatusCommand } from './commands/status.js';
+import { StartCommand } from './commands/start.js';
+import { StopCommand } from './commands/stop.js';
+import { LogsCommand } from './commands/logs.js';
+import { DoctorCommand } from './commands/doctor.js';
+import { ConfigExportCommand } from './commands/config/export.js';
+import { DaemonReloadCommand } from './commands/daemon/reload.js';
+import { DaemonRestartCommand } from './commands/daemon/restart.js';
+import { DaemonStartCommand } from './commands/daemon/start.js';
+import { DaemonStatusCommand } from './commands/daemon/status.js';
+import { DaemonStopCommand } from './commands/daemon/stop.js';
+import { extractGlobals, globals } from './globals.js';
+import { describeValue, guardProcessExit, originOf } from '../core/config/code.js';
+
+// A config, preset or plugin runs in this process; a timer of theirs that throws must not kill a
+// `run` with its tunnels. Traced to one of them, it is one line and LocalPort carries on; anything
+// else is LocalPort's own bug: its stack, and exit as Node would.
+const uncaught = (error: unknown) => {
+  const origin = originOf(error);
+  if (origin) {
+    process.stderr.write(`error: uncaught exception in ${origin}: ${describeValue(error)} (LocalPort carries on)\n`);
+    return;
+  }
+  process.stderr.write(`${(error as Error)?.stack ?? String(error)}\n\nThis is a bug in LocalPort. Please report it, with the output above.\n`);
+  process.exit(1);
+};
+process.on('uncaughtException', uncaught);
+process.on('unhandledRejection', uncaught);
+guardProcessExit();
+// `localport status | head -1`: the reader has gone, and what is left to print has nowhere to go.
+// That is the reader's choice, not a bug: end quietly, as `ls | head` does.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  });
+}
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const { args, globals: g } = extractGlobals(process.argv.slice(2));
+Object.assign(globals, g);
+
+const cli = new Cli({
+  binaryLabel: 'LocalPort',
+  binaryName: 'localport',
+  binaryVersion: pkg.version,
+  // clipanion colours piped output unless told; follow the terminal and NO_COLOR.
+  enableColors: useColor(process.stdout),
+});
+cli.register(Builtins.HelpCommand);
+cli.register(Builtins.VersionCommand);
+cli.register(RunCommand);
+cli.register(StatusCommand);
+cli.register(StartCommand);
+cli.register(StopCommand);
+cli.register(LogsCommand);
+cli.register(DoctorCommand);
+cli.register(ConfigExportCommand);
+for (const c of [DaemonStartCommand, DaemonStopCommand, DaemonRestartCommand, DaemonStatusCommand, DaemonReloadCommand]) cli.register(c);
+cli.register(ConfigValidateCommand);
+cli.register(ConfigPrintCommand);
+
+let command;
+try {
+  command = cli.process(args.length ? args : ['--help']);
+} catch (error) {
+  // Unknown command or option: a usage error, exit 2.
+  process.stderr.write(cli.error(error as Error, { colored: useColor(process.stderr) }));
+  process.exitCode = 2;
+}
+if (command) {
+  process.exitCode = await cli.run(command, Cli.defaultContext);
+}
+// The command is done. A config's timer, or code that timed out and still waits, must not keep the
+// process alive; only this entry point decides when the process ends, once what was written is out
+// (pipes are asynchronous on some platforms).
+await Promise.all([process.stdout, process.stderr].map((s) => new Promise((resolve) => s.write('', resolve))));
+// One turn of the event loop first: a promise a config rejected and left unhandled is reported (by the
+// handler above) only between turns, and a command that ran on microtasks alone has given it none.
+await new Promise((resolve) => setImmediate(resolve));
+process.exit();

@@ -1,0 +1,14 @@
+import type { BaseCommand } from '../../BaseCommand.js';
+
+/** The loaded project, for commands that start a daemon (the config must be valid). */
+export async function project(cmd: BaseCommand) {
+  const { loadProject } = await import('../../../app/project.js');
+  return loadProject({ configPath: cmd.configPath, logLevel: cmd.logLevel, redactor: cmd.redactor });
+}
+
+/** Only the config's path: talking to a running daemon must work while the file on disk is broken. */
+export async function configFile(cmd: BaseCommand): Promise<string> {
+  const { findConfigFile } = await import('../../../core/config/load.js');
+  return findConfigFile({ configPath: cmd.configPath });
+}
+

@@ -1,0 +1,26 @@
+import { Command, Option } from 'clipanion';
+import { BaseCommand } from '../../BaseCommand.js';
+import { project } from './shared.js';
+
+export class DaemonStartCommand extends BaseCommand {
+  static override paths = [['daemon', 'start']];
+  static override usage = Command.Usage({
+    category: 'Daemon',
+    description: 'Start the background daemon for this config',
+    details: 'One daemon per config file. With --auto-start it starts every enabled service at once. A second start says it is already running.',
+    examples: [
+      ['Start the daemon', '$0 daemon start'],
+      ['Start it and every enabled service', '$0 daemon start --auto-start'],
+    ],
+  });
+  autoStart = Option.Boolean('--auto-start', false, { description: 'Start every enabled service' });
+
+  async run(): Promise<number> {
+    const p = await project(this);
+    const { ensureDaemon } = await import('../../../app/control/daemons.js');
+    const d = await ensureDaemon(p.config.file!, { autoStart: this.autoStart, logLevel: this.logLevel });
+    const msg = d.started ? `LocalPort daemon started (pid ${d.pid}) for ${p.config.file}` : `LocalPort daemon is already running (pid ${d.pid}) for ${p.config.file}`;
+    this.print({ pid: d.pid, started: d.started, socket: d.socket, config: p.config.file }, msg);
+    return 0;
+  }
+}

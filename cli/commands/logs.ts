@@ -1,0 +1,70 @@
+import { Command, Option } from 'clipanion';
+import { MAX_COUNT } from '../../core/config/limits.js';
+import { UsageError } from '../../core/errors.js';
+import { printable } from '../../core/printable.js';
+import { BaseCommand } from '../BaseCommand.js';
+
+export class LogsCommand extends BaseCommand {
+  static override paths = [['logs']];
+
+  static override usage = Command.Usage({
+    description: "Show a service's captured tunnel output, or the daemon's own log",
+    details: `
+      Each service's log holds what its tunnel process printed (and LocalPort's notes on it: spawn, exit,
+      state changes), across restarts. Without SERVICE, shows the daemon's log for this config. Logs rotate
+      by size (5 MiB, three old files kept); --follow carries on across a rotation.
+    `,
+    examples: [
+      ['The last 50 lines of a service', '$0 logs db'],
+      ['Follow it', '$0 logs db -f'],
+      ['Only errors', '$0 logs db --grep "error|refused"'],
+      ['Where the files are', '$0 logs --list'],
+    ],
+  });
+
+  service = Option.String({ required: false, name: 'SERVICE' });
+  followOption = Option.Boolean('-f,--follow', false, { description: 'Keep printing new lines until Ctrl-C' });
+  lines = Option.String('-n,--lines', { description: 'How many lines to show first (default 50)' });
+  grep = Option.String('--grep', { description: 'Only lines matching this regular expression' });
+  showPath = Option.Boolean('--path', false, { description: 'Print the log file path and exit' });
+  list = Option.Boolean('--list', false, { description: 'List every service log file' });
+
+  async run(): Promise<number> {
+    const n = this.lines === undefined ? 50 : Number(this.lines);
+    if (!Number.isInteger(n) || n < 0 || n > MAX_COUNT) throw new UsageError(`--lines must be a whole number from 0 to ${MAX_COUNT} (got '${this.lines}')`);
+    let grep: RegExp | undefined;
+    try {
+      grep = this.grep === undefined ? undefined : new RegExp(this.grep);
+    } catch (e) {
+      throw new UsageError(`--grep: invalid regular expression: ${(e as Error).message}`);
+    }
+    const [{ loadProject }, logs, { daemonPaths }, { selectServices }] = await Promise.all([
+      import('../../app/project.js'),
+      import('../../app/logs.js'),
+      import('../../app/control/sockets.js'),
+      import('../../core/supervisor/Supervisor.js'),
+    ]);
+    const out = this.context.stdout;
+    if (this.list) {
+      const list = logs.listLogs();
+      out.write(this.output === 'json' ? `${JSON.stringify({ logs: list })}\n` : list.map((l) => `${l.name}\t${l.bytes} bytes\t${l.modified}\t${l.file}`).join('\n') + (list.length ? '\n' : 'No service logs yet.\n'));
+      return 0;
+    }
+    const project = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor });
+    if (this.service) selectServices(project.config, { names: [this.service] });
+    const file = this.service ? logs.serviceLogFile(this.service, project.config.file) : daemonPaths(project.config.file!).log;
+    if (this.showPath) {
+      out.write(`${file}\n`);
+      return 0;
+    }
+    // Lines are made printable as they are written; a log from an older LocalPort, or a pino message
+    // JSON.parse has unescaped, may still hold control characters.
+    const show = (line: string) => out.write(`${printable(this.output === 'json' ? line : logs.formatLine(line))}\n`);
+    logs.lastLines(file, n, grep).forEach(show);
+    if (!this.followOption) return 0;
+    const abort = new AbortController();
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => abort.abort());
+    await logs.follow(file, (line) => (!grep || grep.test(line)) && show(line), abort.signal);
+    return 0;
+  }
+}

@@ -1,0 +1,57 @@
+import { Command, Option } from 'clipanion';
+import type { View } from '../../core/types.js';
+import { BaseCommand } from '../BaseCommand.js';
+
+export class StatusCommand extends BaseCommand {
+  static override paths = [['status']];
+  static override pluginFormats = true;
+
+  static override usage = Command.Usage({
+    description: 'Show each service: state, health, pid, ports, uptime, restarts, last error',
+    details: `
+      Asks the daemon for this config; without one, reads what a foreground \`localport run\` publishes.
+      With nothing running, says so and shows every service as stopped. A failed config reload is shown
+      until a valid config arrives.
+    `,
+    examples: [
+      ['Every service', '$0 status'],
+      ['One service, as JSON', '$0 status db --output json'],
+      ['Refresh every 2 seconds', '$0 status --watch --interval 2'],
+    ],
+  });
+
+  services = Option.Rest({ name: 'SERVICE' });
+  watch = Option.Boolean('-w,--watch', false, { description: 'Redraw until Ctrl-C' });
+  interval = Option.String('--interval', { description: 'Seconds between redraws with --watch (default 2)' });
+
+  async run(): Promise<number> {
+    const interval = this.seconds(this.interval, '--interval', 2);
+    const [{ loadProject, render, builtinHub }, { statusView }, { findDaemon, daemonStatus }, { findConfigFile }] = await Promise.all([
+      import('../../app/project.js'),
+      import('../../app/status.js'),
+      import('../../app/control/daemons.js'),
+      import('../../core/config/load.js'),
+    ]);
+    // Only the path is needed to reach a daemon: a broken config on disk must not hide its status
+    // (the daemon keeps the previous config and reports the reload error).
+    const file = findConfigFile({ configPath: this.configPath });
+    const draw = async (): Promise<string> => {
+      const daemon = await findDaemon(file);
+      if (daemon) {
+        const view: View = { kind: 'status', ...(await daemonStatus(daemon.socket, this.services)) };
+        return render(await builtinHub(), this.output, view, this.color);
+      }
+      const project = await loadProject({ configPath: file, logLevel: this.logLevel, redactor: this.redactor, output: this.output });
+      return render(project.hub, this.output, statusView(project, this.services), this.color);
+    };
+    if (!this.watch) {
+      this.context.stdout.write(`${await draw()}\n`);
+      return 0;
+    }
+    const clear = this.color && this.output === 'table' ? '\x1b[H\x1b[2J' : '';
+    for (;;) {
+      this.context.stdout.write(`${clear}${await draw()}\n`);
+      await new Promise((r) => setTimeout(r, interval * 1000));
+    }
+  }
+}

@@ -1,0 +1,414 @@
+import { rmSync } from 'node:fs';
+import { readJson, writeJsonAtomic } from '../core/state.js';
+import path from 'node:path';
+import { LocalPortError, UsageError } from '../core/errors.js';
+import type { LocalPort } from '../core/LocalPort.js';
+import type { FileLogger } from '../core/log.js';
+import type { ShutdownPhaseName } from '../core/hooks.js';
+import type { ResolvedConfig, ServiceDefinition } from '../core/types.js';
+import { children } from '../core/supervisor/children.js';
+import { selectServices, Supervisor } from '../core/supervisor/Supervisor.js';
+import { reloadConfig } from '../app/project.js';
+import { stoppedStatus } from '../app/status.js';
+import { ControlServer } from './server.js';
+import type { Request } from '../app/control/protocol.js';
+import { daemonPaths } from '../app/control/sockets.js';
+import { chooseSocket, daemonProcesses, probeSockets, takeDaemonLock } from '../app/control/locate.js';
+import { socketDirProblem } from '../app/control/socketdir.js';
+import { identify, reapLeftovers, recordChildren, sameProcess, type ChildrenRecorder, type ProcessIdentity } from '../core/supervisor/reaper.js';
+
+export interface DaemonInfo {
+  pid: number;
+  identity: ProcessIdentity | undefined;
+  socket: string;
+  config: string;
+  startedAt: string;
+  version: string;
+}
+
+export interface ReloadResult {
+  ok: boolean;
+  error?: string;
+  /** A newer reload finished loading first; this one changed nothing. */
+  superseded?: boolean;
+  added: string[];
+  removed: string[];
+  changed: string[];
+  unchanged: string[];
+}
+
+/** How often the daemon checks that its socket and state files are still there. */
+const FINDABLE_CHECK_MS = 2000;
+
+/** Phase, and how long it may take (seconds) before the next begins. */
+export const SHUTDOWN_PHASES: [ShutdownPhaseName, number][] = [
+  ['stop-new-work', 0.05],
+  ['complete-current', 0.15],
+  ['cancel-tasks', 0.25],
+  ['force-kill', 0.5],
+];
+
+
+/**
+ * The background supervisor for one config file: owns the services, answers the control socket,
+ * reloads its config when the file changes, and shuts down in phases leaving no process behind.
+ */
+export class Daemon {
+  readonly supervisor: Supervisor;
+  readonly paths: ReturnType<typeof daemonPaths>;
+  config: ResolvedConfig;
+  reloadError: string | null = null;
+  lastReload: string | null = null;
+  #server: ControlServer | undefined;
+  #watcher: { close(): Promise<void> } | undefined;
+  #reloadTimer: NodeJS.Timeout | undefined;
+  #inflight = new Set<Promise<unknown>>();
+  #shuttingDown = false;
+  readonly #startedAt = new Date().toISOString();
+  /** The control socket chosen among the candidate paths (the first safe one). */
+  #socket: string;
+  #findableTimer: NodeJS.Timeout | undefined;
+  #ensuring = false;
+  /** Held for the daemon's life (see takeDaemonLock). */
+  #lock: unknown;
+
+  constructor(
+    readonly hub: LocalPort,
+    config: ResolvedConfig,
+    readonly logger: FileLogger,
+    readonly version: string,
+  ) {
+    this.config = config;
+    this.supervisor = new Supervisor(hub, { configFile: config.file });
+    this.paths = daemonPaths(config.file!);
+    this.#socket = this.paths.socket;
+  }
+
+  get socket(): string {
+    return this.#socket;
+  }
+
+  /** Reaps what a SIGKILLed predecessor left, opens the socket, watches the config. */
+  async start(opts: { autoStart: boolean }): Promise<void> {
+    await this.#refuseIfRunning();
+    await this.#reapPredecessor();
+    await this.#listen('start');
+    this.#recorder = recordChildren(this.config.file!, (error) => this.logger.error({ err: error.message }, 'could not record child processes'));
+    this.#writeInfo();
+    await this.#watch();
+    this.#findableTimer = setInterval(() => void this.ensureFindable('periodic check'), FINDABLE_CHECK_MS);
+    this.#findableTimer.unref();
+    this.logger.info({ pid: process.pid, socket: this.#socket, config: this.config.file }, 'daemon started');
+    if (opts.autoStart) void this.#track(this.startServices({ names: [], tags: [], all: true }));
+  }
+
+  /**
+   * One daemon per config, whatever is left of the state dir: the kernel-held lock (Linux) decides
+   * between daemons started at the same moment, and an answer on any candidate socket (a daemon of an
+   * earlier version, or where there is no lock) means this one must not start.
+   */
+  async #refuseIfRunning(): Promise<void> {
+    const running = (pid: number) => new LocalPortError('DAEMON_RUNNING', `a daemon is already running for ${this.config.file} (pid ${pid})`);
+    const lock = await takeDaemonLock(this.paths.id).catch((e: Error) => {
+      this.logger.warn({ err: e.message }, `could not take the daemon lock: ${e.message}`);
+      return undefined;
+    });
+    if (lock === 'held') {
+      const other = daemonProcesses(this.paths.id).find((p) => p.pid !== process.pid);
+      if (other) throw running(other.pid);
+      // Anyone can bind an abstract name: a squatter must not keep the daemon from starting.
+      this.logger.warn('the daemon lock for this config is held by a process that is not a LocalPort daemon of yours; relying on the socket check alone');
+    } else this.#lock = lock;
+    const answering = await probeSockets(this.paths.sockets);
+    if (answering && answering.pid !== process.pid) throw running(answering.pid);
+  }
+
+  /** Picks the first safe socket directory (saying why any other is refused) and listens there. */
+  async #listen(reason: string): Promise<void> {
+    const socket = chooseSocket(this.paths.sockets, ({ problem }) =>
+      this.logger.error({ hint: problem.hint }, `refusing the control socket directory: ${problem.message}. ${problem.hint}`),
+    );
+    const server = new ControlServer(socket, (r) => this.#track(this.handle(r)), this.logger);
+    await server.listen();
+    const old = this.#server;
+    this.#server = server;
+    this.#socket = socket;
+    old?.stopAccepting();
+    if (old) this.logger.warn({ socket, reason }, `control socket re-created at ${socket} (${reason})`);
+  }
+
+  #writeInfo(): void {
+    writeJsonAtomic(this.paths.info, {
+      pid: process.pid,
+      identity: identify(process.pid),
+      socket: this.#socket,
+      config: this.config.file!,
+      startedAt: this.#startedAt,
+      version: this.version,
+    } satisfies DaemonInfo);
+  }
+
+  /**
+   * Keeps the daemon findable and its state on disk: if its socket file was deleted or replaced, or
+   * its directory is no longer safe, it listens again; if the state dir's files vanished (rm -rf of
+   * the state dir), it writes them again. Runs every few seconds, on each control request and on
+   * SIGUSR2 (a client that finds the process but not its socket sends it). A few lstat calls.
+   */
+  async ensureFindable(trigger: string): Promise<void> {
+    if (this.#shuttingDown || this.#ensuring || !this.#server) return;
+    this.#ensuring = true;
+    try {
+      if (this.logger.reopenIfGone?.()) this.logger.warn({ trigger }, 'the daemon log was deleted; writing a new one');
+      if (!this.#server.ownsPath() || socketDirProblem(path.dirname(this.#socket))) await this.#listen(`${trigger}: the socket was gone, replaced or unsafe`);
+      const info = readJson<DaemonInfo>(this.paths.info);
+      if (info?.pid !== process.pid || info.socket !== this.#socket) {
+        this.#writeInfo();
+        if (!info) this.logger.warn({ trigger }, `re-created the daemon info file ${this.paths.info}`);
+      }
+      this.#recorder?.ensure();
+    } catch (error) {
+      this.logger.error({ trigger, err: (error as Error).message }, `could not restore the daemon's socket or state files: ${(error as Error).message}`);
+    } finally {
+      this.#ensuring = false;
+    }
+  }
+
+  async #reapPredecessor(): Promise<void> {
+    const info = readJson<DaemonInfo>(this.paths.info);
+    if (info?.identity && info.pid !== process.pid && sameProcess(info.identity, identify(info.pid))) {
+      throw new LocalPortError('DAEMON_RUNNING', `a daemon is already running for ${this.config.file} (pid ${info.pid})`);
+    }
+    const { reaped, owners } = await reapLeftovers(this.config.file!);
+    if (owners === 0 && reaped.length === 0) return;
+    this.logger.warn(
+      { reaped },
+      `reaped ${reaped.length} orphaned tunnel process${reaped.length === 1 ? '' : 'es'} left by a killed LocalPort for this config (daemon or run; only processes carrying its owner marker)`,
+    );
+    this.orphansReaped = reaped.length;
+  }
+
+  orphansReaped = 0;
+  #recorder: ChildrenRecorder | undefined;
+
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#inflight.add(p);
+    void p.finally(() => this.#inflight.delete(p)).catch(() => {});
+    return p;
+  }
+
+  #watched = new Set<string>();
+
+  /** Preset files that live outside node_modules are watched too (a package's files change only on install). */
+  #watchPresets(files: string[]): void {
+    const w = this.#watcher as { add?(p: string): void } | undefined;
+    for (const f of files) {
+      if (this.#watched.has(f) || f.includes(`${path.sep}node_modules${path.sep}`)) continue;
+      this.#watched.add(f);
+      w?.add?.(f);
+    }
+  }
+
+  presetFiles: string[] = [];
+
+  async #watch(): Promise<void> {
+    const { watch } = await import('chokidar');
+    const watcher = watch(this.config.file!, { ignoreInitial: true, atomic: true });
+    watcher.on('all', () => {
+      clearTimeout(this.#reloadTimer);
+      // Editors write in bursts; one reload per burst.
+      this.#reloadTimer = setTimeout(() => void this.#track(this.reload('file change')), 150);
+    });
+    watcher.on('error', (e) => this.logger.error({ err: String(e) }, 'config watcher failed'));
+    this.#watcher = watcher;
+    this.#watchPresets(this.presetFiles);
+  }
+
+  async handle(req: Request): Promise<unknown> {
+    void this.ensureFindable('control request');
+    if (this.#shuttingDown && req.method !== 'ping' && req.method !== 'status') {
+      throw new LocalPortError('DAEMON_STOPPING', 'the daemon is shutting down');
+    }
+    switch (req.method) {
+      case 'ping':
+        return { pid: process.pid };
+      case 'status':
+        return this.status(req.params.names);
+      case 'start':
+        return this.startServices(req.params, { wait: false });
+      case 'stop':
+        return this.stopServices(req.params);
+      case 'reload':
+        return this.reload('request');
+      case 'shutdown':
+        setImmediate(() => void this.shutdown('request'));
+        return { pid: process.pid };
+    }
+  }
+
+  status(names: string[] = []) {
+    const wanted = names.length ? selectServices(this.config, { names }) : this.config.services;
+    const services = wanted.map((s) => this.supervisor.services.get(s.name)?.status() ?? stoppedStatus(this.hub, s));
+    return {
+      runner: { mode: 'daemon' as const, pid: process.pid, config: this.config.file! },
+      config: this.config.file!,
+      services: this.hub.redactor.data(services),
+      reloadError: this.reloadError ? this.hub.redactor.text(this.reloadError) : null,
+      lastReload: this.lastReload,
+      orphansReaped: this.orphansReaped,
+    };
+  }
+
+  /** Starts the selected services; with `wait`, resolves when each is ready or failed. */
+  async startServices(sel: { names: string[]; tags: string[]; all: boolean }, opts: { wait?: boolean } = {}): Promise<{ starting: string[] }> {
+    const defs = selectServices(this.config, sel);
+    if (defs.length === 0) throw new UsageError(`no enabled services to start in ${this.config.file}`);
+    const started = defs.map((d) => this.#startOne(d));
+    if (opts.wait) await Promise.all(started);
+    return { starting: defs.map((d) => d.name) };
+  }
+
+  #startOne(def: ServiceDefinition): Promise<void> {
+    return this.#settle(def.name, this.supervisor.start(def));
+  }
+
+  /** A start in the background: tracked for shutdown, its failure logged against the service. */
+  #settle(name: string, started: Promise<void>): Promise<void> {
+    return this.#track(
+      started.catch((error) => {
+        this.logger.error({ service: name, err: (error as Error).message }, (error as Error).message);
+      }),
+    );
+  }
+
+  async stopServices(sel: { names: string[]; tags: string[]; all: boolean; force: boolean }): Promise<{ stopped: string[] }> {
+    const selectAll = sel.all || (!sel.names.length && !sel.tags.length);
+    const names = selectAll ? [...this.supervisor.services.keys()] : selectServices(this.config, sel).map((s) => s.name);
+    await Promise.all(
+      names.map(async (n) => {
+        if (sel.force) this.supervisor.services.get(n)?.killNow();
+        await this.supervisor.stop(n);
+      }),
+    );
+    return { stopped: names };
+  }
+
+  /**
+   * Validates the changed config and applies the difference: added services start, removed ones stop,
+   * changed ones restart, unchanged ones keep running untouched (same PIDs). An invalid config changes
+   * nothing; the error is kept for `status` until a valid config arrives.
+   */
+  async reload(trigger: string): Promise<ReloadResult> {
+    // Reloads may overlap (file changes, requests, SIGHUP), and loading a config may take long. The
+    // one started last wins: a reload that finishes after a newer one changes nothing, so a slow
+    // earlier load never installs an older config over a newer one, and never blocks the next.
+    const seq = ++this.#reloadsStarted;
+    const superseded = (): ReloadResult => {
+      this.logger.info({ trigger }, `config reload (${trigger}) superseded by a newer one`);
+      return { ok: true, superseded: true, added: [], removed: [], changed: [], unchanged: [] };
+    };
+    let next: ResolvedConfig;
+    try {
+      const loaded = await reloadConfig(this.hub, this.config.file!);
+      next = loaded.config;
+      this.#watchPresets(loaded.presetFiles);
+    } catch (error) {
+      if (seq < this.#reloadsDone) return superseded();
+      this.#reloadsDone = seq;
+      const message = this.hub.redactor.text((error as Error).message);
+      this.reloadError = message;
+      this.logger.error({ trigger }, `config reload failed; the running services stay as they are: ${message}`);
+      return { ok: false, error: message, added: [], removed: [], changed: [], unchanged: [] };
+    }
+    if (seq < this.#reloadsDone) return superseded();
+    this.#reloadsDone = seq;
+    const before = new Map(this.config.services.map((s) => [s.name, s]));
+    const after = new Map(next.services.map((s) => [s.name, s]));
+    const result: ReloadResult = { ok: true, added: [], removed: [], changed: [], unchanged: [] };
+    for (const name of before.keys()) if (!after.has(name)) result.removed.push(name);
+    for (const [name, def] of after) {
+      const old = before.get(name);
+      if (!old) result.added.push(name);
+      else if (JSON.stringify(old) !== JSON.stringify(def)) result.changed.push(name);
+      else result.unchanged.push(name);
+    }
+    this.config = next;
+    this.reloadError = null;
+    this.lastReload = new Date().toISOString();
+    this.logger.info({ trigger, ...result }, `config reloaded (${trigger}): +${result.added.length} -${result.removed.length} ~${result.changed.length}`);
+
+    // Queued synchronously, right after the check above: operations on one service run in the order
+    // of the reloads (a service removed and added back starts once its old process is gone), and a
+    // reload does not wait for another's stops.
+    await Promise.all([
+      ...result.removed.map((n) => this.supervisor.remove(n)),
+      ...result.changed.map(async (n) => {
+        // A service switched on (`enabled: false` → true) starts, as an added one does.
+        const { started } = await this.supervisor.replace(after.get(n)!, { start: !before.get(n)!.enabled });
+        if (started) await this.#settle(n, started);
+      }),
+      ...result.added.filter((n) => after.get(n)!.enabled).map((n) => this.#startOne(after.get(n)!)),
+    ]);
+    return result;
+  }
+
+  #reloadsStarted = 0;
+  /** The newest reload that has finished loading (applied, or failed to load). */
+  #reloadsDone = 0;
+
+  /**
+   * Phased shutdown (the seed's design): stop new work, let current operations complete, cancel what
+   * runs (SIGTERM to every tunnel), force-kill what remains. Each phase has a deadline and fires
+   * `shutdownPhase`. A second request or signal goes straight to the force phase.
+   */
+  async shutdown(reason: string): Promise<void> {
+    clearInterval(this.#findableTimer);
+    if (this.#shuttingDown) {
+      this.logger.warn({ reason }, 'second shutdown request: force-killing now');
+      this.supervisor.killAllNow();
+      this.#removeFiles();
+      this.logger.flush();
+      process.exit(1);
+    }
+    this.#shuttingDown = true;
+    const t0 = Date.now();
+    this.logger.info({ reason }, `shutdown requested (${reason})`);
+    const actions: Record<ShutdownPhaseName, () => Promise<unknown>> = {
+      'stop-new-work': async () => {
+        clearTimeout(this.#reloadTimer);
+        clearInterval(this.#findableTimer);
+        this.#server?.stopAccepting();
+        await this.#watcher?.close();
+      },
+      'complete-current': () => Promise.all([...this.#inflight]),
+      'cancel-tasks': () => this.supervisor.stopAll(),
+      'force-kill': async () => {
+        this.supervisor.killAllNow();
+        await this.supervisor.stopAll();
+      },
+    };
+    for (const [i, [phase, timeout]] of SHUTDOWN_PHASES.entries()) {
+      const p0 = Date.now();
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeout * 1000)));
+      const work = Promise.all([
+        this.hub.hooks.shutdownPhase.promise({ phase, timeout }).catch((e) => this.logger.error({ phase, err: (e as Error).message }, (e as Error).message)),
+        actions[phase]().catch((e) => this.logger.error({ phase, err: (e as Error).message }, (e as Error).message)),
+      ]).then(() => 'done' as const);
+      const outcome = await Promise.race([work, deadline]);
+      clearTimeout(timer);
+      this.logger.info({ phase, ms: Date.now() - p0, outcome }, `shutdown phase ${i + 1}/${SHUTDOWN_PHASES.length} ${phase}: ${outcome} in ${Date.now() - p0} ms`);
+    }
+    await this.#server?.close().catch(() => {});
+    this.#recorder?.stop();
+    this.#removeFiles();
+    this.logger.info({ ms: Date.now() - t0, left: children.size }, `daemon stopped in ${Date.now() - t0} ms`);
+    this.logger.flush();
+    process.exit(0);
+  }
+
+  /** Only what is still this daemon's: a successor may already have written its own files. */
+  #removeFiles(): void {
+    if (readJson<DaemonInfo>(this.paths.info)?.pid === process.pid) rmSync(this.paths.info, { force: true });
+    if (process.platform !== 'win32' && this.#server?.ownsPath()) rmSync(this.#socket, { force: true });
+  }
+}
