@@ -7,7 +7,7 @@ import { ABSENT, prepareSocketDir, socketProblem, UnsafeSocketError, type Socket
 
 /**
  * Finding the daemon for a config without any file of the state dir: its socket is at one of a few
- * paths that follow from the user and the config path (paths.ts), and on Linux the daemon process
+ * paths that follow from the user and the config path (sockets.ts), and on Linux the daemon process
  * itself carries the config's id in its title, so it can be found and woken up even if its socket
  * file was deleted.
  */

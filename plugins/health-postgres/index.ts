@@ -13,7 +13,7 @@ export const postgresConfigSchema = configObject({
 });
 export type PostgresCheckConfig = z.output<typeof postgresConfigSchema>;
 
-/** What a pg error means for the service (codes in PEERS.md). */
+/** What a pg error means for the service (by SQLSTATE: PostgreSQL manual, appendix A "Error Codes"). */
 export function classifyPgError(e: { code?: string; message?: string }): HealthFailureKind {
   const code = e.code ?? '';
   if (code === '28P01' || code === '28000') return 'auth_rejected';

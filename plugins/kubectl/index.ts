@@ -53,7 +53,7 @@ export function kubectlArgs(service: ServiceDefinition<KubectlConnection>): stri
   return args;
 }
 
-/** kubectl's own failure messages (see PEERS.md), turned into what happened and what to do. */
+/** kubectl's own failure messages (as kubectl 1.30 prints them; test/unit/plugins/kubectl.test.ts has the texts), turned into what happened and what to do. */
 export function explainKubectlExit(service: ServiceDefinition<KubectlConnection>, info: ExitInfo): string | undefined {
   const out = info.output;
   const c = service.connection;

@@ -11,7 +11,7 @@ export interface KafkaMock {
 }
 
 /**
- * librdkafka's built-in mock cluster, a real Kafka-protocol broker, through kcat (PEERS.md). It lives
+ * librdkafka's built-in mock cluster, a real Kafka-protocol broker, through kcat. It lives
  * while kcat's stdin is open; we stop it by PID.
  */
 export async function startKafkaMock(): Promise<KafkaMock> {

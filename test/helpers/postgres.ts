@@ -21,7 +21,7 @@ export interface PostgresPeer {
 }
 
 /**
- * A real PostgreSQL server (PEERS.md): initdb with scram-sha-256 on host connections, on 127.0.0.1
+ * A real PostgreSQL server: initdb with scram-sha-256 on host connections, on 127.0.0.1
  * and a free port, run as the `postgres` user when we are root (initdb refuses root).
  */
 export async function startPostgres(password = 'pg-test-pw'): Promise<PostgresPeer> {

@@ -30,7 +30,7 @@ export interface SshdPeer {
 }
 
 /**
- * A real OpenSSH server on 127.0.0.1 and a free port, recipe from PEERS.md: keys made at run time
+ * A real OpenSSH server on 127.0.0.1 and a free port: keys made at run time
  * (git does not keep mode 0600), our own config, started by absolute path, stopped by PID.
  */
 export async function startSshd(): Promise<SshdPeer> {

@@ -26,7 +26,7 @@ describe('kubectl technology', () => {
     expect(kubectlConnectionSchema.safeParse({ resource_name: 'a', namespace: ns }).success).toBe(false);
   });
 
-  // The texts below are what real kubectl 1.30 printed in this repo's tests (and PEERS.md).
+  // The texts below are what real kubectl 1.30 printed in this repo's tests.
   it.each([
     ['Error in configuration: context was not found for specified context: nope', /kubeconfig context 'nope' does not exist/],
     ['error: context "staging" does not exist', /kubeconfig context 'staging' does not exist/],
