@@ -1,0 +1,240 @@
+/**
+ * The front: LocalPort's listener on the user's port, relaying to an upstream. Real sockets on loopback
+ * (an upstream TCP server stands for a tunnel's internal endpoint).
+ */
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import net from 'node:net';
+import { Front, type Connector } from '../../../core/supervisor/front.js';
+import { freePort } from '../../helpers/net.js';
+
+const logger = { debug() {}, info() {}, warn() {}, error() {} };
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+/** An upstream server; `onSocket` decides what it does with each connection (default: echo). */
+async function upstream(onSocket: (s: net.Socket) => void = (s) => s.pipe(s)): Promise<{ port: number; server: net.Server; sockets: net.Socket[] }> {
+  const sockets: net.Socket[] = [];
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    sockets.push(s);
+    s.on('error', () => {});
+    onSocket(s);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanups.push(() => {
+    sockets.forEach((s) => s.destroy());
+    return new Promise((r) => server.close(r));
+  });
+  return { port: (server.address() as net.AddressInfo).port, server, sockets };
+}
+
+const connectTo = (port: number): Connector => () =>
+  new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  });
+
+async function front(opts: Partial<ConstructorParameters<typeof Front>[0]> = {}): Promise<Front> {
+  const f = new Front({ service: 'svc', hosts: ['127.0.0.1'], port: await freePort(), holdTimeoutMs: 5000, logger, ...opts });
+  await f.listen();
+  cleanups.push(() => f.close());
+  return f;
+}
+
+function client(port: number, host = '127.0.0.1'): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port, allowHalfOpen: true });
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+    cleanups.push(() => s.destroy());
+  });
+}
+
+/** Sends `text`, ends, and collects the whole answer. */
+function exchange(s: net.Socket, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = '';
+    s.setEncoding('utf8');
+    s.on('data', (d) => (got += d));
+    s.on('end', () => resolve(got));
+    s.on('error', reject);
+    s.end(text);
+  });
+}
+
+describe('Front', () => {
+  it('holds a connection that arrives before the upstream is ready, unread, and serves it once ready', async () => {
+    const up = await upstream();
+    const onDemand = jest.fn();
+    const port = await freePort();
+    const f = await front({ port, onDemand });
+    const c = await client(port);
+    const answer = exchange(c, 'hello');
+    await new Promise((r) => setTimeout(r, 150));
+    expect(f.metrics()).toMatchObject({ held: 1, heldTotal: 1, active: 0 });
+    expect(onDemand).toHaveBeenCalledTimes(1);
+    f.ready(connectTo(up.port));
+    expect(await answer).toBe('hello');
+    expect(f.metrics()).toMatchObject({ held: 0, total: 1, timedOut: 0 });
+    expect(f.metrics().maxHoldMs).toBeGreaterThanOrEqual(100);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(f.metrics()).toMatchObject({ bytesIn: 5, bytesOut: 5, active: 0 });
+  });
+
+  it('closes a held connection after the hold timeout, counted and logged', async () => {
+    const warn = jest.fn();
+    const port = await freePort();
+    const f = await front({ port, holdTimeoutMs: 200, logger: { ...logger, warn } });
+    const c = await client(port);
+    c.resume();
+    const closed = new Promise((r) => c.once('close', r));
+    const t0 = Date.now();
+    await closed;
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+    expect(f.metrics()).toMatchObject({ held: 0, timedOut: 1 });
+    expect(String(warn.mock.calls[0]?.[1])).toMatch(/service svc: a connection waited 0\.\d s for the tunnel and was closed/);
+  });
+
+  it('a connection the upstream refuses while "ready" is held and retried, not refused', async () => {
+    const up = await upstream();
+    let refusals = 3;
+    const refused = jest.fn();
+    const port = await freePort();
+    const f = await front({ port, onUpstreamRefused: refused });
+    f.ready(async (signal) => {
+      if (refusals-- > 0) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+      return connectTo(up.port)(signal);
+    });
+    expect(await exchange(await client(port), 'still served')).toBe('still served');
+    expect(refused).toHaveBeenCalledTimes(3);
+    expect(f.metrics()).toMatchObject({ timedOut: 0, heldTotal: 1 });
+  });
+
+  it('notReady() holds new connections again; ready() with the new upstream serves them', async () => {
+    const a = await upstream((s) => s.end('A'));
+    const b = await upstream((s) => s.end('B'));
+    const port = await freePort();
+    const f = await front({ port });
+    f.ready(connectTo(a.port));
+    expect(await exchange(await client(port), '')).toBe('A');
+    f.notReady();
+    const pending = exchange(await client(port), '');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(f.metrics().held).toBe(1);
+    f.ready(connectTo(b.port));
+    expect(await pending).toBe('B');
+  });
+
+  it('passes a half-close on: the client ends its side and still gets the answer', async () => {
+    const up = await upstream((s) => {
+      let got = '';
+      s.on('data', (d) => (got += d));
+      s.on('end', () => s.end(`got ${got}`));
+    });
+    const port = await freePort();
+    const f = await front({ port });
+    f.ready(connectTo(up.port));
+    expect(await exchange(await client(port), 'request')).toBe('got request');
+  });
+
+  it('passes a reset on as a reset, both ways, and counts a connection cut under the client', async () => {
+    const up = await upstream(() => {});
+    const port = await freePort();
+    const f = await front({ port });
+    f.ready(connectTo(up.port));
+    const c = await client(port);
+    c.write('x');
+    await new Promise((r) => setTimeout(r, 50));
+    const err = new Promise<NodeJS.ErrnoException>((r) => c.once('error', r));
+    up.sockets[0]!.resetAndDestroy();
+    expect((await err).code).toBe('ECONNRESET');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(f.metrics().cut).toBe(1);
+
+    // The other way: the client resets, the upstream sees a reset.
+    const c2 = await client(port);
+    c2.write('y');
+    await new Promise((r) => setTimeout(r, 50));
+    const upErr = new Promise<NodeJS.ErrnoException>((r) => up.sockets[1]!.once('error', r));
+    c2.resetAndDestroy();
+    expect((await upErr).code).toBe('ECONNRESET');
+  });
+
+  it('keeps backpressure: a client cannot push more than socket buffers while the upstream does not read', async () => {
+    const up = await upstream((s) => s.pause());
+    const port = await freePort();
+    const f = await front({ port });
+    f.ready(connectTo(up.port));
+    const c = await client(port);
+    const chunk = Buffer.alloc(64 * 1024);
+    let written = 0;
+    const deadline = Date.now() + 1000;
+    while (Date.now() < deadline) {
+      if (c.write(chunk)) written += chunk.length;
+      else {
+        written += chunk.length;
+        const drained = await Promise.race([new Promise((r) => c.once('drain', () => r(true))), new Promise((r) => setTimeout(() => r(false), 200))]);
+        if (!drained) break;
+      }
+    }
+    // Without backpressure the front would read everything into memory: hundreds of MiB in a second.
+    expect(written).toBeLessThan(64 * 1024 * 1024);
+    expect(written).toBeGreaterThan(0);
+  });
+
+  it('sets noDelay on the upstream socket', async () => {
+    const up = await upstream();
+    const port = await freePort();
+    const f = await front({ port });
+    const spy = jest.fn();
+    f.ready(async (signal) => {
+      const s = (await connectTo(up.port)(signal)) as net.Socket;
+      const orig = s.setNoDelay.bind(s);
+      s.setNoDelay = (v?: boolean) => {
+        spy(v);
+        return orig(v);
+      };
+      return s;
+    });
+    expect(await exchange(await client(port), 'ok')).toBe('ok');
+    expect(spy).toHaveBeenCalledWith(true);
+  });
+
+  it('listens on 127.0.0.1 and ::1 on one port when both are asked for; ::1 is skipped where the machine has no IPv6 loopback', async () => {
+    const up = await upstream((s) => s.end('hi'));
+    const port = await freePort();
+    const f = await front({ port, hosts: ['127.0.0.1', '::1'], optionalHosts: ['::1'] });
+    f.ready(connectTo(up.port));
+    expect(await exchange(await client(port, '127.0.0.1'), '')).toBe('hi');
+    if (f.listening.includes('::1')) expect(await exchange(await client(port, '::1'), '')).toBe('hi');
+    else console.warn('no IPv6 loopback on this machine: the ::1 half of the dual-stack test did not run');
+  });
+
+  it('calls onIdle after idleMs with no connection, not while one is open', async () => {
+    const up = await upstream();
+    const onIdle = jest.fn();
+    const port = await freePort();
+    const f = await front({ port, idleMs: 150, onIdle });
+    f.ready(connectTo(up.port));
+    const c = await client(port);
+    c.write('x');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(onIdle).not.toHaveBeenCalled();
+    c.end();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(onIdle).toHaveBeenCalledTimes(1);
+  });
+
+  it('a port in use is an error, and nothing stays bound', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise((r) => taken.close(r)));
+    const port = (taken.address() as net.AddressInfo).port;
+    const f = new Front({ service: 'svc', hosts: ['::1', '127.0.0.1'], optionalHosts: ['::1'], port, holdTimeoutMs: 100, logger });
+    await expect(f.listen()).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    expect(f.listening.length).toBeLessThanOrEqual(1);
+    await f.close();
+  });
+});
