@@ -1,6 +1,7 @@
 import { ServiceError, UsageError } from '../core/errors.js';
 import { selectServices, Supervisor, type Selection } from '../core/supervisor/Supervisor.js';
-import type { ServiceSupervisor } from '../core/supervisor/ServiceSupervisor.js';
+import { STOP_GRACE_MS, type ServiceSupervisor } from '../core/supervisor/ServiceSupervisor.js';
+import { Shutdown } from '../core/supervisor/shutdown.js';
 import { printable } from '../core/printable.js';
 import type { Redactor } from '../core/redact.js';
 import type { Project } from './project.js';
@@ -52,18 +53,32 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
 
   const stateFile = config.file ? runStateFile(config.file) : undefined;
 
+  // The command, while it runs: a forced shutdown does not wait for it.
+  let command: { kill(signal: NodeJS.Signals): unknown } | undefined;
+  let quiet = false;
+  // The same shutdown as the daemon's, phases and `shutdownPhase` included. Its stop gives every
+  // tunnel its whole SIGTERM grace, as a stop always has: a user who will not wait presses Ctrl-C again.
+  const shutdown = new Shutdown(hub, supervisor, {
+    logger,
+    timeouts: { 'cancel-tasks': STOP_GRACE_MS / 1000 + 1 },
+    actions: { 'stop-new-work': () => (quiet = true) },
+    // As the parent-death signal would, once this process is gone: `npm run` and the like pass it on.
+    onForce: () => command?.kill('SIGTERM'),
+  });
+
   // Signals, at any moment: first to the command (if any), then an orderly teardown. A second signal
-  // forces: every tunnel group gets SIGKILL, and LocalPort exits at once.
+  // forces: every tunnel group gets SIGKILL, nobody is waited for, and `run` returns at once.
   let signalled: NodeJS.Signals | undefined;
   let onSignal: ((sig: NodeJS.Signals) => void) | undefined;
+  let onForced: ((sig: NodeJS.Signals) => void) | undefined;
+  const forced$ = new Promise<NodeJS.Signals>((resolve) => (onForced = resolve));
   const signalled$ = new Promise<NodeJS.Signals>((resolve) => {
     onSignal = (sig) => {
       if (signalled) {
         logger.warn({ signal: sig }, `received ${sig} again: killing every tunnel now`);
-        supervisor.killAllNow();
-        if (stateFile) removeRunState(stateFile);
-        logger.flush();
-        process.exit(128 + (SIGNAL_NUMBERS[sig] ?? 1));
+        void shutdown.request(`${sig} again`, { force: true });
+        onForced!(sig);
+        return;
       }
       signalled = sig;
       logger.info({ signal: sig }, `received ${sig}`);
@@ -98,11 +113,13 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
   const publisher = setInterval(publish, 1000);
   publisher.unref();
 
+  let ended = 'run ended';
   try {
     if (signalled) return 128 + (SIGNAL_NUMBERS[signalled] ?? 1);
     const failures = await startWithProgress(sups, opts, signalled$, hub.redactor);
     if (signalled) return 128 + (SIGNAL_NUMBERS[signalled] ?? 1);
     if (failures.length) {
+      ended = 'a service could not start';
       for (const f of failures) opts.stderr.write(`error: ${printable(hub.redactor.text(f.message))}\n`);
       const failed = failures.map((f) => (f instanceof ServiceError && f.service) || '?');
       opts.stderr.write(`${failures.length} of ${sups.length} service${sups.length === 1 ? '' : 's'} could not start (${failed.join(', ')}); ${opts.command.length ? 'the command was not run' : 'stopping'}. Logs: ${project.logFile}\n`);
@@ -113,11 +130,11 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
     // From here on, state and health changes are news: print them as they happen.
     const news = (line: string) => out.write(`${printable(hub.redactor.text(`${new Date().toISOString()} ${line}`))}\n`);
     hub.hooks.stateChanged.tap(PLUGIN_NAME, (c) => {
-      if (c.to === 'stopping' || c.to === 'stopped' || signalled) return;
+      if (c.to === 'stopping' || c.to === 'stopped' || signalled || quiet) return;
       news(`${c.service.name}: ${c.from} → ${c.to}${c.error ? ` (${c.error})` : ''}`);
     });
     hub.hooks.healthChanged.tap(PLUGIN_NAME, (c) => {
-      if (signalled) return;
+      if (signalled || quiet) return;
       news(`${c.service.name}: ${c.healthy ? 'healthy' : `unhealthy (${c.result.kind}${c.result.code ? ` ${c.result.code}` : ''}: ${c.result.message})`}`);
     });
 
@@ -126,10 +143,12 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
       out.write(`${sig}: stopping ${sups.length} service${sups.length === 1 ? '' : 's'}\n`);
       return 128 + (SIGNAL_NUMBERS[sig] ?? 1);
     }
-    return await runCommand(opts.command, sups, signalled$, opts.stderr);
+    ended = 'the command exited';
+    const running = runCommand(opts.command, sups, signalled$, opts.stderr, (child) => (command = child));
+    return await Promise.race([running, forced$.then((sig) => 128 + (SIGNAL_NUMBERS[sig] ?? 1))]);
   } finally {
+    await shutdown.request(signalled ? `received ${signalled}` : ended);
     clearInterval(publisher);
-    await supervisor.stopAll();
     closing = true;
     if (stateFile) removeRunState(stateFile);
     recorder?.stop();
@@ -199,7 +218,13 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
   return failures;
 }
 
-async function runCommand(command: string[], sups: ServiceSupervisor[], signalled$: Promise<NodeJS.Signals>, stderr: NodeJS.WritableStream): Promise<number> {
+async function runCommand(
+  command: string[],
+  sups: ServiceSupervisor[],
+  signalled$: Promise<NodeJS.Signals>,
+  stderr: NodeJS.WritableStream,
+  started: (child: { kill(signal: NodeJS.Signals): unknown }) => void,
+): Promise<number> {
   const { execa } = await import('execa');
   const env: Record<string, string> = {};
   for (const s of sups) {
@@ -215,6 +240,7 @@ async function runCommand(command: string[], sups: ServiceSupervisor[], signalle
     return 127;
   }
   const child = execa(wrapped.command, wrapped.args, { stdio: 'inherit', env, extendEnv: true, reject: false, shell: false, cleanup: true });
+  started(child);
   void signalled$.then((sig) => child.kill(sig));
   const result = await child;
   if ((result as { code?: string }).code === 'ENOENT') {

@@ -81,7 +81,15 @@ export function createHooks() {
     healthFailed: new AsyncSeriesBailHook<[ServiceDefinition, HealthResult], 'restart' | 'ignore' | 'fail' | void>(['service', 'result'], 'healthFailed'),
 
     // --- process ----------------------------------------------------------------------------------
-    /** Each phase of an orderly shutdown, in order. Plugins clean up here. */
+    /**
+     * Each phase of a shutdown, in order: `stop-new-work`, `complete-current`, `cancel-tasks` (every
+     * service is stopped), `force-kill`. Fires in every LocalPort process that ran services: under
+     * `localport run` (the command exited, a service could not start, or Ctrl-C/SIGTERM/SIGHUP) and in
+     * the daemon (`daemon stop`, SIGTERM, SIGINT). `timeout` is how long (seconds) the phase may take
+     * before the next begins; a tap still running then is not waited for. A second signal or request
+     * forces: the phase under way is cut short, the ones before `force-kill` that have not begun are
+     * skipped (they do not fire), and `force-kill` fires. Plugins clean up here.
+     */
     shutdownPhase: new AsyncParallelHook<[ShutdownPhaseInfo]>(['phase'], 'shutdownPhase'),
   });
 }

@@ -4,10 +4,9 @@ import path from 'node:path';
 import { LocalPortError, UsageError } from '../core/errors.js';
 import type { LocalPort } from '../core/LocalPort.js';
 import type { FileLogger } from '../core/log.js';
-import type { ShutdownPhaseName } from '../core/hooks.js';
 import type { ResolvedConfig, ServiceDefinition } from '../core/types.js';
-import { children } from '../core/supervisor/children.js';
 import { selectServices, Supervisor } from '../core/supervisor/Supervisor.js';
+import { Shutdown, type ShutdownOutcome } from '../core/supervisor/shutdown.js';
 import { reloadConfig } from '../app/project.js';
 import { stoppedStatus } from '../app/status.js';
 import { ControlServer } from './server.js';
@@ -40,15 +39,6 @@ export interface ReloadResult {
 /** How often the daemon checks that its socket and state files are still there. */
 const FINDABLE_CHECK_MS = 2000;
 
-/** Phase, and how long it may take (seconds) before the next begins. */
-export const SHUTDOWN_PHASES: [ShutdownPhaseName, number][] = [
-  ['stop-new-work', 0.05],
-  ['complete-current', 0.15],
-  ['cancel-tasks', 0.25],
-  ['force-kill', 0.5],
-];
-
-
 /**
  * The background supervisor for one config file: owns the services, answers the control socket,
  * reloads its config when the file changes, and shuts down in phases leaving no process behind.
@@ -63,14 +53,17 @@ export class Daemon {
   #watcher: { close(): Promise<void> } | undefined;
   #reloadTimer: NodeJS.Timeout | undefined;
   #inflight = new Set<Promise<unknown>>();
-  #shuttingDown = false;
+  readonly #shutdown: Shutdown;
+  #resolveStopped!: (outcome: ShutdownOutcome) => void;
+  /** Settles once a shutdown is over, whoever asked for it (a signal, `daemon stop`, a second request). */
+  readonly stopped = new Promise<ShutdownOutcome>((resolve) => (this.#resolveStopped = resolve));
   readonly #startedAt = new Date().toISOString();
   /** The control socket chosen among the candidate paths (the first safe one). */
   #socket: string;
   #findableTimer: NodeJS.Timeout | undefined;
   #ensuring = false;
   /** Held for the daemon's life (see takeDaemonLock). */
-  #lock: unknown;
+  #lock: { close(): unknown } | undefined;
 
   constructor(
     readonly hub: LocalPort,
@@ -82,6 +75,13 @@ export class Daemon {
     this.supervisor = new Supervisor(hub, { configFile: config.file });
     this.paths = daemonPaths(config.file!);
     this.#socket = this.paths.socket;
+    this.#shutdown = new Shutdown(hub, this.supervisor, {
+      logger,
+      actions: {
+        'stop-new-work': () => this.#stopNewWork(),
+        'complete-current': () => Promise.all([...this.#inflight]),
+      },
+    });
   }
 
   get socket(): string {
@@ -155,7 +155,7 @@ export class Daemon {
    * SIGUSR2 (a client that finds the process but not its socket sends it). A few lstat calls.
    */
   async ensureFindable(trigger: string): Promise<void> {
-    if (this.#shuttingDown || this.#ensuring || !this.#server) return;
+    if (this.#shutdown.requested || this.#ensuring || !this.#server) return;
     this.#ensuring = true;
     try {
       if (this.logger.reopenIfGone?.()) this.logger.warn({ trigger }, 'the daemon log was deleted; writing a new one');
@@ -225,7 +225,7 @@ export class Daemon {
 
   async handle(req: Request): Promise<unknown> {
     void this.ensureFindable('control request');
-    if (this.#shuttingDown && req.method !== 'ping' && req.method !== 'status') {
+    if (this.#shutdown.requested && req.method !== 'ping' && req.method !== 'status') {
       throw new LocalPortError('DAEMON_STOPPING', 'the daemon is shutting down');
     }
     switch (req.method) {
@@ -356,54 +356,44 @@ export class Daemon {
   #reloadsDone = 0;
 
   /**
-   * Phased shutdown (the seed's design): stop new work, let current operations complete, cancel what
-   * runs (SIGTERM to every tunnel), force-kill what remains. Each phase has a deadline and fires
-   * `shutdownPhase`. A second request or signal goes straight to the force phase.
+   * Phased shutdown (core/supervisor/shutdown.ts): stop new work (socket, watcher, timers), let current
+   * operations complete, cancel what runs, force-kill what remains; each phase fires `shutdownPhase`.
+   * A second request or signal goes straight to force-kill. Resolves, once nothing of the daemon is
+   * left but its process, with the outcome (`forced` after a second request); ending the process is
+   * daemon/main.ts's business.
    */
-  async shutdown(reason: string): Promise<void> {
+  shutdown(reason: string): Promise<ShutdownOutcome> {
     clearInterval(this.#findableTimer);
-    if (this.#shuttingDown) {
-      this.logger.warn({ reason }, 'second shutdown request: force-killing now');
-      this.supervisor.killAllNow();
+    const first = !this.#shutdown.requested;
+    const outcome = this.#shutdown.request(reason);
+    if (first) void this.#finish(outcome, Date.now());
+    return this.stopped;
+  }
+
+  /** No more requests, reloads or checks; again after the phases, which a forced shutdown skips. */
+  async #stopNewWork(): Promise<void> {
+    clearTimeout(this.#reloadTimer);
+    clearInterval(this.#findableTimer);
+    this.#server?.stopAccepting();
+    const watcher = this.#watcher;
+    this.#watcher = undefined;
+    await watcher?.close();
+  }
+
+  async #finish(outcome: Promise<ShutdownOutcome>, t0: number): Promise<void> {
+    const o = await outcome;
+    try {
+      await this.#stopNewWork().catch(() => {});
+      await this.#server?.close().catch(() => {});
+      this.#recorder?.stop();
       this.#removeFiles();
+      // The lock goes last, once nothing of this daemon is left that a successor could trip over.
+      this.#lock?.close();
+      this.logger.info({ ms: Date.now() - t0, left: o.left, forced: o.forced }, `daemon stopped in ${Date.now() - t0} ms`);
       this.logger.flush();
-      process.exit(1);
+    } finally {
+      this.#resolveStopped(o);
     }
-    this.#shuttingDown = true;
-    const t0 = Date.now();
-    this.logger.info({ reason }, `shutdown requested (${reason})`);
-    const actions: Record<ShutdownPhaseName, () => Promise<unknown>> = {
-      'stop-new-work': async () => {
-        clearTimeout(this.#reloadTimer);
-        clearInterval(this.#findableTimer);
-        this.#server?.stopAccepting();
-        await this.#watcher?.close();
-      },
-      'complete-current': () => Promise.all([...this.#inflight]),
-      'cancel-tasks': () => this.supervisor.stopAll(),
-      'force-kill': async () => {
-        this.supervisor.killAllNow();
-        await this.supervisor.stopAll();
-      },
-    };
-    for (const [i, [phase, timeout]] of SHUTDOWN_PHASES.entries()) {
-      const p0 = Date.now();
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeout * 1000)));
-      const work = Promise.all([
-        this.hub.hooks.shutdownPhase.promise({ phase, timeout }).catch((e) => this.logger.error({ phase, err: (e as Error).message }, (e as Error).message)),
-        actions[phase]().catch((e) => this.logger.error({ phase, err: (e as Error).message }, (e as Error).message)),
-      ]).then(() => 'done' as const);
-      const outcome = await Promise.race([work, deadline]);
-      clearTimeout(timer);
-      this.logger.info({ phase, ms: Date.now() - p0, outcome }, `shutdown phase ${i + 1}/${SHUTDOWN_PHASES.length} ${phase}: ${outcome} in ${Date.now() - p0} ms`);
-    }
-    await this.#server?.close().catch(() => {});
-    this.#recorder?.stop();
-    this.#removeFiles();
-    this.logger.info({ ms: Date.now() - t0, left: children.size }, `daemon stopped in ${Date.now() - t0} ms`);
-    this.logger.flush();
-    process.exit(0);
   }
 
   /** Only what is still this daemon's: a successor may already have written its own files. */

@@ -56,6 +56,9 @@ try {
   logger = project.logger;
   daemon = new Daemon(project.hub, project.config, project.logger, version);
   daemon.presetFiles = project.presetFiles;
+  // A signal or `daemon stop` asks for the shutdown; once it is over, this entry point ends the
+  // process: 0, or 1 when a second request had to force it.
+  void daemon.stopped.then((outcome) => process.exit(outcome.forced ? 1 : 0));
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void daemon!.shutdown(sig));
   process.on('SIGHUP', () => void daemon!.reload('SIGHUP'));
   await daemon.start({ autoStart: argv.includes('--auto-start') });
