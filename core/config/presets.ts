@@ -187,14 +187,14 @@ function checkPresetShape(value: unknown, spec: string, fromFile: string): Recor
 // ---------------------------------------------------------------------------------------------
 // Merging
 
-/** Maps whose keys are data (ssh options, HTTP headers, environment), not config keys. */
-const FREE_FORM = new Set(['options', 'headers', 'env']);
-
-/** snake_case config keys to camelCase, so a YAML file and a TypeScript preset merge key by key. */
-function camelize(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(camelize);
+/**
+ * snake_case config keys to camelCase, so a YAML file and a TypeScript preset merge key by key. The
+ * children of `freeForm` keys (ssh options, HTTP headers: see freeFormKeys) are data, kept as written.
+ */
+function camelize(value: unknown, freeForm: ReadonlySet<string>): unknown {
+  if (Array.isArray(value)) return value.map((v) => camelize(v, freeForm));
   if (!value || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) return value;
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [camel(k), FREE_FORM.has(camel(k)) ? v : camelize(v)]));
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [camel(k), freeForm.has(camel(k)) ? v : camelize(v, freeForm)]));
 }
 
 const plain = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
@@ -220,7 +220,7 @@ function servicesByName(services: unknown): Map<string, Record<string, unknown>>
   return out;
 }
 
-interface Layer {
+export interface Layer {
   source: string;
   config: Record<string, unknown>;
 }
@@ -230,14 +230,14 @@ interface Layer {
  * inherited service off), plugins concatenate (the hub de-duplicates by name), defaults merge deeply,
  * scalars replace. Returns the merged config and where each service came from.
  */
-export function mergeLayers(layers: Layer[]): { config: Record<string, unknown>; sources: Map<string, string> } {
+export function mergeLayers(layers: Layer[], freeForm: ReadonlySet<string> = new Set()): { config: Record<string, unknown>; sources: Map<string, string> } {
   const sources = new Map<string, string>();
   const services = new Map<string, Record<string, unknown>>();
   let defaults: unknown = {};
   let version: unknown;
   const plugins: unknown[] = [];
   for (const { source, config } of layers) {
-    const c = camelize({ ...config, plugins: undefined }) as Record<string, unknown>;
+    const c = camelize({ ...config, plugins: undefined }, freeForm) as Record<string, unknown>;
     if (c.version !== undefined) version = c.version;
     defaults = deepMerge(defaults, c.defaults);
     for (const [name, s] of servicesByName(c.services)) {
@@ -254,11 +254,24 @@ export function mergeLayers(layers: Layer[]): { config: Record<string, unknown>;
 }
 
 /**
- * Resolves `extends` (recursively: a preset may extend others) into layers, in order: the presets
- * left to right, each after the presets it extends, then the config itself.
+ * Resolves `extends` (recursively: a preset may extend others) and merges the layers; see collectExtends
+ * and mergeLayers. resolveConfig runs the two steps itself, to apply the layers' plugins in between.
  */
-export async function resolveExtends(raw: Record<string, unknown>, file: string, cwd = process.cwd()): Promise<{ raw: Record<string, unknown>; sources?: Map<string, string>; files: string[] }> {
-  if (raw.extends === undefined) return { raw, files: [] };
+export async function resolveExtends(raw: Record<string, unknown>, file: string, cwd = process.cwd(), freeForm?: ReadonlySet<string>): Promise<{ raw: Record<string, unknown>; sources?: Map<string, string>; files: string[] }> {
+  const collected = await collectExtends(raw, file, cwd);
+  if (!collected) return { raw, files: [] };
+  const merged = mergeLayers(collected.layers, freeForm);
+  return { raw: merged.config, sources: merged.sources, files: collected.files };
+}
+
+/**
+ * Loads what `extends` names (recursively: a preset may extend others) into layers, in order: the
+ * presets left to right, each after the presets it extends, then the config itself. Each layer's
+ * plugins are loaded from its own location; `plugins` lists them all, in layer order. Undefined
+ * when the config extends nothing.
+ */
+export async function collectExtends(raw: Record<string, unknown>, file: string, cwd = process.cwd()): Promise<{ layers: Layer[]; files: string[]; plugins: unknown[] } | undefined> {
+  if (raw.extends === undefined) return undefined;
   const layers: Layer[] = [];
   const files: string[] = [];
   // A preset reached twice by different paths (a diamond) is merged once; one that extends a file
@@ -294,8 +307,7 @@ export async function resolveExtends(raw: Record<string, unknown>, file: string,
     layers.push({ source, config: rest });
   };
   await visit(raw, file, 'local', [file]);
-  const merged = mergeLayers(layers);
-  return { raw: merged.config, sources: merged.sources, files };
+  return { layers, files, plugins: layers.flatMap((l) => (Array.isArray(l.config.plugins) ? l.config.plugins : [])) };
 }
 
 /**
