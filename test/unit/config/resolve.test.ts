@@ -20,7 +20,7 @@ const labelled = definePlugin({
       connectionSchema: configObject({ labels: z.record(z.string(), z.string()).default({}), someKey: z.string().optional() }),
       freeFormKeys: ['labels'],
       describeTarget: () => 'labelled',
-      createForward: () => ({ command: process.execPath, args: [] }),
+      createForward: () => ({ command: process.execPath, args: [], ready: { output: /^READY$/ } }),
     });
   },
 });
