@@ -1,5 +1,7 @@
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ConfigError, isUserError } from '../errors.js';
 import { ConfigCodeError, describeValue, runConfigCode, ThrownValue } from './code.js';
 import { checkConfigShape } from './guard.js';
@@ -37,21 +39,39 @@ function sameFile(a: string, b: string): boolean {
 
 const isPath = (spec: string) => spec.startsWith('.') || spec.startsWith('/') || /^[A-Za-z]:[\\/]/.test(spec);
 
-/** The `.` entry of a package.json `exports` field, preferring import, then node/default, then require. */
-function exportsDot(exp: unknown): string | undefined {
-  if (typeof exp === 'string') return exp;
-  if (!exp || typeof exp !== 'object') return undefined;
-  const o = exp as Record<string, unknown>;
-  const dot = '.' in o ? o['.'] : Object.keys(o).some((k) => k.startsWith('.')) ? undefined : o;
-  if (typeof dot === 'string') return dot;
-  if (!dot || typeof dot !== 'object') return undefined;
-  for (const cond of ['import', 'node', 'default', 'require']) {
-    const v = exportsDot((dot as Record<string, unknown>)[cond]);
-    if (v) return v;
-  }
-  return undefined;
+let resolver: { esmResolve(id: string, opts: { parentURL: string; try: true }): string | undefined } | undefined;
+
+/**
+ * A package name resolved as `import` would from `dir` (jiti's resolver: `exports` with the import,
+ * node and default conditions, then `main`, extensions, index files), or undefined. jiti is required
+ * here, synchronously and only when a package is named: it ships CommonJS, and a YAML config that
+ * names no package never loads it.
+ */
+function resolvePackage(spec: string, dir: string): string | undefined {
+  resolver ??= (createRequire(import.meta.url)('jiti') as typeof import('jiti')).createJiti(import.meta.url, { moduleCache: false });
+  const url = resolver.esmResolve(spec, { parentURL: pathToFileURL(path.join(dir, 'localport.config.js')).href, try: true });
+  return url ? fileURLToPath(url) : undefined;
 }
 
+/** The entry a package.json declares: `exports`' `.` (any condition's first string), else `main`. For the message only. */
+function declaredEntry(pkg: { main?: string; exports?: unknown }): string {
+  const first = (exp: unknown): string | undefined => {
+    if (typeof exp === 'string') return exp;
+    if (!exp || typeof exp !== 'object') return undefined;
+    const o = exp as Record<string, unknown>;
+    for (const v of Object.values('.' in o ? { dot: o['.'] } : o)) {
+      const found = first(v);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  return first(pkg.exports) ?? pkg.main ?? 'index.js';
+}
+
+/**
+ * A relative preset path with the extension left out: LocalPort's own list, as a preset may be data
+ * (`./team` finds team.yaml) where a module resolver knows only code.
+ */
 function existingFile(base: string): string | undefined {
   for (const candidate of [base, `${base}.js`, `${base}.mjs`, `${base}.cjs`, `${base}.ts`, `${base}.json`, `${base}.yaml`, `${base}.yml`, path.join(base, 'index.js'), path.join(base, 'index.mjs'), path.join(base, 'index.cjs')]) {
     if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
@@ -73,7 +93,7 @@ function whatIsThere(target: string): string | undefined {
   return undefined;
 }
 
-/** node_modules/<name> from `dir` upwards. */
+/** node_modules/<name> from `dir` upwards: after the resolver failed, tells "not installed" from "no entry point". */
 function packageDir(name: string, dir: string): string | undefined {
   for (let d = path.resolve(dir); ; d = path.dirname(d)) {
     const candidate = path.join(d, 'node_modules', ...name.split('/'));
@@ -96,6 +116,8 @@ export function resolveEntry(spec: string, what: 'preset' | 'plugin', fromFile: 
     }
     return file;
   }
+  const resolved = resolvePackage(spec, fromDir) ?? resolvePackage(spec, cwd);
+  if (resolved) return resolved;
   const dir = packageDir(spec, fromDir) ?? packageDir(spec, cwd);
   if (!dir) {
     throw presetError('not-found', what, spec, fromFile, `package not found (looked in node_modules from ${fromDir} and from ${cwd})`, `Install it: npm install --save-dev ${spec}`);
@@ -106,12 +128,8 @@ export function resolveEntry(spec: string, what: 'preset' | 'plugin', fromFile: 
   } catch (e) {
     throw presetError('no-entry', what, spec, fromFile, `cannot read ${path.join(dir, 'package.json')}: ${(e as Error).message}`, 'Reinstall the package.');
   }
-  const declared = exportsDot(pkg.exports) ?? pkg.main ?? 'index.js';
-  const file = existingFile(path.resolve(dir, declared));
-  if (!file) {
-    throw presetError('no-entry', what, spec, fromFile, `the package has no entry point: ${path.resolve(dir, declared)} does not exist`, `Its package.json must name an existing file in "exports" or "main" (is the package built?).`);
-  }
-  return file;
+  const declared = path.resolve(dir, declaredEntry(pkg));
+  throw presetError('no-entry', what, spec, fromFile, `the package has no entry point: ${declared} does not exist`, `Its package.json must name an existing file in "exports" or "main" (is the package built?).`);
 }
 
 /** A timeout or `process.exit` in a preset's or plugin's code, reported against the config that names it. */
