@@ -93,6 +93,15 @@ describe('finding presets', () => {
     expect(resolveEntry('q', 'preset', from(dir))).toBe(path.join(dir, 'node_modules/q/lib/main.js'));
   });
 
+  it("resolves a package's subpath exports, as import would (jiti's resolver)", () => {
+    const dir = tree({
+      'node_modules/@acme/presets/package.json': JSON.stringify({ name: '@acme/presets', exports: { '.': './index.mjs', './web': { import: './web/index.mjs', default: './web/index.cjs' } } }),
+      'node_modules/@acme/presets/index.mjs': 'export default {}',
+      'node_modules/@acme/presets/web/index.mjs': 'export default {}',
+    });
+    expect(resolveEntry('@acme/presets/web', 'preset', from(dir))).toBe(path.join(dir, 'node_modules/@acme/presets/web/index.mjs'));
+  });
+
   it('falls back to the working directory', () => {
     const cwd = tree({ 'node_modules/r/package.json': '{"name":"r"}', 'node_modules/r/index.js': 'module.exports = {}' });
     const elsewhere = tree({ 'localport.yaml': '' });
