@@ -31,12 +31,16 @@ const ADDER = `export default (o) => ({
 });
 `;
 
-const service = (name: string, port: number, dir: string) => `  - name: ${name}
+/**
+ * A fake tunnel. In the preset, its mode comes from a snake_case `vars` entry: exec declares `vars` free-form,
+ * so merging the preset keeps the name its `{placeholder}` uses.
+ */
+const service = (name: string, port: number, dir: string, inPreset = false) => `  - name: ${name}
     technology: exec
     local_port: ${port}
     remote_port: 1
     health_check: { type: tcp, interval: 0.5 }
-    connection: { command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(FAKE_TUNNEL)}, '{localPort}', ok, '0', '${dir}/no-flag'] }
+    connection: { command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(FAKE_TUNNEL)}, '{localPort}', ${inPreset ? "'{tunnel_mode}'" : 'ok'}, '0', '${dir}/no-flag']${inPreset ? ', vars: { tunnel_mode: ok }' : ''} }
 `;
 
 async function project() {
@@ -47,7 +51,7 @@ async function project() {
   const preset = path.join(dir, 'team.yaml');
   // Written as editors save (a new file renamed over the old), so a reload never reads half a file.
   const writePreset = (withSecond: boolean) => {
-    writeFileSync(`${preset}.tmp`, `name: team\nservices:\n${service('shared', ports.shared, dir)}${withSecond ? service('shared2', ports.shared2, dir) : ''}`);
+    writeFileSync(`${preset}.tmp`, `name: team\nservices:\n${service('shared', ports.shared, dir, true)}${withSecond ? service('shared2', ports.shared2, dir, true) : ''}`);
     renameSync(`${preset}.tmp`, preset);
   };
   writePreset(false);
