@@ -59,7 +59,8 @@ function declaredEntry(pkg: { main?: string; exports?: unknown }): string {
     if (typeof exp === 'string') return exp;
     if (!exp || typeof exp !== 'object') return undefined;
     const o = exp as Record<string, unknown>;
-    for (const v of Object.values('.' in o ? { dot: o['.'] } : o)) {
+    const subpaths = Object.keys(o).some((k) => k.startsWith('.'));
+    for (const v of subpaths ? [o['.']] : Object.values(o)) {
       const found = first(v);
       if (found) return found;
     }
