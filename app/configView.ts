@@ -1,6 +1,7 @@
 import type { ResolvedConfig, View } from '../core/types.js';
 import type { Redactor } from '../core/redact.js';
-import { snake } from '../core/config/keys.js';
+import { freeFormKeys, snake } from '../core/config/keys.js';
+import type { LocalPort } from '../core/LocalPort.js';
 
 /** `config validate`: the services found, once the config passed every check. */
 export function validateView(config: ResolvedConfig): View {
@@ -20,19 +21,18 @@ export function printView(config: ResolvedConfig, redactor: Redactor): View {
   };
 }
 
-/** Maps whose keys are data (ssh options, HTTP headers, environment), not config keys: kept as written. */
-const FREE_FORM = new Set(['options', 'headers', 'env']);
-
-function toSnake(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(toSnake);
+/** Config keys to snake_case; the children of `freeForm` keys (ssh options, HTTP headers) are data, kept as written. */
+function toSnake(value: unknown, freeForm: ReadonlySet<string>): unknown {
+  if (Array.isArray(value)) return value.map((v) => toSnake(v, freeForm));
   if (!value || typeof value !== 'object') return value;
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [snake(k), FREE_FORM.has(k) ? v : toSnake(v)]));
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [snake(k), freeForm.has(k) ? v : toSnake(v, freeForm)]));
 }
 
 /** `config export`: the resolved services in the original format (snake_case, a list), redacted. */
-export function exportConfig(config: ResolvedConfig, redactor: Redactor, tags: string[] = []): unknown {
+export function exportConfig(config: ResolvedConfig, hub: Pick<LocalPort, 'redactor' | 'technologies' | 'healthChecks'>, tags: string[] = []): unknown {
+  const freeForm = freeFormKeys(hub);
   const services = config.services
     .filter((s) => tags.length === 0 || s.tags.some((t) => tags.includes(t)))
-    .map(({ source: _source, ...s }) => toSnake(s));
-  return redactor.data({ version: config.version, services });
+    .map(({ source: _source, ...s }) => toSnake(s, freeForm));
+  return hub.redactor.data({ version: config.version, services });
 }

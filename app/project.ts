@@ -1,15 +1,11 @@
-import { checkBindAddresses } from '../core/config/bind.js';
-import { runConfigCode } from '../core/config/code.js';
 import { loadRawConfig } from '../core/config/load.js';
-import { substituteEnv } from '../core/config/env.js';
-import { rawPlugins, validateConfig } from '../core/config/validate.js';
-import { resolveExtends, resolvePluginEntries } from '../core/config/presets.js';
+import { resolveConfig } from '../core/config/resolve.js';
 import { UsageError } from '../core/errors.js';
 import { LocalPort } from '../core/LocalPort.js';
 import { createLogger, type FileLogger, type LogLevel } from '../core/log.js';
 import { Redactor } from '../core/redact.js';
 import type { ResolvedConfig, View } from '../core/types.js';
-import { defaultPreset } from '../presets/default/index.js';
+import { builtins } from './builtins.js';
 
 export interface ProjectOptions {
   configPath?: string;
@@ -41,26 +37,19 @@ export interface Project {
 export async function loadProject(opts: ProjectOptions = {}): Promise<Project> {
   const redactor = opts.redactor ?? new Redactor();
   const { file, raw } = await loadRawConfig({ configPath: opts.configPath, cwd: opts.cwd });
-  const ext = await resolveExtends(raw as Record<string, unknown>, file, opts.cwd);
-  const substituted = substituteEnv(ext.raw, opts.env ?? process.env, redactor, file);
   const { logger, file: logFile } = await createLogger(redactor, { level: opts.logLevel, file: opts.logFile });
-  const hub = new LocalPort({ redactor, logger });
-  const plugins = await resolvePluginEntries(rawPlugins(substituted), file, opts.cwd);
-  // Plugins' apply() and configResolved taps are the config's code too: bounded, process.exit trapped.
-  const use = () => hub.use([defaultPreset().plugins, plugins]);
-  await (plugins.length ? runConfigCode(file, `config ${file}`, use, { stage: 'applying its plugins' }) : use());
-  // Before any work (run and start would otherwise start tunnels and then fail to print).
-  if (opts.output !== undefined) checkFormat(hub, opts.output);
-  const config = await resolveWith(hub, file, substituted, ext.sources);
+  const { hub, config, presetFiles } = await resolveConfig(raw, {
+    ...builtins(),
+    file,
+    cwd: opts.cwd,
+    env: opts.env,
+    redactor,
+    logger,
+    // Before any work (run and start would otherwise start tunnels and then fail to print).
+    onPlugins: opts.output === undefined ? undefined : (h) => checkFormat(h, opts.output!),
+  });
   logger.debug({ file, services: config.services.map((s) => s.name) }, 'config loaded');
-  return { hub, config, logger, logFile, presetFiles: ext.files };
-}
-
-async function resolveWith(hub: LocalPort, file: string, substituted: unknown, sources?: Map<string, string>): Promise<ResolvedConfig> {
-  const validated = validateConfig(substituted, { file, technologies: hub.technologies, healthChecks: hub.healthChecks, sources });
-  await checkBindAddresses(validated, substituted, hub.technologies);
-  if (!hub.hooks.configResolved.isUsed()) return validated;
-  return runConfigCode(file, `config ${file}`, () => hub.hooks.configResolved.promise(validated), { stage: 'a configResolved tap' });
+  return { hub, config, logger, logFile, presetFiles };
 }
 
 /**
@@ -69,8 +58,8 @@ async function resolveWith(hub: LocalPort, file: string, substituted: unknown, s
  */
 export async function reloadConfig(hub: LocalPort, configPath: string, env: NodeJS.ProcessEnv = process.env): Promise<{ config: ResolvedConfig; presetFiles: string[] }> {
   const { file, raw } = await loadRawConfig({ configPath });
-  const ext = await resolveExtends(raw as Record<string, unknown>, file);
-  return { config: await resolveWith(hub, file, substituteEnv(ext.raw, env, hub.redactor, file), ext.sources), presetFiles: ext.files };
+  const { config, presetFiles } = await resolveConfig(raw, { file, env, hub });
+  return { config, presetFiles };
 }
 
 /** An `--output` format no plugin registered is a usage error (exit 2) that lists those that are. */
@@ -87,6 +76,6 @@ export function render(hub: LocalPort, output: string, view: View, color: boolea
 /** A hub with only the built-in plugins: enough to render output when the config is not loaded. */
 export async function builtinHub(): Promise<LocalPort> {
   const hub = new LocalPort();
-  await hub.use(defaultPreset().plugins);
+  await hub.use(builtins().plugins);
   return hub;
 }

@@ -72,15 +72,17 @@ export async function untilHttp(port, t0, child) {
   }
 }
 
+/** A raw config resolved as the CLI resolves it (the built-in plugins, resolveConfig): { hub, config }. */
+export async function resolveRaw(raw, file = 'bench.yaml') {
+  const { resolveConfig } = await import('../dist/core/config/resolve.js');
+  const { builtins } = await import('../dist/app/builtins.js');
+  return resolveConfig(raw, { ...builtins(), file });
+}
+
 /** A hub with the built-in plugins and a supervisor for one raw service: what the daemon runs. */
 export async function superviseOne(rawService) {
   const { Supervisor } = await import('../dist/core/supervisor/Supervisor.js');
-  const { LocalPort } = await import('../dist/core/LocalPort.js');
-  const { validateConfig } = await import('../dist/core/config/validate.js');
-  const { defaultPreset } = await import('../dist/presets/default/index.js');
-  const hub = new LocalPort();
-  await hub.use(defaultPreset().plugins);
-  const config = validateConfig({ services: [rawService] }, { technologies: hub.technologies, healthChecks: hub.healthChecks });
+  const { hub, config } = await resolveRaw({ services: [rawService] });
   const sup = new Supervisor(hub);
   return { sup, service: sup.add(config.services[0]) };
 }

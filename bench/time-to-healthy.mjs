@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, httpOk, peers, printTable, stats, untilHttp } from './lib.mjs';
+import { BIN, httpOk, peers, printTable, resolveRaw, stats, untilHttp } from './lib.mjs';
 
 const N = Number(process.env.BENCH_RUNS ?? 10);
 const { hasSshd } = await peers.bins();
@@ -18,9 +18,6 @@ if (!hasSshd) {
 const { startSshd } = await peers.sshd();
 const { startHttpServer, freePort } = await peers.net();
 const { Supervisor } = await import('../dist/core/supervisor/Supervisor.js');
-const { LocalPort } = await import('../dist/core/LocalPort.js');
-const { validateConfig } = await import('../dist/core/config/validate.js');
-const { defaultPreset } = await import('../dist/presets/default/index.js');
 
 const sshd = await startSshd();
 const web = await startHttpServer('bench');
@@ -30,11 +27,9 @@ const connection = { host: '127.0.0.1', port: sshd.port, key_file: sshd.clientKe
 const elapsed = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
 
 async function localport(count) {
-  const hub = new LocalPort();
-  await hub.use(defaultPreset().plugins);
   const services = [];
   for (let i = 0; i < count; i++) services.push({ name: `s${i}`, technology: 'ssh', local_port: await freePort(), remote_port: web.port, connection });
-  const config = validateConfig({ services }, { technologies: hub.technologies, healthChecks: hub.healthChecks });
+  const { hub, config } = await resolveRaw({ services });
   const sup = new Supervisor(hub);
   const t0 = process.hrtime.bigint();
   const results = await sup.startAll(config.services);

@@ -7,6 +7,13 @@ import { LocalPortError } from './errors.js';
 export class Registry<T> {
   readonly #entries = new Map<string, { value: T; plugin: string }>();
 
+  /**
+   * The type a config gets where it names none. Set by whoever composes the plugins (the app's
+   * composition root), not by a plugin: two plugins claiming it would need a rule to pick one, and
+   * installing a plugin would silently change every service that relies on the default.
+   */
+  defaultType: string | undefined;
+
   constructor(readonly kind: string) {}
 
   register(type: string, value: T, plugin: string): void {

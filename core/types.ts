@@ -121,6 +121,11 @@ export interface Technology<C = any> {
   type: string;
   /** Validates the service's `connection` block. Keys are camelCase; snake_case input is accepted. */
   connectionSchema: ZodType<C>;
+  /**
+   * Keys of `connection` whose values are maps of user data (ssh's `-o` options, a process's
+   * environment): their own keys are kept as written, never converted between snake_case and camelCase.
+   */
+  freeFormKeys?: readonly string[];
   /** The address the forward listens on; clients get it as LOCALPORT_<NAME>_HOST. Default 127.0.0.1. */
   localAddress?(connection: C): string;
   /** A short human description of the far end, e.g. `deploy@bastion → db:5432`. Never contains secrets beyond what the redactor removes. */
@@ -164,6 +169,8 @@ export interface HealthTarget<C = Record<string, unknown>> {
 export interface HealthCheck<C = any> {
   type: string;
   configSchema: ZodType<C>;
+  /** Keys of `config` whose values are maps of user data (HTTP headers): kept as written, like Technology's. */
+  freeFormKeys?: readonly string[];
   check(target: HealthTarget<C>): Promise<HealthResult>;
 }
 

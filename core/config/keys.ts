@@ -2,6 +2,15 @@
 export const camel = (key: string) => key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 export const snake = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
+/**
+ * The keys whose children are user data, not config keys (ssh's `options`, HTTP `headers`): each
+ * technology and health check declares its own. One set for the whole config, as a key name means
+ * the same wherever it appears; merging presets and `config export` keep those maps as written.
+ */
+export function freeFormKeys(registries: { technologies: { values(): { freeFormKeys?: readonly string[] }[] }; healthChecks: { values(): { freeFormKeys?: readonly string[] }[] } }): Set<string> {
+  return new Set([...registries.technologies.values(), ...registries.healthChecks.values()].flatMap((d) => d.freeFormKeys ?? []));
+}
+
 /** A name or key as shown in an error: whole up to 64 characters, so an absurd one keeps the error to one line. */
 export function clip(text: string, max = 64): string {
   const flat = text.replace(/[\r\n\t]/g, ' ');

@@ -259,6 +259,12 @@ function unreadable<T>(dir: string, fn: () => T): T {
  * The config file's path without loading it — the same search as loadRawConfig (cosmiconfig's
  * `project` strategy over SEARCH_PLACES). Commands that talk to a running daemon use it, so that a
  * broken config on disk never stops you from seeing status or stopping the daemon.
+ *
+ * Not cosmiconfig's own `search()`, which cannot do this job: it finds a file by loading it (running
+ * a TypeScript config's code, which `status` and `stop` must not), reads every candidate whole (a FIFO
+ * by a config's name would block it for good), and skips an empty file, a directory, an unreadable
+ * file or a dangling link by a config's name (EISDIR, EACCES, ENOENT) to take a parent directory's
+ * config in silence, where LocalPort names that file and says what is wrong with it.
  */
 export function findConfigFile(opts: { configPath?: string; cwd?: string } = {}): string {
   const cwd = opts.cwd ?? process.cwd();

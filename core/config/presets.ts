@@ -1,5 +1,7 @@
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ConfigError, isUserError } from '../errors.js';
 import { ConfigCodeError, describeValue, runConfigCode, ThrownValue } from './code.js';
 import { checkConfigShape } from './guard.js';
@@ -37,21 +39,40 @@ function sameFile(a: string, b: string): boolean {
 
 const isPath = (spec: string) => spec.startsWith('.') || spec.startsWith('/') || /^[A-Za-z]:[\\/]/.test(spec);
 
-/** The `.` entry of a package.json `exports` field, preferring import, then node/default, then require. */
-function exportsDot(exp: unknown): string | undefined {
-  if (typeof exp === 'string') return exp;
-  if (!exp || typeof exp !== 'object') return undefined;
-  const o = exp as Record<string, unknown>;
-  const dot = '.' in o ? o['.'] : Object.keys(o).some((k) => k.startsWith('.')) ? undefined : o;
-  if (typeof dot === 'string') return dot;
-  if (!dot || typeof dot !== 'object') return undefined;
-  for (const cond of ['import', 'node', 'default', 'require']) {
-    const v = exportsDot((dot as Record<string, unknown>)[cond]);
-    if (v) return v;
-  }
-  return undefined;
+let resolver: { esmResolve(id: string, opts: { parentURL: string; try: true }): string | undefined } | undefined;
+
+/**
+ * A package name resolved as `import` would from `dir` (jiti's resolver: `exports` with the import,
+ * node and default conditions, then `main`, extensions, index files), or undefined. jiti is required
+ * here, synchronously and only when a package is named: it ships CommonJS, and a YAML config that
+ * names no package never loads it.
+ */
+function resolvePackage(spec: string, dir: string): string | undefined {
+  resolver ??= (createRequire(import.meta.url)('jiti') as typeof import('jiti')).createJiti(import.meta.url, { moduleCache: false });
+  const url = resolver.esmResolve(spec, { parentURL: pathToFileURL(path.join(dir, 'localport.config.js')).href, try: true });
+  return url ? fileURLToPath(url) : undefined;
 }
 
+/** The entry a package.json declares: `exports`' `.` (any condition's first string), else `main`. For the message only. */
+function declaredEntry(pkg: { main?: string; exports?: unknown }): string {
+  const first = (exp: unknown): string | undefined => {
+    if (typeof exp === 'string') return exp;
+    if (!exp || typeof exp !== 'object') return undefined;
+    const o = exp as Record<string, unknown>;
+    const subpaths = Object.keys(o).some((k) => k.startsWith('.'));
+    for (const v of subpaths ? [o['.']] : Object.values(o)) {
+      const found = first(v);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  return first(pkg.exports) ?? pkg.main ?? 'index.js';
+}
+
+/**
+ * A relative preset path with the extension left out: LocalPort's own list, as a preset may be data
+ * (`./team` finds team.yaml) where a module resolver knows only code.
+ */
 function existingFile(base: string): string | undefined {
   for (const candidate of [base, `${base}.js`, `${base}.mjs`, `${base}.cjs`, `${base}.ts`, `${base}.json`, `${base}.yaml`, `${base}.yml`, path.join(base, 'index.js'), path.join(base, 'index.mjs'), path.join(base, 'index.cjs')]) {
     if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
@@ -73,7 +94,7 @@ function whatIsThere(target: string): string | undefined {
   return undefined;
 }
 
-/** node_modules/<name> from `dir` upwards. */
+/** node_modules/<name> from `dir` upwards: after the resolver failed, tells "not installed" from "no entry point". */
 function packageDir(name: string, dir: string): string | undefined {
   for (let d = path.resolve(dir); ; d = path.dirname(d)) {
     const candidate = path.join(d, 'node_modules', ...name.split('/'));
@@ -96,6 +117,8 @@ export function resolveEntry(spec: string, what: 'preset' | 'plugin', fromFile: 
     }
     return file;
   }
+  const resolved = resolvePackage(spec, fromDir) ?? resolvePackage(spec, cwd);
+  if (resolved) return resolved;
   const dir = packageDir(spec, fromDir) ?? packageDir(spec, cwd);
   if (!dir) {
     throw presetError('not-found', what, spec, fromFile, `package not found (looked in node_modules from ${fromDir} and from ${cwd})`, `Install it: npm install --save-dev ${spec}`);
@@ -106,12 +129,8 @@ export function resolveEntry(spec: string, what: 'preset' | 'plugin', fromFile: 
   } catch (e) {
     throw presetError('no-entry', what, spec, fromFile, `cannot read ${path.join(dir, 'package.json')}: ${(e as Error).message}`, 'Reinstall the package.');
   }
-  const declared = exportsDot(pkg.exports) ?? pkg.main ?? 'index.js';
-  const file = existingFile(path.resolve(dir, declared));
-  if (!file) {
-    throw presetError('no-entry', what, spec, fromFile, `the package has no entry point: ${path.resolve(dir, declared)} does not exist`, `Its package.json must name an existing file in "exports" or "main" (is the package built?).`);
-  }
-  return file;
+  const declared = path.resolve(dir, declaredEntry(pkg));
+  throw presetError('no-entry', what, spec, fromFile, `the package has no entry point: ${declared} does not exist`, `Its package.json must name an existing file in "exports" or "main" (is the package built?).`);
 }
 
 /** A timeout or `process.exit` in a preset's or plugin's code, reported against the config that names it. */
@@ -187,14 +206,14 @@ function checkPresetShape(value: unknown, spec: string, fromFile: string): Recor
 // ---------------------------------------------------------------------------------------------
 // Merging
 
-/** Maps whose keys are data (ssh options, HTTP headers, environment), not config keys. */
-const FREE_FORM = new Set(['options', 'headers', 'env']);
-
-/** snake_case config keys to camelCase, so a YAML file and a TypeScript preset merge key by key. */
-function camelize(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(camelize);
+/**
+ * snake_case config keys to camelCase, so a YAML file and a TypeScript preset merge key by key. The
+ * children of `freeForm` keys (ssh options, HTTP headers: see freeFormKeys) are data, kept as written.
+ */
+function camelize(value: unknown, freeForm: ReadonlySet<string>): unknown {
+  if (Array.isArray(value)) return value.map((v) => camelize(v, freeForm));
   if (!value || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) return value;
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [camel(k), FREE_FORM.has(camel(k)) ? v : camelize(v)]));
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [camel(k), freeForm.has(camel(k)) ? v : camelize(v, freeForm)]));
 }
 
 const plain = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
@@ -220,7 +239,7 @@ function servicesByName(services: unknown): Map<string, Record<string, unknown>>
   return out;
 }
 
-interface Layer {
+export interface Layer {
   source: string;
   config: Record<string, unknown>;
 }
@@ -230,14 +249,14 @@ interface Layer {
  * inherited service off), plugins concatenate (the hub de-duplicates by name), defaults merge deeply,
  * scalars replace. Returns the merged config and where each service came from.
  */
-export function mergeLayers(layers: Layer[]): { config: Record<string, unknown>; sources: Map<string, string> } {
+export function mergeLayers(layers: Layer[], freeForm: ReadonlySet<string> = new Set()): { config: Record<string, unknown>; sources: Map<string, string> } {
   const sources = new Map<string, string>();
   const services = new Map<string, Record<string, unknown>>();
   let defaults: unknown = {};
   let version: unknown;
   const plugins: unknown[] = [];
   for (const { source, config } of layers) {
-    const c = camelize({ ...config, plugins: undefined }) as Record<string, unknown>;
+    const c = camelize({ ...config, plugins: undefined }, freeForm) as Record<string, unknown>;
     if (c.version !== undefined) version = c.version;
     defaults = deepMerge(defaults, c.defaults);
     for (const [name, s] of servicesByName(c.services)) {
@@ -254,11 +273,24 @@ export function mergeLayers(layers: Layer[]): { config: Record<string, unknown>;
 }
 
 /**
- * Resolves `extends` (recursively: a preset may extend others) into layers, in order: the presets
- * left to right, each after the presets it extends, then the config itself.
+ * Resolves `extends` (recursively: a preset may extend others) and merges the layers; see collectExtends
+ * and mergeLayers. resolveConfig runs the two steps itself, to apply the layers' plugins in between.
  */
-export async function resolveExtends(raw: Record<string, unknown>, file: string, cwd = process.cwd()): Promise<{ raw: Record<string, unknown>; sources?: Map<string, string>; files: string[] }> {
-  if (raw.extends === undefined) return { raw, files: [] };
+export async function resolveExtends(raw: Record<string, unknown>, file: string, cwd = process.cwd(), freeForm?: ReadonlySet<string>): Promise<{ raw: Record<string, unknown>; sources?: Map<string, string>; files: string[] }> {
+  const collected = await collectExtends(raw, file, cwd);
+  if (!collected) return { raw, files: [] };
+  const merged = mergeLayers(collected.layers, freeForm);
+  return { raw: merged.config, sources: merged.sources, files: collected.files };
+}
+
+/**
+ * Loads what `extends` names (recursively: a preset may extend others) into layers, in order: the
+ * presets left to right, each after the presets it extends, then the config itself. Each layer's
+ * plugins are loaded from its own location; `plugins` lists them all, in layer order. Undefined
+ * when the config extends nothing.
+ */
+export async function collectExtends(raw: Record<string, unknown>, file: string, cwd = process.cwd()): Promise<{ layers: Layer[]; files: string[]; plugins: unknown[] } | undefined> {
+  if (raw.extends === undefined) return undefined;
   const layers: Layer[] = [];
   const files: string[] = [];
   // A preset reached twice by different paths (a diamond) is merged once; one that extends a file
@@ -294,8 +326,7 @@ export async function resolveExtends(raw: Record<string, unknown>, file: string,
     layers.push({ source, config: rest });
   };
   await visit(raw, file, 'local', [file]);
-  const merged = mergeLayers(layers);
-  return { raw: merged.config, sources: merged.sources, files };
+  return { layers, files, plugins: layers.flatMap((l) => (Array.isArray(l.config.plugins) ? l.config.plugins : [])) };
 }
 
 /**

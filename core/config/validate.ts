@@ -145,7 +145,11 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
     }
 
     const hcIn = { ...defaults.healthCheck, ...s.healthCheck };
-    const hcType = hcIn.type ?? 'tcp';
+    const hcType = hcIn.type ?? ctx.healthChecks.defaultType;
+    if (hcType === undefined) {
+      problems.push({ file, path: label('healthCheck', 'type'), message: `is required: no default health check is set; registered: ${ctx.healthChecks.types().join(', ') || '(none)'}` });
+      continue;
+    }
     let hcConfig: Record<string, unknown> = { ...(defaults.healthCheck?.type === hcType ? defaults.healthCheck?.config : {}), ...s.healthCheck?.config };
     if (!ctx.healthChecks.has(hcType)) {
       problems.push({ file, path: label('healthCheck', 'type'), message: ctx.healthChecks.unknownMessage(clip(hcType)) });

@@ -91,6 +91,8 @@ export const execPlugin = () =>
       api.registerTechnology<ExecConnection>({
         type: 'exec',
         connectionSchema: execConnectionSchema,
+        // `vars` names the `{placeholders}` of `args`: a snake_case name must stay snake_case.
+        freeFormKeys: ['env', 'vars'],
         localAddress: (c) => c.bindAddress,
         describeTarget: (s) => `${s.connection.command}${s.connection.host ? ` → ${s.connection.host}:${s.remotePort}` : ` :${s.remotePort}`}`,
         createForward(service) {

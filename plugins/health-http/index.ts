@@ -37,6 +37,7 @@ export const httpHealthPlugin = () =>
       api.registerHealthCheck<HttpCheckConfig>({
         type: 'http',
         configSchema: httpConfigSchema,
+        freeFormKeys: ['headers'],
         async check(t): Promise<HealthResult> {
           const { request, Agent } = await import('undici');
           const c = t.config;

@@ -162,6 +162,7 @@ export const sshPlugin = (opts: { binary?: string } = {}) =>
       api.registerTechnology<SshConnection>({
         type: 'ssh',
         connectionSchema: sshConnectionSchema,
+        freeFormKeys: ['options'],
         localAddress: (c) => c.bindAddress,
         describeTarget: (s) => {
           const c = s.connection;

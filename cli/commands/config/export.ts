@@ -21,7 +21,7 @@ export class ConfigExportCommand extends BaseCommand {
   async run(): Promise<number> {
     const [{ loadProject }, { exportConfig }] = await Promise.all([import('../../../app/project.js'), import('../../../app/configView.js')]);
     const { config, hub } = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor });
-    const data = exportConfig(config, hub.redactor, this.tags);
+    const data = exportConfig(config, hub, this.tags);
     if (this.output === 'json') this.context.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
     else {
       const yaml = (await import('js-yaml')).default;

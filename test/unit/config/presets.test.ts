@@ -4,6 +4,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { mergeLayers, resolveEntry, resolveExtends } from '../../../core/config/presets.js';
 import { ConfigError } from '../../../core/errors.js';
+import { freeFormKeys } from '../../../core/config/keys.js';
+import { makeHub } from '../../helpers/hub.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'lp-presets-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -59,8 +61,10 @@ describe('merge rules', () => {
     expect(Object.fromEntries(sources)).toEqual({ db: '@acme/base + local', cache: '@acme/base + local', queue: '@acme/extra', api: 'local' });
   });
 
-  it('keeps free-form maps (ssh options, headers, env) as written', () => {
-    const { config } = mergeLayers([{ source: 'local', config: { services: [{ name: 'a', connection: { options: { Server_Alive: 1 } }, health_check: { config: { headers: { x_token: 't' } } } }] } }]);
+  it('keeps free-form maps (ssh options, headers, env) as written', async () => {
+    // The built-in plugins declare them (ssh `options`, http `headers`, exec `env`): core names none.
+    const freeForm = freeFormKeys(await makeHub());
+    const { config } = mergeLayers([{ source: 'local', config: { services: [{ name: 'a', connection: { options: { Server_Alive: 1 } }, health_check: { config: { headers: { x_token: 't' } } } }] } }], freeForm);
     const s = (config.services as Record<string, Record<string, Record<string, unknown>>>[])[0];
     expect(s.connection.options).toEqual({ Server_Alive: 1 });
     expect((s.healthCheck.config as Record<string, unknown>).headers).toEqual({ x_token: 't' });
@@ -87,6 +91,15 @@ describe('finding presets', () => {
     });
     expect(resolveEntry('@acme/p', 'preset', from(dir))).toBe(path.join(dir, 'node_modules/@acme/p/esm/index.mjs'));
     expect(resolveEntry('q', 'preset', from(dir))).toBe(path.join(dir, 'node_modules/q/lib/main.js'));
+  });
+
+  it("resolves a package's subpath exports, as import would (jiti's resolver)", () => {
+    const dir = tree({
+      'node_modules/@acme/presets/package.json': JSON.stringify({ name: '@acme/presets', exports: { '.': './index.mjs', './web': { import: './web/index.mjs', default: './web/index.cjs' } } }),
+      'node_modules/@acme/presets/index.mjs': 'export default {}',
+      'node_modules/@acme/presets/web/index.mjs': 'export default {}',
+    });
+    expect(resolveEntry('@acme/presets/web', 'preset', from(dir))).toBe(path.join(dir, 'node_modules/@acme/presets/web/index.mjs'));
   });
 
   it('falls back to the working directory', () => {

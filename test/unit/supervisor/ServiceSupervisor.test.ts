@@ -146,7 +146,10 @@ describe('ServiceSupervisor', () => {
     // Validation refuses both (core/config/bind.ts); this is the start-up check, for an interface gone since.
     const port = await freePort();
     const exec = (name: string, bind: string, local = port) => ({ name, technology: 'exec', local_port: local, remote_port: 1, connection: { command: process.execPath, bind_address: bind } });
-    const { config, sup } = await setup([exec('far', '203.0.113.77'), exec('nowhere', 'nonexistent.invalid', await freePort())]);
+    const { config: valid, sup } = await setup([exec('far', '127.0.0.1'), exec('nowhere', '127.0.0.1', await freePort())]);
+    // Valid when the config was resolved; then the address went away.
+    const gone = (i: number, bindAddress: string) => ({ ...valid.services[i], connection: { ...valid.services[i].connection, bindAddress } });
+    const config = { services: [gone(0, '203.0.113.77'), gone(1, 'nonexistent.invalid')] };
     const far = await sup.add(config.services[0]).start().catch((e) => e);
     expect(far.code).toBe('BIND_FAILED');
     expect(far.message).toBe(`service far: cannot listen on 203.0.113.77:${port}: 203.0.113.77 is not an address of this machine`);
