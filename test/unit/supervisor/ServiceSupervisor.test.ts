@@ -304,3 +304,66 @@ describe('ServiceSupervisor', () => {
     expect(alive(pid)).toBe(false);
   });
 });
+
+describe('observer hooks', () => {
+  // A webhook plugin as users write it: every observer posts somewhere slow (2 s here).
+  const SLOW_MS = 2000;
+  const slowly = () => new Promise<void>((r) => setTimeout(r, SLOW_MS));
+
+  it('a slow afterStart observer does not delay the restart after kill -9 of the tunnel', async () => {
+    const { config, sup, hub } = await setup([await fake('a')]);
+    let observed = 0;
+    hub.hooks.afterStart.tapPromise('test:slow-webhook', async () => {
+      observed += 1;
+      await slowly();
+    });
+    const s = sup.add(config.services[0]);
+    await s.start();
+    for (const round of [1, 2]) {
+      // Killed while the afterStart observer of the previous start is still busy.
+      const pid = s.pid!;
+      const t0 = Date.now();
+      process.kill(pid, 'SIGKILL');
+      await waitUntil(() => s.state === 'ready' && s.pid !== pid, 3000, `restart ${round}`);
+      // Back with a 50 ms backoff and a node start-up; far below the observer's 2 s.
+      expect(Date.now() - t0).toBeLessThan(SLOW_MS / 2);
+    }
+    expect(observed).toBe(3);
+  });
+
+  it('a slow startFailed observer does not delay the retry of a failed restart attempt', async () => {
+    const flag = path.join(dir, 'flag-slow-observer');
+    const { config, sup, hub } = await setup([await fake('a', { flag })]);
+    const failed: string[] = [];
+    hub.hooks.startFailed.tapPromise('test:slow-webhook', async (_s, error) => {
+      failed.push(error.message);
+      await slowly();
+    });
+    hub.hooks.beforeRestart.tap('test', (_s, info) => {
+      if (info.attempt === 2) writeFileSync(flag, 'ok'); // the second attempt works
+    });
+    const s = sup.add(config.services[0]);
+    await s.start();
+    writeFileSync(flag, 'reset');
+    const pid = s.pid!;
+    const t0 = Date.now();
+    process.kill(pid, 'SIGKILL');
+    await waitUntil(() => s.state === 'ready' && s.pid !== pid, 5000, 'the restart');
+    expect(failed).toEqual(['service a: the fake remote reset the connection']);
+    expect(Date.now() - t0).toBeLessThan(SLOW_MS / 2);
+  });
+
+  it("a slow startFailed observer does not delay the failure a first start reports", async () => {
+    const { config, sup, hub } = await setup([await fake('a', { mode: 'fail' })]);
+    let observed = 0;
+    hub.hooks.startFailed.tapPromise('test:slow-webhook', async () => {
+      await slowly();
+      observed += 1;
+    });
+    const t0 = Date.now();
+    const err = await sup.add(config.services[0]).start().catch((e) => e);
+    expect(err.message).toBe('service a: the fake remote refused the forward');
+    expect(Date.now() - t0).toBeLessThan(SLOW_MS / 2);
+    expect(observed).toBe(0); // still busy: nobody waited for it
+  });
+});
