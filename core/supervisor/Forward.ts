@@ -25,6 +25,3 @@ export interface Forward {
   /** Ends it by force at once, without waiting: for process exit, where nothing can be awaited. */
   killNow(): void;
 }
-
-/** Resolves with how `forward` ended. */
-export const forwardExited = (forward: Forward): Promise<ExitInfo> => new Promise((resolve) => forward.onExit(resolve));
