@@ -176,38 +176,45 @@ export class ForwardProcess implements Forward {
     const leaderExit = new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (exitCode, signal) => resolve({ exitCode, signal })));
     const drained = child.then((result) => result);
     const record = { pid: this.#pid, kill: (signal: NodeJS.Signals) => this.kill(signal) };
-    this.#exited = (async () => {
-      const first = await Promise.race([drained, leaderExit.then(() => undefined)]);
-      this.#done = true;
-      // The tunnel has exited only once its whole process group has: a forwarder that a wrapper forked
-      // may outlive the wrapper, holding the port the next attempt needs. So has what escaped the group.
-      await this.#groupExited();
-      await this.#escapedExited(tunnelId);
-      this.#groupGone = true;
-      untrackChild(record);
-      let result = first;
-      if (!result) {
-        // What is still in the pipes is read; then nothing of the tunnel holds them, or they are let go.
-        const letGo = setTimeout(() => [child.stdout, child.stderr].forEach((s) => s?.destroy()), 1000);
-        result = await drained;
-        clearTimeout(letGo);
+    this.#exited = (async (): Promise<ExitInfo> => {
+      try {
+        const first = await Promise.race([drained, leaderExit.then(() => undefined)]);
+        this.#done = true;
+        // The tunnel has exited only once its whole process group has: a forwarder that a wrapper forked
+        // may outlive the wrapper, holding the port the next attempt needs. So has what escaped the group.
+        await this.#groupExited();
+        await this.#escapedExited(tunnelId);
+        this.#groupGone = true;
+        untrackChild(record);
+        let result = first;
+        if (!result) {
+          // What is still in the pipes is read; then nothing of the tunnel holds them, or they are let go.
+          const letGo = setTimeout(() => [child.stdout, child.stderr].forEach((s) => s?.destroy()), 1000);
+          result = await drained;
+          clearTimeout(letGo);
+        }
+        const leader = first ? undefined : await leaderExit;
+        const info: ExitInfo = {
+          exitCode: leader?.exitCode ?? result.exitCode,
+          signal: leader?.signal ?? result.signal,
+          output: tail.join('\n'),
+          stderr: errTail.join('\n'),
+        };
+        // Not found: execa's ENOENT, or setpriv's exec failure (it exits 127).
+        if ((result as { code?: string }).code === 'ENOENT' || (result.exitCode === 127 && /failed to execute .*No such file/.test(info.output))) {
+          info.output = `${spec.command}: command not found`;
+          info.exitCode = 127;
+        }
+        const dropped = budget.report(true);
+        if (dropped) ctx.log.line('localport', dropped);
+        ctx.log.line('localport', `exit ${info.signal ?? info.exitCode}`);
+        return info;
+      } catch (error) {
+        // LocalPort's own handling failed (not the tunnel): said against the service. The forward counts
+        // as ended, so that nobody waits for it forever; what may be left of it is SIGKILLed at exit.
+        ctx.internalError("waiting for the tunnel's exit", error);
+        return { output: tail.join('\n'), stderr: errTail.join('\n') };
       }
-      const leader = first ? undefined : await leaderExit;
-      const info: ExitInfo = {
-        exitCode: leader?.exitCode ?? result.exitCode,
-        signal: leader?.signal ?? result.signal,
-        output: tail.join('\n'),
-        stderr: errTail.join('\n'),
-      };
-      // Not found: execa's ENOENT, or setpriv's exec failure (it exits 127).
-      if ((result as { code?: string }).code === 'ENOENT' || (result.exitCode === 127 && /failed to execute .*No such file/.test(info.output))) {
-        info.output = `${spec.command}: command not found`;
-        info.exitCode = 127;
-      }
-      const dropped = budget.report(true);
-      if (dropped) ctx.log.line('localport', dropped);
-      ctx.log.line('localport', `exit ${info.signal ?? info.exitCode}`);
-      return info;
     })();
     void this.#exited.then((info) => {
       this.#exit = info;
