@@ -58,14 +58,16 @@ export function createHooks() {
     /**
      * The forward is listening (first start and every restart). Observers, fired and not waited for:
      * `start()` resolves, and `run` runs its command, without waiting for them, and a slow one delays
-     * no restart. A throw is logged against the service and the plugin, not fatal. A stop gives those
-     * still running up to 2 s to finish.
+     * no restart. A throw is logged against the service and the plugin, not fatal. Stopping the
+     * service gives those still running up to 2 s to finish (in a shutdown, the phase deadlines bound
+     * that wait; clean-up that must finish belongs in `shutdownPhase`).
      */
     afterStart: new AsyncParallelHook<[ServiceDefinition, ForwardInfo]>(['service', 'forward'], 'afterStart'),
     /**
      * A start attempt failed (the forward exited or never became ready). Observers, fired and not
      * waited for, as `afterStart`: a slow one delays neither the next attempt nor the error a first
-     * start rejects with; a stop (as `run` does after a failed start) gives them up to 2 s to finish.
+     * start rejects with. Stopping the service (as `run` does after a failed start) gives them up to
+     * 2 s to finish, as for `afterStart`.
      */
     startFailed: new AsyncParallelHook<[ServiceDefinition, Error]>(['service', 'error'], 'startFailed'),
     /**
