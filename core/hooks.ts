@@ -55,11 +55,25 @@ export function createHooks() {
     // --- one service's life ---------------------------------------------------------------------
     /** Before a service's forward is spawned (first start and every restart). Throwing fails that service only. */
     beforeStart: new AsyncSeriesHook<[ServiceDefinition]>(['service'], 'beforeStart'),
-    /** The forward is listening. Observers; a throw is logged, not fatal. */
+    /**
+     * The forward is listening (first start and every restart). Observers, fired and not waited for:
+     * `start()` resolves, and `run` runs its command, without waiting for them, and a slow one delays
+     * no restart. A throw is logged against the service and the plugin, not fatal. Stopping the
+     * service gives those still running up to 2 s to finish (in a shutdown, the phase deadlines bound
+     * that wait; clean-up that must finish belongs in `shutdownPhase`).
+     */
     afterStart: new AsyncParallelHook<[ServiceDefinition, ForwardInfo]>(['service', 'forward'], 'afterStart'),
-    /** A start attempt failed (the forward exited or never became ready). Observers. */
+    /**
+     * A start attempt failed (the forward exited or never became ready). Observers, fired and not
+     * waited for, as `afterStart`: a slow one delays neither the next attempt nor the error a first
+     * start rejects with. Stopping the service (as `run` does after a failed start) gives them up to
+     * 2 s to finish, as for `afterStart`.
+     */
     startFailed: new AsyncParallelHook<[ServiceDefinition, Error]>(['service', 'error'], 'startFailed'),
-    /** Every state transition, synchronously, in order. */
+    /**
+     * Every state transition, synchronously, in order. A promise a tap returns is not waited for: the
+     * transition (a restart included) goes on at once.
+     */
     stateChanged: new SyncHook<[StateChange]>(['change'], 'stateChanged'),
     /** Before a service is stopped on purpose. */
     beforeStop: new AsyncSeriesHook<[ServiceDefinition]>(['service'], 'beforeStop'),
@@ -69,7 +83,7 @@ export function createHooks() {
     beforeRestart: new AsyncSeriesBailHook<[ServiceDefinition, RestartInfo], false | void>(['service', 'restart'], 'beforeRestart'),
 
     // --- health ---------------------------------------------------------------------------------
-    /** Health flipped between healthy and unhealthy. */
+    /** Health flipped between healthy and unhealthy; synchronously, a promise a tap returns is not waited for. */
     healthChanged: new SyncHook<[HealthChange]>(['change'], 'healthChanged'),
     /**
      * Consecutive failures crossed the threshold, or a check's credentials were rejected (`auth_rejected`,

@@ -16,23 +16,32 @@ const STARTUP_PROBE_MS = 500;
  */
 const AUTH_RECHECK_MS = 30_000;
 
-export interface HealthHost {
+/** What is checked: the service, reached at its local address and port (through the tunnel). */
+export interface HealthTarget {
   readonly service: ServiceDefinition;
   readonly localAddress: string;
-  /** Health crossed the failure threshold and the verdict is to restart the tunnel. */
-  restartForHealth(reason: string): void;
-  /** The verdict is to fail the service (no restart); `code` names why (AUTH_REJECTED, HEALTH_FAILED). */
-  failForHealth(reason: string, code: string): void;
-  healthy(): void;
-  unhealthy(): void;
 }
+
+/**
+ * What the monitor concluded about the service; its host subscribes with `onVerdict` and acts.
+ * - `healthy`: the success threshold was reached (again);
+ * - `unhealthy`: the failure threshold was crossed, or a check's credentials were rejected; a
+ *   `restart`, a `fail` or nothing (a plugin answered `'ignore'`) follows once `healthFailed` answered;
+ * - `restart`: restart the tunnel;
+ * - `fail`: fail the service, no restart; `code` names why (AUTH_REJECTED, HEALTH_FAILED).
+ */
+export type HealthVerdict =
+  | { kind: 'healthy'; reason: string }
+  | { kind: 'unhealthy'; reason: string }
+  | { kind: 'restart'; reason: string }
+  | { kind: 'fail'; reason: string; code: 'AUTH_REJECTED' | 'HEALTH_FAILED' };
 
 /**
  * Checks one service through its tunnel, on its own timer: a slow or hung check (cut at its
  * timeout) never delays another service's. Crossing `failureThreshold` fires `healthFailed`; unless a
- * plugin answers, the tunnel is restarted. A check whose credentials were rejected is not a flake and
- * no restart can fix it: the first one fires `healthFailed`, and unless a plugin answers, the service
- * fails, naming the rejection.
+ * plugin answers, the verdict is `restart`. A check whose credentials were rejected is not a flake and
+ * no restart can fix it: the first one fires `healthFailed`, and unless a plugin answers, the verdict
+ * is `fail`, naming the rejection. It acts on nothing itself: its verdicts go to `onVerdict` listeners.
  */
 export class HealthMonitor {
   #status: HealthStatus;
@@ -46,9 +55,10 @@ export class HealthMonitor {
   /** No check before this time (ms since epoch): the last one's credentials were refused. */
   #rejectedUntil = 0;
   readonly #check: HealthCheck;
+  readonly #listeners = new Set<(verdict: HealthVerdict) => void>();
 
   constructor(
-    private readonly host: HealthHost,
+    private readonly host: HealthTarget,
     private readonly hub: LocalPort,
     private readonly logger: Logger,
   ) {
@@ -85,6 +95,24 @@ export class HealthMonitor {
   /** An explicit new start: the user may have fixed the credentials, so check at once again. */
   forgetRejection(): void {
     this.#rejectedUntil = 0;
+  }
+
+  /** Calls `listener` with every verdict from now on; returns the unsubscribe. */
+  onVerdict(listener: (verdict: HealthVerdict) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #emit(verdict: HealthVerdict): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(verdict);
+      } catch (error) {
+        // The host's handling failed for this service: say so against it; the other listeners still hear.
+        const name = this.host.service.name;
+        this.logger.error({ service: name, err: error instanceof Error ? error.stack : String(error) }, `service ${name}: handling the health verdict '${verdict.kind}' failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
   }
 
   /** Resolves when the service is healthy. */
@@ -176,7 +204,7 @@ export class HealthMonitor {
       if (s.state !== 'healthy' && this.#successes >= hc.successThreshold) {
         this.#everHealthy = true;
         this.#change('healthy', result);
-        this.host.healthy();
+        this.#emit({ kind: 'healthy', reason: result.message ?? 'healthy' });
         const waiters = this.#waiters;
         this.#waiters = [];
         waiters.forEach((w) => w());
@@ -193,7 +221,7 @@ export class HealthMonitor {
     if ((!rejected && s.consecutiveFailures < hc.failureThreshold) || s.state === 'unhealthy') return;
 
     this.#change('unhealthy', result);
-    this.host.unhealthy();
+    this.#emit({ kind: 'unhealthy', reason: s.message ?? `${hc.type} check failed` });
     let verdict: 'restart' | 'ignore' | 'fail' | void = undefined;
     try {
       verdict = await this.hub.hooks.healthFailed.promise(this.host.service, result);
@@ -203,10 +231,14 @@ export class HealthMonitor {
     // Restarting a tunnel cannot fix a password, and retrying it could lock the account.
     const decision = verdict ?? (rejected ? 'fail' : 'restart');
     const failed = `health check ${hc.type} failed ${s.consecutiveFailures} times: ${s.message}`;
-    if (decision === 'restart') this.host.restartForHealth(failed);
+    if (decision === 'restart') this.#emit({ kind: 'restart', reason: failed });
     else if (decision === 'fail' && rejected) {
-      this.host.failForHealth(`the ${hc.type} check's credentials were rejected (${s.message}); not retried, as retries could lock the account: fix health_check.config, then start ${name} again`, 'AUTH_REJECTED');
-    } else if (decision === 'fail') this.host.failForHealth(`${failed} (a plugin failed the service)`, 'HEALTH_FAILED');
+      this.#emit({
+        kind: 'fail',
+        reason: `the ${hc.type} check's credentials were rejected (${s.message}); not retried, as retries could lock the account: fix health_check.config, then start ${name} again`,
+        code: 'AUTH_REJECTED',
+      });
+    } else if (decision === 'fail') this.#emit({ kind: 'fail', reason: `${failed} (a plugin failed the service)`, code: 'HEALTH_FAILED' });
     else this.logger.warn({ service: name, kind: s.kind }, `${name} is unhealthy (${s.kind}); not restarting: ${s.message}`);
   }
 

@@ -5,46 +5,23 @@ import { ServiceLog } from '../log.js';
 import { serviceLogFile } from '../dirs.js';
 import type { ExitExplanation, ExitInfo, ForwardSpec, Logger, ServiceDefinition, ServiceState, ServiceStatus, Technology } from '../types.js';
 import { backoffDelay, mayRestart } from './backoff.js';
-import { bindError, canConnect, portHolder, waitForPort } from './ports.js';
-import { groupAlive, nextTunnelId, OWNER_ENV, ownerMarker, processesMarked, trackChild, TUNNEL_ENV, untrackChild, withParentDeathSignal } from './children.js';
-import { HealthMonitor, type HealthHost } from './HealthMonitor.js';
-import { MAX_LINE_BYTES, OutputBudget, readLines } from './lines.js';
+import { bindProblem } from './ports.js';
+import type { Forward } from './Forward.js';
+import { ForwardProcess, STOP_GRACE_MS } from './ForwardProcess.js';
+import { HealthMonitor, type HealthVerdict } from './HealthMonitor.js';
+import { START_TIMEOUT_MS, whenReady } from './readiness.js';
 
-/** How long a forward may take to become ready before the attempt counts as failed. */
-export const START_TIMEOUT_MS = 30_000;
-/** How long a forward gets between SIGTERM and SIGKILL. */
-export const STOP_GRACE_MS = 2_000;
-const TAIL_LINES = 20;
-
-interface Running {
-  pid: number;
-  command: string;
-  exited: Promise<ExitInfo>;
-  kill(signal: NodeJS.Signals): void;
-  tail: string[];
-}
+export { START_TIMEOUT_MS, STOP_GRACE_MS };
 
 class Aborted extends Error {}
 
 /**
- * SIGTERM, then SIGKILL once the grace is over, until `alive()` says nothing is left (or a second
- * after the SIGKILL): for what a tunnel left behind, which no exit event announces.
+ * One service's state machine with its restart policy. It starts the service's forward (a Forward:
+ * today a ForwardProcess), waits until it is ready (readiness.ts), hears the moment it exits and what
+ * the health monitor concludes, restarts it under the policy, and stops it. Observer hooks are fired
+ * on the way, never waited for.
  */
-async function terminate(signal: (sig: NodeJS.Signals) => void, alive: () => boolean): Promise<void> {
-  signal('SIGTERM');
-  const killAt = Date.now() + STOP_GRACE_MS;
-  while (alive() && Date.now() < killAt + 1000) {
-    if (Date.now() >= killAt) signal('SIGKILL');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-
-/**
- * One service's state machine. It owns the service's tunnel process: starts it, notices the moment
- * it exits, restarts it under the restart policy, and stops it.
- */
-export class ServiceSupervisor implements HealthHost {
+export class ServiceSupervisor {
   state: ServiceState = 'stopped';
   restarts = 0;
   /** Restart attempts since the service was last stable. */
@@ -52,7 +29,9 @@ export class ServiceSupervisor implements HealthHost {
   lastError: string | null = null;
   since: Date | null = null;
 
-  #running: Running | undefined;
+  #forward: Forward | undefined;
+  /** The spec `#forward` was made from: its explainExit names why it ended. */
+  #currentSpec: ForwardSpec | undefined;
   #launch: AbortController | undefined;
   /** The start attempt in flight, if any; stop() waits for it to clean up after itself. */
   #launching: Promise<void> | undefined;
@@ -74,6 +53,8 @@ export class ServiceSupervisor implements HealthHost {
   #failureCode = 'START_FAILED';
   /** Callers of whenHealthy, told when the service fails instead. */
   #failureWaiters: ((error: Error) => void)[] = [];
+  /** Observer hooks still running (see #notify). */
+  readonly #observers = new Set<Promise<void>>();
   readonly health: HealthMonitor;
 
   constructor(
@@ -85,6 +66,7 @@ export class ServiceSupervisor implements HealthHost {
     this.#log = new ServiceLog(serviceLogFile(service.name, opts.configFile), hub.redactor);
     this.#logger = hub.logger;
     this.health = new HealthMonitor(this, hub, hub.logger);
+    this.health.onVerdict((verdict) => this.#onHealth(verdict));
   }
 
   get name(): string {
@@ -92,7 +74,7 @@ export class ServiceSupervisor implements HealthHost {
   }
 
   get pid(): number | null {
-    return this.#running?.pid ?? null;
+    return this.#forward?.pid ?? null;
   }
 
   get localAddress(): string {
@@ -212,8 +194,7 @@ export class ServiceSupervisor implements HealthHost {
       const message = (error as Error).message;
       if (failureClass(error) === 'transient' && !this.#stopping) {
         this.#log.line('localport', `start attempt failed: ${message}`);
-        await this.#observe('startFailed', () => this.hub.hooks.startFailed.promise(this.service, error as Error));
-        if (this.#stopping) return;
+        this.#notify('startFailed', () => this.hub.hooks.startFailed.promise(this.service, error as Error));
         this.#setState('restarting', message);
         await this.#scheduleRestart(message);
         await this.whenSettled();
@@ -221,7 +202,7 @@ export class ServiceSupervisor implements HealthHost {
         return; // ready (the restart made it so) or stopped
       }
       this.#fail(message, error instanceof LocalPortError ? error.code : 'START_FAILED');
-      await this.#observe('startFailed', () => this.hub.hooks.startFailed.promise(this.service, error as Error));
+      this.#notify('startFailed', () => this.hub.hooks.startFailed.promise(this.service, error as Error));
       throw error;
     }
     // A stop that came as the forward became ready wins: it kills what was started.
@@ -252,28 +233,46 @@ export class ServiceSupervisor implements HealthHost {
     await this.#launching?.catch(() => {});
     this.health.stop();
     if (this.state === 'stopped') return;
-    if (this.state === 'failed' && !this.#running) {
+    if (this.state === 'failed' && !this.#forward) {
       this.#setState('stopped');
+      await this.#observersDone();
       return;
     }
     this.#setState('stopping');
     await this.#observe('beforeStop', () => this.hub.hooks.beforeStop.promise(this.service));
-    await this.#kill();
+    await this.#forward?.stop();
     this.#setState('stopped');
     await this.#observe('afterStop', () => this.hub.hooks.afterStop.promise(this.service));
+    await this.#observersDone();
     await this.#log.close();
   }
 
-  /** SIGKILLs the process group at once; for process exit, where nothing can be awaited. */
+  /** Kills the forward at once (a process group: SIGKILL); for process exit, where nothing can be awaited. */
   killNow(): void {
-    this.#running?.kill('SIGKILL');
+    this.#forward?.killNow();
   }
 
-  async #kill(): Promise<void> {
-    if (this.#running) await this.#killRunning(this.#running);
+  /**
+   * Fires an observer hook without waiting for it: a slow observer (a webhook) must not hold up a
+   * start, a restart or the failure a caller is waiting for. What it throws is logged as #observe says.
+   */
+  #notify(hook: string, fire: () => Promise<unknown>): void {
+    const running: Promise<void> = this.#observe(hook, fire).finally(() => this.#observers.delete(running));
+    this.#observers.add(running);
   }
 
-  /** Runs observer hooks: a failing observer is logged, it does not change the service's fate. */
+  /**
+   * Observers still running get up to the stop grace to finish: a webhook that reports a failed start
+   * is not cut off by `run` exiting right after, and a hung one does not hang the stop.
+   */
+  async #observersDone(): Promise<void> {
+    if (this.#observers.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(this.#observers), new Promise((r) => (timer = setTimeout(r, STOP_GRACE_MS)))]);
+    clearTimeout(timer);
+  }
+
+  /** Runs an observer hook: a failing observer is logged, it does not change the service's fate. */
   async #observe(hook: string, fire: () => Promise<unknown>): Promise<void> {
     try {
       await fire();
@@ -286,64 +285,62 @@ export class ServiceSupervisor implements HealthHost {
   #becameReady(): void {
     this.#everReady = true;
     this.#setState('ready');
-    const running = this.#running!;
-    void this.#observe('afterStart', () =>
-      this.hub.hooks.afterStart.promise(this.service, { pid: running.pid, localAddress: this.localAddress, localPort: this.service.localPort }),
-    );
+    const forward = this.#forward!;
+    this.#notify('afterStart', () => this.hub.hooks.afterStart.promise(this.service, { pid: forward.pid, localAddress: this.localAddress, localPort: this.service.localPort }));
     this.health.start();
-    running.exited
-      .then((info) => {
-        if (this.#running !== running) return;
-        this.#running = undefined;
-        if (this.#stopping) return;
-        const explained = this.#describeExit(info, undefined);
-        const failure = this.#failReason ?? (explained.failure === 'rejected' ? { reason: explained.message, code: 'AUTH_REJECTED' } : undefined);
-        const reason = this.#killReason ?? explained.message;
-        this.#killReason = undefined;
-        this.#failReason = undefined;
-        if (failure) {
-          clearTimeout(this.#stableTimer);
-          this.health.stop();
-          this.#logger.error({ service: this.name, reason: failure.reason }, `service ${this.name} failed, not restarting: ${failure.reason}`);
-          this.#fail(failure.reason, failure.code);
-          return;
-        }
-        this.#crashed(reason);
-      })
-      .catch((error) => this.#internalError("handling the tunnel's exit", error));
+    forward.onExit((info) => this.#exitedWhileReady(forward, info));
   }
 
-  /** Healthy: once it stays so for `resetAfter` seconds, the restart attempts are forgiven. */
-  healthy(): void {
-    clearTimeout(this.#stableTimer);
-    this.#stableTimer = setTimeout(() => {
-      this.attempts = 0;
-    }, this.service.restartPolicy.resetAfter * 1000);
-    this.#stableTimer.unref();
+  /** The forward ended after it was ready: on purpose (a stop, a health verdict), or it crashed. */
+  #exitedWhileReady(forward: Forward, info: ExitInfo): void {
+    if (this.#forward !== forward) return;
+    this.#forward = undefined;
+    if (this.#stopping) return;
+    const explained = this.#describeExit(info, undefined);
+    const failure = this.#failReason ?? (explained.failure === 'rejected' ? { reason: explained.message, code: 'AUTH_REJECTED' } : undefined);
+    const reason = this.#killReason ?? explained.message;
+    this.#killReason = undefined;
+    this.#failReason = undefined;
+    if (failure) {
+      clearTimeout(this.#stableTimer);
+      this.health.stop();
+      this.#logger.error({ service: this.name, reason: failure.reason }, `service ${this.name} failed, not restarting: ${failure.reason}`);
+      this.#fail(failure.reason, failure.code);
+      return;
+    }
+    this.#crashed(reason);
   }
 
-  unhealthy(): void {
-    clearTimeout(this.#stableTimer);
-  }
-
-  /** The health monitor gave up on this tunnel: kill it, and let the restart policy take over. */
-  restartForHealth(reason: string): void {
-    const running = this.#running;
-    if (this.state !== 'ready' || !running || this.#stopping) return;
-    this.#killReason = reason;
-    void this.#killRunning(running);
-  }
-
-  /**
-   * The check's credentials were refused (or a plugin said so): no restart can fix that, and every new
-   * attempt counts against the account. Kill the tunnel and fail the service, naming why.
-   */
-  failForHealth(reason: string, code: string): void {
-    const running = this.#running;
-    if (this.state !== 'ready' || !running || this.#stopping) return;
-    this.health.stop();
-    this.#failReason = { reason, code };
-    void this.#killRunning(running);
+  /** What the health monitor concluded. */
+  #onHealth(verdict: HealthVerdict): void {
+    const forward = this.#forward;
+    switch (verdict.kind) {
+      case 'healthy':
+        // Once it stays so for `resetAfter` seconds, the restart attempts are forgiven.
+        clearTimeout(this.#stableTimer);
+        this.#stableTimer = setTimeout(() => {
+          this.attempts = 0;
+        }, this.service.restartPolicy.resetAfter * 1000);
+        this.#stableTimer.unref();
+        return;
+      case 'unhealthy':
+        clearTimeout(this.#stableTimer);
+        return;
+      case 'restart':
+        // Kill the forward; its exit hands over to the restart policy.
+        if (this.state !== 'ready' || !forward || this.#stopping) return;
+        this.#killReason = verdict.reason;
+        void forward.stop();
+        return;
+      case 'fail':
+        // Credentials refused (or a plugin said so): no restart can fix that, and every new attempt
+        // counts against the account. Kill the forward and fail the service, naming why.
+        if (this.state !== 'ready' || !forward || this.#stopping) return;
+        this.health.stop();
+        this.#failReason = { reason: verdict.reason, code: verdict.code };
+        void forward.stop();
+        return;
+    }
   }
 
   /** Resolves when the service is healthy (its check passed since its last start); rejects if it fails first. */
@@ -372,8 +369,6 @@ export class ServiceSupervisor implements HealthHost {
     const last = info.stderr?.trim().split('\n').filter(Boolean).pop();
     return { message: `${this.#technology.type} process ${how}${last ? `: ${last}` : ''}`, failure: 'permanent' };
   }
-
-  #currentSpec: ForwardSpec | undefined;
 
   /** The tunnel went away while ready: restart it under the policy. */
   #crashed(reason: string): void {
@@ -417,8 +412,7 @@ export class ServiceSupervisor implements HealthHost {
       const message = (error as Error).message;
       this.lastError = message;
       this.#log.line('localport', `restart attempt ${this.attempts} failed: ${message}`);
-      await this.#observe('startFailed', () => this.hub.hooks.startFailed.promise(this.service, error as Error));
-      if (this.#stopping) return;
+      this.#notify('startFailed', () => this.hub.hooks.startFailed.promise(this.service, error as Error));
       // A refused login is never retried; a setup mistake is retried only for a forward that once ran
       // (the network or the server may come back), not while the service is still starting.
       const failure = failureClass(error);
@@ -448,54 +442,35 @@ export class ServiceSupervisor implements HealthHost {
     if (abort.signal.aborted) throw new Aborted();
 
     const address = this.localAddress;
-    const bind = await bindError(s.localPort, address);
+    const cannotBind = await bindProblem(s.name, s.localPort, address);
     if (abort.signal.aborted) throw new Aborted();
-    // Only a port that is taken is "in use": an address that is not this machine's, or a name that
-    // does not resolve, is named as such (validation catches both; an interface can vanish since).
-    if (bind && bind.code !== 'EADDRINUSE') {
-      const why =
-        bind.code === 'EADDRNOTAVAIL' ? `${address} is not an address of this machine` : bind.code === 'ENOTFOUND' || bind.code === 'EAI_AGAIN' ? `bind address '${address}' does not resolve (${bind.code})` : bind.code === 'EACCES' ? `port ${s.localPort} needs privileges on ${address} (EACCES)` : `${bind.code ?? bind.message}`;
-      const hint = bind.code === 'EACCES' ? 'Use a local port above 1023.' : 'Use 127.0.0.1, or an address of this machine, as the bind address.';
-      throw new ServiceError('BIND_FAILED', s.name, `service ${s.name}: cannot listen on ${address}:${s.localPort}: ${why}`, hint);
-    }
-    if (bind) {
-      const holder = portHolder(s.localPort);
-      throw new ServiceError(
-        'PORT_IN_USE',
-        s.name,
-        `service ${s.name}: local port ${s.localPort} on ${address} is already in use${holder ? ` by ${holder}` : ''}`,
-        'Stop the process holding the port, or give the service another local_port.',
-      );
-    }
+    if (cannotBind) throw cannotBind;
 
     const spec = await this.#technology.createForward(s, { logger: this.#logger });
     // A stop may have come while we awaited: never spawn after it.
     if (abort.signal.aborted) throw new Aborted();
     this.#currentSpec = spec;
-    const running = await this.#spawn(spec);
-    this.#running = running;
-
-    let timer: NodeJS.Timeout | undefined;
-    const ready = this.#waitReady(spec, running, abort.signal);
-    const exited = running.exited.then((info) => ({ exited: info }));
-    const timeout = new Promise<{ timeout: true }>((r) => (timer = setTimeout(() => r({ timeout: true }), START_TIMEOUT_MS)));
-    const aborted = new Promise<{ aborted: true }>((r) => {
-      if (abort.signal.aborted) r({ aborted: true });
-      else abort.signal.addEventListener('abort', () => r({ aborted: true }), { once: true });
+    const forward = new ForwardProcess(spec, {
+      log: this.#log,
+      logger: this.#logger,
+      service: this.name,
+      technology: this.#technology.type,
+      internalError: (where, error) => this.#internalError(where, error),
     });
-    const outcome = await Promise.race([ready.then(() => ({ ready: true as const })), exited, timeout, aborted]);
-    clearTimeout(timer);
+    await forward.start();
+    this.#forward = forward;
 
+    const outcome = await whenReady(forward, { rule: spec.ready, address, port: s.localPort, signal: abort.signal });
     if ('ready' in outcome) return;
     // Not ready: make sure nothing is left behind before reporting.
-    this.#running = undefined;
+    this.#forward = undefined;
     if ('exited' in outcome) {
       const { message, failure } = this.#describeExit(outcome.exited, spec);
       throw new ServiceFailure(failure === 'rejected' ? 'AUTH_REJECTED' : 'START_FAILED', s.name, `service ${s.name}: ${message}`, failure);
     }
-    await this.#killRunning(running);
+    await forward.stop();
     if ('aborted' in outcome) throw new Aborted();
-    const last = running.tail.filter(Boolean).pop();
+    const last = forward.tail.filter(Boolean).pop();
     throw new ServiceFailure(
       'START_TIMEOUT',
       s.name,
@@ -503,201 +478,4 @@ export class ServiceSupervisor implements HealthHost {
       'transient',
     );
   }
-
-  async #killRunning(running: Running): Promise<void> {
-    running.kill('SIGTERM');
-    const t = setTimeout(() => running.kill('SIGKILL'), STOP_GRACE_MS);
-    await running.exited;
-    clearTimeout(t);
-  }
-
-  async #waitReady(spec: ForwardSpec, running: Running, signal: AbortSignal): Promise<void> {
-    const { localPort } = this.service;
-    const address = this.localAddress;
-    if ('output' in spec.ready) {
-      const pattern = spec.ready.output;
-      await new Promise<void>((resolve) => {
-        const internal = running as RunningInternal;
-        // Each new line is tested once, as it arrives (the tail holds the lines seen before).
-        let seen = false;
-        const check = (line: string) => {
-          if (seen || !pattern.test(line)) return;
-          seen = true;
-          internal.onLine = undefined;
-          resolve();
-        };
-        internal.onLine = check;
-        running.tail.forEach(check);
-      });
-      // The process says it listens; one connect proves it (and catches a forward bound elsewhere).
-      if (await canConnect(address, localPort, 1000)) return;
-      if (await waitForPort(address, localPort, 2000, signal)) return;
-      await new Promise(() => {}); // never ready; the start timeout or the process exit decides
-    }
-    while (!signal.aborted) {
-      if (await waitForPort(address, localPort, START_TIMEOUT_MS, signal)) return;
-    }
-  }
-
-  /**
-   * Waits until no process of the tunnel's group is left. What the leader left behind gets SIGTERM,
-   * then SIGKILL after the stop grace; a stop already in progress has sent them on its own schedule.
-   */
-  /**
-   * A descendant that left the tunnel's process group (a wrapper that runs its forwarder under `setsid`)
-   * is found by the tunnel's marker and stopped like the group: SIGTERM, SIGKILL after the grace.
-   */
-  async #escapedExited(tunnelId: string): Promise<void> {
-    let escaped = processesMarked(TUNNEL_ENV, tunnelId);
-    if (escaped.length === 0) return;
-    this.#log.line('localport', `stopping ${escaped.length} process${escaped.length === 1 ? '' : 'es'} the ${this.#technology.type} process started outside its process group`);
-    await terminate(
-      (sig) =>
-        escaped.forEach((pid) => {
-          try {
-            process.kill(pid, sig);
-          } catch {
-            /* gone */
-          }
-        }),
-      () => (escaped = processesMarked(TUNNEL_ENV, tunnelId)).length > 0,
-    );
-  }
-
-  async #groupExited(running: RunningInternal): Promise<void> {
-    if (process.platform === 'win32' || running.pid <= 0 || !groupAlive(running.pid)) return;
-    this.#log.line('localport', `the ${this.#technology.type} process exited; stopping what it left in its process group`);
-    await terminate(running.kill, () => groupAlive(running.pid));
-  }
-
-  async #spawn(spec: ForwardSpec): Promise<Running> {
-    const { execa } = await import('execa');
-    const tail: string[] = [];
-    const errTail: string[] = [];
-    this.#log.line('localport', `spawn ${[spec.command, ...spec.args].join(' ')}`);
-    this.#logger.debug({ service: this.name, command: spec.command, args: spec.args }, 'spawn');
-    // Detached: a new process group, so a terminal's Ctrl-C reaches LocalPort, which then stops the
-    // tunnel in order, instead of killing the tunnel behind the supervisor's back.
-    const wrapped = withParentDeathSignal(spec.command, spec.args);
-    // Marks this one tunnel's descendants, even those that leave its process group.
-    const tunnelId = nextTunnelId();
-    const child = execa(wrapped.command, wrapped.args, {
-      // The owner marker is inherited by everything the tunnel forks: how a leftover is proven ours.
-      env: { ...spec.env, [OWNER_ENV]: ownerMarker, [TUNNEL_ENV]: tunnelId },
-      extendEnv: true,
-      detached: process.platform !== 'win32',
-      stdin: 'ignore',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: false,
-      reject: false,
-      cleanup: false,
-    });
-    const running: RunningInternal = {
-      pid: child.pid ?? -1,
-      command: spec.command,
-      tail,
-      onLine: undefined,
-      // The whole process group: a wrapper's forked forwarder too, even after the wrapper has exited.
-      kill: (signal) => {
-        if (running.groupGone) return;
-        try {
-          if (process.platform !== 'win32' && running.pid > 0) process.kill(-running.pid, signal);
-          else if (!running.done) child.kill(signal);
-        } catch {
-          try {
-            if (!running.done) child.kill(signal);
-          } catch {
-            /* already gone */
-          }
-        }
-      },
-      groupGone: false,
-      done: false,
-      exited: undefined as unknown as Promise<ExitInfo>,
-    };
-    // Whatever the child prints costs bounded memory (lines are cut at MAX_LINE_BYTES) and bounded
-    // time (OutputBudget, shared by stdout and stderr).
-    const budget = new OutputBudget();
-    const logOutput = (stream: 'stdout' | 'stderr' | 'localport', text: string) => {
-      budget.spend(text.length);
-      const dropped = budget.report();
-      if (dropped) this.#log.line('localport', dropped);
-      this.#log.line(stream, text);
-    };
-    let warnedCut = false;
-    const onLine = (stream: 'stdout' | 'stderr', line: string, cut: boolean) => {
-      const text = cut ? `${line} …` : line;
-      tail.push(text);
-      if (tail.length > TAIL_LINES) tail.shift();
-      if (stream === 'stderr') {
-        errTail.push(text);
-        if (errTail.length > TAIL_LINES) errTail.shift();
-      }
-      logOutput(stream, text);
-      if (cut && !warnedCut) {
-        warnedCut = true;
-        this.#logger.warn({ service: this.name, stream }, `service ${this.name} printed a ${stream} line longer than ${MAX_LINE_BYTES} bytes; long lines are cut (see its log)`);
-      }
-      running.onLine?.(text);
-    };
-    for (const stream of ['stdout', 'stderr'] as const) {
-      readLines(
-        child[stream],
-        {
-          line: (text, cut) => onLine(stream, text, cut),
-          cutEnded: (bytes) => logOutput('localport', `… (${bytes} bytes cut from that ${stream} line: lines are kept up to ${MAX_LINE_BYTES} bytes)`),
-        },
-        (error) => this.#internalError(`reading ${stream}`, error),
-        budget,
-      );
-    }
-    // The leader's own exit, as the kernel reports it. execa settles only once stdout and stderr close
-    // too, which a descendant that left the process group (`setsid`) may never let happen.
-    const leaderExit = new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (exitCode, signal) => resolve({ exitCode, signal })));
-    const drained = child.then((result) => result);
-    running.exited = (async () => {
-      const first = await Promise.race([drained, leaderExit.then(() => undefined)]);
-      running.done = true;
-      // The tunnel has exited only once its whole process group has: a forwarder that a wrapper forked
-      // may outlive the wrapper, holding the port the next attempt needs. So has what escaped the group.
-      await this.#groupExited(running);
-      await this.#escapedExited(tunnelId);
-      running.groupGone = true;
-      untrackChild(running);
-      let result = first;
-      if (!result) {
-        // What is still in the pipes is read; then nothing of the tunnel holds them, or they are let go.
-        const letGo = setTimeout(() => [child.stdout, child.stderr].forEach((s) => s?.destroy()), 1000);
-        result = await drained;
-        clearTimeout(letGo);
-      }
-      const leader = first ? undefined : await leaderExit;
-      const info: ExitInfo = {
-        exitCode: leader?.exitCode ?? result.exitCode,
-        signal: leader?.signal ?? result.signal,
-        output: tail.join('\n'),
-        stderr: errTail.join('\n'),
-      };
-      // Not found: execa's ENOENT, or setpriv's exec failure (it exits 127).
-      if ((result as { code?: string }).code === 'ENOENT' || (result.exitCode === 127 && /failed to execute .*No such file/.test(info.output))) {
-        info.output = `${spec.command}: command not found`;
-        info.exitCode = 127;
-      }
-      const dropped = budget.report(true);
-      if (dropped) this.#log.line('localport', dropped);
-      this.#log.line('localport', `exit ${info.signal ?? info.exitCode}`);
-      return info;
-    })();
-    if (running.pid > 0) trackChild(running);
-    return running;
-  }
-}
-
-interface RunningInternal extends Running {
-  onLine: ((line: string) => void) | undefined;
-  /** The tunnel process itself has exited. */
-  done: boolean;
-  /** …and so has every process of its group. */
-  groupGone: boolean;
 }

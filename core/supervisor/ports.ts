@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
+import { ServiceError } from '../errors.js';
 
 /** Why `host:port` cannot be bound right now (EADDRINUSE, EADDRNOTAVAIL, ENOTFOUND, EACCES, …), or undefined if it can. */
 export function bindError(port: number, host: string): Promise<NodeJS.ErrnoException | undefined> {
@@ -8,6 +9,29 @@ export function bindError(port: number, host: string): Promise<NodeJS.ErrnoExcep
     server.once('error', (error: NodeJS.ErrnoException) => resolve(error));
     server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(undefined)));
   });
+}
+
+/**
+ * Why service `name` cannot listen on `address:port` right now, as the error to report; undefined if
+ * it can. Only a port that is taken is "in use": an address that is not this machine's, or a name that
+ * does not resolve, is named as such (validation catches both; an interface can vanish since).
+ */
+export async function bindProblem(name: string, port: number, address: string): Promise<ServiceError | undefined> {
+  const bind = await bindError(port, address);
+  if (!bind) return undefined;
+  if (bind.code !== 'EADDRINUSE') {
+    const why =
+      bind.code === 'EADDRNOTAVAIL' ? `${address} is not an address of this machine` : bind.code === 'ENOTFOUND' || bind.code === 'EAI_AGAIN' ? `bind address '${address}' does not resolve (${bind.code})` : bind.code === 'EACCES' ? `port ${port} needs privileges on ${address} (EACCES)` : `${bind.code ?? bind.message}`;
+    const hint = bind.code === 'EACCES' ? 'Use a local port above 1023.' : 'Use 127.0.0.1, or an address of this machine, as the bind address.';
+    return new ServiceError('BIND_FAILED', name, `service ${name}: cannot listen on ${address}:${port}: ${why}`, hint);
+  }
+  const holder = portHolder(port);
+  return new ServiceError(
+    'PORT_IN_USE',
+    name,
+    `service ${name}: local port ${port} on ${address} is already in use${holder ? ` by ${holder}` : ''}`,
+    'Stop the process holding the port, or give the service another local_port.',
+  );
 }
 
 /** Whether `host:port` can be bound right now. */

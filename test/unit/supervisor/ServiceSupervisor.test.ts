@@ -307,3 +307,73 @@ describe('ServiceSupervisor', () => {
     expect(alive(pid)).toBe(false);
   });
 });
+
+describe('observer hooks', () => {
+  // A webhook plugin as users write it: every observer posts somewhere slow (2 s here). Each test
+  // asserts that the service got where it was going while the observer was still busy: nobody waited.
+  const SLOW_MS = 2000;
+  const slowObserver = () => {
+    const o = { started: 0, busy: 0 };
+    const fn = async () => {
+      o.started += 1;
+      o.busy += 1;
+      await new Promise((r) => setTimeout(r, SLOW_MS));
+      o.busy -= 1;
+    };
+    return { o, fn };
+  };
+
+  it('a slow afterStart observer does not delay the restart after kill -9 of the tunnel', async () => {
+    const { config, sup, hub } = await setup([await fake('a')]);
+    const { o, fn } = slowObserver();
+    hub.hooks.afterStart.tapPromise('test:slow-webhook', fn);
+    const s = sup.add(config.services[0]);
+    await s.start();
+    for (const round of [1, 2]) {
+      // Killed while the afterStart observer of the previous start is still busy.
+      const pid = s.pid!;
+      const t0 = Date.now();
+      process.kill(pid, 'SIGKILL');
+      await waitUntil(() => s.state === 'ready' && s.pid !== pid, 3000, `restart ${round}`);
+      expect({ round, busy: o.busy >= round }).toEqual({ round, busy: true });
+      // Back after a 50 ms backoff and a node start-up: well below the observer's 2 s.
+      expect(Date.now() - t0).toBeLessThan(SLOW_MS);
+    }
+    expect(o.started).toBe(3);
+  });
+
+  it('a slow startFailed observer does not delay the retry of a failed restart attempt', async () => {
+    const flag = path.join(dir, 'flag-slow-observer');
+    const { config, sup, hub } = await setup([await fake('a', { flag })]);
+    const { o, fn } = slowObserver();
+    const failed: string[] = [];
+    hub.hooks.startFailed.tapPromise('test:slow-webhook', async (_s, error) => {
+      failed.push(error.message);
+      await fn();
+    });
+    hub.hooks.beforeRestart.tap('test', (_s, info) => {
+      if (info.attempt === 2) writeFileSync(flag, 'ok'); // the second attempt works
+    });
+    const s = sup.add(config.services[0]);
+    await s.start();
+    writeFileSync(flag, 'reset');
+    const pid = s.pid!;
+    process.kill(pid, 'SIGKILL');
+    await waitUntil(() => s.state === 'ready' && s.pid !== pid, 5000, 'the restart');
+    expect(failed).toEqual(['service a: the fake remote reset the connection']);
+    expect(o.busy).toBe(1);
+  });
+
+  it('a slow startFailed observer does not delay the failure a first start reports, and a stop lets it finish', async () => {
+    const { config, sup, hub } = await setup([await fake('a', { mode: 'fail' })]);
+    const { o, fn } = slowObserver();
+    hub.hooks.startFailed.tapPromise('test:slow-webhook', fn);
+    const s = sup.add(config.services[0]);
+    const err = await s.start().catch((e) => e);
+    expect(err.message).toBe('service a: the fake remote refused the forward');
+    expect(o).toEqual({ started: 1, busy: 1 });
+    // As `run` does after a failed start: the stop waits (up to the stop grace) for the observer.
+    await s.stop();
+    expect(o).toEqual({ started: 1, busy: 0 });
+  });
+});
