@@ -1,5 +1,4 @@
 import type { ResolvedConfig, View } from '../core/types.js';
-import type { Redactor } from '../core/redact.js';
 import { snake } from '../core/config/keys.js';
 
 /** `config validate`: the services found, once the config passed every check. */
@@ -11,12 +10,12 @@ export function validateView(config: ResolvedConfig): View {
   };
 }
 
-/** `config print`: the resolved config (defaults applied), every secret replaced by ***. */
-export function printView(config: ResolvedConfig, redactor: Redactor): View {
+/** `config print`: the resolved config (defaults applied); rendering replaces every secret by ***. */
+export function printView(config: ResolvedConfig): View {
   return {
     kind: 'config',
     file: config.file ?? null,
-    config: redactor.data({ version: config.version, services: config.services }),
+    config: { version: config.version, services: config.services },
   };
 }
 
@@ -29,10 +28,10 @@ function toSnake(value: unknown): unknown {
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [snake(k), FREE_FORM.has(k) ? v : toSnake(v)]));
 }
 
-/** `config export`: the resolved services in the original format (snake_case, a list), redacted. */
-export function exportConfig(config: ResolvedConfig, redactor: Redactor, tags: string[] = []): unknown {
+/** `config export`: the resolved services in the original format (snake_case, a list); rendering redacts them. */
+export function exportView(config: ResolvedConfig, tags: string[] = []): View {
   const services = config.services
     .filter((s) => tags.length === 0 || s.tags.some((t) => tags.includes(t)))
     .map(({ source: _source, ...s }) => toSnake(s));
-  return redactor.data({ version: config.version, services });
+  return { kind: 'export', file: config.file ?? null, config: { version: config.version, services } };
 }

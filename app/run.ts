@@ -4,7 +4,7 @@ import type { ServiceSupervisor } from '../core/supervisor/ServiceSupervisor.js'
 import { printable } from '../core/printable.js';
 import type { Redactor } from '../core/redact.js';
 import type { Project } from './project.js';
-import { render } from './project.js';
+import { isHumanOutput, render, startFailure } from './output.js';
 import { progressList } from './progress.js';
 import { removeRunState, runStateFile, writeRunState } from '../core/runstate.js';
 import { reapLeftovers, recordChildren, type ChildrenRecorder } from '../core/supervisor/reaper.js';
@@ -103,6 +103,7 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
     const failures = await startWithProgress(sups, opts, signalled$, hub.redactor);
     if (signalled) return 128 + (SIGNAL_NUMBERS[signalled] ?? 1);
     if (failures.length) {
+      if (!isHumanOutput(opts.output)) throw startFailure(failures, sups.length, project.logFile);
       for (const f of failures) opts.stderr.write(`error: ${printable(hub.redactor.text(f.message))}\n`);
       const failed = failures.map((f) => (f instanceof ServiceError && f.service) || '?');
       opts.stderr.write(`${failures.length} of ${sups.length} service${sups.length === 1 ? '' : 's'} could not start (${failed.join(', ')}); ${opts.command.length ? 'the command was not run' : 'stopping'}. Logs: ${project.logFile}\n`);
@@ -111,7 +112,7 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
     out.write(`${render(hub, opts.output, { kind: 'status', services: supervisor.status() }, opts.color)}\n`);
 
     // From here on, state and health changes are news: print them as they happen.
-    const news = (line: string) => out.write(`${printable(hub.redactor.text(`${new Date().toISOString()} ${line}`))}\n`);
+    const news = (line: string) => isHumanOutput(opts.output) && out.write(`${printable(hub.redactor.text(`${new Date().toISOString()} ${line}`))}\n`);
     hub.hooks.stateChanged.tap(PLUGIN_NAME, (c) => {
       if (c.to === 'stopping' || c.to === 'stopped' || signalled) return;
       news(`${c.service.name}: ${c.from} → ${c.to}${c.error ? ` (${c.error})` : ''}`);
@@ -123,7 +124,7 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
 
     if (opts.command.length === 0) {
       const sig = await signalled$;
-      out.write(`${sig}: stopping ${sups.length} service${sups.length === 1 ? '' : 's'}\n`);
+      if (isHumanOutput(opts.output)) out.write(`${sig}: stopping ${sups.length} service${sups.length === 1 ? '' : 's'}\n`);
       return 128 + (SIGNAL_NUMBERS[sig] ?? 1);
     }
     return await runCommand(opts.command, sups, signalled$, opts.stderr);
@@ -190,6 +191,7 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
       },
     })),
     opts.tty,
+    !isHumanOutput(opts.output),
   );
   try {
     await tasks.run();

@@ -15,7 +15,6 @@ export function flattenPlugins(input: readonly unknown[]): LocalPortPlugin[] {
     else if (typeof p === 'object' && typeof (p as LocalPortPlugin).name === 'string' && typeof (p as LocalPortPlugin).apply === 'function') out.push(p as LocalPortPlugin);
     else {
       throw new LocalPortError('PLUGIN_INVALID', `a plugin entry is not a plugin (got ${typeof p === 'object' ? JSON.stringify(p) : String(p)})`, {
-        exitCode: 2,
         hint: 'A plugin is an object with `name` and `apply(api)`; call the plugin factory, e.g. `sshPlugin()`, not `sshPlugin`.',
       });
     }
@@ -69,7 +68,6 @@ export class LocalPort {
         // The same plugin with the same options: a harmless repeat (two presets both list it).
         if (JSON.stringify(existing.options ?? null) === JSON.stringify(plugin.options ?? null)) continue;
         throw new LocalPortError('PLUGIN_DUPLICATE', `plugin '${plugin.name}' is listed twice with different options`, {
-          exitCode: 2,
           hint: 'Remove one of them from `plugins` (or from the presets you extend).',
         });
       }

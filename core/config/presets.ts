@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, isUserError } from '../errors.js';
+import { ConfigError, isUserError, type ErrorCode } from '../errors.js';
 import { ConfigCodeError, describeValue, runConfigCode, ThrownValue } from './code.js';
 import { checkConfigShape } from './guard.js';
 import { importModule, checkConfigFile } from './load.js';
@@ -13,7 +13,7 @@ import { camel } from './keys.js';
 
 export type PresetErrorKind = 'not-found' | 'no-entry' | 'invalid-shape' | 'missing-dependency' | 'load-failed';
 
-const CODES: Record<PresetErrorKind, string> = {
+const CODES: Record<PresetErrorKind, ErrorCode> = {
   'not-found': 'PRESET_NOT_FOUND',
   'no-entry': 'PRESET_NO_ENTRY',
   'invalid-shape': 'PRESET_INVALID',

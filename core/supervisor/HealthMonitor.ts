@@ -1,4 +1,4 @@
-import { LocalPortError, PluginError } from '../errors.js';
+import { LocalPortError, PluginError, type ErrorCode } from '../errors.js';
 import type { LocalPort } from '../LocalPort.js';
 import { printable } from '../printable.js';
 import type { HealthCheck, HealthResult, HealthStatus, Logger, ServiceDefinition } from '../types.js';
@@ -22,7 +22,7 @@ export interface HealthHost {
   /** Health crossed the failure threshold and the verdict is to restart the tunnel. */
   restartForHealth(reason: string): void;
   /** The verdict is to fail the service (no restart); `code` names why (AUTH_REJECTED, HEALTH_FAILED). */
-  failForHealth(reason: string, code: string): void;
+  failForHealth(reason: string, code: ErrorCode): void;
   healthy(): void;
   unhealthy(): void;
 }
