@@ -88,7 +88,7 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
   const publish = () => {
     if (!stateFile || closing) return;
     try {
-      writeRunState(stateFile, { mode: 'run', pid: process.pid, config: config.file!, startedAt, updatedAt: new Date().toISOString(), services: supervisor.status() });
+      writeRunState(stateFile, { mode: 'run', pid: process.pid, config: config.file!, startedAt, updatedAt: new Date().toISOString(), services: supervisor.status() }, hub.redactor);
     } catch (error) {
       logger.warn({ err: (error as Error).message }, 'could not write the run state file');
     }
