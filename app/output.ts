@@ -24,11 +24,24 @@ export function checkFormat(hub: LocalPort, output: string, aliases: readonly st
 
 /**
  * Renders a view with the named formatter. This is where output is redacted, once, for every
- * command: a view may quote a config value, a tunnel's output or an error message.
+ * command: a view may quote a config value, a tunnel's output or an error message. `stream`: one
+ * item of a stream (`logs -f`, `status --watch`), one line in a machine format.
  */
-export function render(hub: LocalPort, output: string, view: View, color: boolean): string {
+export function render(hub: LocalPort, output: string, view: View, color: boolean, opts: { stream?: boolean } = {}): string {
   checkFormat(hub, output);
-  return hub.formatters.get(output).render(hub.redactor.data(view), { color });
+  const plugin = hub.formatters.pluginOf(output) ?? '?';
+  let text: unknown;
+  try {
+    text = hub.formatters.get(output).render(hub.redactor.data(view), { color, stream: opts.stream === true });
+  } catch (error) {
+    if (error instanceof LocalPortError) throw error;
+    throw new PluginError(plugin, `formatter '${output}'`, error);
+  }
+  // A formatter written before a view kind existed may know nothing to say about it.
+  if (typeof text !== 'string') {
+    throw new PluginError(plugin, `formatter '${output}'`, new LocalPortError('PLUGIN_CONTRACT', `it rendered ${text === undefined ? 'nothing' : `a ${typeof text}`} for a '${view.kind}' view; a formatter returns a string for every kind of View`));
+  }
+  return text;
 }
 
 const stackOf = (value: unknown): string => ((value instanceof Error || types.isNativeError(value)) && value.stack ? value.stack : String(value));

@@ -227,8 +227,8 @@ export type View =
   | { kind: 'doctor'; file: string | null; checks: (DoctorCheck & { technology: string })[] }
   /** `config export`: the services in the original file format (snake_case keys, a list). */
   | { kind: 'export'; file: string | null; config: { version?: unknown; services: unknown[] } }
-  /** `logs`: the last lines of a service's (or the daemon's) log; `follow` marks one line of `logs -f`, a stream. */
-  | { kind: 'logs'; service: string | null; file: string; entries: LogEntry[]; follow?: boolean }
+  /** `logs`: the last lines of a service's (or the daemon's) log; under `logs -f`, one line at a time. */
+  | { kind: 'logs'; service: string | null; file: string; entries: LogEntry[] }
   /** `logs --list` and `logs --path`. */
   | { kind: 'logFiles'; files: { name: string; file: string; bytes: number; modified: string }[] }
   /** `stop`: the services the daemon stopped (`running: false` when no daemon runs: nothing to do). */
@@ -265,11 +265,12 @@ export type DaemonView =
 
 /**
  * Renders a view as text. Every command's output is a View, so a formatter plugin works for every
- * command. A view with `follow: true` is one item of a stream (`logs -f`): render it on one line.
+ * command. The view is redacted already. `stream`: the view is one item of a stream (`logs -f`,
+ * `status --watch`), so a machine format writes it on one line (JSON → NDJSON).
  */
 export interface Formatter {
   type: string;
-  render(view: View, opts: { color: boolean }): string;
+  render(view: View, opts: { color: boolean; stream?: boolean }): string;
 }
 
 // ---------------------------------------------------------------------------------------------

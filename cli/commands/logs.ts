@@ -65,7 +65,7 @@ export class LogsCommand extends BaseCommand {
       return 0;
     }
     // A stream: each line one view (one JSON document per line with -o json: NDJSON), as it comes.
-    const show = (line: string) => this.context.stdout.write(`${render(project.hub, this.output, { kind: 'logs', service, file, entries: [logs.parseLine(line)], follow: true }, this.color)}\n`);
+    const show = (line: string) => this.context.stdout.write(`${render(project.hub, this.output, { kind: 'logs', service, file, entries: [logs.parseLine(line)] }, this.color, { stream: true })}\n`);
     lines.forEach(show);
     const abort = new AbortController();
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => abort.abort());

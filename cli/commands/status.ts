@@ -34,15 +34,17 @@ export class StatusCommand extends BaseCommand {
     // Only the path is needed to reach a daemon: a broken config on disk must not hide its status
     // (the daemon keeps the previous config and reports the reload error).
     const file = findConfigFile({ configPath: this.configPath });
+    // --watch is a stream: a machine format prints one line per redraw (NDJSON).
+    const opts = { stream: this.watch };
     const draw = async (): Promise<string> => {
       const daemon = await findDaemon(file);
       if (daemon) {
         // The config's formatter plugins render it too (outputHub); the built-in ones need no config.
         const view: View = { kind: 'status', ...(await daemonStatus(daemon.socket, this.services)) };
-        return render(await this.outputHub(), this.output, view, this.color);
+        return render(await this.outputHub(), this.output, view, this.color, opts);
       }
       const project = await this.loadProject();
-      return render(project.hub, this.output, statusView(project, this.services), this.color);
+      return render(project.hub, this.output, statusView(project, this.services), this.color, opts);
     };
     if (!this.watch) {
       this.context.stdout.write(`${await draw()}\n`);

@@ -31,8 +31,6 @@ export function toJson(view: View): Record<string, unknown> {
     case 'export':
       return { file: view.file, ...view.config };
     case 'logs':
-      // One line of `logs -f`: the entry itself, so that each line of the stream is one small document.
-      if (view.follow) return { service: view.service, ...view.entries[0] };
       return { service: view.service, file: view.file, entries: view.entries };
     case 'logFiles':
       return { logs: view.files };
@@ -51,10 +49,10 @@ export const jsonFormatterPlugin = () =>
     apply(api) {
       api.registerFormatter({
         type: 'json',
-        render: (view) => {
+        render: (view, { stream }) => {
           const doc = { schemaVersion: SCHEMA_VERSION, ...toJson(view) };
           // A stream item is one line (NDJSON); a document is indented for people who read it.
-          return 'follow' in view && view.follow ? JSON.stringify(doc) : JSON.stringify(doc, null, 2);
+          return stream ? JSON.stringify(doc) : JSON.stringify(doc, null, 2);
         },
       });
     },

@@ -95,12 +95,42 @@ describe('--output json on every command', () => {
     const streamed = await follow.exited;
     const lines = streamed.stdout.split('\n').filter(Boolean);
     expect(lines.length).toBeGreaterThan(0);
-    for (const line of lines) expect(JSON.parse(line)).toMatchObject({ schemaVersion: 1, message: expect.any(String) });
+    for (const line of lines) expect(JSON.parse(line)).toMatchObject({ schemaVersion: 1, service: null, entries: [{ message: expect.any(String) }] });
 
     expect(await ok('stop', '--all')).toMatchObject({ running: true, stopped: ['web'] });
     expect(await ok('daemon', 'restart')).toMatchObject({ pid: expect.any(Number), restarted: [] });
     expect(await ok('daemon', 'stop')).toMatchObject({ stopped: true });
   }, 90_000);
+});
+
+describe('a formatter plugin', () => {
+  it('renders the output of every command, errors included', async () => {
+    const dir = mkdtempSync(path.join(root, 'fmt-'));
+    writeFileSync(
+      path.join(dir, 'localport.config.mjs'),
+      `export default {
+  plugins: [{ name: 'acme-kinds', apply(api) { api.registerFormatter({ type: 'kinds', render: (view) => 'kind=' + view.kind + (view.kind === 'error' ? ' code=' + view.code : '') }); } }],
+  services: [{ name: 'web', technology: 'ssh', localPort: ${await freePort()}, remotePort: 80, connection: { host: 'h' } }],
+};
+`,
+    );
+    const cli = (...args: string[]) => runCli([...args, '-o', 'kinds'], { cwd: dir, env: { LOCALPORT_STATE_DIR: path.join(dir, 'state') } });
+    const cases: [string[], string][] = [
+      [['config', 'validate'], 'kind=validate'],
+      [['config', 'export'], 'kind=export'],
+      [['status'], 'kind=status'],
+      [['stop'], 'kind=stop'],
+      [['logs'], 'kind=logs'],
+      [['logs', '--list'], 'kind=logFiles'],
+      [['daemon', 'status'], 'kind=daemon'],
+      [['daemon', 'stop'], 'kind=daemon'],
+      [['daemon', 'reload'], 'kind=error code=DAEMON_NOT_RUNNING'],
+    ];
+    for (const [args, out] of cases) {
+      const r = await cli(...args);
+      expect({ args, out: r.stdout, stderr: r.stderr }).toEqual({ args, out: `${out}\n`, stderr: '' });
+    }
+  });
 });
 
 describe('errors raised in a plugin', () => {
