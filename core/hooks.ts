@@ -131,10 +131,11 @@ const RESULT_CHECKS: Partial<Record<keyof Hooks, (result: unknown) => string | u
 type TapFn = (...args: unknown[]) => unknown;
 
 /**
- * A tap returned what its hook does not take. LocalPort has said exactly what is wrong, and a stack
- * would point into this checker rather than into the plugin: one line, code PLUGIN_CONTRACT.
+ * A tap returned what its hook does not take. The message says exactly what is wrong (and the
+ * PluginError around it names the plugin), and a stack would point into this checker rather than into
+ * the plugin: one line, code PLUGIN_CONTRACT.
  */
-const contractBroken = (problem: string) => new LocalPortError('PLUGIN_CONTRACT', problem, { hint: "This is a bug in the plugin: report it to the plugin's author." });
+const contractBroken = (problem: string) => new LocalPortError('PLUGIN_CONTRACT', problem);
 
 /** `fn` with what it returns checked: a problem is thrown (or, for a callback tap, passed to the callback). */
 function checkResults(type: string, fn: TapFn, check: (result: unknown) => string | undefined): TapFn {
