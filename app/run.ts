@@ -4,7 +4,7 @@ import type { ServiceSupervisor } from '../core/supervisor/ServiceSupervisor.js'
 import { printable } from '../core/printable.js';
 import type { Redactor } from '../core/redact.js';
 import type { Project } from './project.js';
-import { isHumanOutput, render, startFailure } from './output.js';
+import { DEFAULT_OUTPUT, errorView, isHumanOutput, render, startFailure } from './output.js';
 import { progressList } from './progress.js';
 import { removeRunState, runStateFile, writeRunState } from '../core/runstate.js';
 import { reapLeftovers, recordChildren, type ChildrenRecorder } from '../core/supervisor/reaper.js';
@@ -104,7 +104,8 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
     if (signalled) return 128 + (SIGNAL_NUMBERS[signalled] ?? 1);
     if (failures.length) {
       if (!isHumanOutput(opts.output)) throw startFailure(failures, sups.length, project.logFile);
-      for (const f of failures) opts.stderr.write(`error: ${printable(hub.redactor.text(f.message))}\n`);
+      // Through the error boundary: redacted, and a plugin's bug (a TypeError in createForward) with its stack.
+      for (const f of failures) opts.stderr.write(`${render(hub, DEFAULT_OUTPUT, errorView(f), false)}\n`);
       const failed = failures.map((f) => (f instanceof ServiceError && f.service) || '?');
       opts.stderr.write(`${failures.length} of ${sups.length} service${sups.length === 1 ? '' : 's'} could not start (${failed.join(', ')}); ${opts.command.length ? 'the command was not run' : 'stopping'}. Logs: ${project.logFile}\n`);
       return 1;

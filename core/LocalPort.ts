@@ -23,6 +23,41 @@ export function flattenPlugins(input: readonly unknown[]): LocalPortPlugin[] {
   return out;
 }
 
+const isThenable = (x: unknown): x is PromiseLike<unknown> => typeof (x as { then?: unknown } | null)?.then === 'function';
+
+/**
+ * `value` with each of its functions wrapped as hooks' taps are: what one throws (or rejects with) by
+ * a bug, a TypeError in `createForward`, becomes a PluginError naming the plugin, so that it is
+ * reported as the plugin's bug and not as the user's mistake. A LocalPortError passes unchanged: it
+ * is the plugin's verdict on the config or the far end (a ConfigError, a ServiceFailure).
+ */
+function guarded<T extends object>(value: T, plugin: string, what: string): T {
+  const wrappers = new Map<PropertyKey, unknown>();
+  return new Proxy(value, {
+    get(target, key, receiver) {
+      const fn = Reflect.get(target, key, receiver) as unknown;
+      if (typeof fn !== 'function') return fn;
+      if (!wrappers.has(key)) {
+        const wrap = (e: unknown) => (e instanceof LocalPortError ? e : new PluginError(plugin, `${what} ${String(key)}()`, e));
+        wrappers.set(key, (...args: unknown[]) => {
+          let result: unknown;
+          try {
+            result = (fn as (...a: unknown[]) => unknown).apply(target, args);
+          } catch (e) {
+            throw wrap(e);
+          }
+          return isThenable(result)
+            ? Promise.resolve(result).catch((e: unknown) => {
+                throw wrap(e);
+              })
+            : result;
+        });
+      }
+      return wrappers.get(key);
+    },
+  });
+}
+
 /**
  * The hub: hooks, registries and the plugins that fill them. Core fires the hooks; plugins see
  * only their tap side through the PluginApi.
@@ -85,7 +120,7 @@ export class LocalPort {
     return {
       hooks: this.#tapHooks,
       logger: this.logger,
-      registerTechnology: (t) => this.technologies.register(t.type, t as Technology, pluginName),
+      registerTechnology: (t) => this.technologies.register(t.type, guarded(t as Technology, pluginName, `technology '${t.type}'`), pluginName),
       registerHealthCheck: (h) => this.healthChecks.register(h.type, h as HealthCheck, pluginName),
       registerFormatter: (f) => this.formatters.register(f.type, f, pluginName),
     };

@@ -165,6 +165,24 @@ export default {
     });
   });
 
+  it("prints a bug in a technology's createForward under run with its stack and whom to report it to", async () => {
+    const dir = mkdtempSync(path.join(root, 'tech-'));
+    writeFileSync(
+      path.join(dir, 'localport.config.mjs'),
+      `import { z } from 'localport';
+export default {
+  plugins: [{ name: 'acme-tech', apply(api) { api.registerTechnology({ type: 'acme', connectionSchema: z.object({}), describeTarget: () => 'far', createForward: (s) => s.nothing.command }); } }],
+  services: [{ name: 'web', technology: 'acme', localPort: ${await freePort()}, remotePort: 80, connection: {} }],
+};
+`,
+    );
+    const r = await runCli(['run', '--', 'true'], { cwd: dir, env: { LOCALPORT_STATE_DIR: path.join(dir, 'state') } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("error: plugin acme-tech failed in technology 'acme' createForward(): Cannot read properties of undefined (reading 'command')");
+    expect(r.stderr).toMatch(/TypeError: Cannot read properties of undefined[^\n]*\n\s+at .*localport\.config\.mjs:\d+:\d+/);
+    expect(r.stderr).toContain("Please report it to the plugin's author (acme-tech)");
+  });
+
   it('prints a plugin that rejects the config as one line, without a stack', async () => {
     const cli = await pluginProject("throw new ConfigError([{ path: 'services[0] (web).tags', message: 'acme requires a team tag' }], 'Add tags: [team-x].');");
     const r = await cli('config', 'validate');
