@@ -44,6 +44,13 @@ export function render(hub: LocalPort, output: string, view: View, color: boolea
   return text;
 }
 
+/** The first PluginError with `bug` set along an error's `cause` chain (a bounded walk: a cause may be cyclic). */
+function pluginBugIn(error: unknown): PluginError | undefined {
+  let e: unknown = error;
+  for (let i = 0; i < 8 && e instanceof Error; i++, e = e.cause) if (e instanceof PluginError && e.bug) return e;
+  return undefined;
+}
+
 const stackOf = (value: unknown): string => ((value instanceof Error || types.isNativeError(value)) && value.stack ? value.stack : String(value));
 
 /**
@@ -52,6 +59,12 @@ const stackOf = (value: unknown): string => ((value instanceof Error || types.is
  * to report it to; anything else is LocalPort's own bug (INTERNAL), with its stack.
  */
 export function errorView(error: unknown): Extract<View, { kind: 'error' }> {
+  // A plugin's bug wrapped on its way (BEFORE_START_FAILED around a beforeStart tap's TypeError) is still one.
+  const bug = pluginBugIn(error);
+  if (bug && bug !== error) {
+    const e = error as LocalPortError;
+    return { kind: 'error', code: e.code, message: e.message, service: e.service, stack: stackOf(bug.cause), reportTo: { plugin: bug.plugin } };
+  }
   if (isUserError(error)) {
     const e = error as LocalPortError & { problems?: unknown[] };
     return { kind: 'error', code: e.code, message: e.message, service: e.service, hint: e.hint, problems: e.problems };

@@ -26,17 +26,17 @@ export function flattenPlugins(input: readonly unknown[]): LocalPortPlugin[] {
 const isThenable = (x: unknown): x is PromiseLike<unknown> => typeof (x as { then?: unknown } | null)?.then === 'function';
 
 /**
- * `value` with each of its functions wrapped as hooks' taps are: what one throws (or rejects with) by
- * a bug, a TypeError in `createForward`, becomes a PluginError naming the plugin, so that it is
- * reported as the plugin's bug and not as the user's mistake. A LocalPortError passes unchanged: it
+ * `value` with the functions named in `keys` wrapped as hooks' taps are: what one throws (or rejects
+ * with) by a bug, a TypeError in `createForward`, becomes a PluginError naming the plugin, so that it
+ * is reported as the plugin's bug and not as the user's mistake. A LocalPortError passes unchanged: it
  * is the plugin's verdict on the config or the far end (a ConfigError, a ServiceFailure).
  */
-function guarded<T extends object>(value: T, plugin: string, what: string): T {
+function guarded<T extends object>(value: T, plugin: string, what: string, keys: readonly (keyof T)[]): T {
   const wrappers = new Map<PropertyKey, unknown>();
   return new Proxy(value, {
     get(target, key, receiver) {
       const fn = Reflect.get(target, key, receiver) as unknown;
-      if (typeof fn !== 'function') return fn;
+      if (typeof fn !== 'function' || !keys.includes(key as keyof T)) return fn;
       if (!wrappers.has(key)) {
         const wrap = (e: unknown) => (e instanceof LocalPortError ? e : new PluginError(plugin, `${what} ${String(key)}()`, e));
         wrappers.set(key, (...args: unknown[]) => {
@@ -120,7 +120,9 @@ export class LocalPort {
     return {
       hooks: this.#tapHooks,
       logger: this.logger,
-      registerTechnology: (t) => this.technologies.register(t.type, guarded(t as Technology, pluginName, `technology '${t.type}'`), pluginName),
+      // createForward only: the supervisor isolates the others (describeTarget, explainExit) and logs
+      // their failures against the service, and doctor reports its own as a failed check.
+      registerTechnology: (t) => this.technologies.register(t.type, guarded(t as Technology, pluginName, `technology '${t.type}'`, ['createForward']), pluginName),
       registerHealthCheck: (h) => this.healthChecks.register(h.type, h as HealthCheck, pluginName),
       registerFormatter: (f) => this.formatters.register(f.type, f, pluginName),
     };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { errorView, render } from '../../../app/output.js';
 import { builtinHub } from '../../../app/project.js';
-import { ConfigError, PluginError } from '../../../core/errors.js';
+import { ConfigError, PluginError, ServiceError } from '../../../core/errors.js';
 import { definePlugin } from '../../../core/index.js';
 import { Redactor } from '../../../core/redact.js';
 import type { View } from '../../../core/types.js';
@@ -61,5 +61,13 @@ describe('errorView, the error boundary', () => {
     const text = render(hub, 'table', errorView(new PluginError('acme', 'beforeStart', new TypeError('boom'))), false);
     expect(text).toMatch(/^error: plugin acme failed in beforeStart: boom\nTypeError: boom\n\s+at /);
     expect(text).toMatch(/Please report it to the plugin's author \(acme\), with the output above\.$/);
+  });
+});
+
+describe('errorView of a wrapped plugin bug', () => {
+  it("keeps the outer code and message, and the stack of the plugin's TypeError", () => {
+    const thrown = new TypeError('boom');
+    const wrapped = new ServiceError('BEFORE_START_FAILED', 'db', 'service db: plugin acme failed in beforeStart: boom', undefined, new PluginError('acme', 'beforeStart', thrown));
+    expect(errorView(wrapped)).toMatchObject({ code: 'BEFORE_START_FAILED', service: 'db', stack: thrown.stack, reportTo: { plugin: 'acme' } });
   });
 });
