@@ -4,6 +4,7 @@
  * and is printed with its stack: LocalPort's own, or a plugin's (PluginError with `bug: true`).
  */
 
+import { types } from 'node:util';
 import type { FailureClass } from './types.js';
 
 export type ExitCode = 1 | 2;
@@ -34,7 +35,7 @@ export const ERROR_CODES = {
   PLUGIN_DUPLICATE: { exit: 2, meaning: 'one plugin is listed twice with different options' },
   REGISTRY_DUPLICATE: { exit: 2, meaning: 'two plugins register the same technology, health check or formatter type' },
   REGISTRY_UNKNOWN: { exit: 2, meaning: 'no plugin registers the technology, health check or formatter asked for' },
-  PLUGIN_FAILED: { exit: 1, meaning: "a plugin's own bug (it threw a TypeError, returned junk): printed with its stack and the plugin to report it to" },
+  PLUGIN_FAILED: { exit: 1, meaning: "a plugin threw: an Error of its own is one line naming the plugin and the hook; a bug (a TypeError, a ReferenceError…) also prints its stack and the plugin to report it to" },
   PLUGIN_CONTRACT: { exit: 1, meaning: "a plugin's hook returned what the hook does not take (the message says what): a bug to report to the plugin's author" },
   BEFORE_START_FAILED: { exit: 1, meaning: "a plugin's beforeStart tap threw, so the service was not started" },
   START_FAILED: { exit: 1, meaning: 'a service could not be started, or its tunnel exited' },
@@ -140,12 +141,18 @@ export function failureClass(error: unknown): FailureClass {
   return error instanceof ServiceFailure ? error.failure : 'permanent';
 }
 
+/** The errors JavaScript itself throws for a mistake in code: calling undefined, a misspelt name, a bad regex. */
+const PROGRAMMING_ERRORS = new Set(['TypeError', 'ReferenceError', 'RangeError', 'SyntaxError', 'EvalError', 'URIError']);
+
+/** Whether `e` is JavaScript's own verdict on a mistake in code (from any realm), not an Error thrown on purpose. */
+export const isProgrammingError = (e: unknown): boolean => (e instanceof Error || types.isNativeError(e)) && PROGRAMMING_ERRORS.has((e as Error).name);
+
 /**
  * An exception thrown by a plugin, wrapped with the plugin's name and the hook it failed in.
  * A plugin that rejects what the user wrote throws a LocalPortError (ConfigError, UsageError): that
- * keeps its code, exit code and hint, and prints as one line. Anything else it throws (a TypeError,
- * a non-Error) is the plugin's bug: `bug` is true, the code is PLUGIN_FAILED, and the CLI prints the
- * stack with the plugin to report it to.
+ * keeps its code, exit code and hint, and prints as one line. An Error it throws on purpose (`throw
+ * new Error('no change ticket for b')`) is PLUGIN_FAILED, one line too. A TypeError, ReferenceError…
+ * is the plugin's bug: `bug` is true, and the CLI prints the stack with the plugin to report it to.
  */
 export class PluginError extends LocalPortError {
   readonly plugin: string;
@@ -161,7 +168,7 @@ export class PluginError extends LocalPortError {
     super(rejected?.code ?? 'PLUGIN_FAILED', `plugin ${plugin} failed in ${hook}: ${inner}`, { cause, hint: rejected?.hint, service: rejected?.service });
     this.plugin = plugin;
     this.hook = hook;
-    this.bug = !rejected;
+    this.bug = isProgrammingError(cause);
     if (rejected instanceof ConfigError) this.problems = rejected.problems;
   }
 }

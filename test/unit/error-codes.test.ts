@@ -35,5 +35,9 @@ describe('ERROR_CODES', () => {
     expect({ code: rejected.code, exit: rejected.exitCode, bug: rejected.bug, user: isUserError(rejected), hint: rejected.hint }).toEqual({ code: 'CONFIG_INVALID', exit: 2, bug: false, user: true, hint: 'fix it' });
     const bug = new PluginError('acme', 'configResolved', new TypeError("Cannot read properties of undefined (reading 'x')"));
     expect({ code: bug.code, exit: bug.exitCode, bug: bug.bug, user: isUserError(bug) }).toEqual({ code: 'PLUGIN_FAILED', exit: 1, bug: true, user: false });
+    // An Error thrown on purpose (a veto) is the plugin's message, not its bug: one line, no stack.
+    const veto = new PluginError('acme', 'beforeStart', new Error('no change ticket for b'));
+    expect({ code: veto.code, exit: veto.exitCode, bug: veto.bug, user: isUserError(veto) }).toEqual({ code: 'PLUGIN_FAILED', exit: 1, bug: false, user: true });
+    for (const e of [new ReferenceError('x is not defined'), new RangeError('Invalid array length')]) expect(new PluginError('acme', 'apply', e).bug).toBe(true);
   });
 });
