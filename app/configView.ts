@@ -1,5 +1,4 @@
 import type { ResolvedConfig, View } from '../core/types.js';
-import type { Redactor } from '../core/redact.js';
 import { freeFormKeys, snake } from '../core/config/keys.js';
 import type { LocalPort } from '../core/LocalPort.js';
 
@@ -12,12 +11,12 @@ export function validateView(config: ResolvedConfig): View {
   };
 }
 
-/** `config print`: the resolved config (defaults applied), every secret replaced by ***. */
-export function printView(config: ResolvedConfig, redactor: Redactor): View {
+/** `config print`: the resolved config (defaults applied); rendering replaces every secret by ***. */
+export function printView(config: ResolvedConfig): View {
   return {
     kind: 'config',
     file: config.file ?? null,
-    config: redactor.data({ version: config.version, services: config.services }),
+    config: { version: config.version, services: config.services },
   };
 }
 
@@ -28,11 +27,11 @@ function toSnake(value: unknown, freeForm: ReadonlySet<string>): unknown {
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [snake(k), freeForm.has(k) ? v : toSnake(v, freeForm)]));
 }
 
-/** `config export`: the resolved services in the original format (snake_case, a list), redacted. */
-export function exportConfig(config: ResolvedConfig, hub: Pick<LocalPort, 'redactor' | 'technologies' | 'healthChecks'>, tags: string[] = []): unknown {
+/** `config export`: the resolved services in the original format (snake_case, a list); rendering redacts them. */
+export function exportView(config: ResolvedConfig, hub: Pick<LocalPort, 'technologies' | 'healthChecks'>, tags: string[] = []): View {
   const freeForm = freeFormKeys(hub);
   const services = config.services
     .filter((s) => tags.length === 0 || s.tags.some((t) => tags.includes(t)))
     .map(({ source: _source, ...s }) => toSnake(s, freeForm));
-  return hub.redactor.data({ version: config.version, services });
+  return { kind: 'export', file: config.file ?? null, config: { version: config.version, services } };
 }

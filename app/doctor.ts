@@ -25,6 +25,5 @@ export async function doctorView(project: Project, all = false): Promise<{ view:
     }),
   );
   checks.sort((a, b) => a.technology.localeCompare(b.technology));
-  const redacted = hub.redactor.data(checks);
-  return { view: { kind: 'doctor', file: config.file ?? null, checks: redacted }, ok: checks.every((c) => c.ok || !c.required) };
+  return { view: { kind: 'doctor', file: config.file ?? null, checks }, ok: checks.every((c) => c.ok || !c.required) };
 }

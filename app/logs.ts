@@ -1,17 +1,25 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { logDir, serviceLogFile } from '../core/dirs.js';
+import type { LogEntry } from '../core/types.js';
 
-/** A pino JSON line, made readable; any other line as it is. */
-export function formatLine(line: string): string {
-  if (!line.startsWith('{')) return line;
+/** A pino JSON line, parsed into time, level and message; any other line (a tunnel's) as the message. */
+export function parseLine(line: string): LogEntry {
+  if (!line.startsWith('{')) return { time: null, level: null, message: line };
   try {
     const o = JSON.parse(line) as { time?: number; level?: number; msg?: string };
     const level = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' }[o.level ?? 30] ?? 'info';
-    return `${new Date(o.time ?? Date.now()).toISOString()} ${level} ${o.msg ?? ''}`;
+    return { time: new Date(o.time ?? Date.now()).toISOString(), level, message: o.msg ?? '' };
   } catch {
-    return line;
+    return { time: null, level: null, message: line };
   }
+}
+
+/** One log file, as `logs --list` shows it (none when it does not exist yet). */
+export function fileInfo(name: string, file: string): { name: string; file: string; bytes: number; modified: string }[] {
+  if (!existsSync(file)) return [{ name, file, bytes: 0, modified: '' }];
+  const st = statSync(file);
+  return [{ name, file, bytes: st.size, modified: st.mtime.toISOString() }];
 }
 
 export function lastLines(file: string, n: number, grep?: RegExp): string[] {

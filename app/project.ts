@@ -1,11 +1,11 @@
 import { loadRawConfig } from '../core/config/load.js';
 import { resolveConfig } from '../core/config/resolve.js';
-import { UsageError } from '../core/errors.js';
 import { LocalPort } from '../core/LocalPort.js';
 import { createLogger, type FileLogger, type LogLevel } from '../core/log.js';
 import { Redactor } from '../core/redact.js';
-import type { ResolvedConfig, View } from '../core/types.js';
+import type { ResolvedConfig } from '../core/types.js';
 import { builtins } from './builtins.js';
+import { checkFormat } from './output.js';
 
 export interface ProjectOptions {
   configPath?: string;
@@ -62,20 +62,14 @@ export async function reloadConfig(hub: LocalPort, configPath: string, env: Node
   return { config, presetFiles };
 }
 
-/** An `--output` format no plugin registered is a usage error (exit 2) that lists those that are. */
-function checkFormat(hub: LocalPort, output: string): void {
-  if (!hub.formatters.has(output)) throw new UsageError(`--output must be one of ${hub.formatters.types().join(', ')} (got '${output}')`, 'A formatter plugin in the config can add a format.');
-}
+export { render } from './output.js';
 
-/** Renders a view with the named formatter (an unknown one is a usage error listing those registered). */
-export function render(hub: LocalPort, output: string, view: View, color: boolean): string {
-  checkFormat(hub, output);
-  return hub.formatters.get(output).render(view, { color });
-}
-
-/** A hub with only the built-in plugins: enough to render output when the config is not loaded. */
-export async function builtinHub(): Promise<LocalPort> {
-  const hub = new LocalPort();
+/**
+ * A hub with only the built-in plugins: enough to render output when the config is not loaded.
+ * `redactor`: the command's, so that what it collected is redacted from what this hub renders.
+ */
+export async function builtinHub(redactor?: Redactor): Promise<LocalPort> {
+  const hub = new LocalPort({ redactor });
   await hub.use(builtins().plugins);
   return hub;
 }

@@ -5,7 +5,7 @@ import { Shutdown } from '../core/supervisor/shutdown.js';
 import { printable } from '../core/printable.js';
 import type { Redactor } from '../core/redact.js';
 import type { Project } from './project.js';
-import { render } from './project.js';
+import { DEFAULT_OUTPUT, errorView, isHumanOutput, render, startFailure } from './output.js';
 import { progressList } from './progress.js';
 import { removeRunState, runStateFile, writeRunState } from '../core/runstate.js';
 import { reapLeftovers, recordChildren, type ChildrenRecorder } from '../core/supervisor/reaper.js';
@@ -103,7 +103,7 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
   const publish = () => {
     if (!stateFile || closing) return;
     try {
-      writeRunState(stateFile, { mode: 'run', pid: process.pid, config: config.file!, startedAt, updatedAt: new Date().toISOString(), services: supervisor.status() });
+      writeRunState(stateFile, { mode: 'run', pid: process.pid, config: config.file!, startedAt, updatedAt: new Date().toISOString(), services: supervisor.status() }, hub.redactor);
     } catch (error) {
       logger.warn({ err: (error as Error).message }, 'could not write the run state file');
     }
@@ -120,7 +120,9 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
     if (signalled) return 128 + (SIGNAL_NUMBERS[signalled] ?? 1);
     if (failures.length) {
       ended = 'a service could not start';
-      for (const f of failures) opts.stderr.write(`error: ${printable(hub.redactor.text(f.message))}\n`);
+      if (!isHumanOutput(opts.output)) throw startFailure(failures, sups.length, project.logFile);
+      // Through the error boundary: redacted, and a plugin's bug (a TypeError in createForward) with its stack.
+      for (const f of failures) opts.stderr.write(`${render(hub, DEFAULT_OUTPUT, errorView(f), false)}\n`);
       const failed = failures.map((f) => (f instanceof ServiceError && f.service) || '?');
       opts.stderr.write(`${failures.length} of ${sups.length} service${sups.length === 1 ? '' : 's'} could not start (${failed.join(', ')}); ${opts.command.length ? 'the command was not run' : 'stopping'}. Logs: ${project.logFile}\n`);
       return 1;
@@ -128,7 +130,7 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
     out.write(`${render(hub, opts.output, { kind: 'status', services: supervisor.status() }, opts.color)}\n`);
 
     // From here on, state and health changes are news: print them as they happen.
-    const news = (line: string) => out.write(`${printable(hub.redactor.text(`${new Date().toISOString()} ${line}`))}\n`);
+    const news = (line: string) => isHumanOutput(opts.output) && out.write(`${printable(hub.redactor.text(`${new Date().toISOString()} ${line}`))}\n`);
     hub.hooks.stateChanged.tap(PLUGIN_NAME, (c) => {
       if (c.to === 'stopping' || c.to === 'stopped' || signalled || quiet) return;
       news(`${c.service.name}: ${c.from} → ${c.to}${c.error ? ` (${c.error})` : ''}`);
@@ -140,7 +142,7 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
 
     if (opts.command.length === 0) {
       const sig = await signalled$;
-      out.write(`${sig}: stopping ${sups.length} service${sups.length === 1 ? '' : 's'}\n`);
+      if (isHumanOutput(opts.output)) out.write(`${sig}: stopping ${sups.length} service${sups.length === 1 ? '' : 's'}\n`);
       return 128 + (SIGNAL_NUMBERS[sig] ?? 1);
     }
     ended = 'the command exited';
@@ -209,6 +211,7 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
       },
     })),
     opts.tty,
+    !isHumanOutput(opts.output),
   );
   try {
     await tasks.run();

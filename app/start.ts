@@ -3,7 +3,8 @@ import { request } from './control/client.js';
 import { selectServices, type Selection } from '../core/supervisor/Supervisor.js';
 import type { ServiceStatus } from '../core/types.js';
 import { daemonStatus, ensureDaemon } from './control/daemons.js';
-import { render, type Project } from './project.js';
+import type { Project } from './project.js';
+import { isHumanOutput, render } from './output.js';
 import { printable } from '../core/printable.js';
 import { progressList } from './progress.js';
 
@@ -69,6 +70,7 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
       },
     })),
     opts.tty,
+    !isHumanOutput(opts.output),
   );
   await list.run().catch(() => {});
   polling = false;

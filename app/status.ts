@@ -5,10 +5,10 @@ import type { ServiceDefinition, ServiceStatus, View } from '../core/types.js';
 import type { Project } from './project.js';
 import type { LocalPort } from '../core/LocalPort.js';
 
-/** A configured service that nothing runs. */
+/** A configured service that nothing runs. Not redacted: where it leaves the process is (render, the daemon's reply). */
 export function stoppedStatus(hub: LocalPort, s: ServiceDefinition): ServiceStatus {
   const tech = hub.technologies.get(s.technology);
-  return hub.redactor.data({
+  return {
     name: s.name,
     technology: s.technology,
     state: 'stopped',
@@ -22,7 +22,7 @@ export function stoppedStatus(hub: LocalPort, s: ServiceDefinition): ServiceStat
     since: null,
     lastError: null,
     health: null,
-  });
+  };
 }
 
 /**

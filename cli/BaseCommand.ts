@@ -1,40 +1,48 @@
 import { Command, Option } from 'clipanion';
 import { MAX_SECONDS, parseDuration } from '../core/config/limits.js';
-import { isUserError, UsageError, type LocalPortError } from '../core/errors.js';
+import { UsageError } from '../core/errors.js';
+import type { LocalPort } from '../core/LocalPort.js';
 import { LOG_LEVELS, type LogLevel } from '../core/log.js';
 import { printable } from '../core/printable.js';
 import { Redactor } from '../core/redact.js';
+import type { View } from '../core/types.js';
+import type { Project } from '../app/project.js';
+import { DEFAULT_OUTPUT } from '../app/output.js';
 import { globals } from './globals.js';
 
 export const useColor = (stream: NodeJS.WriteStream | NodeJS.WritableStream) =>
   (stream as NodeJS.WriteStream).isTTY === true && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
 
 /**
- * Options every command takes, and the one place errors become exit codes:
- * 2 for config and usage errors, 1 for runtime failures, each printed without a stack;
- * anything else is a bug and is printed with its stack.
+ * Options every command takes, and the one place errors become output and exit codes: an error is a
+ * View of kind 'error', rendered by the formatter of `--output` like any other output (on stderr for
+ * the human table, on stdout for any other format, so that a script reads one document), and its
+ * exit code comes from its code (ERROR_CODES). The user's mistakes print without a stack; a bug,
+ * LocalPort's or a plugin's, prints its stack and says whom to report it to.
  */
 export abstract class BaseCommand extends Command {
   configOption = Option.String('-c,--config', { description: 'Config file to use instead of searching the current directory' });
-  outputOption = Option.String('-o,--output', { description: 'Output format: table (default) or json' });
+  outputOption = Option.String('-o,--output', { description: `Output format: ${DEFAULT_OUTPUT} (default), json, or a format a formatter plugin registers` });
   json = Option.Boolean('--json', false, { description: 'Same as --output json' });
   logLevelOption = Option.String('--log-level', { description: `Log file level: ${LOG_LEVELS.join(', ')} (default info)` });
 
-  /** The `--output` formats the command itself knows. */
-  static outputFormats: readonly string[] = ['table', 'json'];
-  /** Whether the command renders through the formatter registry, so a plugin may add `--output` formats. */
-  static pluginFormats = false;
+  /** Other names a command accepts for a format (`config export -o yaml`: its default output is YAML). */
+  static outputAliases: Readonly<Record<string, string>> = {};
 
-  /** Every substituted secret of this invocation; errors are printed through it. */
+  /** Every substituted secret of this invocation; output and errors are redacted through it. */
   readonly redactor = new Redactor();
+
+  /** The hub whose formatters render this command's output: the project's once it is loaded. */
+  hub?: LocalPort;
 
   get configPath(): string | undefined {
     return this.configOption ?? globals.config;
   }
 
+  /** The formatter to render with (an alias resolved); checked against the registry when rendering. */
   get output(): string {
-    if (this.json) return 'json';
-    return this.outputOption ?? globals.output ?? 'table';
+    const asked = this.json ? 'json' : (this.outputOption ?? globals.output ?? DEFAULT_OUTPUT);
+    return (this.constructor as typeof BaseCommand).outputAliases[asked] ?? asked;
   }
 
   get logLevel(): LogLevel {
@@ -65,46 +73,62 @@ export abstract class BaseCommand extends Command {
     return process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0;
   }
 
-  /** Writes `json` with --output json, else the human `text`. */
-  print(json: unknown, text: string): void {
-    this.context.stdout.write(this.output === 'json' ? `${JSON.stringify(json)}\n` : `${text}\n`);
+  /** The config loaded (and `--output` checked against its formatters); its hub renders from now on. */
+  async loadProject(opts: { output?: boolean } = {}): Promise<Project> {
+    const { loadProject } = await import('../app/project.js');
+    const project = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor, output: opts.output === false ? undefined : this.output });
+    this.hub = project.hub;
+    return project;
+  }
+
+  /**
+   * The hub to render with, for commands that need no config (they talk to the daemon, read logs):
+   * the built-in formatters, or, for a format only a plugin registers, the config's. Called before
+   * the command acts, so that a format nobody registers fails before anything is done.
+   */
+  async outputHub(): Promise<LocalPort> {
+    if (this.hub) return this.hub;
+    const { builtinHub } = await import('../app/project.js');
+    const builtin = await builtinHub(this.redactor);
+    if (builtin.formatters.has(this.output)) return (this.hub = builtin);
+    return (await this.loadProject()).hub;
+  }
+
+  /** Renders a view through the formatter registry, onto stdout. */
+  async show(view: View): Promise<void> {
+    const { render } = await import('../app/output.js');
+    this.context.stdout.write(`${render(await this.outputHub(), this.output, view, this.color)}\n`);
   }
 
   abstract run(): Promise<number>;
 
   async execute(): Promise<number> {
     try {
-      const { outputFormats, pluginFormats } = this.constructor as typeof BaseCommand;
-      if (!outputFormats.includes(this.output)) {
-        // Formatter plugins may add formats to the commands that render through them: those check the
-        // name once the config's plugins are loaded (loadProject, render). The rest know only their own.
-        const deferred = pluginFormats && /^[a-z][a-z0-9-]*$/.test(this.output);
-        if (!deferred) throw new UsageError(`--output must be one of ${outputFormats.join(', ')}${pluginFormats ? ', or a format a plugin registers' : ''} (got '${this.output}')`);
-      }
       return await this.run();
     } catch (error) {
       return this.report(error);
     }
   }
 
-  report(error: unknown): number {
-    const { stdout, stderr } = this.context;
-    if (isUserError(error)) {
-      const e = error as LocalPortError & { problems?: unknown[] };
-      if (this.output === 'json') {
-        const body = { error: { code: e.code, message: e.message, service: e.service, hint: e.hint, problems: e.problems } };
-        stdout.write(`${this.redactor.text(JSON.stringify(body, null, 2))}\n`);
-      } else {
-        const lines = e.message.split('\n');
-        const text = lines.length > 1 ? `error: ${lines.length} problems\n${lines.map((l) => `  ${l}`).join('\n')}` : `error: ${e.message}`;
-        // Messages quote what the user or a peer wrote (a YAML key, a tunnel's last line): JSON escapes
-        // control characters itself, a terminal would obey them.
-        stderr.write(`${printable(this.redactor.text(text))}${e.hint ? `\nhint: ${printable(this.redactor.text(e.hint))}` : ''}\n`);
-      }
-      return e.exitCode;
+  async report(error: unknown): Promise<number> {
+    const { errorView, exitCodeOf, render } = await import('../app/output.js');
+    const view = errorView(error);
+    let hub = this.hub;
+    try {
+      hub ??= await (await import('../app/project.js')).builtinHub(this.redactor);
+    } catch {
+      /* the built-in plugins always apply; should they not, the error is still printed below */
     }
-    const err = error as Error;
-    stderr.write(`${printable(this.redactor.text(err?.stack ?? String(error)))}\n\nThis is a bug in LocalPort. Please report it, with the output above.\n`);
-    return 1;
+    // The error may be the format itself (`-o xml`): it is then said in the default format.
+    const format = hub?.formatters.has(this.output) ? this.output : DEFAULT_OUTPUT;
+    const stream = format === DEFAULT_OUTPUT ? this.context.stderr : this.context.stdout;
+    let text: string;
+    try {
+      text = render(hub!, format, view, useColor(stream));
+    } catch {
+      text = printable(this.redactor.text(view.stack ?? `error: ${view.message}`));
+    }
+    stream.write(`${text}\n`);
+    return exitCodeOf(error);
   }
 }

@@ -16,7 +16,8 @@ import { DaemonRestartCommand } from './commands/daemon/restart.js';
 import { DaemonStartCommand } from './commands/daemon/start.js';
 import { DaemonStatusCommand } from './commands/daemon/status.js';
 import { DaemonStopCommand } from './commands/daemon/stop.js';
-import { extractGlobals, globals } from './globals.js';
+import { extractGlobals, globals, requestedOutput } from './globals.js';
+import { DEFAULT_OUTPUT } from '../app/output.js';
 import { describeValue, guardProcessExit, originOf } from '../core/config/code.js';
 
 // A config, preset or plugin runs in this process; a timer of theirs that throws must not kill a
@@ -68,12 +69,22 @@ for (const c of [DaemonStartCommand, DaemonStopCommand, DaemonRestartCommand, Da
 cli.register(ConfigValidateCommand);
 cli.register(ConfigPrintCommand);
 
+/** clipanion's parse error as the error View of a usage mistake, in `output` (the default format if no plugin-free hub knows it). */
+async function renderUsageError(output: string, error: Error): Promise<string> {
+  const [{ builtinHub }, { errorView, render }, { UsageError }] = await Promise.all([import('../app/project.js'), import('../app/output.js'), import('../core/errors.js')]);
+  const hub = await builtinHub();
+  return render(hub, hub.formatters.has(output) ? output : DEFAULT_OUTPUT, errorView(new UsageError(error.message.split('\n\n')[0].trim(), 'localport --help lists the commands; localport COMMAND --help, its options.')), false);
+}
+
 let command;
 try {
   command = cli.process(args.length ? args : ['--help']);
 } catch (error) {
-  // Unknown command or option: a usage error, exit 2.
-  process.stderr.write(cli.error(error as Error, { colored: useColor(process.stderr) }));
+  // Unknown command or option: a usage error, exit 2. Asked for another format than the default, it is
+  // said in that format, on stdout, as every command's errors are (BaseCommand.report).
+  const output = g.output ?? requestedOutput(args);
+  if (output === undefined || output === DEFAULT_OUTPUT) process.stderr.write(cli.error(error as Error, { colored: useColor(process.stderr) }));
+  else process.stdout.write(`${await renderUsageError(output, error as Error)}\n`);
   process.exitCode = 2;
 }
 if (command) {

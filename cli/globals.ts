@@ -14,6 +14,21 @@ export const globals: Globals = { command: [] };
 
 const WITH_VALUE: Record<string, keyof Omit<Globals, 'command'>> = { '-c': 'config', '--config': 'config', '--output': 'output', '-o': 'output', '--log-level': 'logLevel' };
 
+/**
+ * The `--output` (or `--json`) anywhere among `args`, for when clipanion cannot parse them: its error
+ * is then printed in that format. `--` ends the search (what follows is `run`'s command).
+ */
+export function requestedOutput(args: string[]): string | undefined {
+  let found: string | undefined;
+  for (let i = 0; i < args.length && args[i] !== '--'; i++) {
+    const a = args[i];
+    if (a === '--json') found = 'json';
+    else if ((a === '-o' || a === '--output') && i + 1 < args.length) found = args[++i];
+    else if (a.startsWith('--output=')) found = a.slice('--output='.length);
+  }
+  return found;
+}
+
 /** Splits argv into what clipanion parses and the globals/command it must not see. */
 export function extractGlobals(argv: string[]): { args: string[]; globals: Globals } {
   const g: Globals = { command: [] };

@@ -15,13 +15,47 @@ export function flattenPlugins(input: readonly unknown[]): LocalPortPlugin[] {
     else if (typeof p === 'object' && typeof (p as LocalPortPlugin).name === 'string' && typeof (p as LocalPortPlugin).apply === 'function') out.push(p as LocalPortPlugin);
     else {
       throw new LocalPortError('PLUGIN_INVALID', `a plugin entry is not a plugin (got ${typeof p === 'object' ? JSON.stringify(p) : String(p)})`, {
-        exitCode: 2,
         hint: 'A plugin is an object with `name` and `apply(api)`; call the plugin factory, e.g. `sshPlugin()`, not `sshPlugin`.',
       });
     }
   };
   input.forEach(visit);
   return out;
+}
+
+const isThenable = (x: unknown): x is PromiseLike<unknown> => typeof (x as { then?: unknown } | null)?.then === 'function';
+
+/**
+ * `value` with the functions named in `keys` wrapped as hooks' taps are: what one throws (or rejects
+ * with) by a bug, a TypeError in `createForward`, becomes a PluginError naming the plugin, so that it
+ * is reported as the plugin's bug and not as the user's mistake. A LocalPortError passes unchanged: it
+ * is the plugin's verdict on the config or the far end (a ConfigError, a ServiceFailure).
+ */
+function guarded<T extends object>(value: T, plugin: string, what: string, keys: readonly (keyof T)[]): T {
+  const wrappers = new Map<PropertyKey, unknown>();
+  return new Proxy(value, {
+    get(target, key, receiver) {
+      const fn = Reflect.get(target, key, receiver) as unknown;
+      if (typeof fn !== 'function' || !keys.includes(key as keyof T)) return fn;
+      if (!wrappers.has(key)) {
+        const wrap = (e: unknown) => (e instanceof LocalPortError ? e : new PluginError(plugin, `${what} ${String(key)}()`, e));
+        wrappers.set(key, (...args: unknown[]) => {
+          let result: unknown;
+          try {
+            result = (fn as (...a: unknown[]) => unknown).apply(target, args);
+          } catch (e) {
+            throw wrap(e);
+          }
+          return isThenable(result)
+            ? Promise.resolve(result).catch((e: unknown) => {
+                throw wrap(e);
+              })
+            : result;
+        });
+      }
+      return wrappers.get(key);
+    },
+  });
 }
 
 /**
@@ -69,7 +103,6 @@ export class LocalPort {
         // The same plugin with the same options: a harmless repeat (two presets both list it).
         if (JSON.stringify(existing.options ?? null) === JSON.stringify(plugin.options ?? null)) continue;
         throw new LocalPortError('PLUGIN_DUPLICATE', `plugin '${plugin.name}' is listed twice with different options`, {
-          exitCode: 2,
           hint: 'Remove one of them from `plugins` (or from the presets you extend).',
         });
       }
@@ -87,7 +120,9 @@ export class LocalPort {
     return {
       hooks: this.#tapHooks,
       logger: this.logger,
-      registerTechnology: (t) => this.technologies.register(t.type, t as Technology, pluginName),
+      // createForward only: the supervisor isolates the others (describeTarget, explainExit) and logs
+      // their failures against the service, and doctor reports its own as a failed check.
+      registerTechnology: (t) => this.technologies.register(t.type, guarded(t as Technology, pluginName, `technology '${t.type}'`, ['createForward']), pluginName),
       registerHealthCheck: (h) => this.healthChecks.register(h.type, h as HealthCheck, pluginName),
       registerFormatter: (f) => this.formatters.register(f.type, f, pluginName),
     };

@@ -1,7 +1,7 @@
 import { AsyncParallelHook, AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook, SyncHook } from 'tapable';
 import { describeValue } from './config/code.js';
 import { checkConfigShape } from './config/guard.js';
-import { PluginError, type ConfigError } from './errors.js';
+import { LocalPortError, PluginError, type ConfigError } from './errors.js';
 import type { HealthResult, ResolvedConfig, ServiceDefinition, ServiceState } from './types.js';
 
 export interface ForwardInfo {
@@ -152,11 +152,18 @@ const RESULT_CHECKS: Partial<Record<keyof Hooks, (result: unknown) => string | u
 
 type TapFn = (...args: unknown[]) => unknown;
 
+/**
+ * A tap returned what its hook does not take. The message says exactly what is wrong (and the
+ * PluginError around it names the plugin), and a stack would point into this checker rather than into
+ * the plugin: one line, code PLUGIN_CONTRACT.
+ */
+const contractBroken = (problem: string) => new LocalPortError('PLUGIN_CONTRACT', problem);
+
 /** `fn` with what it returns checked: a problem is thrown (or, for a callback tap, passed to the callback). */
 function checkResults(type: string, fn: TapFn, check: (result: unknown) => string | undefined): TapFn {
   const checked = (result: unknown) => {
     const problem = check(result);
-    if (problem) throw new Error(problem);
+    if (problem) throw contractBroken(problem);
     return result;
   };
   if (type === 'promise') return async (...args) => checked(await fn(...args));
@@ -165,7 +172,7 @@ function checkResults(type: string, fn: TapFn, check: (result: unknown) => strin
     const cb = args.pop() as (err?: unknown, r?: unknown) => void;
     fn(...args, (err?: unknown, r?: unknown) => {
       const problem = err ? undefined : check(r);
-      cb(err ?? (problem ? new Error(problem) : undefined), r);
+      cb(err ?? (problem ? contractBroken(problem) : undefined), r);
     });
   };
 }

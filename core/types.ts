@@ -220,12 +220,64 @@ export type View =
     }
   | { kind: 'config'; file: string | null; config: unknown }
   | { kind: 'validate'; file: string | null; services: { name: string; technology: string; enabled: boolean }[] }
-  | { kind: 'error'; code: string; message: string; service?: string; hint?: string; problems?: unknown[] }
-  | { kind: 'doctor'; file: string | null; checks: (DoctorCheck & { technology: string })[] };
+  | {
+      kind: 'error';
+      code: string;
+      message: string;
+      service?: string;
+      hint?: string;
+      problems?: unknown[];
+      /** Only for a bug: its stack, and who to report it to (a plugin's name, or LocalPort). */
+      stack?: string;
+      reportTo?: { plugin: string } | 'localport';
+    }
+  | { kind: 'doctor'; file: string | null; checks: (DoctorCheck & { technology: string })[] }
+  /** `config export`: the services in the original file format (snake_case keys, a list). */
+  | { kind: 'export'; file: string | null; config: { version?: unknown; services: unknown[] } }
+  /** `logs`: the last lines of a service's (or the daemon's) log; under `logs -f`, one line at a time. */
+  | { kind: 'logs'; service: string | null; file: string; entries: LogEntry[] }
+  /** `logs --list` and `logs --path`. */
+  | { kind: 'logFiles'; files: { name: string; file: string; bytes: number; modified: string }[] }
+  /** `stop`: the services the daemon stopped (`running: false` when no daemon runs: nothing to do). */
+  | { kind: 'stop'; config: string; running: boolean; stopped: string[] }
+  /** `daemon reload`: what the reload changed. */
+  | { kind: 'reload'; config: string; superseded: boolean; added: string[]; removed: string[]; changed: string[]; unchanged: string[] }
+  /** `daemon start|stop|restart|status`. */
+  | DaemonView;
 
+/** One line of a log: pino's JSON lines parsed, a tunnel's own line as `message` alone. */
+export interface LogEntry {
+  time: string | null;
+  level: string | null;
+  message: string;
+}
+
+export type DaemonView =
+  | { kind: 'daemon'; action: 'start'; config: string; pid: number; started: boolean; socket: string }
+  | { kind: 'daemon'; action: 'stop'; config: string; stopped: boolean; pid: number | null; ms: number | null }
+  | { kind: 'daemon'; action: 'restart'; config: string; pid: number; restarted: string[] }
+  | {
+      kind: 'daemon';
+      action: 'status';
+      config: string;
+      running: boolean;
+      pid?: number;
+      socket?: string;
+      /** How many services are in each state. */
+      services?: Record<string, number>;
+      reloadError?: string | null;
+      lastReload?: string | null;
+      orphansReaped?: number;
+    };
+
+/**
+ * Renders a view as text. Every command's output is a View, so a formatter plugin works for every
+ * command. The view is redacted already. `stream`: the view is one item of a stream (`logs -f`,
+ * `status --watch`), so a machine format writes it on one line (JSON → NDJSON).
+ */
 export interface Formatter {
   type: string;
-  render(view: View, opts: { color: boolean }): string;
+  render(view: View, opts: { color: boolean; stream?: boolean }): string;
 }
 
 // ---------------------------------------------------------------------------------------------

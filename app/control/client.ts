@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { LocalPortError } from '../../core/errors.js';
+import { isErrorCode, LocalPortError } from '../../core/errors.js';
 import type { Method, Response } from './protocol.js';
 import { ABSENT, socketProblem } from './socketdir.js';
 
@@ -44,7 +44,8 @@ export function request<T = unknown>(socketPath: string, method: Method, params?
         return;
       }
       if (res.ok) resolve(res.result as T);
-      else reject(new LocalPortError(res.error.code, res.error.message, { hint: res.error.hint, exitCode: res.error.exitCode === 2 ? 2 : 1 }));
+      // A code this CLI does not know (a daemon of another version) is reported as INTERNAL, with its message.
+      else reject(new LocalPortError(isErrorCode(res.error.code) ? res.error.code : 'INTERNAL', res.error.message, { hint: res.error.hint }));
     });
     socket.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);

@@ -100,8 +100,8 @@ export async function ensureDaemon(configFile: string, opts: { autoStart?: boole
       const other = await findDaemon(configFile);
       if (other) return { ...other, started: false };
       const why = tail(paths.stdio, 3) || `exit code ${exit}`;
-      throw new LocalPortError('DAEMON_START_FAILED', `the daemon for ${configFile} did not start: ${why.replace(/^error: /gm, '')}`, {
-        exitCode: exit === 2 ? 2 : 1,
+      // A daemon that exits 2 found its config invalid: that is the code (and exit code) to pass on.
+      throw new LocalPortError(exit === 2 ? 'CONFIG_INVALID' : 'DAEMON_START_FAILED', `the daemon for ${configFile} did not start: ${why.replace(/^error: /gm, '')}`, {
         hint: `Its log: ${paths.log}`,
       });
     }

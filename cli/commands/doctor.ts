@@ -3,7 +3,6 @@ import { BaseCommand } from '../BaseCommand.js';
 
 export class DoctorCommand extends BaseCommand {
   static override paths = [['doctor']];
-  static override pluginFormats = true;
 
   static override usage = Command.Usage({
     description: "Check each technology's prerequisites: binaries, versions, kube contexts",
@@ -21,10 +20,9 @@ export class DoctorCommand extends BaseCommand {
   all = Option.Boolean('--all', false, { description: 'Check every registered technology, not only those the config uses' });
 
   async run(): Promise<number> {
-    const [{ loadProject, render }, { doctorView }] = await Promise.all([import('../../app/project.js'), import('../../app/doctor.js')]);
-    const project = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor, output: this.output });
-    const { view, ok } = await doctorView(project, this.all);
-    this.context.stdout.write(`${render(project.hub, this.output, view, this.color)}\n`);
+    const { doctorView } = await import('../../app/doctor.js');
+    const { view, ok } = await doctorView(await this.loadProject(), this.all);
+    await this.show(view);
     return ok ? 0 : 1;
   }
 }

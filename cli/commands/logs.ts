@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { MAX_COUNT } from '../../core/config/limits.js';
 import { UsageError } from '../../core/errors.js';
-import { printable } from '../../core/printable.js';
+import { DEFAULT_OUTPUT } from '../../app/output.js';
 import { BaseCommand } from '../BaseCommand.js';
 
 export class LogsCommand extends BaseCommand {
@@ -38,30 +38,35 @@ export class LogsCommand extends BaseCommand {
     } catch (e) {
       throw new UsageError(`--grep: invalid regular expression: ${(e as Error).message}`);
     }
-    const [{ loadProject }, logs, { daemonPaths }, { selectServices }] = await Promise.all([
-      import('../../app/project.js'),
+    const [logs, { daemonPaths }, { selectServices }, { render }] = await Promise.all([
       import('../../app/logs.js'),
       import('../../app/control/sockets.js'),
       import('../../core/supervisor/Supervisor.js'),
+      import('../../app/output.js'),
     ]);
-    const out = this.context.stdout;
     if (this.list) {
-      const list = logs.listLogs();
-      out.write(this.output === 'json' ? `${JSON.stringify({ logs: list })}\n` : list.map((l) => `${l.name}\t${l.bytes} bytes\t${l.modified}\t${l.file}`).join('\n') + (list.length ? '\n' : 'No service logs yet.\n'));
+      await this.outputHub();
+      await this.show({ kind: 'logFiles', files: logs.listLogs() });
       return 0;
     }
-    const project = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor });
+    const project = await this.loadProject();
     if (this.service) selectServices(project.config, { names: [this.service] });
     const file = this.service ? logs.serviceLogFile(this.service, project.config.file) : daemonPaths(project.config.file!).log;
     if (this.showPath) {
-      out.write(`${file}\n`);
+      // The path alone in the default format, for `$(localport logs db --path)`.
+      if (this.output === DEFAULT_OUTPUT) this.context.stdout.write(`${file}\n`);
+      else await this.show({ kind: 'logFiles', files: logs.fileInfo(this.service ?? 'daemon', file) });
       return 0;
     }
-    // Lines are made printable as they are written; a log from an older LocalPort, or a pino message
-    // JSON.parse has unescaped, may still hold control characters.
-    const show = (line: string) => out.write(`${printable(this.output === 'json' ? line : logs.formatLine(line))}\n`);
-    logs.lastLines(file, n, grep).forEach(show);
-    if (!this.followOption) return 0;
+    const service = this.service ?? null;
+    const lines = logs.lastLines(file, n, grep);
+    if (!this.followOption) {
+      await this.show({ kind: 'logs', service, file, entries: lines.map(logs.parseLine) });
+      return 0;
+    }
+    // A stream: each line one view (one JSON document per line with -o json: NDJSON), as it comes.
+    const show = (line: string) => this.context.stdout.write(`${render(project.hub, this.output, { kind: 'logs', service, file, entries: [logs.parseLine(line)] }, this.color, { stream: true })}\n`);
+    lines.forEach(show);
     const abort = new AbortController();
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => abort.abort());
     await logs.follow(file, (line) => (!grep || grep.test(line)) && show(line), abort.signal);

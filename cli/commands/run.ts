@@ -4,7 +4,6 @@ import { globals } from '../globals.js';
 
 export class RunCommand extends BaseCommand {
   static override paths = [['run']];
-  static override pluginFormats = true;
 
   static override usage = Command.Usage({
     description: 'Bring services up, wait until they are ready, run a command, tear everything down',
@@ -33,8 +32,8 @@ export class RunCommand extends BaseCommand {
 
   async run(): Promise<number> {
     const timeout = this.seconds(this.timeout, '--timeout', 60);
-    const [{ loadProject }, { runServices }] = await Promise.all([import('../../app/project.js'), import('../../app/run.js')]);
-    const project = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor, output: this.output });
+    const { runServices } = await import('../../app/run.js');
+    const project = await this.loadProject();
     return runServices(project, {
       selection: { names: this.services, tags: this.tags, all: this.all },
       timeout,

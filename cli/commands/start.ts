@@ -3,7 +3,6 @@ import { BaseCommand } from '../BaseCommand.js';
 
 export class StartCommand extends BaseCommand {
   static override paths = [['start']];
-  static override pluginFormats = true;
 
   static override usage = Command.Usage({
     category: 'Daemon',
@@ -27,8 +26,8 @@ export class StartCommand extends BaseCommand {
 
   async run(): Promise<number> {
     const timeout = this.seconds(this.timeout, '--timeout', 60);
-    const [{ loadProject }, { startInDaemon }] = await Promise.all([import('../../app/project.js'), import('../../app/start.js')]);
-    const project = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor, output: this.output });
+    const { startInDaemon } = await import('../../app/start.js');
+    const project = await this.loadProject();
     return startInDaemon(project, {
       selection: { names: this.services, tags: this.tags, all: this.all },
       timeout,

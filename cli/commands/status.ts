@@ -4,7 +4,6 @@ import { BaseCommand } from '../BaseCommand.js';
 
 export class StatusCommand extends BaseCommand {
   static override paths = [['status']];
-  static override pluginFormats = true;
 
   static override usage = Command.Usage({
     description: 'Show each service: state, health, pid, ports, uptime, restarts, last error',
@@ -26,8 +25,8 @@ export class StatusCommand extends BaseCommand {
 
   async run(): Promise<number> {
     const interval = this.seconds(this.interval, '--interval', 2);
-    const [{ loadProject, render, builtinHub }, { statusView }, { findDaemon, daemonStatus }, { findConfigFile }] = await Promise.all([
-      import('../../app/project.js'),
+    const [{ render }, { statusView }, { findDaemon, daemonStatus }, { findConfigFile }] = await Promise.all([
+      import('../../app/output.js'),
       import('../../app/status.js'),
       import('../../app/control/daemons.js'),
       import('../../core/config/load.js'),
@@ -35,14 +34,17 @@ export class StatusCommand extends BaseCommand {
     // Only the path is needed to reach a daemon: a broken config on disk must not hide its status
     // (the daemon keeps the previous config and reports the reload error).
     const file = findConfigFile({ configPath: this.configPath });
+    // --watch is a stream: a machine format prints one line per redraw (NDJSON).
+    const opts = { stream: this.watch };
     const draw = async (): Promise<string> => {
       const daemon = await findDaemon(file);
       if (daemon) {
+        // The config's formatter plugins render it too (outputHub); the built-in ones need no config.
         const view: View = { kind: 'status', ...(await daemonStatus(daemon.socket, this.services)) };
-        return render(await builtinHub(), this.output, view, this.color);
+        return render(await this.outputHub(), this.output, view, this.color, opts);
       }
-      const project = await loadProject({ configPath: file, logLevel: this.logLevel, redactor: this.redactor, output: this.output });
-      return render(project.hub, this.output, statusView(project, this.services), this.color);
+      const project = await this.loadProject();
+      return render(project.hub, this.output, statusView(project, this.services), this.color, opts);
     };
     if (!this.watch) {
       this.context.stdout.write(`${await draw()}\n`);

@@ -23,13 +23,15 @@ export class StopCommand extends BaseCommand {
     const [{ findDaemon }, { request }, { findConfigFile }] = await Promise.all([import('../../app/control/daemons.js'), import('../../app/control/client.js'), import('../../core/config/load.js')]);
     // The path is enough: stopping must work even while the config on disk is broken.
     const file = findConfigFile({ configPath: this.configPath });
+    await this.outputHub();
     const daemon = await findDaemon(file);
+    // No daemon: nothing to stop, which is what was asked (exit 0, `running: false`).
     if (!daemon) {
-      this.print({ running: false, stopped: [] }, `No LocalPort daemon is running for ${file}; nothing to stop.`);
+      await this.show({ kind: 'stop', config: file, running: false, stopped: [] });
       return 0;
     }
     const { stopped } = await request<{ stopped: string[] }>(daemon.socket, 'stop', { names: this.services, tags: this.tags, all: this.all, force: this.force });
-    this.print({ running: true, stopped }, `Stopped ${stopped.length ? stopped.join(', ') : 'nothing (no service was running)'}.`);
+    await this.show({ kind: 'stop', config: file, running: true, stopped });
     return 0;
   }
 }

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { types } from 'node:util';
-import { ConfigError } from '../errors.js';
+import { ConfigError, type ErrorCode } from '../errors.js';
 
 /**
  * Running the code that a config brings: a TypeScript/JavaScript config, a preset, a plugin
@@ -124,7 +124,7 @@ export class ConfigCodeError extends ConfigError {
   constructor(
     readonly file: string,
     readonly reason: string,
-    code: string,
+    code: ErrorCode,
     hint?: string,
   ) {
     super([{ file, path: '', message: reason }], hint, code);

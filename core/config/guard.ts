@@ -1,4 +1,4 @@
-import { ConfigError } from '../errors.js';
+import { ConfigError, type ErrorCode } from '../errors.js';
 import { describeValue } from './code.js';
 import { describePath } from './keys.js';
 
@@ -44,7 +44,7 @@ export function checkConfigShape(raw: unknown, file: string): unknown {
   // after walks this copy, so a getter is read exactly once, here, and a Proxy's traps ran here.
   const copies = new Map<object, object>();
   const ancestors = new Set<object>();
-  const fail = (path: PropertyKey[], message: string, code = 'CONFIG_INVALID'): never => {
+  const fail = (path: PropertyKey[], message: string, code: ErrorCode = 'CONFIG_INVALID'): never => {
     let where: string;
     try {
       where = path.length ? describePath(raw, path) : '';

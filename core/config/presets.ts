@@ -2,7 +2,7 @@ import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ConfigError, isUserError } from '../errors.js';
+import { ConfigError, isUserError, type ErrorCode } from '../errors.js';
 import { ConfigCodeError, describeValue, runConfigCode, ThrownValue } from './code.js';
 import { checkConfigShape } from './guard.js';
 import { importModule, checkConfigFile } from './load.js';
@@ -15,7 +15,7 @@ import { camel } from './keys.js';
 
 export type PresetErrorKind = 'not-found' | 'no-entry' | 'invalid-shape' | 'missing-dependency' | 'load-failed';
 
-const CODES: Record<PresetErrorKind, string> = {
+const CODES: Record<PresetErrorKind, ErrorCode> = {
   'not-found': 'PRESET_NOT_FOUND',
   'no-entry': 'PRESET_NO_ENTRY',
   'invalid-shape': 'PRESET_INVALID',

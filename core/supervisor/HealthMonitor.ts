@@ -1,4 +1,4 @@
-import { LocalPortError, PluginError } from '../errors.js';
+import { LocalPortError, PluginError, type ErrorCode } from '../errors.js';
 import type { LocalPort } from '../LocalPort.js';
 import { printable } from '../printable.js';
 import type { HealthCheck, HealthResult, HealthStatus, Logger, ServiceDefinition } from '../types.js';

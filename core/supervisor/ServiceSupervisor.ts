@@ -1,5 +1,5 @@
 import { bindAddressOf, reachableAddress } from '../address.js';
-import { failureClass, LocalPortError, PluginError, ServiceError, ServiceFailure } from '../errors.js';
+import { failureClass, LocalPortError, PluginError, ServiceError, ServiceFailure, type ErrorCode } from '../errors.js';
 import type { LocalPort } from '../LocalPort.js';
 import { ServiceLog } from '../log.js';
 import { serviceLogFile } from '../dirs.js';
@@ -46,11 +46,11 @@ export class ServiceSupervisor {
   /** Why the current process is being killed on purpose (a failed health check), if it is. */
   #killReason: string | undefined;
   /** Set when the process is killed because the service cannot go on (credentials refused): no restart. */
-  #failReason: { reason: string; code: string } | undefined;
+  #failReason: { reason: string; code: ErrorCode } | undefined;
   /** Whether the forward was ready since the last start(): a setup mistake is retried only after that. */
   #everReady = false;
   /** The code of the error that put the service in `failed` (for callers of start and whenHealthy). */
-  #failureCode = 'START_FAILED';
+  #failureCode: ErrorCode = 'START_FAILED';
   /** Callers of whenHealthy, told when the service fails instead. */
   #failureWaiters: ((error: Error) => void)[] = [];
   /** Observer hooks still running (see #notify). */
@@ -160,7 +160,7 @@ export class ServiceSupervisor {
   }
 
   /** The service cannot run: settle in `failed`, naming why. */
-  #fail(message: string, code = 'START_FAILED'): void {
+  #fail(message: string, code: ErrorCode = 'START_FAILED'): void {
     this.#failureCode = code;
     this.#setState('failed', message);
   }
@@ -437,7 +437,7 @@ export class ServiceSupervisor {
     try {
       await this.hub.hooks.beforeStart.promise(s);
     } catch (error) {
-      throw error instanceof PluginError ? new ServiceError('PLUGIN_FAILED', s.name, `service ${s.name}: ${error.message}`, undefined, error) : error;
+      throw error instanceof PluginError ? new ServiceError('BEFORE_START_FAILED', s.name, `service ${s.name}: ${error.message}`, undefined, error) : error;
     }
     if (abort.signal.aborted) throw new Aborted();
 

@@ -3,10 +3,16 @@ import { definePlugin, type View } from '../../core/index.js';
 const PLUGIN_NAME = 'localport:format-json';
 
 /**
+ * The version of every JSON document LocalPort prints (`schemaVersion`, the first key). It changes
+ * only when a field is removed or changes meaning; new fields may come without it.
+ */
+export const SCHEMA_VERSION = 1;
+
+/**
  * Machine output. Field names are stable: `status` → `{ services: [...] }`, `config` → `{ file, config }`,
  * `validate` → `{ valid: true, file, services }`, errors → `{ error: { code, message, ... } }`.
  */
-export function toJson(view: View): unknown {
+export function toJson(view: View): Record<string, unknown> {
   switch (view.kind) {
     case 'status':
       return view.runner === undefined
@@ -22,6 +28,18 @@ export function toJson(view: View): unknown {
       const { kind: _kind, ...error } = view;
       return { error };
     }
+    case 'export':
+      return { file: view.file, ...view.config };
+    case 'logs':
+      return { service: view.service, file: view.file, entries: view.entries };
+    case 'logFiles':
+      return { logs: view.files };
+    case 'stop':
+    case 'reload':
+    case 'daemon': {
+      const { kind: _kind, ...body } = view;
+      return body;
+    }
   }
 }
 
@@ -29,6 +47,13 @@ export const jsonFormatterPlugin = () =>
   definePlugin({
     name: PLUGIN_NAME,
     apply(api) {
-      api.registerFormatter({ type: 'json', render: (view) => JSON.stringify(toJson(view), null, 2) });
+      api.registerFormatter({
+        type: 'json',
+        render: (view, { stream }) => {
+          const doc = { schemaVersion: SCHEMA_VERSION, ...toJson(view) };
+          // A stream item is one line (NDJSON); a document is indented for people who read it.
+          return stream ? JSON.stringify(doc) : JSON.stringify(doc, null, 2);
+        },
+      });
     },
   });

@@ -1,5 +1,5 @@
 import yaml from 'js-yaml';
-import { definePlugin, printable, type ServiceState, type ServiceStatus, type View } from '../../core/index.js';
+import { definePlugin, printable, type DaemonView, type ServiceState, type ServiceStatus, type View } from '../../core/index.js';
 
 const PLUGIN_NAME = 'localport:format-table';
 
@@ -48,6 +48,37 @@ export function renderStatus(services: ServiceStatus[], color: boolean): string 
   return table([head, ...rows]);
 }
 
+function renderError(view: Extract<View, { kind: 'error' }>): string {
+  const lines = view.message.split('\n');
+  const head = lines.length > 1 ? `error: ${lines.length} problems\n${lines.map((l) => `  ${l}`).join('\n')}` : `error: ${view.message}`;
+  // Messages quote what the user or a peer wrote (a YAML key, a tunnel's last line): a terminal would obey them.
+  const text = printable(`${head}${view.hint ? `\nhint: ${view.hint}` : ''}`);
+  if (!view.stack) return text;
+  // A bug: the stack, and who can fix it. A plugin's is said in one line first (which plugin, which
+  // hook), then the stack of what it threw; LocalPort's own is the stack as Node prints it.
+  if (view.reportTo && view.reportTo !== 'localport') {
+    const { plugin } = view.reportTo;
+    return `${text}\n${printable(view.stack)}\n\nThis is a bug in the plugin ${plugin}, not in your config. Please report it to the plugin's author (${plugin}), with the output above.`;
+  }
+  return `${printable(view.stack)}\n\nThis is a bug in LocalPort. Please report it, with the output above.`;
+}
+
+function renderDaemon(view: DaemonView): string {
+  switch (view.action) {
+    case 'start':
+      return view.started ? `LocalPort daemon started (pid ${view.pid}) for ${view.config}` : `LocalPort daemon is already running (pid ${view.pid}) for ${view.config}`;
+    case 'stop':
+      return view.stopped ? `LocalPort daemon (pid ${view.pid}) stopped in ${view.ms} ms` : `No LocalPort daemon is running for ${view.config}`;
+    case 'restart':
+      return `LocalPort daemon restarted (pid ${view.pid})${view.restarted.length ? `; starting ${view.restarted.join(', ')}` : ''}`;
+    case 'status': {
+      if (!view.running) return `No LocalPort daemon is running for ${view.config}`;
+      const counts = Object.entries(view.services ?? {}).map(([k, v]) => `${v} ${k}`).join(', ');
+      return printable(`LocalPort daemon running (pid ${view.pid})\n  config: ${view.config}\n  socket: ${view.socket}\n  services: ${counts}${view.reloadError ? `\n  config reload failed: ${view.reloadError}` : ''}`);
+    }
+  }
+}
+
 /** Human output: aligned tables, coloured states when the terminal takes colour. */
 export const tableFormatterPlugin = () =>
   definePlugin({
@@ -74,7 +105,23 @@ export const tableFormatterPlugin = () =>
               return `${view.file ?? 'config'}: valid, ${view.services.length} service${view.services.length === 1 ? '' : 's'} (${enabled} enabled)${list ? `\n${list}` : ''}`;
             }
             case 'error':
-              return printable(`error: ${view.message}${view.hint ? `\nhint: ${view.hint}` : ''}`);
+              return renderError(view);
+            case 'export':
+              return `# exported by localport config export from ${view.file}; values from the environment are shown as ***\n${yaml.dump(view.config, { lineWidth: 120, noRefs: true }).trimEnd()}`;
+            case 'logs':
+              // Lines are made printable here: a log from an older LocalPort, or a message JSON.parse
+              // has unescaped, may hold control characters.
+              return view.entries.map((e) => printable(e.time ? `${e.time} ${e.level ?? 'info'} ${e.message}` : e.message)).join('\n');
+            case 'logFiles':
+              return view.files.length ? view.files.map((l) => `${l.name}\t${l.bytes} bytes\t${l.modified}\t${l.file}`).join('\n') : 'No service logs yet.';
+            case 'stop':
+              if (!view.running) return `No LocalPort daemon is running for ${view.config}; nothing to stop.`;
+              return `Stopped ${view.stopped.length ? view.stopped.join(', ') : 'nothing (no service was running)'}.`;
+            case 'reload':
+              if (view.superseded) return 'reloaded: a newer reload finished first and applied the current config';
+              return `reloaded: added ${view.added.join(', ') || '-'}; removed ${view.removed.join(', ') || '-'}; changed ${view.changed.join(', ') || '-'}; unchanged ${view.unchanged.length}`;
+            case 'daemon':
+              return renderDaemon(view);
             case 'doctor': {
               const mark = (c: { ok: boolean; required: boolean }) => (c.ok ? 'ok  ' : c.required ? 'FAIL' : 'warn');
               const lines = view.checks.map((c) => `${mark(c)}  ${c.technology}: ${c.name} — ${c.detail}`);

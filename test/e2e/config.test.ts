@@ -55,6 +55,7 @@ describe('localport config validate', () => {
     const r = await runCli(['--config', seed, '--output', 'json', 'config', 'validate'], { env: { ...env, POSTGRES_PASSWORD: 'x' } });
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({
+      schemaVersion: 1,
       valid: true,
       file: seed,
       services: [

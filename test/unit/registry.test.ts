@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { LocalPort } from '../../core/LocalPort.js';
 import { Registry } from '../../core/registry.js';
 import { definePlugin } from '../../core/index.js';
+import { PluginError, ServiceFailure } from '../../core/errors.js';
 import { z } from 'zod';
 
 describe('Registry', () => {
@@ -94,5 +95,47 @@ describe('LocalPort plugins', () => {
     expect(await hub.hooks.beforeRestart.promise({} as never, { attempt: 1, delay: 0, reason: '' })).toBeUndefined();
     hub.hooks.beforeRestart.tap('veto', () => false);
     expect(await hub.hooks.beforeRestart.promise({} as never, { attempt: 1, delay: 0, reason: '' })).toBe(false);
+  });
+});
+
+describe("a technology's functions", () => {
+  const techPlugin = (createForward: () => never) =>
+    definePlugin({
+      name: 'acme-tech',
+      apply(api) {
+        api.registerTechnology({ type: 'acme', connectionSchema: z.object({}), describeTarget: () => 'far', createForward });
+      },
+    });
+
+  it("name the plugin when they fail by a bug: the plugin's, to report to its author", async () => {
+    const hub = new LocalPort();
+    await hub.use(techPlugin(() => (undefined as unknown as { x: () => never }).x()));
+    const tech = hub.technologies.get('acme');
+    expect(tech.describeTarget({} as never)).toBe('far');
+    let error: unknown;
+    try {
+      await tech.createForward({} as never, {} as never);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(PluginError);
+    expect({ plugin: (error as PluginError).plugin, bug: (error as PluginError).bug, code: (error as PluginError).code, cause: (error as Error).cause }).toEqual({
+      plugin: 'acme-tech',
+      bug: true,
+      code: 'PLUGIN_FAILED',
+      cause: expect.any(TypeError),
+    });
+    expect((error as Error).message).toMatch(/^plugin acme-tech failed in technology 'acme' createForward\(\): Cannot read properties of undefined/);
+  });
+
+  it('pass a LocalPortError on unchanged: the plugin judged the config or the far end', async () => {
+    const hub = new LocalPort();
+    const refused = new ServiceFailure('AUTH_REJECTED', 'db', 'service db: refused', 'rejected');
+    await hub.use(
+      techPlugin(() => {
+        throw refused;
+      }),
+    );
+    await expect(Promise.resolve().then(() => hub.technologies.get('acme').createForward({} as never, {} as never))).rejects.toBe(refused);
   });
 });

@@ -3,8 +3,8 @@ import { BaseCommand } from '../../BaseCommand.js';
 
 export class ConfigExportCommand extends BaseCommand {
   static override paths = [['config', 'export']];
-  // The default output is YAML already: `-o yaml` says so.
-  static override outputFormats = ['table', 'yaml', 'json'];
+  // The default output (the table formatter's) is YAML already: `-o yaml` says so.
+  static override outputAliases = { yaml: 'table' };
 
   static override usage = Command.Usage({
     category: 'Config',
@@ -19,14 +19,10 @@ export class ConfigExportCommand extends BaseCommand {
   tags = Option.Array('-t,--tag', [], { description: 'Only services with this tag (repeatable)' });
 
   async run(): Promise<number> {
-    const [{ loadProject }, { exportConfig }] = await Promise.all([import('../../../app/project.js'), import('../../../app/configView.js')]);
-    const { config, hub } = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor });
-    const data = exportConfig(config, hub, this.tags);
-    if (this.output === 'json') this.context.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
-    else {
-      const yaml = (await import('js-yaml')).default;
-      this.context.stdout.write(`# exported by localport config export from ${config.file}; values from the environment are shown as ***\n${yaml.dump(data, { lineWidth: 120, noRefs: true })}`);
-    }
+    const [{ exportView }, { checkFormat }] = await Promise.all([import('../../../app/configView.js'), import('../../../app/output.js')]);
+    const { config, hub } = await this.loadProject({ output: false });
+    checkFormat(hub, this.output, Object.keys(ConfigExportCommand.outputAliases));
+    await this.show(exportView(config, hub, this.tags));
     return 0;
   }
 }

@@ -3,7 +3,6 @@ import { BaseCommand } from '../../BaseCommand.js';
 
 export class ConfigPrintCommand extends BaseCommand {
   static override paths = [['config', 'print']];
-  static override pluginFormats = true;
 
   static override usage = Command.Usage({
     category: 'Config',
@@ -16,9 +15,9 @@ export class ConfigPrintCommand extends BaseCommand {
   });
 
   async run(): Promise<number> {
-    const [{ loadProject, render }, { printView }] = await Promise.all([import('../../../app/project.js'), import('../../../app/configView.js')]);
-    const { hub, config } = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor, output: this.output });
-    this.context.stdout.write(`${render(hub, this.output, printView(config, hub.redactor), this.color)}\n`);
+    const { printView } = await import('../../../app/configView.js');
+    const { config } = await this.loadProject();
+    await this.show(printView(config));
     return 0;
   }
 }

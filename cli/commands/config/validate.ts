@@ -3,7 +3,6 @@ import { BaseCommand } from '../../BaseCommand.js';
 
 export class ConfigValidateCommand extends BaseCommand {
   static override paths = [['config', 'validate']];
-  static override pluginFormats = true;
 
   static override usage = Command.Usage({
     category: 'Config',
@@ -16,9 +15,9 @@ export class ConfigValidateCommand extends BaseCommand {
   });
 
   async run(): Promise<number> {
-    const [{ loadProject, render }, { validateView }] = await Promise.all([import('../../../app/project.js'), import('../../../app/configView.js')]);
-    const { hub, config } = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor, output: this.output });
-    this.context.stdout.write(`${render(hub, this.output, validateView(config), this.color)}\n`);
+    const { validateView } = await import('../../../app/configView.js');
+    const { config } = await this.loadProject();
+    await this.show(validateView(config));
     return 0;
   }
 }

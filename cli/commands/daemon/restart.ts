@@ -19,7 +19,7 @@ export class DaemonRestartCommand extends BaseCommand {
     await stopDaemon(p.config.file!);
     const d = await ensureDaemon(p.config.file!, { logLevel: this.logLevel });
     if (running.length) await request(d.socket, 'start', { names: running, tags: [], all: false });
-    this.print({ pid: d.pid, restarted: running }, `LocalPort daemon restarted (pid ${d.pid})${running.length ? `; starting ${running.join(', ')}` : ''}`);
+    await this.show({ kind: 'daemon', action: 'restart', config: p.config.file!, pid: d.pid, restarted: running });
     return 0;
   }
 }

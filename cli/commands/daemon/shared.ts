@@ -2,8 +2,7 @@ import type { BaseCommand } from '../../BaseCommand.js';
 
 /** The loaded project, for commands that start a daemon (the config must be valid). */
 export async function project(cmd: BaseCommand) {
-  const { loadProject } = await import('../../../app/project.js');
-  return loadProject({ configPath: cmd.configPath, logLevel: cmd.logLevel, redactor: cmd.redactor });
+  return cmd.loadProject();
 }
 
 /** Only the config's path: talking to a running daemon must work while the file on disk is broken. */

@@ -19,8 +19,7 @@ export class DaemonStartCommand extends BaseCommand {
     const p = await project(this);
     const { ensureDaemon } = await import('../../../app/control/daemons.js');
     const d = await ensureDaemon(p.config.file!, { autoStart: this.autoStart, logLevel: this.logLevel });
-    const msg = d.started ? `LocalPort daemon started (pid ${d.pid}) for ${p.config.file}` : `LocalPort daemon is already running (pid ${d.pid}) for ${p.config.file}`;
-    this.print({ pid: d.pid, started: d.started, socket: d.socket, config: p.config.file }, msg);
+    await this.show({ kind: 'daemon', action: 'start', config: p.config.file!, pid: d.pid, started: d.started, socket: d.socket });
     return 0;
   }
 }

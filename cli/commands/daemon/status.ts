@@ -13,19 +13,17 @@ export class DaemonStatusCommand extends BaseCommand {
   async run(): Promise<number> {
     const file = await configFile(this);
     const { findDaemon, daemonStatus } = await import('../../../app/control/daemons.js');
+    await this.outputHub();
     const d = await findDaemon(file);
+    // No daemon is an answer, not a failure: exit 0, `running: false`.
     if (!d) {
-      this.print({ running: false, config: file }, `No LocalPort daemon is running for ${file}`);
+      await this.show({ kind: 'daemon', action: 'status', config: file, running: false });
       return 0;
     }
     const st = await daemonStatus(d.socket);
     const counts: Record<string, number> = {};
     for (const s of st.services) counts[s.state] = (counts[s.state] ?? 0) + 1;
-    const body = { running: true, pid: d.pid, socket: d.socket, config: file, services: counts, reloadError: st.reloadError, lastReload: st.lastReload, orphansReaped: st.orphansReaped };
-    this.print(
-      body,
-      `LocalPort daemon running (pid ${d.pid})\n  config: ${file}\n  socket: ${d.socket}\n  services: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}${st.reloadError ? `\n  config reload failed: ${st.reloadError}` : ''}`,
-    );
+    await this.show({ kind: 'daemon', action: 'status', config: file, running: true, pid: d.pid, socket: d.socket, services: counts, reloadError: st.reloadError, lastReload: st.lastReload, orphansReaped: st.orphansReaped });
     return 0;
   }
 }

@@ -13,9 +13,10 @@ export class DaemonStopCommand extends BaseCommand {
   async run(): Promise<number> {
     const file = await configFile(this);
     const { stopDaemon } = await import('../../../app/control/daemons.js');
+    await this.outputHub();
     const r = await stopDaemon(file);
-    const msg = r ? `LocalPort daemon (pid ${r.pid}) stopped in ${r.ms} ms` : `No LocalPort daemon is running for ${file}`;
-    this.print({ stopped: !!r, pid: r?.pid ?? null, ms: r?.ms ?? null }, msg);
+    // No daemon: nothing to stop (exit 0, `stopped: false`), as `stop` without one.
+    await this.show({ kind: 'daemon', action: 'stop', config: file, stopped: !!r, pid: r?.pid ?? null, ms: r?.ms ?? null });
     return 0;
   }
 }
