@@ -128,7 +128,7 @@ export class Daemon {
     const socket = chooseSocket(this.paths.sockets, ({ problem }) =>
       this.logger.error({ hint: problem.hint }, `refusing the control socket directory: ${problem.message}. ${problem.hint}`),
     );
-    const server = new ControlServer(socket, (r) => this.#track(this.handle(r)), this.logger);
+    const server = new ControlServer(socket, (r) => this.#track(this.handle(r)), this.logger, (v) => this.hub.redactor.data(v));
     await server.listen();
     const old = this.#server;
     this.#server = server;
@@ -251,8 +251,8 @@ export class Daemon {
     return {
       runner: { mode: 'daemon' as const, pid: process.pid, config: this.config.file! },
       config: this.config.file!,
-      services: this.hub.redactor.data(services),
-      reloadError: this.reloadError ? this.hub.redactor.text(this.reloadError) : null,
+      services,
+      reloadError: this.reloadError,
       lastReload: this.lastReload,
       orphansReaped: this.orphansReaped,
     };
@@ -314,7 +314,7 @@ export class Daemon {
     } catch (error) {
       if (seq < this.#reloadsDone) return superseded();
       this.#reloadsDone = seq;
-      const message = this.hub.redactor.text((error as Error).message);
+      const message = (error as Error).message;
       this.reloadError = message;
       this.logger.error({ trigger }, `config reload failed; the running services stay as they are: ${message}`);
       return { ok: false, error: message, added: [], removed: [], changed: [], unchanged: [] };

@@ -26,6 +26,8 @@ export class ControlServer {
     readonly socketPath: string,
     private readonly handle: Handler,
     private readonly logger: Logger,
+    /** Applied to every reply, errors included: the daemon's secrets never leave through the socket. */
+    private readonly redact: <T>(value: T) => T = (v) => v,
   ) {
     this.#server = net.createServer((socket) => this.#serve(socket));
   }
@@ -116,7 +118,7 @@ export class ControlServer {
       finish();
     });
     const reply = (r: Response) => {
-      if (!done && socket.writable) socket.write(`${JSON.stringify(r)}\n`);
+      if (!done && socket.writable) socket.write(`${JSON.stringify(this.redact(r))}\n`);
     };
     const refuse = () => {
       reply({ id: null, ok: false, error: { code: 'MESSAGE_TOO_LARGE', message: `message exceeds ${MAX_MESSAGE_BYTES} bytes` } });

@@ -162,6 +162,6 @@ export class Supervisor {
   }
 
   status(): ServiceStatus[] {
-    return [...this.services.values()].map((s) => this.hub.redactor.data(s.status()));
+    return [...this.services.values()].map((s) => s.status());
   }
 }
