@@ -8,7 +8,8 @@ import { linkNodeTypes, REPO, typecheck, writeGuide, writeUserProject } from '..
 // The package as npm ships it: `npm pack`, then `npm i ./localport-*.tgz` into a fresh project, as a user
 // does. The pack runs on a copy of the sources (its prepack rebuilds dist/ from scratch, which must not
 // happen under the other tests that run the repository's dist/ at the same time); node_modules is the
-// repository's. Installing needs the npm registry for LocalPort's dependencies.
+// repository's. Installing needs the npm registry for LocalPort's dependencies. About 20 s on an idle
+// 2-core machine (most of it tsc's build and npm's install); the generous timeouts are for a loaded one.
 
 // npm passes its whole configuration to scripts as npm_* variables (`npm test` runs this file); the npm
 // calls below must read the user's configuration files themselves, as in a terminal.
@@ -58,7 +59,7 @@ describe('the packed tarball', () => {
     mkdirSync(unpacked);
     execFileSync('tar', ['-xzf', tarball, '-C', unpacked]);
     packJson = JSON.parse(readFileSync(path.join(unpacked, 'package', 'package.json'), 'utf8'));
-  }, 120000);
+  }, 180000);
 
   const files = () => {
     const out: string[] = [];
@@ -131,7 +132,7 @@ if (!online) {
     expect(init.code).toBe(0);
     baseline = warnings(init.stdout + init.stderr);
     install = await npm(['i', tarball], consumer);
-  }, 120000);
+  }, 180000);
 
   it('prints no warning', () => {
     expect(install.code).toBe(0);
