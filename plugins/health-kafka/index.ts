@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import { z } from 'zod';
 import { configObject, definePlugin, type HealthResult } from '../../core/index.js';
@@ -25,6 +26,30 @@ function reachable(host: string, port: number, ms: number): Promise<boolean> {
   });
 }
 
+let requestQueueQuieted = false;
+
+/**
+ * kafkajs 2.2.4, its last release, re-arms a timer after every response with the delay
+ * `throttledUntil - Date.now()`, which is negative (about -Date.now()) whenever no broker throttles it: a 1 ms
+ * poll for as long as the client is connected, and on Node 23 and later a `TimeoutNegativeWarning` on
+ * LocalPort's stderr, in the middle of `run`'s output. With nothing pending and no throttle that timer has
+ * nothing to do — a new request is sent at once, or queued and the timer armed then — so it is not armed.
+ */
+function quietRequestQueue() {
+  if (requestQueueQuieted) return;
+  requestQueueQuieted = true;
+  // Not part of kafkajs's typed API (it has no "exports" map, so the file is reachable); the one it imports.
+  const RequestQueue = createRequire(import.meta.url)('kafkajs/src/network/requestQueue/index.js') as {
+    prototype: { scheduleCheckPendingRequests(this: { pending: unknown[]; throttledUntil: number }): void };
+  };
+  const schedule = RequestQueue.prototype.scheduleCheckPendingRequests;
+  if (typeof schedule !== 'function') return;
+  RequestQueue.prototype.scheduleCheckPendingRequests = function () {
+    if (this.pending.length === 0 && !(this.throttledUntil > Date.now())) return;
+    schedule.call(this);
+  };
+}
+
 /**
  * Bootstraps through the tunnel and asks for cluster metadata. Kafka clients then reconnect to the
  * brokers' advertised addresses, which through a tunnel are usually cluster-internal, so the check
@@ -39,6 +64,7 @@ export const kafkaHealthPlugin = () =>
         configSchema: kafkaConfigSchema,
         async check(t): Promise<HealthResult> {
           const { Kafka, logLevel } = (await import('kafkajs')).default;
+          quietRequestQueue();
           const c = t.config;
           const brokers = c.bootstrapServers ? (Array.isArray(c.bootstrapServers) ? c.bootstrapServers : c.bootstrapServers.split(',').map((b) => b.trim())) : [`${t.host}:${t.port}`];
           const ms = t.timeout * 1000;
