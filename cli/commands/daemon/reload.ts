@@ -1,7 +1,7 @@
 import { Command } from 'clipanion';
 import { LocalPortError } from '../../../core/errors.js';
 import { BaseCommand } from '../../BaseCommand.js';
-import { configFile } from './shared.js';
+import { configFile } from '../../configFile.js';
 
 export class DaemonReloadCommand extends BaseCommand {
   static override paths = [['daemon', 'reload']];

@@ -1,6 +1,5 @@
 import { Command } from 'clipanion';
 import { BaseCommand } from '../../BaseCommand.js';
-import { project } from './shared.js';
 
 export class DaemonRestartCommand extends BaseCommand {
   static override paths = [['daemon', 'restart']];
@@ -11,7 +10,7 @@ export class DaemonRestartCommand extends BaseCommand {
   });
 
   async run(): Promise<number> {
-    const p = await project(this);
+    const p = await this.loadProject();
     const { findDaemon, daemonStatus, stopDaemon, ensureDaemon } = await import('../../../app/control/daemons.js');
     const { request } = await import('../../../app/control/client.js');
     const before = await findDaemon(p.config.file!);

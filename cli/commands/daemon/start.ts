@@ -1,6 +1,5 @@
 import { Command, Option } from 'clipanion';
 import { BaseCommand } from '../../BaseCommand.js';
-import { project } from './shared.js';
 
 export class DaemonStartCommand extends BaseCommand {
   static override paths = [['daemon', 'start']];
@@ -16,7 +15,7 @@ export class DaemonStartCommand extends BaseCommand {
   autoStart = Option.Boolean('--auto-start', false, { description: 'Start every enabled service' });
 
   async run(): Promise<number> {
-    const p = await project(this);
+    const p = await this.loadProject();
     const { ensureDaemon } = await import('../../../app/control/daemons.js');
     const d = await ensureDaemon(p.config.file!, { autoStart: this.autoStart, logLevel: this.logLevel });
     await this.show({ kind: 'daemon', action: 'start', config: p.config.file!, pid: d.pid, started: d.started, socket: d.socket });

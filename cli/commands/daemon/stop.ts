@@ -1,6 +1,6 @@
 import { Command } from 'clipanion';
 import { BaseCommand } from '../../BaseCommand.js';
-import { configFile } from './shared.js';
+import { configFile } from '../../configFile.js';
 
 export class DaemonStopCommand extends BaseCommand {
   static override paths = [['daemon', 'stop']];
