@@ -10,24 +10,15 @@ import http from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, peers, printTable, stats } from './lib.mjs';
+import { BIN, sshBench, printTable, stats } from './lib.mjs';
 
 const SECONDS = Number(process.env.CHAOS_SECONDS ?? 60);
 const COUNT = 10;
 const STAMPEDE = 30;
-const { hasSshd } = await peers.bins();
-if (!hasSshd) {
-  console.log('Chaos: SKIPPED — /usr/sbin/sshd is not installed (apt-get install openssh-server)');
-  process.exit(0);
-}
-const { startSshd } = await peers.sshd();
-const { startHttpServer, freePort } = await peers.net();
-const { processes, alive } = await peers.procs();
 const { request } = await import('../dist/app/control/client.js');
 const { daemonPaths } = await import('../dist/app/control/sockets.js');
 
-const sshd = await startSshd();
-const web = await startHttpServer('chaos');
+const { sshd, web, freePort, processes, alive } = await sshBench('Chaos', { body: 'chaos' });
 const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-chaos-'));
 const env = { ...process.env, LOCALPORT_STATE_DIR: path.join(dir, 'state') };
 process.env.LOCALPORT_STATE_DIR = env.LOCALPORT_STATE_DIR;

@@ -4,20 +4,11 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, peers, printTable } from './lib.mjs';
+import { BIN, sshBench, printTable } from './lib.mjs';
 
 const SECONDS = Number(process.env.BENCH_FOOTPRINT_SECONDS ?? 30);
 const COUNT = 50;
-const { hasSshd } = await peers.bins();
-if (!hasSshd || process.platform !== 'linux') {
-  console.log('\nFootprint: SKIPPED — needs Linux /proc and /usr/sbin/sshd');
-  process.exit(0);
-}
-const { startSshd } = await peers.sshd();
-const { startHttpServer, freePort } = await peers.net();
-const { processes } = await peers.procs();
-const sshd = await startSshd();
-const web = await startHttpServer('bench');
+const { sshd, web, freePort, processes } = await sshBench('Footprint', { body: 'bench', needsProc: true });
 const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-bench-fp-'));
 const env = { ...process.env, LOCALPORT_STATE_DIR: path.join(dir, 'state') };
 const cli = (...args) => new Promise((resolve) => execFile(process.execPath, [BIN, ...args], { cwd: dir, env, encoding: 'utf8' }, (err, stdout, stderr) => resolve({ status: err ? 1 : 0, stdout, stderr })));

@@ -12,6 +12,23 @@ export const peers = {
   procs: () => jiti.import('../test/helpers/procs.ts'),
 };
 
+/**
+ * What most benches run against: a real sshd on 127.0.0.1 (default limits) and an HTTP server behind
+ * it, plus the helpers they use. Without sshd (or, with `needsProc`, without Linux /proc) the bench
+ * prints SKIPPED with the reason and the process ends with 0.
+ */
+export async function sshBench(title, { body = 'bench', needsProc = false } = {}) {
+  const { hasSshd } = await peers.bins();
+  if (!hasSshd || (needsProc && process.platform !== 'linux')) {
+    console.log(`\n${title}: SKIPPED — ${needsProc ? 'needs Linux /proc and ' : ''}/usr/sbin/sshd is not installed (apt-get install openssh-server)`);
+    process.exit(0);
+  }
+  const { startSshd } = await peers.sshd();
+  const { startHttpServer, freePort } = await peers.net();
+  const { processes, alive } = await peers.procs();
+  return { sshd: await startSshd(), web: await startHttpServer(body), freePort, processes, alive };
+}
+
 export const BIN = new URL('../dist/cli/bin.js', import.meta.url).pathname;
 
 export function stats(samples) {

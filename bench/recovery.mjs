@@ -8,21 +8,12 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { peers, printTable, superviseOne, untilHttp, stats } from './lib.mjs';
+import { sshBench, printTable, superviseOne, untilHttp, stats } from './lib.mjs';
 
 const N = Number(process.env.BENCH_RUNS ?? 5);
 const REPEATS = 5;
-const { hasSshd } = await peers.bins();
-if (!hasSshd) {
-  console.log('\nRecovery: SKIPPED — /usr/sbin/sshd is not installed');
-  process.exit(0);
-}
 const autossh = ['/usr/bin/autossh', '/usr/local/bin/autossh'].find(existsSync);
-const { startSshd } = await peers.sshd();
-const { startHttpServer, freePort } = await peers.net();
-const { processes } = await peers.procs();
-const sshd = await startSshd();
-const web = await startHttpServer('bench');
+const { sshd, web, freePort, processes } = await sshBench('Recovery');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-bench-rec-'));
 process.env.LOCALPORT_STATE_DIR = dir;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

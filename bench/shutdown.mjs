@@ -4,18 +4,10 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, peers, printTable } from './lib.mjs';
+import { BIN, sshBench, printTable } from './lib.mjs';
 
 const N = Number(process.env.BENCH_RUNS ?? 5);
-const { hasSshd } = await peers.bins();
-if (!hasSshd) {
-  console.log('\nShutdown: SKIPPED — /usr/sbin/sshd is not installed (apt-get install openssh-server)');
-  process.exit(0);
-}
-const { startSshd } = await peers.sshd();
-const { startHttpServer, freePort } = await peers.net();
-const sshd = await startSshd();
-const web = await startHttpServer('bench');
+const { sshd, web, freePort } = await sshBench('Shutdown');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-bench-stop-'));
 const env = { ...process.env, LOCALPORT_STATE_DIR: path.join(dir, 'state') };
 // Asynchronous on purpose: this process also drains the test sshd's log pipe, so it must not block.

@@ -7,20 +7,12 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, httpOk, peers, printTable, resolveRaw, stats, untilHttp } from './lib.mjs';
+import { BIN, httpOk, sshBench, printTable, resolveRaw, stats, untilHttp } from './lib.mjs';
 
 const N = Number(process.env.BENCH_RUNS ?? 10);
-const { hasSshd } = await peers.bins();
-if (!hasSshd) {
-  console.log('\nTime to healthy: SKIPPED — /usr/sbin/sshd is not installed (apt-get install openssh-server)');
-  process.exit(0);
-}
-const { startSshd } = await peers.sshd();
-const { startHttpServer, freePort } = await peers.net();
 const { Supervisor } = await import('../dist/core/supervisor/Supervisor.js');
 
-const sshd = await startSshd();
-const web = await startHttpServer('bench');
+const { sshd, web, freePort } = await sshBench('Time to healthy');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-bench-tth-'));
 process.env.LOCALPORT_STATE_DIR = dir;
 const connection = { host: '127.0.0.1', port: sshd.port, key_file: sshd.clientKey, known_hosts_file: sshd.knownHosts, strict_host_key_checking: 'yes', remote_host: '127.0.0.1', options: { KexAlgorithms: 'curve25519-sha256' } };
