@@ -119,16 +119,22 @@ export abstract class BaseCommand extends Command {
     } catch {
       /* the built-in plugins always apply; should they not, the error is still printed below */
     }
-    // The error may be the format itself (`-o xml`): it is then said in the default format.
-    const format = hub?.formatters.has(this.output) ? this.output : DEFAULT_OUTPUT;
-    const stream = format === DEFAULT_OUTPUT ? this.context.stderr : this.context.stdout;
-    let text: string;
-    try {
-      text = render(hub!, format, view, useColor(stream));
-    } catch {
-      text = printable(this.redactor.text(view.stack ?? `error: ${view.message}`));
+    // The error may be the format itself (`-o xml`, or a formatter plugin that throws): it is then
+    // said in the default format, on stderr, as any error is when the asked format cannot say it.
+    const formats = [...new Set([hub?.formatters.has(this.output) ? this.output : DEFAULT_OUTPUT, DEFAULT_OUTPUT])];
+    for (const format of formats) {
+      const stream = format === DEFAULT_OUTPUT ? this.context.stderr : this.context.stdout;
+      try {
+        stream.write(`${render(hub!, format, view, useColor(stream))}\n`);
+        return exitCodeOf(error);
+      } catch {
+        /* next: the default format */
+      }
     }
-    stream.write(`${text}\n`);
+    // Not even the default formatter could say it: plain lines.
+    const reportTo = view.kind === 'error' && view.reportTo ? (view.reportTo === 'localport' ? 'LocalPort' : `the plugin's author (${view.reportTo.plugin})`) : undefined;
+    const lines = [`error: ${view.message}`, view.hint && `hint: ${view.hint}`, view.stack, reportTo && `This is a bug. Please report it to ${reportTo}, with the output above.`].filter(Boolean);
+    this.context.stderr.write(`${printable(this.redactor.text(lines.join('\n')))}\n`);
     return exitCodeOf(error);
   }
 }

@@ -136,6 +136,35 @@ describe('a formatter plugin', () => {
   });
 });
 
+describe('a formatter plugin with a bug', () => {
+  it('is reported in the default format on stderr, naming the plugin, with its stack and whom to report it to', async () => {
+    const dir = mkdtempSync(path.join(root, 'badfmt-'));
+    writeFileSync(
+      path.join(dir, 'localport.config.mjs'),
+      `export default {
+  plugins: [{ name: 'acme-fmt', apply(api) {
+    api.registerFormatter({ type: 'throws', render: (view) => view.nothing.x });
+    api.registerFormatter({ type: 'empty', render: () => undefined });
+  } }],
+  services: [{ name: 'web', technology: 'ssh', localPort: ${await freePort()}, remotePort: 80, connection: { host: 'h' } }],
+};
+`,
+    );
+    const cli = (...args: string[]) => runCli(args, { cwd: dir, env: { LOCALPORT_STATE_DIR: path.join(dir, 'state') } });
+    const thrown = await cli('status', '-o', 'throws');
+    expect(thrown.code).toBe(1);
+    expect(thrown.stdout).toBe('');
+    expect(thrown.stderr).toMatch(/^error: .*acme-fmt/);
+    expect(thrown.stderr).toMatch(/TypeError: Cannot read properties of undefined[^\n]*\n\s+at /);
+    expect(thrown.stderr).toContain("Please report it to the plugin's author (acme-fmt)");
+    const empty = await cli('status', '-o', 'empty');
+    expect(empty.code).not.toBe(0);
+    expect(empty.stdout).toBe('');
+    expect(empty.stderr).toMatch(/^error: .*acme-fmt/);
+    expect(empty.stderr).toContain('acme-fmt');
+  });
+});
+
 describe('errors raised in a plugin', () => {
   async function pluginProject(body: string) {
     const dir = mkdtempSync(path.join(root, 'pl-'));
