@@ -9,6 +9,7 @@ import { selectServices, Supervisor } from '../core/supervisor/Supervisor.js';
 import { Shutdown, type ShutdownOutcome } from '../core/supervisor/shutdown.js';
 import { reloadConfig } from '../app/project.js';
 import { stoppedStatus } from '../app/status.js';
+import { errorView } from '../app/output.js';
 import { ControlServer } from './server.js';
 import type { Request } from '../app/control/protocol.js';
 import { daemonPaths } from '../app/control/sockets.js';
@@ -275,7 +276,12 @@ export class Daemon {
   #settle(name: string, started: Promise<void>): Promise<void> {
     return this.#track(
       started.catch((error) => {
-        this.logger.error({ service: name, err: (error as Error).message }, (error as Error).message);
+        // No terminal here: a bug (a plugin's, or ours) is written to the daemon's log with its stack
+        // and whom to report it to, as the CLI would print it.
+        const view = errorView(error);
+        const reportTo = view.reportTo === 'localport' ? 'LocalPort' : view.reportTo ? `the plugin's author (${view.reportTo.plugin})` : undefined;
+        const text = view.stack ? `${view.message}\n${view.stack}\nThis is a bug. Please report it to ${reportTo}.` : view.message;
+        this.logger.error({ service: name, code: view.code, err: view.message, ...(view.stack ? { stack: view.stack, reportTo: view.reportTo } : {}) }, text);
       }),
     );
   }

@@ -212,6 +212,28 @@ export default {
     expect(r.stderr).toContain("Please report it to the plugin's author (acme-tech)");
   });
 
+  it("writes a plugin's bug in a service started by the daemon to the daemon's log with its stack and whom to report it to", async () => {
+    const dir = mkdtempSync(path.join(root, 'dbug-'));
+    const env = { LOCALPORT_STATE_DIR: path.join(dir, 'state') };
+    started.push({ dir, env });
+    const tunnel = { command: process.execPath, args: [FAKE_TUNNEL, '{localPort}', 'x'], readyPattern: 'LISTENING' };
+    writeFileSync(
+      path.join(dir, 'localport.config.mjs'),
+      `export default {
+  plugins: [{ name: 'acme-bug', apply(api) { api.hooks.beforeStart.tap('acme-bug', (service) => service.nothing.x); } }],
+  services: [{ name: 'web', technology: 'exec', localPort: ${await freePort()}, remotePort: 80, connection: ${JSON.stringify(tunnel)} }],
+};
+`,
+    );
+    const r = await runCli(['start', '--all'], { cwd: dir, env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('1 of 1 service did not start: web');
+    expect(r.stderr).toContain('localport logs');
+    const log = await runCli(['logs'], { cwd: dir, env });
+    expect(log.stdout).toMatch(/TypeError: Cannot read properties of undefined[^\n]*\n\s+at /);
+    expect(log.stdout).toContain("Please report it to the plugin's author (acme-bug)");
+  });
+
   it('prints a plugin that rejects the config as one line, without a stack', async () => {
     const cli = await pluginProject("throw new ConfigError([{ path: 'services[0] (web).tags', message: 'acme requires a team tag' }], 'Add tags: [team-x].');");
     const r = await cli('config', 'validate');
