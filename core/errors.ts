@@ -95,9 +95,12 @@ export interface ConfigProblem {
 export class ConfigError extends LocalPortError {
   readonly problems: ConfigProblem[];
 
-  constructor(problems: ConfigProblem[], hint?: string, code: ErrorCode = 'CONFIG_INVALID') {
-    super(code, problems.map(formatProblem).join('\n'), { hint });
-    this.problems = problems;
+  /** `problems`: one message, or the problems with where each is (`{ path, message }`). */
+  constructor(problems: ConfigProblem[] | ConfigProblem | string, hint?: string, code: ErrorCode = 'CONFIG_INVALID') {
+    // A plugin's config code is not type-checked when jiti loads it: take the obvious shapes too.
+    const list = typeof problems === 'string' ? [{ path: '', message: problems }] : Array.isArray(problems) ? problems : [problems];
+    super(code, list.map(formatProblem).join('\n'), { hint });
+    this.problems = list;
   }
 }
 

@@ -25,6 +25,9 @@ describe('ERROR_CODES', () => {
   it('gives every error its exit code from the table, not from the call site', () => {
     expect(new UsageError('x').exitCode).toBe(2);
     expect(new ConfigError([{ path: 'a', message: 'b' }]).exitCode).toBe(2);
+    // What a plugin author writes first, in a config jiti does not type-check: a message, or one problem.
+    expect(new ConfigError('acme needs a team tag' as never)).toMatchObject({ message: 'acme needs a team tag', code: 'CONFIG_INVALID' });
+    expect(new ConfigError({ path: 'services[0].tags', message: 'needs a team tag' } as never).message).toBe('services[0].tags: needs a team tag');
     expect(new ServiceError('PORT_IN_USE', 'db', 'x').exitCode).toBe(1);
     expect(new LocalPortError('DAEMON_NOT_RUNNING', 'x').exitCode).toBe(1);
     for (const [code, { exit }] of Object.entries(ERROR_CODES)) expect(new LocalPortError(code as keyof typeof ERROR_CODES, 'x').exitCode).toBe(exit);
