@@ -1,4 +1,4 @@
-import { ServiceError, UsageError } from '../core/errors.js';
+import { LocalPortError, ServiceError, UsageError } from '../core/errors.js';
 import { selectServices, Supervisor, type Selection } from '../core/supervisor/Supervisor.js';
 import { STOP_GRACE_MS, type ServiceSupervisor } from '../core/supervisor/ServiceSupervisor.js';
 import { Shutdown } from '../core/supervisor/shutdown.js';
@@ -146,7 +146,7 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
       return 128 + (SIGNAL_NUMBERS[sig] ?? 1);
     }
     ended = 'the command exited';
-    const running = runCommand(opts.command, sups, signalled$, opts.stderr, (child) => (command = child));
+    const running = runCommand(opts.command, sups, signalled$, (child) => (command = child));
     return await Promise.race([running, forced$.then((sig) => 128 + (SIGNAL_NUMBERS[sig] ?? 1))]);
   } finally {
     await shutdown.request(signalled ? `received ${signalled}` : ended);
@@ -221,11 +221,13 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
   return failures;
 }
 
+/** Said through the error boundary, so `-o json` gets a JSON document; the exit code is 127, as a shell's. */
+const commandNotFound = (name: string) => new LocalPortError('COMMAND_NOT_FOUND', `command not found: ${name}`, { hint: 'Check the command after --, and PATH.' });
+
 async function runCommand(
   command: string[],
   sups: ServiceSupervisor[],
   signalled$: Promise<NodeJS.Signals>,
-  stderr: NodeJS.WritableStream,
   started: (child: { kill(signal: NodeJS.Signals): unknown }) => void,
 ): Promise<number> {
   const { execa } = await import('execa');
@@ -238,18 +240,12 @@ async function runCommand(
   // a wrapper such as `npm run` passes it on to the processes it started.
   const wrapped = withParentDeathSignal(command[0], command.slice(1), 'SIGTERM');
   // Through setpriv, a missing command would be setpriv's error on the user's terminal: say it ourselves.
-  if (wrapped.command !== command[0] && !findExecutable(command[0])) {
-    stderr.write(`error: command not found: ${command[0]}\n`);
-    return 127;
-  }
+  if (wrapped.command !== command[0] && !findExecutable(command[0])) throw commandNotFound(command[0]);
   const child = execa(wrapped.command, wrapped.args, { stdio: 'inherit', env, extendEnv: true, reject: false, shell: false, cleanup: true });
   started(child);
   void signalled$.then((sig) => child.kill(sig));
   const result = await child;
-  if ((result as { code?: string }).code === 'ENOENT') {
-    stderr.write(`error: command not found: ${command[0]}\n`);
-    return 127;
-  }
+  if ((result as { code?: string }).code === 'ENOENT') throw commandNotFound(command[0]);
   if (result.signal) return 128 + (SIGNAL_NUMBERS[result.signal] ?? 1);
   return result.exitCode ?? 1;
 }

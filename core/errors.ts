@@ -7,7 +7,8 @@
 import { types } from 'node:util';
 import type { FailureClass } from './types.js';
 
-export type ExitCode = 1 | 2;
+/** 2: a mistake in the config or on the command line; 1: a failure at run time; 127: `run`'s command not found, as a shell says it. */
+export type ExitCode = 1 | 2 | 127;
 
 /**
  * Every code LocalPort gives an error, what it means, and the exit code it ends a command with:
@@ -40,6 +41,7 @@ export const ERROR_CODES = {
   BEFORE_START_FAILED: { exit: 1, meaning: "a plugin's beforeStart tap threw, so the service was not started" },
   START_FAILED: { exit: 1, meaning: 'a service could not be started, or its tunnel exited' },
   START_TIMEOUT: { exit: 1, meaning: 'a service was not ready, or not healthy, within the time allowed (--timeout)' },
+  COMMAND_NOT_FOUND: { exit: 127, meaning: 'run -- COMMAND: the command is not on PATH (exit 127, as a shell gives)' },
   AUTH_REJECTED: { exit: 1, meaning: 'a server or a health check refused the credentials; not retried' },
   HEALTH_FAILED: { exit: 1, meaning: "a plugin failed a service on its health check's result" },
   BIND_FAILED: { exit: 1, meaning: "a service's local address cannot be listened on (not this machine's, or needs privileges)" },

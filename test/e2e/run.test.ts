@@ -79,6 +79,11 @@ ${connectionExtra}${extra(local)}`,
     expect(r.stderr).toContain('error: command not found: no-such-command-4711');
     expect(hasStack(r.stderr)).toBe(false);
     expect(tunnels(local)).toEqual([]);
+    // With -o json, the error is a JSON document too (the status document went to stderr, the command's stdout stays its own).
+    const json = await runCli(['run', '-o', 'json', '--', 'no-such-command-4711'], { cwd: dir, env });
+    expect(json.code).toBe(127);
+    expect(JSON.parse(json.stdout)).toMatchObject({ schemaVersion: 1, error: { code: 'COMMAND_NOT_FOUND', message: 'command not found: no-such-command-4711' } });
+    expect(json.stderr).not.toContain('error:');
   });
 
   it('fails fast without running the command when a service cannot start', async () => {
