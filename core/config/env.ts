@@ -1,6 +1,7 @@
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { Redactor } from '../redact.js';
 import { describePath } from './keys.js';
+import { isPlainObject } from './guard.js';
 
 /** How deep `${A:${B:${C}}}` may nest: enough for a chain of fallbacks, and no recursion to exhaust. */
 const MAX_NESTING = 8;
@@ -97,7 +98,7 @@ export function substituteEnv(raw: unknown, env: NodeJS.ProcessEnv, redactor: Re
       value.forEach((v, i) => (out[i] = walk(v, [...path, i])));
       return out;
     }
-    if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    if (isPlainObject(value)) {
       const out: Record<string, unknown> = {};
       done.set(value, out);
       for (const [k, v] of Object.entries(value)) out[k] = path.length === 0 && k === 'plugins' ? v : walk(v, [...path, k]);

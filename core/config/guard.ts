@@ -18,12 +18,18 @@ export const MAX_CONFIG_DEPTH = 100;
  */
 export const MAX_CONFIG_CHARS = 16 * 1024 * 1024;
 
-const isWalkable = (v: unknown): v is object => {
-  if (Array.isArray(v)) return true;
-  if (!v || typeof v !== 'object') return false;
+/**
+ * An object literal (or `Object.create(null)`), from whichever realm made it: config code evaluated by
+ * jiti runs in Node's main context, which under a test runner's vm context is another realm, whose
+ * `Object.prototype` is not ours. A class instance (a Date, a Map, a Buffer) is not plain.
+ */
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
   const proto = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
-};
+  return proto === null || (Object.getPrototypeOf(proto) === null && Object.prototype.toString.call(v) === '[object Object]');
+}
+
+const isWalkable = (v: unknown): v is object => Array.isArray(v) || isPlainObject(v);
 
 /**
  * Checks a loaded config (or preset) before anything copies it: that it is a tree, not a graph

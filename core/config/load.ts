@@ -38,7 +38,12 @@ function ownEntry(): string {
 export async function importModule(filepath: string): Promise<unknown> {
   const { createJiti } = await import('jiti');
   const jiti = createJiti(import.meta.url, { alias: { localport: ownEntry() }, moduleCache: false, interopDefault: true });
-  return jiti.import<unknown>(filepath, { default: true });
+  // Not jiti.import: for a file Node can load itself (.mjs, .cjs) jiti hands over to Node's import(),
+  // whose cache no option clears, and a hot reload would see the first version for ever. Evaluating
+  // the file's source through jiti's transform reads it anew each time, `localport` alias included.
+  const source = readFileSync(filepath, 'utf8');
+  const mod = (await jiti.evalModule(source, { filename: filepath, async: true, forceTranspile: true })) as { default?: unknown } | undefined;
+  return mod && typeof mod === 'object' && 'default' in mod ? mod.default : mod;
 }
 
 async function loadScript(filepath: string): Promise<unknown> {

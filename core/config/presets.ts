@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ConfigError, isUserError, type ErrorCode } from '../errors.js';
 import { ConfigCodeError, describeValue, runConfigCode, ThrownValue } from './code.js';
-import { checkConfigShape } from './guard.js';
+import { checkConfigShape, isPlainObject } from './guard.js';
 import { importModule, checkConfigFile } from './load.js';
 import { camel } from './keys.js';
 
@@ -212,11 +212,11 @@ function checkPresetShape(value: unknown, spec: string, fromFile: string): Recor
  */
 function camelize(value: unknown, freeForm: ReadonlySet<string>): unknown {
   if (Array.isArray(value)) return value.map((v) => camelize(v, freeForm));
-  if (!value || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) return value;
+  if (!isPlainObject(value)) return value;
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [camel(k), freeForm.has(camel(k)) ? v : camelize(v, freeForm)]));
 }
 
-const plain = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
+const plain = isPlainObject;
 
 /** Objects merge key by key; anything else (scalars, arrays) is replaced by the later value. */
 export function deepMerge(a: unknown, b: unknown): unknown {

@@ -180,3 +180,33 @@ export default {
   const now = await x();
   expect([now.remotePort, now.state]).toEqual([3002, 'ready']);
 }, 30000);
+
+// Configs and presets Node can load itself (.mjs, .cjs) are read anew on every reload: jiti would hand
+// them to Node's import(), whose cache keeps the first version for the life of the daemon.
+it.each(['mjs', 'cjs'])('a .%s config and the preset it extends are read anew on a hot reload', async (ext) => {
+  const dir = mkdtempSync(path.join(root, `js-${ext}-`));
+  const env = { LOCALPORT_STATE_DIR: path.join(dir, 'state') };
+  dirs.push({ dir, env });
+  const out = (body: string) => (ext === 'mjs' ? `export default ${body};\n` : `module.exports = ${body};\n`);
+  const service = (name: string, remote: number) =>
+    `{ name: '${name}', technology: 'exec', localPort: ${0}, remotePort: ${remote}, connection: { command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(FAKE_TUNNEL)}, '{localPort}', 'ok'] } }`;
+  const [a, b] = [await freePort(), await freePort()];
+  const write = (file: string, text: string) => {
+    writeFileSync(`${file}.tmp`, text);
+    renameSync(`${file}.tmp`, file);
+  };
+  const preset = path.join(dir, `preset.${ext}`);
+  const config = path.join(dir, `localport.config.${ext}`);
+  write(preset, out(`{ services: [${service('p', 1).replace('localPort: 0', `localPort: ${b}`)}] }`));
+  write(config, out(`{ extends: ['./preset.${ext}'], services: [${service('c', 1).replace('localPort: 0', `localPort: ${a}`)}] }`));
+  const status = async () => JSON.parse((await runCli(['status', '-o', 'json'], { cwd: dir, env })).stdout) as Status;
+  expect((await runCli(['start', '--all'], { cwd: dir, env })).code).toBe(0);
+  write(config, out(`{ extends: ['./preset.${ext}'], services: [${service('c', 2).replace('localPort: 0', `localPort: ${a}`)}] }`));
+  write(preset, out(`{ services: [${service('p', 3).replace('localPort: 0', `localPort: ${b}`)}] }`));
+  const reload = await runCli(['daemon', 'reload', '-o', 'json'], { cwd: dir, env });
+  expect(reload.code).toBe(0);
+  await waitUntil(async () => {
+    const s = await status();
+    return s.services.find((x) => x.name === 'c')?.remotePort === 2 && s.services.find((x) => x.name === 'p')?.remotePort === 3;
+  }, 10_000, 'the daemon to run the edited config and preset');
+});
