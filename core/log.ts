@@ -88,7 +88,7 @@ export class ServiceLog {
 
   constructor(
     file: string,
-    private readonly redactor: Redactor,
+    readonly redactor: Redactor,
   ) {
     this.file = file;
   }

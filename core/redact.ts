@@ -38,6 +38,26 @@ export class Redactor {
     return out;
   }
 
+  /**
+   * The first part of a line that was cut: besides the secrets in it, the end may be the start of one
+   * the cut went through, which `text` cannot recognise. The longest such end is replaced too.
+   */
+  cutText(input: string): string {
+    let out = this.text(input);
+    let longest = 0;
+    for (const secret of this.#secrets) {
+      if (secret.length < Redactor.MIN_TEXT_LENGTH) continue;
+      for (let k = Math.min(secret.length - 1, out.length); k > longest; k--) {
+        if (out.endsWith(secret.slice(0, k))) {
+          longest = k;
+          break;
+        }
+      }
+    }
+    if (longest) out = `${out.slice(0, out.length - longest)}${REDACTED}`;
+    return out;
+  }
+
   /** A deep copy of `value` with every secret string (or number that was one) replaced. */
   data<T>(value: T): T {
     return this.#walk(value) as T;

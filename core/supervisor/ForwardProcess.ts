@@ -146,7 +146,8 @@ export class ForwardProcess implements Forward {
     };
     let warnedCut = false;
     const onLine = (stream: 'stdout' | 'stderr', line: string, cut: boolean) => {
-      const text = cut ? `${line} …` : line;
+      // A cut may go through a secret: the part kept is redacted here, where the cut is known.
+      const text = cut ? `${ctx.log.redactor.cutText(line)} …` : line;
       tail.push(text);
       if (tail.length > TAIL_LINES) tail.shift();
       if (stream === 'stderr') {

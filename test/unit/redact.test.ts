@@ -12,6 +12,14 @@ describe('Redactor', () => {
     expect(r.text(JSON.stringify({ pw: 's3cr3t"pw' }))).toBe('{"pw":"***"}');
   });
 
+  it('redacts the end of a cut line that is the start of a secret', () => {
+    const r = new Redactor();
+    r.add('hunter22');
+    expect(r.cutText('xxhunt')).toBe('xx***');
+    expect(r.cutText('a hunter22 b hu')).toBe('a *** b ***');
+    expect(r.cutText('nothing here')).toBe('nothing here');
+  });
+
   it('leaves very short values in free text alone', () => {
     expect(r.text('table cab')).toBe('table cab');
   });
