@@ -81,9 +81,13 @@ export function errorView(error: unknown): Extract<View, { kind: 'error' }> {
  * line per failure instead): every failure's message, the first one's code when it has one.
  */
 export function startFailure(failures: Error[], total: number, logFile: string): LocalPortError {
-  const first = failures.find((f): f is LocalPortError => f instanceof LocalPortError && f.exitCode === 1);
+  const first = failures[0];
   const names = failures.map((f) => (f instanceof ServiceError && f.service) || '?');
-  return new ServiceError(first?.code ?? 'START_FAILED', names.join(', '), failures.map((f) => f.message).join('\n'), `${failures.length} of ${total} could not start. Logs: ${logFile}`);
+  const hint = `${failures.length} of ${total} could not start. Logs: ${logFile}`;
+  // One failure is itself the error (its code, its exit code, a plugin's bug inside it with its stack).
+  if (failures.length === 1 && first instanceof LocalPortError) return first;
+  const code = first instanceof LocalPortError ? first.code : 'START_FAILED';
+  return new ServiceError(code, names.join(', '), failures.map((f) => f.message).join('\n'), hint, first);
 }
 
 /** Whether a format is the human default: the progress tree and running news are for it only. */

@@ -124,7 +124,7 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
       // Through the error boundary: redacted, and a plugin's bug (a TypeError in createForward) with its stack.
       for (const f of failures) opts.stderr.write(`${render(hub, DEFAULT_OUTPUT, errorView(f), false)}\n`);
       const failed = failures.map((f) => (f instanceof ServiceError && f.service) || '?');
-      opts.stderr.write(`${failures.length} of ${sups.length} service${sups.length === 1 ? '' : 's'} could not start (${failed.join(', ')}); ${opts.command.length ? 'the command was not run' : 'stopping'}. Logs: ${project.logFile}\n`);
+      opts.stderr.write(`${hub.redactor.text(`${failures.length} of ${sups.length} service${sups.length === 1 ? '' : 's'} could not start (${failed.join(', ')}); ${opts.command.length ? 'the command was not run' : 'stopping'}. Logs: ${project.logFile}`)}\n`);
       return 1;
     }
     out.write(`${render(hub, opts.output, { kind: 'status', services: supervisor.status() }, opts.color)}\n`);
@@ -200,7 +200,10 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
             task.skip(error.message);
             return;
           }
-          failures.push(error as Error);
+          // Named by its service (a plugin's error knows none), its code and its cause kept: the error
+          // boundary still finds a plugin's bug inside and shows its stack.
+          const e = error as Error;
+          failures.push(e instanceof ServiceError && e.service ? e : new ServiceError(e instanceof LocalPortError ? e.code : 'START_FAILED', s.name, e.message, e instanceof LocalPortError ? e.hint : undefined, e));
           failFast(s.name);
           throw new Error(shown((error as Error).message));
         } finally {

@@ -78,7 +78,7 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
   const st = await daemonStatus(daemon.socket, names);
   opts.stdout.write(`${render(hub, opts.output, { kind: 'status', ...st }, opts.color)}\n`);
   if (failures.length) {
-    opts.stderr.write(`error: ${failures.length} of ${names.length} service${names.length === 1 ? '' : 's'} did not start: ${failures.join(', ')} (why, with the stack of a plugin's bug: localport logs)\n`);
+    opts.stderr.write(`${hub.redactor.text(`error: ${failures.length} of ${names.length} service${names.length === 1 ? '' : 's'} did not start: ${failures.join(', ')} (why, with the stack of a plugin's bug: localport logs)`)}\n`);
     return 1;
   }
   return 0;

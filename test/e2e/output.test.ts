@@ -210,6 +210,13 @@ export default {
     expect(r.stderr).toContain("error: plugin acme-tech failed in technology 'acme' createForward(): Cannot read properties of undefined (reading 'command')");
     expect(r.stderr).toMatch(/TypeError: Cannot read properties of undefined[^\n]*\n\s+at .*localport\.config\.mjs:\d+:\d+/);
     expect(r.stderr).toContain("Please report it to the plugin's author (acme-tech)");
+    expect(r.stderr).toContain('1 of 1 service could not start (web)');
+    // The same failure under -o json: one document that keeps the service, the stack and whom to report it to.
+    const json = await runCli(['run', '-o', 'json', '--', 'true'], { cwd: dir, env: { LOCALPORT_STATE_DIR: path.join(dir, 'state') } });
+    expect({ code: json.code, body: doc(json) }).toEqual({
+      code: 1,
+      body: { schemaVersion: 1, error: expect.objectContaining({ code: 'PLUGIN_FAILED', service: 'web', stack: expect.stringContaining('TypeError'), reportTo: { plugin: 'acme-tech' } }) },
+    });
   });
 
   it("writes a plugin's bug in a service started by the daemon to the daemon's log with its stack and whom to report it to", async () => {
