@@ -59,6 +59,24 @@ function guarded<T extends object>(value: T, plugin: string, what: string, keys:
 }
 
 /**
+ * What a plugin registers must have what core will call, checked when it registers: a missing schema
+ * would otherwise surface later as a TypeError inside LocalPort, reported as LocalPort's bug.
+ */
+function checkShape(plugin: string, kind: string, value: unknown, needs: Record<string, 'function' | 'schema'>): void {
+  const v = value as Record<string, unknown> | null | undefined;
+  const problems: string[] = [];
+  if (!v || typeof v !== 'object') problems.push(`it registered ${v === null ? 'null' : typeof v} instead of an object`);
+  else {
+    if (typeof v.type !== 'string' || v.type === '') problems.push('`type` must be a non-empty string');
+    for (const [key, what] of Object.entries(needs)) {
+      const ok = what === 'function' ? typeof v[key] === 'function' : typeof (v[key] as { safeParse?: unknown } | undefined)?.safeParse === 'function';
+      if (!ok) problems.push(`\`${key}\` must be ${what === 'function' ? 'a function' : 'a zod schema (z from localport)'}`);
+    }
+  }
+  if (problems.length) throw new PluginError(plugin, 'apply', new LocalPortError('PLUGIN_CONTRACT', `the ${kind}${typeof v?.type === 'string' ? ` '${v.type}'` : ''} it registers is incomplete: ${problems.join('; ')}`));
+}
+
+/**
  * The hub: hooks, registries and the plugins that fill them. Core fires the hooks; plugins see
  * only their tap side through the PluginApi.
  */
@@ -122,9 +140,18 @@ export class LocalPort {
       logger: this.logger,
       // createForward only: the supervisor isolates the others (describeTarget, explainExit) and logs
       // their failures against the service, and doctor reports its own as a failed check.
-      registerTechnology: (t) => this.technologies.register(t.type, guarded(t as Technology, pluginName, `technology '${t.type}'`, ['createForward']), pluginName),
-      registerHealthCheck: (h) => this.healthChecks.register(h.type, h as HealthCheck, pluginName),
-      registerFormatter: (f) => this.formatters.register(f.type, f, pluginName),
+      registerTechnology: (t) => {
+        checkShape(pluginName, 'technology', t, { connectionSchema: 'schema', createForward: 'function', describeTarget: 'function' });
+        this.technologies.register(t.type, guarded(t as Technology, pluginName, `technology '${t.type}'`, ['createForward']), pluginName);
+      },
+      registerHealthCheck: (h) => {
+        checkShape(pluginName, 'health check', h, { configSchema: 'schema', check: 'function' });
+        this.healthChecks.register(h.type, h as HealthCheck, pluginName);
+      },
+      registerFormatter: (f) => {
+        checkShape(pluginName, 'formatter', f, { render: 'function' });
+        this.formatters.register(f.type, f, pluginName);
+      },
     };
   }
 }

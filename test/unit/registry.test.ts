@@ -50,6 +50,18 @@ describe('LocalPort plugins', () => {
     await expect(hub.use([definePlugin({ name: 'boom', apply() { throw new Error('kaput'); } })])).rejects.toThrow('plugin boom failed in apply: kaput');
   });
 
+  it('refuses an incomplete technology, health check or formatter when it registers, naming the plugin and what is missing', async () => {
+    const register = async (apply: (api: Parameters<Parameters<typeof definePlugin>[0]['apply']>[0]) => void) =>
+      new LocalPort().use(definePlugin({ name: 'acme', apply })).then(() => undefined, (e: PluginError) => e);
+    const tech = await register((api) => api.registerTechnology({ type: 'acme', connectionSchema: undefined as never, describeTarget: () => '', createForward: () => ({ command: 'x', args: [], ready: { port: true } }) }));
+    expect(tech).toMatchObject({ code: 'PLUGIN_CONTRACT', plugin: 'acme', bug: false });
+    expect(tech!.message).toBe("plugin acme failed in apply: the technology 'acme' it registers is incomplete: `connectionSchema` must be a zod schema (z from localport)");
+    const check = await register((api) => api.registerHealthCheck({ type: 'banner', configSchema: z.object({}), check: undefined as never }));
+    expect(check!.message).toContain("the health check 'banner' it registers is incomplete: `check` must be a function");
+    const fmt = await register((api) => api.registerFormatter({ type: '', render: () => '' }));
+    expect(fmt!.message).toContain('`type` must be a non-empty string');
+  });
+
   it('gives plugins only the tap side of hooks', async () => {
     const hub = new LocalPort();
     let seen: Record<string, unknown> | undefined;
