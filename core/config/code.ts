@@ -75,7 +75,11 @@ function labelOf(file: string): string | undefined {
     if (!packageRoot(dir + 'x') && file.slice(dir.length).split(path.sep).includes('node_modules')) continue;
     best = [dir, label];
   }
-  return best?.[1];
+  if (best) return best[1];
+  // Neither LocalPort's nor a package's: a file the config imported from elsewhere (a shared plugin in
+  // a parent folder). Only config code brings such files into the process.
+  if (codeFiles.size > 0 && !file.startsWith(OWN_ROOT) && !file.split(path.sep).includes('node_modules')) return `code the config imports (${file})`;
+  return undefined;
 }
 
 /** The files named by the frames of a stack, innermost first. */

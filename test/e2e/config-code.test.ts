@@ -162,6 +162,18 @@ describe('an exception thrown later, from a plugin timer', () => {
     expect(r.code).toBe(0);
   });
 
+  it('a plugin the config imports from outside its folder is the config\'s code too, not LocalPort\'s bug', async () => {
+    const plugin = `export const timerPlugin = { name: 'shared-timer', apply(api) {
+  setTimeout(() => { throw new Error('shared timer went off'); }, 10);
+  api.hooks.configResolved.tapPromise('shared-timer', (c) => new Promise((r) => setTimeout(() => r(c), 200)));
+} };
+`;
+    const { dir } = project({ 'app/localport.config.mjs': `import { timerPlugin } from '../shared/plugin.mjs';\nexport default { ${SERVICES}, plugins: [timerPlugin] };\n`, 'shared/plugin.mjs': plugin });
+    const r = await cli(path.join(dir, 'app'), ['config', 'validate']);
+    expect(r.stderr).toBe(`error: uncaught exception in code the config imports (${path.join(dir, 'shared', 'plugin.mjs')}): shared timer went off (LocalPort carries on)\n`);
+    expect(r.code).toBe(0);
+  });
+
   it('run: the tunnels and the command keep going, and run exits with the command code', async () => {
     const port = await freePort();
     const { dir, file } = project({
