@@ -194,7 +194,10 @@ describe('attributing an uncaught exception to the code it came from', () => {
     expect(originOf(withStack('/usr/lib/node_modules/localport/dist/core/LocalPort.js', config))).toBe(`config ${config}`);
     // A dependency installed in the project is not the config's code.
     expect(originOf(withStack(path.join(dir, 'node_modules', 'pg', 'lib', 'client.js')))).toBeUndefined();
-    expect(originOf(withStack('/somewhere/else.js'))).toBeUndefined();
+    expect(originOf(withStack('/usr/lib/node_modules/localport/dist/core/LocalPort.js'))).toBeUndefined();
+    // A file that is neither LocalPort's nor a package's can only be code the config imported (a shared
+    // plugin in a parent folder): the config's, not LocalPort's bug.
+    expect(originOf(withStack('/somewhere/else.js'))).toBe('code the config imports (/somewhere/else.js)');
   });
 });
 
