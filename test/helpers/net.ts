@@ -3,22 +3,33 @@ import net from 'node:net';
 
 const handedOut = new Set<number>();
 
-/** A port free right now, and never one this process was already given (the kernel may reuse them). */
+/**
+ * Test ports come from below the kernel's ephemeral range (32768-60999 on Linux): a port the kernel
+ * hands to `listen(0)` may go to any other process's next outgoing connection or port-0 server before
+ * the test binds it (seen in CI: a jest worker took one between freePort and the service's bind).
+ */
+const LOW = 10_000;
+const HIGH = 32_000;
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
+  });
+}
+
+/** A port free right now, and never one this process was already given. */
 export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const s = net.createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => {
-        const { port } = s.address() as net.AddressInfo;
-        s.close(() => resolve(port));
-      });
-    });
-    if (!handedOut.has(port)) {
+  for (let tries = 0; tries < 1000; tries++) {
+    const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
+    if (handedOut.has(port)) continue;
+    if (await canListen(port)) {
       handedOut.add(port);
       return port;
     }
   }
+  throw new Error(`no free port between ${LOW} and ${HIGH} after 1000 tries`);
 }
 
 export interface HttpPeer {
