@@ -22,7 +22,7 @@ export const useColor = (stream: NodeJS.WriteStream | NodeJS.WritableStream) =>
  */
 export abstract class BaseCommand extends Command {
   configOption = Option.String('-c,--config', { description: 'Config file to use instead of searching the current directory' });
-  outputOption = Option.String('-o,--output', { description: `Output format: ${DEFAULT_OUTPUT} (default), json, or a format a formatter plugin registers` });
+  outputOption = Option.String('-o,--output', { description: `Output format: ${DEFAULT_OUTPUT} (default), json, text (one plain line per service, for scripts), or a format a formatter plugin registers` });
   json = Option.Boolean('--json', false, { description: 'Same as --output json' });
   logLevelOption = Option.String('--log-level', { description: `Log file level: ${LOG_LEVELS.join(', ')} (default info)` });
 
@@ -97,7 +97,9 @@ export abstract class BaseCommand extends Command {
   /** Renders a view through the formatter registry, onto stdout. */
   async show(view: View): Promise<void> {
     const { render } = await import('../app/output.js');
-    this.context.stdout.write(`${render(await this.outputHub(), this.output, view, this.color)}\n`);
+    const text = render(await this.outputHub(), this.output, view, this.color);
+    // Nothing to list (`status -o text` without services) is no output, not an empty line a script would read.
+    if (text !== '') this.context.stdout.write(`${text}\n`);
   }
 
   abstract run(): Promise<number>;
@@ -123,7 +125,9 @@ export abstract class BaseCommand extends Command {
     // said in the default format, on stderr, as any error is when the asked format cannot say it.
     const formats = [...new Set([hub?.formatters.has(this.output) ? this.output : DEFAULT_OUTPUT, DEFAULT_OUTPUT])];
     for (const format of formats) {
-      const stream = format === DEFAULT_OUTPUT ? this.context.stderr : this.context.stdout;
+      // A machine format's error is a document on stdout, where its answer would be; the table's, and
+      // the text format's (so that a script reading its lines never reads an error as one), on stderr.
+      const stream = format === DEFAULT_OUTPUT || format === 'text' ? this.context.stderr : this.context.stdout;
       try {
         stream.write(`${render(hub!, format, view, useColor(stream))}\n`);
         return exitCodeOf(error);

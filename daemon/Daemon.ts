@@ -26,6 +26,15 @@ export interface DaemonInfo {
   version: string;
 }
 
+/** Signals of one kind collected in a burst window, and whether their work runs now. */
+interface SignalBurst {
+  signals: DaemonSignal[];
+  timer?: NodeJS.Timeout;
+  running: boolean;
+  /** A signal came while the work ran: once more after it. */
+  again: boolean;
+}
+
 export interface ReloadResult {
   ok: boolean;
   error?: string;
@@ -39,6 +48,15 @@ export interface ReloadResult {
 
 /** How often the daemon checks that its socket and state files are still there. */
 const FINDABLE_CHECK_MS = 2000;
+
+/**
+ * How long the daemon collects signals of one kind before acting on them: `kill -USR1` in a loop, or
+ * a config-management tool that signals every daemon on each of its runs, is one reload, not twenty.
+ */
+export const SIGNAL_BURST_MS = 200;
+
+/** The signals the daemon acts on besides SIGTERM and SIGINT (which shut it down). */
+export type DaemonSignal = 'SIGHUP' | 'SIGUSR1' | 'SIGUSR2';
 
 /**
  * The background supervisor for one config file: owns the services, answers the control socket,
@@ -171,6 +189,72 @@ export class Daemon {
       this.logger.error({ trigger, err: (error as Error).message }, `could not restore the daemon's socket or state files: ${(error as Error).message}`);
     } finally {
       this.#ensuring = false;
+    }
+  }
+
+  /**
+   * A signal's work, as the original design's signal state machine has it: SIGHUP and SIGUSR1 reload
+   * the config, SIGUSR2 writes a status report of every service to the daemon's log. A burst of
+   * signals of one kind does that work once: the first opens a window of SIGNAL_BURST_MS, the others
+   * in it are counted into it. A signal that comes while that work runs gets one more run after it
+   * (the config may have changed after the first read), so a burst gives one reload, at most two.
+   * SIGUSR2 also re-checks findability at once, every time: a client that finds this process but
+   * not its socket sends it and waits for the socket (app/control/daemons.ts).
+   */
+  signal(sig: DaemonSignal): void {
+    if (this.#shutdown.requested) return;
+    if (sig === 'SIGUSR2') void this.ensureFindable(sig);
+    const burst = (this.#bursts[sig === 'SIGUSR2' ? 'report' : 'reload'] ??= { signals: [], running: false, again: false });
+    if (burst.running) {
+      burst.again = true;
+      return;
+    }
+    burst.signals.push(sig);
+    if (burst.signals.length > 1) return;
+    burst.timer = setTimeout(() => void this.#track(this.#runBurst(burst)), SIGNAL_BURST_MS);
+  }
+
+  #bursts: { reload?: SignalBurst; report?: SignalBurst } = {};
+
+  async #runBurst(burst: SignalBurst): Promise<void> {
+    const signals = burst.signals;
+    burst.signals = [];
+    burst.running = true;
+    const names = [...new Set(signals)].join('+');
+    const count = signals.length > 1 ? `, ${signals.length} signals in one burst` : '';
+    try {
+      if (signals[0] === 'SIGUSR2') this.#report(`${names}${count}`);
+      else await this.reload(`${names}${count}`);
+    } catch (error) {
+      this.logger.error({ err: (error as Error).message }, `${names} failed: ${(error as Error).message}`);
+    } finally {
+      burst.running = false;
+      if (burst.again && !this.#shutdown.requested) {
+        burst.again = false;
+        burst.signals.push(signals[signals.length - 1]);
+        burst.timer = setTimeout(() => void this.#track(this.#runBurst(burst)), SIGNAL_BURST_MS);
+      }
+    }
+  }
+
+  /**
+   * The status report SIGUSR2 asks for: a line per service of the config (name, state, health, pid,
+   * restarts, last error), each a log line of its own so that `localport logs` shows it whole. The
+   * logger redacts every line before it reaches the disk.
+   */
+  #report(trigger: string): void {
+    const { services } = this.status();
+    const counts = new Map<string, number>();
+    for (const s of services) counts.set(s.state, (counts.get(s.state) ?? 0) + 1);
+    const summary = [...counts].map(([state, n]) => `${n} ${state}`).join(', ') || 'no services';
+    this.logger.info({ trigger, services: services.length }, `status report (${trigger}): ${services.length} service${services.length === 1 ? '' : 's'}: ${summary}${this.reloadError ? `; config reload failed: ${this.reloadError}` : ''}`);
+    for (const s of services) {
+      const health = s.health ? `${s.health.type} ${s.health.state}` : '-';
+      const lastError = (s.state === 'ready' && s.health?.state === 'unhealthy' ? s.health.message : s.lastError) ?? '-';
+      this.logger.info(
+        { trigger, service: s.name, state: s.state, pid: s.pid, restarts: s.restarts },
+        `status report: ${s.name} state=${s.state} health=${health} pid=${s.pid ?? '-'} restarts=${s.restarts} local=${s.localAddress}:${s.localPort} last error: ${lastError}`,
+      );
     }
   }
 
@@ -379,6 +463,8 @@ export class Daemon {
   /** No more requests, reloads or checks; again after the phases, which a forced shutdown skips. */
   async #stopNewWork(): Promise<void> {
     clearTimeout(this.#reloadTimer);
+    clearTimeout(this.#bursts.reload?.timer);
+    clearTimeout(this.#bursts.report?.timer);
     clearInterval(this.#findableTimer);
     this.#server?.stopAccepting();
     const watcher = this.#watcher;

@@ -23,11 +23,12 @@ if (!configPath) {
   process.exit(2);
 }
 // The config's id in the title: a client finds this process (and wakes it with SIGUSR2) even when its
-// socket file and state dir are gone. The handler is installed in the same tick, before anyone can
-// find the title: SIGUSR2's default action would end the process.
+// socket file and state dir are gone. The handlers are installed in the same tick, before anyone can
+// find the title: the default action of SIGHUP, SIGUSR1 and SIGUSR2 would end the process. Before the
+// daemon exists a signal does nothing: there is no config to reload and no service to report on.
 process.title = daemonTitle(daemonId(configPath));
 let daemon: Daemon | undefined;
-process.on('SIGUSR2', () => void daemon?.ensureFindable('SIGUSR2'));
+for (const sig of ['SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) process.on(sig, () => daemon?.signal(sig));
 
 // The daemon keeps every tunnel of the config: an exception nothing caught, whether from a config's
 // or plugin's timer (named, by its stack) or LocalPort's own bug (with its stack), is logged and the
@@ -60,7 +61,6 @@ try {
   // process: 0, or 1 when a second request had to force it.
   void daemon.stopped.then((outcome) => process.exit(outcome.forced ? 1 : 0));
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void daemon!.shutdown(sig));
-  process.on('SIGHUP', () => void daemon!.reload('SIGHUP'));
   await daemon.start({ autoStart: argv.includes('--auto-start') });
   process.stdout.write(`localport daemon ${process.pid} ready\n`);
 } catch (error) {

@@ -1,6 +1,7 @@
 import { definePreset } from '../../core/index.js';
 import { jsonFormatterPlugin } from '../../plugins/format-json/index.js';
 import { tableFormatterPlugin } from '../../plugins/format-table/index.js';
+import { textFormatterPlugin } from '../../plugins/format-text/index.js';
 import { httpHealthPlugin } from '../../plugins/health-http/index.js';
 import { kafkaHealthPlugin } from '../../plugins/health-kafka/index.js';
 import { postgresHealthPlugin } from '../../plugins/health-postgres/index.js';
@@ -12,7 +13,7 @@ import { execPlugin } from '../../plugins/exec/index.js';
 /** The built-in plugins. Every LocalPort config gets these first; a config's own plugins come after. */
 export const defaultPreset = () =>
   definePreset({
-    plugins: [sshPlugin(), kubectlPlugin(), execPlugin(), tcpHealthPlugin(), httpHealthPlugin(), postgresHealthPlugin(), kafkaHealthPlugin(), tableFormatterPlugin(), jsonFormatterPlugin()],
+    plugins: [sshPlugin(), kubectlPlugin(), execPlugin(), tcpHealthPlugin(), httpHealthPlugin(), postgresHealthPlugin(), kafkaHealthPlugin(), tableFormatterPlugin(), jsonFormatterPlugin(), textFormatterPlugin()],
   });
 
-export { sshPlugin, kubectlPlugin, execPlugin, tcpHealthPlugin, httpHealthPlugin, postgresHealthPlugin, kafkaHealthPlugin, tableFormatterPlugin, jsonFormatterPlugin };
+export { sshPlugin, kubectlPlugin, execPlugin, tcpHealthPlugin, httpHealthPlugin, postgresHealthPlugin, kafkaHealthPlugin, tableFormatterPlugin, jsonFormatterPlugin, textFormatterPlugin };

@@ -21,7 +21,7 @@ describe('render, the output boundary', () => {
 
   it('names the formats the registry holds when asked for another', async () => {
     const hub = await builtinHub();
-    expect(() => render(hub, 'xml', { kind: 'stop', config: 'c', running: false, stopped: [] }, false)).toThrow("--output must be one of json, table (got 'xml')");
+    expect(() => render(hub, 'xml', { kind: 'stop', config: 'c', running: false, stopped: [] }, false)).toThrow("--output must be one of json, table, text (got 'xml')");
   });
 
   it("reports a formatter that has nothing to say for a view as its plugin's bug", async () => {
