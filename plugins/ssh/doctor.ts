@@ -113,6 +113,7 @@ async function endpointChecks(bin: string, e: Endpoint, options: DoctorOptions):
   const port = Number(cfg.get('port') ?? 22);
   const via = cfg.get('proxyjump') ?? cfg.get('proxycommand');
   const alias = host === c.host ? '' : ` (${c.host} in your ssh config)`;
+  let resolves = true;
   if (via && via !== 'none') {
     checks.push({ name: `${who}: host`, ok: true, required: true, detail: `${host}${alias} is reached through ${via}, which resolves it` });
   } else {
@@ -121,6 +122,7 @@ async function endpointChecks(bin: string, e: Endpoint, options: DoctorOptions):
       checks.push({ name: `${who}: host`, ok: true, required: true, detail: `${host}${alias} resolves to ${a.address}` });
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      resolves = false;
       checks.push({
         name: `${who}: host`,
         ok: false,
@@ -132,14 +134,18 @@ async function endpointChecks(bin: string, e: Endpoint, options: DoctorOptions):
 
   checks.push(await knownHostsCheck(`${who}: known_hosts`, c, cfg, host, port, e.label));
 
-  if (options.connect) {
+  // A name that does not resolve has already said what to do; a login would only repeat it.
+  if (options.connect && resolves) {
     // A real login that runs `true`: no forward, none of the user's LocalForward lines, no tty.
     const args = [...endpointArgs(c), '-T', '-o', 'ClearAllForwardings=yes', '-o', 'PermitLocalCommand=no', '--', c.host, 'true'];
     const r = await probe(bin, args, undefined, (c.connectTimeout + 15) * 1000);
     if (r.ok) checks.push({ name: `${who}: connect`, ok: true, required: true, detail: `logged in as ${cfg.get('user') ?? c.user ?? '?'} and ran true` });
     else {
-      const explained = explainSshExit(e.service, { exitCode: 255, output: r.out });
-      const last = r.out.split('\n').filter(Boolean).pop() ?? 'no output';
+      const last = (r.out.split('\n').filter(Boolean).pop() ?? 'no output').replace(/^ssh: /, '');
+      // explainSshExit reads "Host key verification failed" as a changed key; with strict checking and
+      // no key recorded at all, ssh prints the same line, and the fix is the known_hosts check's.
+      const unknown = /host key is known for .* strict checking/i.test(r.out);
+      const explained = unknown ? { message: `the server's key is not in known_hosts and strict_host_key_checking is yes; see the known_hosts check` } : explainSshExit(e.service, { exitCode: 255, output: r.out });
       checks.push({ name: `${who}: connect`, ok: false, required: true, detail: explained ? `${explained.message} (ssh: ${last})` : `ssh failed: ${last}` });
     }
   }
