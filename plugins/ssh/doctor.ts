@@ -61,6 +61,18 @@ async function keyCheck(name: string, keyFile: string): Promise<DoctorCheck> {
     // ssh uses a key someone else owns without a word, but that someone can read or replace it.
     return { name, ok: false, required: false, detail: `${file} is owned by uid ${st.uid}, not you (uid ${uid}); run chown $(id -u) ${file} && chmod 600 ${file}` };
   }
+  // BatchMode ssh cannot ask for a passphrase: such a key works only from ssh-agent. An empty
+  // passphrase decrypts an unprotected key and fails on a protected one, without a prompt.
+  const open = await probe('ssh-keygen', ['-y', '-P', '', '-f', file]);
+  if (!open.ok && /passphrase/i.test(open.out)) {
+    return {
+      name,
+      ok: false,
+      required: false,
+      detail: `${file} is protected by a passphrase, which LocalPort's non-interactive ssh cannot type; load it into ssh-agent with ssh-add ${file} before starting`,
+    };
+  }
+  if (!open.ok && !open.missing) return { name, ok: false, required: true, detail: `${file} is not a private key ssh can read (${open.out.split('\n')[0]}); fix connection.key_file` };
   return { name, ok: true, required: true, detail: `${file} (mode ${mode(st.mode)})` };
 }
 

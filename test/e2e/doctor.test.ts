@@ -76,7 +76,7 @@ describeWithPeer('doctor: ssh checks', hasSshd, 'doctor against a real sshd', ()
     }
   }, 60000);
 
-  it('a missing key file fails and says how to make one', async () => {
+  it('a missing key file fails and says how to make one; a passphrase-protected key warns; a file that is no key fails', async () => {
     const missing = path.join(root, 'no-such-key');
     const r = await doctorJson(project({ web: sshConnection(sshd, { key_file: missing }) }));
     expect(r.code).toBe(1);
@@ -84,6 +84,21 @@ describeWithPeer('doctor: ssh checks', hasSshd, 'doctor against a real sshd', ()
     expect(r.find(/key_file/).detail).toBe(
       `${missing} does not exist; fix connection.key_file, or create a key with ssh-keygen -t ed25519 -f ${missing} and add ${missing}.pub to the server's authorized_keys`,
     );
+
+    // A passphrase: only ssh-agent can use it (a warning); a file that is no key at all: a failure.
+    const protectedKey = path.join(mkdtempSync(path.join(root, 'pp-')), 'id');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'secret', '-f', protectedKey], { stdio: 'ignore' });
+    const notKey = path.join(mkdtempSync(path.join(root, 'nk-')), 'id');
+    writeFileSync(notKey, 'not a key\n', { mode: 0o600 });
+    const p = await doctorJson(project({ web: sshConnection(sshd, { key_file: protectedKey }), db: sshConnection(sshd, { key_file: notKey }) }));
+    expect(p.find(/\(web\): key_file/)).toMatchObject({
+      ok: false,
+      required: false,
+      detail: `${protectedKey} is protected by a passphrase, which LocalPort's non-interactive ssh cannot type; load it into ssh-agent with ssh-add ${protectedKey} before starting`,
+    });
+    expect(p.find(/\(db\): key_file/)).toMatchObject({ ok: false, required: true });
+    expect(p.find(/\(db\): key_file/).detail).toMatch(new RegExp(`^${notKey} is not a private key ssh can read \\(Load key .*\\); fix connection\\.key_file$`));
+    expect(p.code).toBe(1);
   }, 30000);
 
   it('resolves a host alias through ssh -G (the ssh config the real ssh reads), and a name that resolves nowhere fails', async () => {
@@ -110,10 +125,12 @@ describeWithPeer('doctor: ssh checks', hasSshd, 'doctor against a real sshd', ()
     expect(nowhere.detail).toMatch(/^lp-doctor-nowhere\.invalid \(lp-doctor-nowhere in your ssh config\) does not resolve \(ENOTFOUND\); check connection\.host, or add a Host lp-doctor-nowhere entry/);
     expect(r.code).toBe(1);
 
-    // And the login itself goes where the alias says.
-    const c = await doctorJson(project({ web: aliased }), ['--connect'], pathEnv);
-    expect(c.find(/: connect$/)).toMatchObject({ ok: true, detail: `logged in as ${sshd.user} and ran true` });
-    expect(c.code).toBe(0);
+    // And the login itself goes where the alias says; a name that does not resolve gets no login.
+    const c = await doctorJson(dir, ['--connect'], pathEnv);
+    expect(c.find(/^lp-doctor-alias .*: connect$/)).toMatchObject({ ok: true, detail: `logged in as ${sshd.user} and ran true` });
+    expect(c.body.checks.filter((x) => /^lp-doctor-nowhere .*: connect$/.test(x.name))).toEqual([]);
+    const alone = await doctorJson(project({ web: aliased }), ['--connect'], pathEnv);
+    expect(alone.code).toBe(0);
   }, 60000);
 
   it('a host missing from known_hosts fails under strict checking with the safe way to add it, and only warns under accept-new', async () => {
@@ -128,6 +145,13 @@ describeWithPeer('doctor: ssh checks', hasSshd, 'doctor against a real sshd', ()
         `add it safely: ssh-keyscan -p ${sshd.port} 127.0.0.1 > /tmp/hostkey; ssh-keygen -lf /tmp/hostkey; compare the fingerprint with the one the server's admin gives you, ` +
         `then cat /tmp/hostkey >> ${empty} (or connect once with ssh -o UserKnownHostsFile=${empty} -p ${sshd.port} ${sshd.user}@127.0.0.1 and check the fingerprint it shows)`,
     );
+
+    // The login fails too, and says so without calling the key changed (ssh's message is the same).
+    const c = await doctorJson(project({ web: sshConnection(sshd, { known_hosts_file: empty }) }), ['--connect']);
+    expect(c.find(/connect$/)).toMatchObject({
+      ok: false,
+      detail: "the server's key is not in known_hosts and strict_host_key_checking is yes; see the known_hosts check (ssh: Host key verification failed.)",
+    });
 
     const lax = await doctorJson(project({ web: sshConnection(sshd, { known_hosts_file: empty, strict_host_key_checking: 'accept-new' }) }));
     expect(lax.find(/known_hosts/)).toMatchObject({ ok: false, required: false });
