@@ -1,11 +1,12 @@
 import type { Project } from './project.js';
-import type { DoctorCheck, View } from '../core/types.js';
+import type { DoctorCheck, DoctorOptions, View } from '../core/types.js';
 
 /**
  * `doctor`: asks every technology the config uses (or every registered one, with `all`) whether its
- * prerequisites are met, through the technologies' own `doctor()`.
+ * prerequisites are met, through the technologies' own `doctor()`; `options.connect` lets them make one
+ * real connection per endpoint.
  */
-export async function doctorView(project: Project, all = false): Promise<{ view: View; ok: boolean }> {
+export async function doctorView(project: Project, all = false, options: DoctorOptions = {}): Promise<{ view: View; ok: boolean }> {
   const { hub, config } = project;
   const types = all ? hub.technologies.types() : [...new Set(config.services.map((s) => s.technology))].sort();
   const checks: (DoctorCheck & { technology: string })[] = [];
@@ -18,7 +19,7 @@ export async function doctorView(project: Project, all = false): Promise<{ view:
         return;
       }
       try {
-        for (const c of await tech.doctor(services)) checks.push({ technology: type, ...c });
+        for (const c of await tech.doctor(services, options)) checks.push({ technology: type, ...c });
       } catch (error) {
         checks.push({ technology: type, name: 'doctor', ok: false, required: true, detail: `the check itself failed: ${(error as Error).message}` });
       }

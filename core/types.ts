@@ -135,7 +135,13 @@ export interface Technology<C = any> {
    * `localport doctor`: whether this technology's prerequisites are met for these services (binary,
    * version, contexts, …). A failed `required` check makes doctor exit non-zero.
    */
-  doctor?(services: ServiceDefinition<C>[]): Promise<DoctorCheck[]>;
+  doctor?(services: ServiceDefinition<C>[], options?: DoctorOptions): Promise<DoctorCheck[]>;
+}
+
+/** What `localport doctor` was asked for beyond its default, offline checks. */
+export interface DoctorOptions {
+  /** `--connect`: the technology may make one real, authenticated connection per endpoint. */
+  connect?: boolean;
 }
 
 export interface DoctorCheck {

@@ -1,7 +1,6 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { configObject, count, definePlugin, hostname, port, seconds, type ExitExplanation, type ExitInfo, type ServiceDefinition } from '../../core/index.js';
-import { probe } from '../probe.js';
 
 const PLUGIN_NAME = 'localport:ssh';
 
@@ -174,11 +173,9 @@ export const sshPlugin = (opts: { binary?: string } = {}) =>
           ready: { output: new RegExp(`^${READY_MARK}$`) },
           explainExit: (info) => explainSshExit(service, info),
         }),
-        async doctor() {
-          const bin = opts.binary ?? 'ssh';
-          const r = await probe(bin, ['-V']);
-          if (r.missing) return [{ name: `binary ${bin}`, ok: false, required: true, detail: 'not found; install the OpenSSH client' }];
-          return [{ name: `binary ${bin}`, ok: r.ok, required: true, detail: r.out.split('\n')[0] }];
+        async doctor(services, options) {
+          const { sshDoctor } = await import('./doctor.js');
+          return sshDoctor(opts.binary ?? 'ssh', services, options);
         },
       });
     },

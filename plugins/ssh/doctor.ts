@@ -1,0 +1,192 @@
+import { lookup } from 'node:dns/promises';
+import { constants, promises as fs } from 'node:fs';
+import os from 'node:os';
+import type { DoctorCheck, DoctorOptions, ServiceDefinition } from '../../core/index.js';
+import { probe } from '../probe.js';
+import { explainSshExit, type SshConnection } from './index.js';
+
+const expandHome = (p: string) => (p === '~' || p.startsWith('~/') ? os.homedir() + p.slice(1) : p);
+
+/**
+ * The options that decide where and as whom ssh connects, as `sshArgs` passes them (without the
+ * forward and its readiness command), so `ssh -G` and the `--connect` login see what a run would.
+ */
+function endpointArgs(c: SshConnection): string[] {
+  const args: string[] = [];
+  const o = (k: string, v: string | number) => args.push('-o', `${k}=${v}`);
+  o('BatchMode', 'yes');
+  o('StrictHostKeyChecking', c.strictHostKeyChecking);
+  o('ConnectTimeout', c.connectTimeout);
+  if (c.knownHostsFile) o('UserKnownHostsFile', expandHome(c.knownHostsFile));
+  for (const [k, v] of Object.entries(c.options)) o(k, typeof v === 'boolean' ? (v ? 'yes' : 'no') : v);
+  if (c.keyFile) args.push('-i', expandHome(c.keyFile));
+  if (c.port) args.push('-p', String(c.port));
+  if (c.user) args.push('-l', c.user);
+  if (c.jumpHost) args.push('-J', c.jumpHost);
+  return args;
+}
+
+/** `ssh -G` output: one `key value…` line per option, keys lower-case. */
+function parseG(out: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of out.split('\n')) {
+    const i = line.indexOf(' ');
+    if (i > 0 && !m.has(line.slice(0, i))) m.set(line.slice(0, i), line.slice(i + 1).trim());
+  }
+  return m;
+}
+
+const mode = (n: number) => `0${(n & 0o777).toString(8)}`;
+
+async function keyCheck(name: string, keyFile: string): Promise<DoctorCheck> {
+  const file = expandHome(keyFile);
+  let st;
+  try {
+    st = await fs.stat(file);
+  } catch {
+    return { name, ok: false, required: true, detail: `${file} does not exist; fix connection.key_file, or create a key with ssh-keygen -t ed25519 -f ${file} and add ${file}.pub to the server's authorized_keys` };
+  }
+  if (!st.isFile()) return { name, ok: false, required: true, detail: `${file} is not a file; connection.key_file must name the private key` };
+  const uid = process.getuid?.();
+  // ssh itself refuses a key it owns that group or others can read ("UNPROTECTED PRIVATE KEY FILE").
+  if (uid !== undefined && st.uid === uid && st.mode & 0o077) {
+    return { name, ok: false, required: true, detail: `${file} has mode ${mode(st.mode)}: ssh refuses a private key others can read; run chmod 600 ${file}` };
+  }
+  try {
+    await fs.access(file, constants.R_OK);
+  } catch {
+    return { name, ok: false, required: true, detail: `${file} is not readable by you (owner uid ${st.uid}, mode ${mode(st.mode)}); run chown $(id -u) ${file} && chmod 600 ${file}` };
+  }
+  if (uid !== undefined && st.uid !== uid) {
+    // ssh uses a key someone else owns without a word, but that someone can read or replace it.
+    return { name, ok: false, required: false, detail: `${file} is owned by uid ${st.uid}, not you (uid ${uid}); run chown $(id -u) ${file} && chmod 600 ${file}` };
+  }
+  // BatchMode ssh cannot ask for a passphrase: such a key works only from ssh-agent. An empty
+  // passphrase decrypts an unprotected key and fails on a protected one, without a prompt.
+  const open = await probe('ssh-keygen', ['-y', '-P', '', '-f', file]);
+  if (!open.ok && /passphrase/i.test(open.out)) {
+    return {
+      name,
+      ok: false,
+      required: false,
+      detail: `${file} is protected by a passphrase, which LocalPort's non-interactive ssh cannot type; load it into ssh-agent with ssh-add ${file} before starting`,
+    };
+  }
+  if (!open.ok && !open.missing) return { name, ok: false, required: true, detail: `${file} is not a private key ssh can read (${open.out.split('\n')[0]}); fix connection.key_file` };
+  return { name, ok: true, required: true, detail: `${file} (mode ${mode(st.mode)})` };
+}
+
+/** One host, port, user, key and option set: services that share them share their checks. */
+interface Endpoint {
+  label: string;
+  service: ServiceDefinition<SshConnection>;
+  names: string[];
+}
+
+function endpoints(services: ServiceDefinition<SshConnection>[]): Endpoint[] {
+  const by = new Map<string, Endpoint>();
+  for (const s of services) {
+    const c = s.connection;
+    const key = JSON.stringify([c.host, c.port, c.user, c.keyFile, c.knownHostsFile, c.jumpHost, c.strictHostKeyChecking, c.connectTimeout, c.options]);
+    const e = by.get(key);
+    if (e) e.names.push(s.name);
+    else by.set(key, { label: `${c.user ? `${c.user}@` : ''}${c.host}${c.port ? `:${c.port}` : ''}`, service: s, names: [s.name] });
+  }
+  return [...by.values()];
+}
+
+/**
+ * The ssh checks `localport doctor` runs per endpoint: key file, host resolution through `ssh -G` (so
+ * ~/.ssh/config aliases count), its key in known_hosts, and with `connect` one real login. Nothing here
+ * opens a TCP connection to sshd without authenticating: OpenSSH 9.8+ penalises sources that do.
+ */
+export async function sshDoctor(bin: string, services: ServiceDefinition<SshConnection>[], options: DoctorOptions = {}): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = [];
+  const v = await probe(bin, ['-V']);
+  if (v.missing) return [{ name: `binary ${bin}`, ok: false, required: true, detail: 'not found; install the OpenSSH client' }];
+  checks.push({ name: `binary ${bin}`, ok: v.ok, required: true, detail: v.out.split('\n')[0] });
+  const perEndpoint = await Promise.all(endpoints(services).map((e) => endpointChecks(bin, e, options)));
+  return checks.concat(...perEndpoint);
+}
+
+async function endpointChecks(bin: string, e: Endpoint, options: DoctorOptions): Promise<DoctorCheck[]> {
+  const c = e.service.connection;
+  const who = `${e.label} (${e.names.join(', ')})`;
+  const checks: DoctorCheck[] = [];
+  if (c.keyFile) checks.push(await keyCheck(`${who}: key_file`, c.keyFile));
+
+  const g = await probe(bin, [...endpointArgs(c), '-G', '--', c.host]);
+  if (!g.ok) {
+    checks.push({ name: `${who}: host`, ok: false, required: true, detail: `ssh -G ${c.host} failed: ${g.out.split('\n')[0]}; fix your ssh config (~/.ssh/config) or connection.options` });
+    return checks;
+  }
+  const cfg = parseG(g.out);
+  const host = cfg.get('hostname') ?? c.host;
+  const port = Number(cfg.get('port') ?? 22);
+  const via = cfg.get('proxyjump') ?? cfg.get('proxycommand');
+  const alias = host === c.host ? '' : ` (${c.host} in your ssh config)`;
+  let resolves = true;
+  if (via && via !== 'none') {
+    checks.push({ name: `${who}: host`, ok: true, required: true, detail: `${host}${alias} is reached through ${via}, which resolves it` });
+  } else {
+    try {
+      const a = await lookup(host);
+      checks.push({ name: `${who}: host`, ok: true, required: true, detail: `${host}${alias} resolves to ${a.address}` });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      resolves = false;
+      checks.push({
+        name: `${who}: host`,
+        ok: false,
+        required: true,
+        detail: `${host}${alias} does not resolve (${code}); check connection.host, or add a Host ${c.host} entry with its HostName to ~/.ssh/config`,
+      });
+    }
+  }
+
+  checks.push(await knownHostsCheck(`${who}: known_hosts`, c, cfg, host, port, e.label));
+
+  // A name that does not resolve has already said what to do; a login would only repeat it.
+  if (options.connect && resolves) {
+    // A real login that runs `true`: no forward, none of the user's LocalForward lines, no tty.
+    const args = [...endpointArgs(c), '-T', '-o', 'ClearAllForwardings=yes', '-o', 'PermitLocalCommand=no', '--', c.host, 'true'];
+    const r = await probe(bin, args, undefined, (c.connectTimeout + 15) * 1000);
+    if (r.ok) checks.push({ name: `${who}: connect`, ok: true, required: true, detail: `logged in as ${cfg.get('user') ?? c.user ?? '?'} and ran true` });
+    else {
+      const last = (r.out.split('\n').filter(Boolean).pop() ?? 'no output').replace(/^ssh: /, '');
+      // explainSshExit reads "Host key verification failed" as a changed key; with strict checking and
+      // no key recorded at all, ssh prints the same line, and the fix is the known_hosts check's.
+      const unknown = /host key is known for .* strict checking/i.test(r.out);
+      const explained = unknown ? { message: `the server's key is not in known_hosts and strict_host_key_checking is yes; see the known_hosts check` } : explainSshExit(e.service, { exitCode: 255, output: r.out });
+      checks.push({ name: `${who}: connect`, ok: false, required: true, detail: explained ? `${explained.message} (ssh: ${last})` : `ssh failed: ${last}` });
+    }
+  }
+  return checks;
+}
+
+async function knownHostsCheck(name: string, c: SshConnection, cfg: Map<string, string>, host: string, port: number, label: string): Promise<DoctorCheck> {
+  const keyHost = cfg.get('hostkeyalias') && cfg.get('hostkeyalias') !== 'none' ? cfg.get('hostkeyalias')! : host;
+  const entry = port === 22 ? keyHost : `[${keyHost}]:${port}`;
+  const user = c.knownHostsFile ? [expandHome(c.knownHostsFile)] : (cfg.get('userknownhostsfile') ?? '~/.ssh/known_hosts').split(/\s+/).map(expandHome);
+  const global = (cfg.get('globalknownhostsfile') ?? '').split(/\s+/).filter(Boolean);
+  for (const file of [...user, ...global]) {
+    const r = await probe('ssh-keygen', ['-F', entry, '-f', file]);
+    if (r.missing) return { name, ok: false, required: false, detail: 'ssh-keygen not found, cannot look up known_hosts; install the OpenSSH client' };
+    if (r.ok && r.out.trim()) return { name, ok: true, required: true, detail: `${entry} is in ${file}` };
+  }
+  const file = user[0];
+  const fix =
+    `add it safely: ssh-keyscan${port === 22 ? '' : ` -p ${port}`} ${keyHost} > /tmp/hostkey; ssh-keygen -lf /tmp/hostkey; ` +
+    `compare the fingerprint with the one the server's admin gives you, then cat /tmp/hostkey >> ${file} ` +
+    `(or connect once with ssh ${c.knownHostsFile ? `-o UserKnownHostsFile=${file} ` : ''}${port === 22 ? '' : `-p ${port} `}${label.replace(/:\d+$/, '')} and check the fingerprint it shows)`;
+  // With accept-new (the default) ssh records the key on first contact, unchecked: worth knowing, not fatal.
+  const strict = c.strictHostKeyChecking === 'yes';
+  return {
+    name,
+    ok: false,
+    required: strict,
+    detail: strict
+      ? `no key for ${entry} in ${user.join(' ')}, and strict_host_key_checking is yes, so ssh will refuse to connect; ${fix}`
+      : `no key for ${entry} in ${user.join(' ')}; strict_host_key_checking ${c.strictHostKeyChecking} will trust whatever key the server shows first; to check it instead, ${fix}`,
+  };
+}
