@@ -11,6 +11,7 @@ import { StartCommand } from './commands/start.js';
 import { StopCommand } from './commands/stop.js';
 import { LogsCommand } from './commands/logs.js';
 import { DoctorCommand } from './commands/doctor.js';
+import { HelpCommand } from './commands/help.js';
 import { ConfigExportCommand } from './commands/config/export.js';
 import { DaemonReloadCommand } from './commands/daemon/reload.js';
 import { DaemonRestartCommand } from './commands/daemon/restart.js';
@@ -58,6 +59,7 @@ const cli = new LocalPortCli({
   enableColors: useColor(process.stdout),
 });
 cli.register(Builtins.HelpCommand);
+cli.register(HelpCommand);
 cli.register(Builtins.VersionCommand);
 cli.register(RunCommand);
 cli.register(StatusCommand);
