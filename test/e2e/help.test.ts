@@ -91,6 +91,10 @@ describe('did you mean', () => {
     expect(json.code).toBe(2);
     expect(JSON.parse(json.stdout).error).toMatchObject({ code: 'USAGE', message: "unknown command 'stauts'; did you mean 'status'?" });
 
+    const prefix = await runCli(['daemon'], { env });
+    expect(prefix.code).toBe(2);
+    expect(prefix.stderr).toContain("error: 'daemon' needs a subcommand: daemon start, daemon stop, daemon restart, daemon status, daemon reload");
+
     const sub = await runCli(['daemon', 'stauts'], { env });
     expect(sub.code).toBe(2);
     expect(sub.stderr).toContain("error: unknown command 'daemon stauts'; did you mean 'daemon status'?");
