@@ -2,6 +2,7 @@ import { types } from 'node:util';
 import { isUserError, LocalPortError, PluginError, ServiceError, UsageError } from '../core/errors.js';
 import type { LocalPort } from '../core/LocalPort.js';
 import type { View } from '../core/types.js';
+import { didYouMean } from '../core/suggest.js';
 
 /**
  * The output boundary: every command's output is a View rendered here, by a formatter from the
@@ -19,7 +20,7 @@ export const DEFAULT_OUTPUT = 'table';
 export function checkFormat(hub: LocalPort, output: string, aliases: readonly string[] = []): void {
   if (hub.formatters.has(output)) return;
   const known = [...hub.formatters.types(), ...aliases].sort();
-  throw new UsageError(`--output must be one of ${known.join(', ')} (got '${output}')`, 'A formatter plugin in the config can add a format.');
+  throw new UsageError(`--output must be one of ${known.join(', ')} (got '${output}')${didYouMean(output, known)}`, 'A formatter plugin in the config can add a format.');
 }
 
 /**

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { Builtins, Cli } from 'clipanion';
+import { LocalPortCli } from './usage.js';
 import { useColor } from './BaseCommand.js';
 import { ConfigPrintCommand } from './commands/config/print.js';
 import { ConfigValidateCommand } from './commands/config/validate.js';
@@ -10,6 +11,7 @@ import { StartCommand } from './commands/start.js';
 import { StopCommand } from './commands/stop.js';
 import { LogsCommand } from './commands/logs.js';
 import { DoctorCommand } from './commands/doctor.js';
+import { HelpCommand } from './commands/help.js';
 import { ConfigExportCommand } from './commands/config/export.js';
 import { DaemonReloadCommand } from './commands/daemon/reload.js';
 import { DaemonRestartCommand } from './commands/daemon/restart.js';
@@ -49,7 +51,7 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 const { args, globals: g } = extractGlobals(process.argv.slice(2));
 Object.assign(globals, g);
 
-const cli = new Cli({
+const cli = new LocalPortCli({
   binaryLabel: 'LocalPort',
   binaryName: 'localport',
   binaryVersion: pkg.version,
@@ -57,6 +59,7 @@ const cli = new Cli({
   enableColors: useColor(process.stdout),
 });
 cli.register(Builtins.HelpCommand);
+cli.register(HelpCommand);
 cli.register(Builtins.VersionCommand);
 cli.register(RunCommand);
 cli.register(StatusCommand);
@@ -69,11 +72,35 @@ for (const c of [DaemonStartCommand, DaemonStopCommand, DaemonRestartCommand, Da
 cli.register(ConfigValidateCommand);
 cli.register(ConfigPrintCommand);
 
+/**
+ * The command the user meant to type, when clipanion found none: the words before the first option
+ * start no registered command. Then `unknown command 'stauts'; did you mean 'status'?` replaces
+ * clipanion's list of every command's usage (which -o json cut to its first line).
+ */
+async function unknownCommand(error: Error): Promise<string | undefined> {
+  if (!error.message.startsWith('Command not found')) return undefined;
+  const words: string[] = [];
+  for (const a of args) {
+    if (a.startsWith('-')) break;
+    words.push(a);
+  }
+  const paths = cli.definitions().map((d) => d.path.split(' ').slice(1)).filter((p) => p.length > 0 && !p[0].startsWith('-'));
+  if (words.length === 0 || paths.some((p) => p.every((w, i) => words[i] === w))) return undefined;
+  // The longest known prefix (`daemon`) stays; what follows it is the unknown word, compared with
+  // what may follow that prefix.
+  const depth = Math.max(0, ...paths.map((p) => p.findIndex((w, i) => words[i] !== w)));
+  const typed = words.slice(0, depth + 1).join(' ');
+  const next = paths.filter((p) => p.length === depth + 1 && p.slice(0, depth).every((w, i) => words[i] === w)).map((p) => p.join(' '));
+  if (words.length <= depth) return `'${typed}' needs a subcommand: ${next.join(', ')}`;
+  const { didYouMean } = await import('../core/suggest.js');
+  return `unknown command '${typed}'${didYouMean(typed, paths.filter((p) => p.length === depth + 1).map((p) => p.join(' ')))}`;
+}
+
 /** clipanion's parse error as the error View of a usage mistake, in `output` (the default format if no plugin-free hub knows it). */
-async function renderUsageError(output: string, error: Error): Promise<string> {
+async function renderUsageError(output: string, message: string): Promise<string> {
   const [{ builtinHub }, { errorView, render }, { UsageError }] = await Promise.all([import('../app/project.js'), import('../app/output.js'), import('../core/errors.js')]);
   const hub = await builtinHub();
-  return render(hub, hub.formatters.has(output) ? output : DEFAULT_OUTPUT, errorView(new UsageError(error.message.split('\n\n')[0].trim(), 'localport --help lists the commands; localport COMMAND --help, its options.')), false);
+  return render(hub, hub.formatters.has(output) ? output : DEFAULT_OUTPUT, errorView(new UsageError(message, 'localport --help lists the commands; localport COMMAND --help, its options.')), useColor(output === DEFAULT_OUTPUT ? process.stderr : process.stdout));
 }
 
 let command;
@@ -82,9 +109,11 @@ try {
 } catch (error) {
   // Unknown command or option: a usage error, exit 2. Asked for another format than the default, it is
   // said in that format, on stdout, as every command's errors are (BaseCommand.report).
-  const output = g.output ?? requestedOutput(args);
-  if (output === undefined || output === DEFAULT_OUTPUT) process.stderr.write(cli.error(error as Error, { colored: useColor(process.stderr) }));
-  else process.stdout.write(`${await renderUsageError(output, error as Error)}\n`);
+  const output = g.output ?? requestedOutput(args) ?? DEFAULT_OUTPUT;
+  const unknown = await unknownCommand(error as Error);
+  if (unknown !== undefined && output === DEFAULT_OUTPUT) process.stderr.write(`${await renderUsageError(output, unknown)}\n`);
+  else if (output === DEFAULT_OUTPUT) process.stderr.write(cli.error(error as Error, { colored: useColor(process.stderr) }));
+  else process.stdout.write(`${await renderUsageError(output, unknown ?? (error as Error).message.split('\n\n')[0].trim())}\n`);
   process.exitCode = 2;
 }
 if (command) {

@@ -1,4 +1,5 @@
 import { LocalPortError } from './errors.js';
+import { didYouMean } from './suggest.js';
 
 /**
  * A map from a type string (`ssh`, `postgres`, `table`) to what a plugin registered under it.
@@ -38,10 +39,10 @@ export class Registry<T> {
     return entry.value;
   }
 
-  /** `unknown technology 'kubctl'; registered: kubectl, ssh` */
+  /** `unknown technology 'kubctl'; registered: kubectl, ssh; did you mean 'kubectl'?` */
   unknownMessage(type: string): string {
     const known = this.types();
-    return `unknown ${this.kind} '${type}'; registered: ${known.length ? known.join(', ') : '(none)'}`;
+    return `unknown ${this.kind} '${type}'; registered: ${known.length ? known.join(', ') : '(none)'}${didYouMean(type, known)}`;
   }
 
   pluginOf(type: string): string | undefined {

@@ -4,6 +4,7 @@ import { globals } from '../globals.js';
 
 export class RunCommand extends BaseCommand {
   static override paths = [['run']];
+  static trailingOperands = '[-- COMMAND...]';
 
   static override usage = Command.Usage({
     description: 'Bring services up, wait until they are ready, run a command, tear everything down',
@@ -21,7 +22,7 @@ export class RunCommand extends BaseCommand {
       ['Run a script against every enabled service', '$0 run -- npm run integration'],
       ['Forward one service and query it', '$0 run db -- psql -h 127.0.0.1 -p 5432'],
       ['Forward the services tagged "database" until Ctrl-C', '$0 run -t database'],
-      ['Give slow tunnels more time', '$0 run --timeout 60 -- make e2e'],
+      ['Give slow tunnels three minutes', '$0 run --timeout 3m -- make e2e'],
     ],
   });
 

@@ -15,7 +15,7 @@ export class StatusCommand extends BaseCommand {
     examples: [
       ['Every service', '$0 status'],
       ['One service, as JSON', '$0 status db --output json'],
-      ['Refresh every 2 seconds', '$0 status --watch --interval 2'],
+      ['Refresh every 5 seconds', '$0 status --watch --interval 5'],
     ],
   });
 

@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { closest, didYouMean } from '../suggest.js';
 import type { LocalPort } from '../LocalPort.js';
 import type { ResolvedConfig, ServiceDefinition, ServiceStatus } from '../types.js';
 import { installExitReaper } from './children.js';
@@ -8,6 +9,16 @@ export interface Selection {
   names?: string[];
   tags?: string[];
   all?: boolean;
+}
+
+/** `; did you mean 'db'?` for one unknown name, `; did you mean 'db' for 'dbb', 'api' for 'apii'?` for several. */
+function suggestions(unknown: string[], known: string[]): string {
+  if (unknown.length === 1) return didYouMean(unknown[0], known);
+  const pairs = unknown.flatMap((n) => {
+    const match = closest(n, known);
+    return match === undefined ? [] : [`'${match}' for '${n}'`];
+  });
+  return pairs.length ? `; did you mean ${pairs.join(', ')}?` : '';
 }
 
 /**
@@ -20,17 +31,18 @@ export function selectServices(config: ResolvedConfig, sel: Selection): ServiceD
   const picked = new Map<string, ServiceDefinition>();
   const unknown = (sel.names ?? []).filter((n) => !byName.has(n));
   if (unknown.length) {
-    const known = config.services.map((s) => s.name).join(', ') || '(none)';
+    const names = config.services.map((s) => s.name);
     throw new UsageError(
-      `unknown service${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `'${n}'`).join(', ')}${config.file ? ` in ${config.file}` : ''}; configured: ${known}`,
+      `unknown service${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `'${n}'`).join(', ')}${config.file ? ` in ${config.file}` : ''}; configured: ${names.join(', ') || '(none)'}${suggestions(unknown, names)}`,
     );
   }
   for (const n of sel.names ?? []) picked.set(n, byName.get(n)!);
   if (sel.tags?.length) {
     const matched = config.services.filter((s) => s.enabled && s.tags.some((t) => sel.tags!.includes(t)));
     if (matched.length === 0) {
-      const tags = [...new Set(config.services.flatMap((s) => s.tags))].join(', ') || '(none)';
-      throw new UsageError(`no enabled service has tag ${sel.tags.map((t) => `'${t}'`).join(' or ')}; tags in use: ${tags}`);
+      const tags = [...new Set(config.services.flatMap((s) => s.tags))];
+      const misspelt = sel.tags.filter((t) => !tags.includes(t));
+      throw new UsageError(`no enabled service has tag ${sel.tags.map((t) => `'${t}'`).join(' or ')}; tags in use: ${tags.join(', ') || '(none)'}${suggestions(misspelt, tags)}`);
     }
     matched.forEach((s) => picked.set(s.name, s));
   }

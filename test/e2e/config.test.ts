@@ -75,7 +75,7 @@ describe('localport config validate', () => {
 
   const cases: [string, string, string[] | (() => string[]), RegExp][] = [
     ['YAML syntax error', 'services:\n  - name: a\n   technology: [ssh\n', [], /syntax\.yaml:\d+:\d+: YAML syntax error: /],
-    ['unknown technology', `services:\n${svc('a', 1).replace('technology: ssh', 'technology: kubctl')}`, [], /tech\.yaml: services\[0\] \(a\)\.technology: unknown technology 'kubctl'; registered: exec, kubectl, ssh$/m],
+    ['unknown technology', `services:\n${svc('a', 1).replace('technology: ssh', 'technology: kubctl')}`, [], /tech\.yaml: services\[0\] \(a\)\.technology: unknown technology 'kubctl'; registered: exec, kubectl, ssh; did you mean 'kubectl'\?$/m],
     ['port 70000', `services:\n${svc('a', 70000)}`, [], /port\.yaml: services\[0\] \(a\)\.local_port: must be between 1 and 65535 \(got 70000\)$/m],
     ['duplicate service name', `services:\n${svc('a', 1)}${svc('a', 2)}`, [], /dup-name\.yaml: services\[1\] \(a\): duplicate service name 'a'/],
     ['duplicate local port', `services:\n${svc('a', 1)}${svc('b', 1)}`, [], /dup-port\.yaml: services\[1\] \(b\)\.local_port: local port 1 is also used by service 'a'/],

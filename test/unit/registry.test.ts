@@ -19,6 +19,13 @@ describe('Registry', () => {
     r.register('kubectl', 2, 'p');
     expect(() => r.get('kubctl')).toThrow("unknown technology 'kubctl'; registered: kubectl, ssh");
   });
+
+  it('suggests the closest registered type, and nothing when none is close', () => {
+    const r = new Registry<number>('health check');
+    for (const t of ['http', 'kafka', 'postgres', 'tcp']) r.register(t, 1, 'p');
+    expect(r.unknownMessage('postgress')).toBe("unknown health check 'postgress'; registered: http, kafka, postgres, tcp; did you mean 'postgres'?");
+    expect(r.unknownMessage('redis')).toBe("unknown health check 'redis'; registered: http, kafka, postgres, tcp");
+  });
 });
 
 describe('LocalPort plugins', () => {

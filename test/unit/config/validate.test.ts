@@ -46,7 +46,7 @@ describe('config validation', () => {
 
   it('names an unknown technology and lists the registered ones', async () => {
     expect(await problems({ services: [ssh({ technology: 'kubctl' })] })).toEqual([
-      "test.yaml: services[0] (web).technology: unknown technology 'kubctl'; registered: exec, kubectl, ssh",
+      "test.yaml: services[0] (web).technology: unknown technology 'kubctl'; registered: exec, kubectl, ssh; did you mean 'kubectl'?",
     ]);
   });
 

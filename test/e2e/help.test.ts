@@ -1,0 +1,127 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { hasStack, runCli } from '../helpers/cli.js';
+
+const root = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-help-'));
+const env = { LOCALPORT_STATE_DIR: path.join(root, 'state') };
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** clipanion's placeholder for an option value nobody named, or a rest operand without a name. */
+const UNNAMED = /#\d|\s\.\.\.(\s|$)/m;
+
+describe('help', () => {
+  it('names every option value and operand in the command list', async () => {
+    const r = await runCli(['--help'], { env });
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(UNNAMED);
+    for (const usage of [
+      'localport run [-c,--config FILE] [-o,--output FORMAT] [--json] [--log-level LEVEL] [-t,--tag TAG] [-a,--all] [--timeout SECONDS] [SERVICE...] [-- COMMAND...]',
+      'localport status [-c,--config FILE] [-o,--output FORMAT] [--json] [--log-level LEVEL] [-w,--watch] [--interval SECONDS] [SERVICE...]',
+      'localport start [-c,--config FILE] [-o,--output FORMAT] [--json] [--log-level LEVEL] [-t,--tag TAG] [-a,--all] [--timeout SECONDS] [SERVICE...]',
+      'localport stop [-c,--config FILE] [-o,--output FORMAT] [--json] [--log-level LEVEL] [-t,--tag TAG] [-a,--all] [--force] [SERVICE...]',
+      'localport logs [-c,--config FILE] [-o,--output FORMAT] [--json] [--log-level LEVEL] [-f,--follow] [-n,--lines N] [--grep REGEX] [--path] [--list] [SERVICE]',
+      'localport help [COMMAND...]',
+    ]) {
+      expect(r.stdout).toContain(`  ${usage}\n`);
+    }
+    expect(r.stdout).toMatchSnapshot();
+  });
+
+  it('shows run\'s services and the command after --, and examples with values other than the defaults', async () => {
+    const r = await runCli(['run', '--help'], { env });
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(UNNAMED);
+    expect(r.stdout).toContain('$ localport run [SERVICE...] [-- COMMAND...]\n');
+    expect(r.stdout).toContain('  --timeout SECONDS     Seconds to wait for every service to be ready (default 60)\n');
+    expect(r.stdout).not.toContain('--timeout 60 ');
+    expect(r.stdout).toMatchSnapshot();
+  });
+
+  it('localport help [COMMAND] prints what --help prints', async () => {
+    const all = await runCli(['help'], { env });
+    expect(all.code).toBe(0);
+    expect(all.stdout).toBe((await runCli(['--help'], { env })).stdout);
+
+    const run = await runCli(['help', 'run'], { env });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe((await runCli(['run', '--help'], { env })).stdout);
+
+    const r = await runCli(['help', 'daemon', 'status'], { env });
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(UNNAMED);
+    expect(r.stdout).toContain('$ localport daemon status\n');
+    expect(r.stdout).toContain('  -c,--config FILE      Config file to use instead of searching the current directory\n');
+    expect(r.stdout).toMatchSnapshot();
+  });
+
+  it('localport help with an unknown command is a usage error that suggests the closest', async () => {
+    const r = await runCli(['help', 'stauts'], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("error: unknown command 'stauts'; did you mean 'status'?");
+    expect(hasStack(r.stderr)).toBe(false);
+  });
+
+  it('names the values in a usage error too', async () => {
+    const r = await runCli(['run', '--bogus'], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('[--timeout SECONDS] [SERVICE...] [-- COMMAND...]');
+    expect(r.stderr).not.toMatch(UNNAMED);
+  });
+});
+
+describe('did you mean', () => {
+  const svc = (name: string, port: number, tech = 'ssh', extra = '') =>
+    `  - name: ${name}\n    technology: ${tech}\n    local_port: ${port}\n    remote_port: 80\n    tags: [database]\n    connection:\n      host: bastion\n${extra}`;
+  const write = (name: string, text: string) => {
+    const file = path.join(root, name);
+    writeFileSync(file, text);
+    return file;
+  };
+
+  it('suggests the command closest to an unknown one, in the table and in JSON', async () => {
+    const table = await runCli(['stauts'], { env });
+    expect(table.code).toBe(2);
+    expect(table.stderr).toMatch(/^error: unknown command 'stauts'; did you mean 'status'\?$/m);
+    expect(table.stderr).not.toContain('Unknown Syntax Error');
+    expect(hasStack(table.stderr)).toBe(false);
+
+    const json = await runCli(['stauts', '-o', 'json'], { env });
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout).error).toMatchObject({ code: 'USAGE', message: "unknown command 'stauts'; did you mean 'status'?" });
+
+    const prefix = await runCli(['daemon'], { env });
+    expect(prefix.code).toBe(2);
+    expect(prefix.stderr).toContain("error: 'daemon' needs a subcommand: daemon start, daemon stop, daemon restart, daemon status, daemon reload");
+
+    const sub = await runCli(['daemon', 'stauts'], { env });
+    expect(sub.code).toBe(2);
+    expect(sub.stderr).toContain("error: unknown command 'daemon stauts'; did you mean 'daemon status'?");
+  });
+
+  it('suggests the technology and the health check type closest to an unknown one', async () => {
+    const file = write('tech.yaml', `services:\n${svc('web', 1, 'kubctl')}${svc('db', 2, 'ssh', '    health_check:\n      type: postgress\n')}`);
+    const r = await runCli(['config', 'validate', '-c', file], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("services[0] (web).technology: unknown technology 'kubctl'; registered: exec, kubectl, ssh; did you mean 'kubectl'?");
+    expect(r.stderr).toContain("services[1] (db).health_check.type: unknown health check 'postgress'; registered: http, kafka, postgres, tcp; did you mean 'postgres'?");
+  });
+
+  it('suggests the service and the tag closest to an unknown one', async () => {
+    const file = write('names.yaml', `services:\n${svc('api', 1)}${svc('postgres', 2)}`);
+    const name = await runCli(['run', 'postgre', '-c', file, '--', 'true'], { env });
+    expect(name.code).toBe(2);
+    expect(name.stderr).toContain(`error: unknown service 'postgre' in ${file}; configured: api, postgres; did you mean 'postgres'?`);
+
+    const tag = await runCli(['run', '-t', 'databse', '-c', file, '--', 'true'], { env });
+    expect(tag.code).toBe(2);
+    expect(tag.stderr).toContain("error: no enabled service has tag 'databse'; tags in use: database; did you mean 'database'?");
+  });
+
+  it('suggests the output format closest to an unknown one', async () => {
+    const r = await runCli(['daemon', 'status', '-o', 'jsno'], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("(got 'jsno'); did you mean 'json'?");
+  });
+});

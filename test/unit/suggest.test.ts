@@ -1,0 +1,44 @@
+import { describe, expect, it } from '@jest/globals';
+import { closest, didYouMean, editDistance } from '../../core/suggest.js';
+
+describe('editDistance', () => {
+  it('counts insertions, deletions, substitutions and adjacent swaps as one edit each', () => {
+    expect(editDistance('kubectl', 'kubectl')).toBe(0);
+    expect(editDistance('kubctl', 'kubectl')).toBe(1);
+    expect(editDistance('kubectll', 'kubectl')).toBe(1);
+    expect(editDistance('kubertl', 'kubectl')).toBe(1);
+    expect(editDistance('stauts', 'status')).toBe(1);
+    expect(editDistance('', 'ssh')).toBe(3);
+    expect(editDistance('abc', 'xyz')).toBe(3);
+  });
+});
+
+describe('closest', () => {
+  const technologies = ['exec', 'kubectl', 'ssh'];
+  it('finds the likely typo', () => {
+    expect(closest('kubctl', technologies)).toBe('kubectl');
+    expect(closest('shh', technologies)).toBe('ssh');
+    expect(closest('SSH', technologies)).toBe('ssh');
+    expect(closest('postgress', ['http', 'kafka', 'postgres', 'tcp'])).toBe('postgres');
+    expect(closest('daemon stauts', ['daemon status', 'daemon stop'])).toBe('daemon status');
+  });
+
+  it('prefers the nearest of several candidates', () => {
+    expect(closest('stat', ['start', 'status', 'stop'])).toBe('start');
+    expect(closest('statu', ['start', 'status', 'stop'])).toBe('status');
+  });
+
+  it('suggests nothing when no name is close, nor for short names two edits away', () => {
+    expect(closest('redis', ['http', 'kafka', 'postgres', 'tcp'])).toBeUndefined();
+    expect(closest('db', ['pg', 'api'])).toBeUndefined();
+    expect(closest('', technologies)).toBeUndefined();
+    expect(closest('x'.repeat(10000), ['x'])).toBeUndefined();
+  });
+});
+
+describe('didYouMean', () => {
+  it('is a clause to append, or nothing', () => {
+    expect(didYouMean('kubctl', ['kubectl', 'ssh'])).toBe("; did you mean 'kubectl'?");
+    expect(didYouMean('mysql', ['http', 'tcp'])).toBe('');
+  });
+});
