@@ -1,4 +1,5 @@
-// Relay overhead (issue #12): what LocalPort's front costs on top of a tunnel.
+// Relay overhead (issue #12): what LocalPort's front costs on top of a tunnel. The front runs in a
+// process of its own, as it will in LocalPort; the client and the servers share this one.
 //  1. Through one real ssh tunnel (`ssh -N -L`, a real sshd on 127.0.0.1): a download of BENCH_RELAY_MIB
 //     (default 1024 MiB) and 2,000 sequential 64-byte round trips on one keep-alive connection, straight
 //     to ssh's listener (baseline) and through the front in front of it.
@@ -13,10 +14,8 @@ import { peers, printTable, stats } from './lib.mjs';
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const MIB = Number(process.env.BENCH_RELAY_MIB ?? 1024);
 const RTTS = 2000;
-const { Front } = await import('../dist/core/supervisor/front.js');
 const { freePort } = await peers.net();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 // The far end: port A sends MIB MiB and closes; port B echoes.
 const chunk = Buffer.alloc(1024 * 1024, 7);
@@ -82,19 +81,32 @@ async function roundTrips(port) {
   return stats(samples).median;
 }
 
+/**
+ * The front in a process of its own, as in LocalPort (the client and the servers of this bench share
+ * one event loop; a front inside it would compete with them for it). Prints its port, relays until killed.
+ */
+const FRONT_PROCESS = `
+const net = require('node:net');
+import(process.argv[1]).then(async ({ Front }) => {
+  const logger = { debug() {}, info() {}, warn() {}, error() {} };
+  const front = new Front({ service: 'bench', hosts: ['127.0.0.1'], port: Number(process.argv[2]), holdTimeoutMs: 10000, logger });
+  await front.listen();
+  front.ready(() => new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port: Number(process.argv[3]) });
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  }));
+  console.log('LISTENING');
+});`;
+
 async function frontTo(upstreamPort) {
   const port = await freePort();
-  const front = new Front({ service: 'bench', hosts: ['127.0.0.1'], port, holdTimeoutMs: 10_000, logger });
-  await front.listen();
-  front.ready(
-    () =>
-      new Promise((resolve, reject) => {
-        const s = net.connect({ host: '127.0.0.1', port: upstreamPort });
-        s.once('connect', () => resolve(s));
-        s.once('error', reject);
-      }),
-  );
-  return { port, front };
+  const child = spawn(process.execPath, ['-e', FRONT_PROCESS, new URL('../dist/core/supervisor/front.js', import.meta.url).href, String(port), String(upstreamPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => String(d).includes('LISTENING') && resolve());
+    child.once('exit', (code) => reject(new Error(`front process exited ${code}`)));
+  });
+  return { port, front: { close: async () => void child.kill('SIGKILL') } };
 }
 
 async function pair(title, directPorts, frontPorts) {
