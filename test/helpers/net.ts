@@ -24,10 +24,9 @@ export async function freePort(): Promise<number> {
   for (let tries = 0; tries < 1000; tries++) {
     const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
     if (handedOut.has(port)) continue;
-    if (await canListen(port)) {
-      handedOut.add(port);
-      return port;
-    }
+    // Taken before the check: concurrent callers (Promise.all of many) must never get the same port.
+    handedOut.add(port);
+    if (await canListen(port)) return port;
   }
   throw new Error(`no free port between ${LOW} and ${HIGH} after 1000 tries`);
 }
