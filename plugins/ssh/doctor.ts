@@ -1,11 +1,9 @@
 import { lookup } from 'node:dns/promises';
 import { constants, promises as fs } from 'node:fs';
-import os from 'node:os';
 import type { DoctorCheck, DoctorOptions, ServiceDefinition } from '../../core/index.js';
 import { probe } from '../probe.js';
-import { explainSshExit, type SshConnection } from './index.js';
+import { endpointArgs as sshEndpointArgs, expandHome, explainSshExit, type SshConnection } from './index.js';
 
-const expandHome = (p: string) => (p === '~' || p.startsWith('~/') ? os.homedir() + p.slice(1) : p);
 
 /**
  * The options that decide where and as whom ssh connects, as `sshArgs` passes them (without the
@@ -17,12 +15,7 @@ function endpointArgs(c: SshConnection): string[] {
   o('BatchMode', 'yes');
   o('StrictHostKeyChecking', c.strictHostKeyChecking);
   o('ConnectTimeout', c.connectTimeout);
-  if (c.knownHostsFile) o('UserKnownHostsFile', expandHome(c.knownHostsFile));
-  for (const [k, v] of Object.entries(c.options)) o(k, typeof v === 'boolean' ? (v ? 'yes' : 'no') : v);
-  if (c.keyFile) args.push('-i', expandHome(c.keyFile));
-  if (c.port) args.push('-p', String(c.port));
-  if (c.user) args.push('-l', c.user);
-  if (c.jumpHost) args.push('-J', c.jumpHost);
+  args.push(...sshEndpointArgs(c));
   return args;
 }
 

@@ -75,10 +75,26 @@ declare module '../../core/types.js' {
   }
 }
 
-const expandHome = (p: string) => (p === '~' || p.startsWith('~/') ? os.homedir() + p.slice(1) : p);
+export const expandHome = (p: string) => (p === '~' || p.startsWith('~/') ? os.homedir() + p.slice(1) : p);
 const bracket = (h: string) => (h.includes(':') ? `[${h}]` : h);
 
 /** The ssh argument array for a service. Exported for tests and for `exec`-style reuse. */
+/**
+ * What says where and as whom ssh connects: known_hosts, the user's options, key, port, user, jump
+ * host. Shared by the forward and by doctor, so doctor checks the endpoint the forward will use.
+ */
+export function endpointArgs(c: SshConnection): string[] {
+  const args: string[] = [];
+  const o = (k: string, v: string | number) => args.push('-o', `${k}=${v}`);
+  if (c.knownHostsFile) o('UserKnownHostsFile', expandHome(c.knownHostsFile));
+  for (const [k, v] of Object.entries(c.options)) o(k, typeof v === 'boolean' ? (v ? 'yes' : 'no') : v);
+  if (c.keyFile) args.push('-i', expandHome(c.keyFile));
+  if (c.port) args.push('-p', String(c.port));
+  if (c.user) args.push('-l', c.user);
+  if (c.jumpHost) args.push('-J', c.jumpHost);
+  return args;
+}
+
 export function sshArgs(service: ServiceDefinition<SshConnection>): string[] {
   const c = service.connection;
   const args = ['-N', '-T'];
@@ -93,12 +109,7 @@ export function sshArgs(service: ServiceDefinition<SshConnection>): string[] {
   // the readiness signal, with no polling and no sleep.
   o('PermitLocalCommand', 'yes');
   o('LocalCommand', `echo ${READY_MARK}`);
-  if (c.knownHostsFile) o('UserKnownHostsFile', expandHome(c.knownHostsFile));
-  for (const [k, v] of Object.entries(c.options)) o(k, typeof v === 'boolean' ? (v ? 'yes' : 'no') : v);
-  if (c.keyFile) args.push('-i', expandHome(c.keyFile));
-  if (c.port) args.push('-p', String(c.port));
-  if (c.user) args.push('-l', c.user);
-  if (c.jumpHost) args.push('-J', c.jumpHost);
+  args.push(...endpointArgs(c));
   args.push('-L', `${bracket(c.bindAddress)}:${service.localPort}:${bracket(c.remoteHost)}:${service.remotePort}`);
   args.push('--', c.host);
   return args;
