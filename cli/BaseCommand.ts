@@ -74,6 +74,12 @@ export abstract class BaseCommand extends Command {
   }
 
   /** The config loaded (and `--output` checked against its formatters); its hub renders from now on. */
+  /** Only the config's path: talking to a running daemon must work while the file on disk is broken. */
+  async configFile(): Promise<string> {
+    const { findConfigFile } = await import('../core/config/load.js');
+    return findConfigFile({ configPath: this.configPath });
+  }
+
   async loadProject(opts: { output?: boolean } = {}): Promise<Project> {
     const { loadProject } = await import('../app/project.js');
     const project = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor, output: opts.output === false ? undefined : this.output });

@@ -25,15 +25,14 @@ export class StatusCommand extends BaseCommand {
 
   async run(): Promise<number> {
     const interval = this.seconds(this.interval, '--interval', 2);
-    const [{ render }, { statusView }, { findDaemon, daemonStatus }, { findConfigFile }] = await Promise.all([
+    const [{ render }, { statusView }, { findDaemon, daemonStatus }] = await Promise.all([
       import('../../app/output.js'),
       import('../../app/status.js'),
       import('../../app/control/daemons.js'),
-      import('../../core/config/load.js'),
     ]);
     // Only the path is needed to reach a daemon: a broken config on disk must not hide its status
     // (the daemon keeps the previous config and reports the reload error).
-    const file = findConfigFile({ configPath: this.configPath });
+    const file = await this.configFile();
     // --watch is a stream: a machine format prints one line per redraw (NDJSON).
     const opts = { stream: this.watch };
     const draw = async (): Promise<string> => {

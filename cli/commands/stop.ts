@@ -20,9 +20,9 @@ export class StopCommand extends BaseCommand {
   force = Option.Boolean('--force', false, { description: 'SIGKILL instead of a graceful stop' });
 
   async run(): Promise<number> {
-    const [{ findDaemon }, { request }, { findConfigFile }] = await Promise.all([import('../../app/control/daemons.js'), import('../../app/control/client.js'), import('../../core/config/load.js')]);
+    const [{ findDaemon }, { request }] = await Promise.all([import('../../app/control/daemons.js'), import('../../app/control/client.js')]);
     // The path is enough: stopping must work even while the config on disk is broken.
-    const file = findConfigFile({ configPath: this.configPath });
+    const file = await this.configFile();
     await this.outputHub();
     const daemon = await findDaemon(file);
     // No daemon: nothing to stop, which is what was asked (exit 0, `running: false`).

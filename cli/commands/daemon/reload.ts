@@ -1,7 +1,6 @@
 import { Command } from 'clipanion';
 import { LocalPortError } from '../../../core/errors.js';
 import { BaseCommand } from '../../BaseCommand.js';
-import { configFile } from '../../configFile.js';
 
 export class DaemonReloadCommand extends BaseCommand {
   static override paths = [['daemon', 'reload']];
@@ -13,7 +12,7 @@ export class DaemonReloadCommand extends BaseCommand {
   });
 
   async run(): Promise<number> {
-    const file = await configFile(this);
+    const file = await this.configFile();
     const { findDaemon } = await import('../../../app/control/daemons.js');
     const { request } = await import('../../../app/control/client.js');
     await this.outputHub();

@@ -1,6 +1,5 @@
 import { Command } from 'clipanion';
 import { BaseCommand } from '../../BaseCommand.js';
-import { configFile } from '../../configFile.js';
 
 export class DaemonStatusCommand extends BaseCommand {
   static override paths = [['daemon', 'status']];
@@ -11,7 +10,7 @@ export class DaemonStatusCommand extends BaseCommand {
   });
 
   async run(): Promise<number> {
-    const file = await configFile(this);
+    const file = await this.configFile();
     const { findDaemon, daemonStatus } = await import('../../../app/control/daemons.js');
     await this.outputHub();
     const d = await findDaemon(file);
