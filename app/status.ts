@@ -1,4 +1,4 @@
-import { bindAddressOf } from '../core/address.js';
+import { listenHosts, reachableAddress, showAddress } from '../core/address.js';
 import { readRunState, runStateFile } from '../core/runstate.js';
 import { selectServices } from '../core/supervisor/Supervisor.js';
 import type { ServiceDefinition, ServiceStatus, View } from '../core/types.js';
@@ -8,17 +8,22 @@ import type { LocalPort } from '../core/LocalPort.js';
 /** A configured service that nothing runs. Not redacted: where it leaves the process is (render, the daemon's reply). */
 export function stoppedStatus(hub: LocalPort, s: ServiceDefinition): ServiceStatus {
   const tech = hub.technologies.get(s.technology);
+  const hosts = listenHosts(tech, s);
   return {
     name: s.name,
     technology: s.technology,
     state: 'stopped',
     pid: null,
-    localAddress: bindAddressOf(tech, s.connection),
+    localAddress: reachableAddress(hosts[0]),
     localPort: s.localPort,
+    listen: hosts.map((h) => showAddress(h, s.localPort)),
     remotePort: s.remotePort,
     target: tech.describeTarget(s),
     tags: s.tags,
     restarts: 0,
+    relay: s.relay,
+    start: s.start,
+    traffic: null,
     since: null,
     lastError: null,
     health: null,

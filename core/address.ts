@@ -1,5 +1,5 @@
 import net from 'node:net';
-import type { Technology } from './types.js';
+import type { ServiceDefinition, Technology } from './types.js';
 
 /**
  * Where a service's local end listens, and what that means for reaching it and for sharing a port:
@@ -11,10 +11,37 @@ export const DEFAULT_BIND_ADDRESS = '127.0.0.1';
 
 const strip = (address: string) => address.replace(/^\[|\]$/g, '');
 
+/** The IPv6 loopback: listened on beside 127.0.0.1 by default, where the machine has it. */
+export const IPV6_LOOPBACK = '::1';
+
+/** The bind address the user configured for a service (its technology reads its `connection`), if any. */
+export function configuredAddress(technology: Technology, connection: unknown): string | undefined {
+  const a = technology.localAddress?.(connection);
+  return typeof a === 'string' && a !== '' ? a : undefined;
+}
+
 /** The address a service's forward binds to, as its technology reads its `connection`. */
 export function bindAddressOf(technology: Technology, connection: unknown): string {
-  return technology.localAddress?.(connection) ?? DEFAULT_BIND_ADDRESS;
+  return configuredAddress(technology, connection) ?? DEFAULT_BIND_ADDRESS;
 }
+
+/**
+ * Every address a service listens on. With the relay and no bind address (or `localhost`): 127.0.0.1
+ * and ::1, since Node 17+ and most tools resolve `localhost` to ::1 first (::1 is skipped where the
+ * machine has no IPv6 loopback, see `optionalHosts`). An explicit address is honoured exactly.
+ */
+export function listenHosts(technology: Technology, service: Pick<ServiceDefinition, 'relay' | 'connection'>): string[] {
+  const configured = configuredAddress(technology, service.connection);
+  if (!service.relay) return [strip(configured ?? DEFAULT_BIND_ADDRESS)];
+  if (configured === undefined || configured === 'localhost') return [DEFAULT_BIND_ADDRESS, IPV6_LOOPBACK];
+  return [strip(configured)];
+}
+
+/** The addresses of `listenHosts` that may be missing on this machine without failing the start. */
+export const optionalHosts = (hosts: string[]) => (hosts.length > 1 ? hosts.filter((h) => h === IPV6_LOOPBACK) : []);
+
+/** How an address is shown: IPv6 in brackets, so `[::1]:5432` is unambiguous. */
+export const showAddress = (host: string, port: number) => (net.isIPv6(strip(host)) ? `[${strip(host)}]:${port}` : `${host}:${port}`);
 
 /** Where a client (a health check, `run`'s command) reaches a forward bound to `address`: a wildcard on loopback. */
 export function reachableAddress(address: string): string {

@@ -1,11 +1,14 @@
+import type { Duplex } from 'node:stream';
 import type { ZodType } from 'zod';
 import type { TapHooks } from './hooks.js';
 
 /**
  * Life cycle of one service: stopped → starting → ready → (failed | restarting) → stopping → stopped.
  * A first start that fails transiently goes starting → restarting, and on as a restart would.
+ * `idle`: LocalPort listens on the service's port but no tunnel runs (a `start: lazy` service before
+ * its first connection, or after `idle_stop`); the next connection starts it (idle → starting → ready).
  */
-export type ServiceState = 'stopped' | 'starting' | 'ready' | 'restarting' | 'failed' | 'stopping';
+export type ServiceState = 'stopped' | 'idle' | 'starting' | 'ready' | 'restarting' | 'failed' | 'stopping';
 
 /** Seconds everywhere, as in the original LocalPort format. */
 export interface RestartPolicy {
@@ -46,6 +49,17 @@ export interface ServiceDefinition<C = Record<string, unknown>> {
   restartPolicy: RestartPolicy;
   /** Where the service was declared: `local`, or a preset's name. */
   source: string;
+  /**
+   * LocalPort owns the local port (the front) and relays each connection to the tunnel, which listens
+   * on an internal endpoint. `false`: the tunnel binds the local port itself, as before 0.3.
+   */
+  relay: boolean;
+  /** `lazy`: the front listens at once; the tunnel starts on the first connection. */
+  start: 'eager' | 'lazy';
+  /** Seconds without a connection after which the tunnel stops (the service goes `idle`); unset: never. */
+  idleStop?: number;
+  /** Seconds a new connection waits for the tunnel to be ready before it is closed. */
+  holdTimeout: number;
 }
 
 export interface ResolvedConfig {
@@ -65,8 +79,25 @@ export interface Logger {
   error(obj: object | string, msg?: string): void;
 }
 
+/** A place to listen or connect: a TCP host and port, or a Unix socket path. */
+export type Endpoint = { host: string; port: number } | { path: string };
+
 export interface ForwardContext {
   logger: Logger;
+  /**
+   * Where the forward must listen. With the relay (the default), an internal endpoint that core
+   * assigned: a loopback port, or a Unix socket path for a technology that declares `endpoint: 'unix'`;
+   * core's front owns the user's local port and relays every connection to this endpoint. With
+   * `relay: false`, the user's own bind address and `service.localPort`.
+   */
+  listen: Endpoint;
+  /** Aborted when this attempt is abandoned (the service stops, or the start timed out). */
+  signal: AbortSignal;
+  /**
+   * For an in-process forward (StreamForwardSpec): its upstream is gone for good (a client library's
+   * session closed). Core treats it as a process exit: the service restarts under its policy.
+   */
+  lost(reason: string, failure?: FailureClass): void;
 }
 
 /** How a technology's forward is started and how core knows it is listening. */
@@ -102,6 +133,25 @@ export interface ForwardSpec {
  */
 export type FailureClass = 'transient' | 'permanent' | 'rejected';
 
+/**
+ * An in-process forward: no child process. Core's front asks it for one connected upstream stream per
+ * client connection. Readiness, health checks, the restart policy and traffic metrics work as they do
+ * for a process.
+ */
+export interface StreamForwardSpec {
+  /** Opens one upstream connection (resolves once connected); reject when the upstream cannot be reached. */
+  connect(signal: AbortSignal): Promise<Duplex>;
+  /**
+   * Resolves once the forward can serve; rejects with the reason it cannot (classified by
+   * `explainError`, else `transient`). Default: one `connect()` succeeds, and is closed again.
+   */
+  ready?(signal: AbortSignal): Promise<void>;
+  /** The forward stops (a restart, an idle stop, a stop): let go of what it holds. */
+  close?(): void | Promise<void>;
+  /** Turns an error of `ready` into a one-line message and a failure class, like ForwardSpec.explainExit. */
+  explainError?(error: Error): string | ExitExplanation | undefined;
+}
+
 export interface ExitExplanation {
   message: string;
   /** Default `permanent`. */
@@ -126,11 +176,28 @@ export interface Technology<C = any> {
    * environment): their own keys are kept as written, never converted between snake_case and camelCase.
    */
   freeFormKeys?: readonly string[];
-  /** The address the forward listens on; clients get it as LOCALPORT_<NAME>_HOST. Default 127.0.0.1. */
-  localAddress?(connection: C): string;
+  /**
+   * The bind address the user configured for the service, if any (ssh's `bind_address`, kubectl's
+   * `address`). Unset: LocalPort's front listens on 127.0.0.1 and ::1; with `relay: false`, 127.0.0.1.
+   */
+  localAddress?(connection: C): string | undefined;
+  /**
+   * Where the forward can listen when core relays to it: `tcp` (a loopback port, the default) or `unix`
+   * (a Unix socket path, e.g. ssh's `-L /path:host:port`). The assigned place is `ForwardContext.listen`.
+   */
+  endpoint?: 'tcp' | 'unix';
+  /**
+   * `false`: the forward cannot listen where core tells it (it always binds the user's port itself):
+   * its services run with `relay: false`, and cannot be `start: lazy`.
+   */
+  relay?: boolean;
   /** A short human description of the far end, e.g. `deploy@bastion → db:5432`. Never contains secrets beyond what the redactor removes. */
   describeTarget(service: ServiceDefinition<C>): string;
-  createForward(service: ServiceDefinition<C>, ctx: ForwardContext): ForwardSpec | Promise<ForwardSpec>;
+  /**
+   * How to bring one forward up: a process to spawn (ForwardSpec), listening on `ctx.listen`, or an
+   * in-process forward (StreamForwardSpec). Called for every start and restart.
+   */
+  createForward(service: ServiceDefinition<C>, ctx: ForwardContext): ForwardSpec | StreamForwardSpec | Promise<ForwardSpec | StreamForwardSpec>;
   /**
    * `localport doctor`: whether this technology's prerequisites are met for these services (binary,
    * version, contexts, …). A failed `required` check makes doctor exit non-zero.
@@ -164,8 +231,18 @@ export interface HealthResult {
 
 export interface HealthTarget<C = Record<string, unknown>> {
   service: ServiceDefinition;
+  /**
+   * Where to reach the service's upstream: the tunnel's own endpoint, or a private listener that relays
+   * straight to it, never the front (which would accept while the tunnel is down).
+   */
   host: string;
   port: number;
+  /**
+   * Opens one connection to the upstream (the tunnel, or an in-process forward's stream); rejects when
+   * it cannot be reached. A check that only proves a connection is accepted must use this: connecting
+   * to `host:port` succeeds as soon as LocalPort's listener accepts.
+   */
+  connect(): Promise<Duplex>;
   /** Seconds. The check must give up by then; core also aborts `signal`. */
   timeout: number;
   config: C;
@@ -190,15 +267,45 @@ export interface ServiceStatus {
   pid: number | null;
   localAddress: string;
   localPort: number;
+  /** Every address the service listens on, as shown: `127.0.0.1:5432`, `[::1]:5432`. */
+  listen: string[];
   remotePort: number;
   target: string;
   tags: string[];
   restarts: number;
+  /** Whether LocalPort's front owns the port (`relay`), and the lazy settings. */
+  relay: boolean;
+  start: 'eager' | 'lazy';
+  /** Traffic through the front since the service was first started (kept across restarts); null without the relay. */
+  traffic: TrafficStatus | null;
   /** ISO time the current state began. */
   since: string | null;
   lastError: string | null;
   /** Health through the tunnel: state, last check time, consecutive failures, last message and failure kind. */
   health: HealthStatus | null;
+}
+
+export interface TrafficStatus {
+  /** Connections being relayed now, and accepted in all. */
+  active: number;
+  total: number;
+  /** Connections waiting for the tunnel now, and that had to wait in all. */
+  held: number;
+  heldTotal: number;
+  /** Closed after waiting `hold_timeout` for the tunnel. */
+  timedOut: number;
+  /** In flight when their tunnel went away: cut. */
+  cut: number;
+  /**
+   * Reset by a dying tunnel before it read them (killed with the connection in its accept queue):
+   * held and sent again to the next tunnel, with the bytes the client had sent (never after an answer).
+   */
+  replayed: number;
+  /** Bytes from clients to the service, and back. */
+  bytesIn: number;
+  bytesOut: number;
+  /** The longest any connection waited for the tunnel, in ms. */
+  maxHoldMs: number;
 }
 
 export interface HealthStatus {
@@ -334,6 +441,11 @@ export interface HealthCheckInput {
 interface ServiceInputBase {
   localPort: number;
   remotePort: number;
+  relay?: boolean;
+  start?: 'eager' | 'lazy';
+  /** Seconds, or a duration such as `10m`. */
+  idleStop?: number | string;
+  holdTimeout?: number | string;
   enabled?: boolean;
   tags?: string[];
   description?: string;

@@ -5,7 +5,7 @@ import type { HealthCheck, HealthCheckSettings, ResolvedConfig, RestartPolicy, S
 import { clip, describePath } from './keys.js';
 import { bool, configObject, count, MAX_NAME_LENGTH, nonEmpty, numeric, port, seconds } from './schema.js';
 import { MIN_CHECK_INTERVAL } from './limits.js';
-import { bindAddressOf, bindsOverlap } from '../address.js';
+import { bindsOverlap, listenHosts } from '../address.js';
 
 /**
  * Tuned by bench/recovery.mjs: the first restart comes fast (a killed tunnel is back in ~0.2 s), ×1.5
@@ -22,6 +22,9 @@ export const DEFAULT_RESTART_POLICY: RestartPolicy = {
   jitter: 0.1,
   resetAfter: 1,
 };
+
+/** Seconds a connection waits for the tunnel before it is closed (`hold_timeout`). */
+export const DEFAULT_HOLD_TIMEOUT = 10;
 
 export const DEFAULT_HEALTH_CHECK: Omit<HealthCheckSettings, 'type' | 'config'> = {
   interval: 30,
@@ -68,6 +71,10 @@ const serviceSchema = configObject({
   description: z.string().optional(),
   healthCheck: healthCheckSchema.optional(),
   restartPolicy: restartPolicySchema.optional(),
+  relay: bool().default(true),
+  start: z.enum(['eager', 'lazy'], { error: 'must be eager or lazy' }).default('eager'),
+  idleStop: seconds().refine((v) => v > 0, 'must be more than 0').optional(),
+  holdTimeout: seconds().refine((v) => v > 0, 'must be more than 0').default(DEFAULT_HOLD_TIMEOUT),
 });
 
 const topSchema = configObject({
@@ -136,13 +143,21 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
     const label = (...rest: PropertyKey[]) => describePath(raw, [...entry.path, ...rest]);
 
     let connection: Record<string, unknown> = s.connection;
+    let relay = s.relay;
     if (!ctx.technologies.has(s.technology)) {
       problems.push({ file, path: label('technology'), message: ctx.technologies.unknownMessage(clip(s.technology)) });
     } else {
-      const c = ctx.technologies.get(s.technology).connectionSchema.safeParse(s.connection);
+      const tech = ctx.technologies.get(s.technology);
+      const c = tech.connectionSchema.safeParse(s.connection);
       if (c.success) connection = c.data as Record<string, unknown>;
       else problems.push(...zodProblems(c.error, raw, [...entry.path, 'connection'], file));
+      // A technology that cannot listen where it is told binds the user's port itself.
+      if (tech.relay === false) relay = false;
     }
+    // Lazy start and idle stop need LocalPort's own listener, to see the first connection.
+    const why = !s.relay ? 'relay is false' : `technology ${s.technology} cannot be relayed (it binds the local port itself)`;
+    if (!relay && s.start === 'lazy') problems.push({ file, path: label('start'), message: `lazy needs LocalPort to own the local port, but ${why}; remove start: lazy or relay: false` });
+    if (!relay && s.idleStop !== undefined) problems.push({ file, path: label('idleStop'), message: `needs LocalPort to own the local port, but ${why}; remove idle_stop or relay: false` });
 
     const hcIn = { ...defaults.healthCheck, ...s.healthCheck };
     const hcType = hcIn.type ?? ctx.healthChecks.defaultType;
@@ -182,6 +197,10 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
       healthCheck,
       restartPolicy,
       source: ctx.sources?.get(s.name) ?? 'local',
+      relay,
+      start: s.start,
+      ...(s.idleStop !== undefined ? { idleStop: s.idleStop } : {}),
+      holdTimeout: s.holdTimeout,
     });
   }
 
@@ -198,9 +217,14 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
   const byPort = new Map<number, { name: string; address: string }[]>();
   services.forEach((s, i) => {
     if (!s.enabled || !ctx.technologies.has(s.technology)) return;
-    const address = bindAddressOf(ctx.technologies.get(s.technology), s.connection);
     const onPort = byPort.get(s.localPort) ?? [];
-    const other = onPort.find((o) => bindsOverlap(o.address, address));
+    let other: { name: string; address: string } | undefined;
+    let address = '';
+    for (const host of listenHosts(ctx.technologies.get(s.technology), s)) {
+      address = host;
+      other = onPort.find((o) => bindsOverlap(o.address, host));
+      if (other) break;
+    }
     if (other !== undefined) {
       const where = other.address === address ? '' : ` (${other.address} and ${address} overlap)`;
       problems.push({
@@ -208,7 +232,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
         path: describePath(raw, [...origins[i], 'localPort']),
         message: `local port ${s.localPort} is also used by service '${other.name}'${where}; give each service its own local port`,
       });
-    } else byPort.set(s.localPort, [...onPort, { name: s.name, address }]);
+    } else byPort.set(s.localPort, [...onPort, ...listenHosts(ctx.technologies.get(s.technology), s).map((address) => ({ name: s.name, address }))]);
   });
 
   if (problems.length) throw new ConfigError(problems);

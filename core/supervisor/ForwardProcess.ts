@@ -18,6 +18,8 @@ export interface ForwardProcessContext {
   technology: string;
   /** LocalPort's own handling of the process failed (reading its output): reported against the service. */
   internalError(where: string, error: unknown): void;
+  /** Set in the process's environment besides the spec's own (which service it serves, on which port). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -122,7 +124,7 @@ export class ForwardProcess implements Forward {
     const tunnelId = nextTunnelId();
     const child = execa(wrapped.command, wrapped.args, {
       // The owner marker is inherited by everything the tunnel forks: how a leftover is proven ours.
-      env: { ...spec.env, [OWNER_ENV]: ownerMarker, [TUNNEL_ENV]: tunnelId },
+      env: { ...spec.env, ...this.ctx.env, [OWNER_ENV]: ownerMarker, [TUNNEL_ENV]: tunnelId },
       extendEnv: true,
       detached: process.platform !== 'win32',
       stdin: 'ignore',

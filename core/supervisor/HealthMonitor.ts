@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import { LocalPortError, PluginError, type ErrorCode } from '../errors.js';
 import type { LocalPort } from '../LocalPort.js';
 import { printable } from '../printable.js';
@@ -16,10 +17,11 @@ const STARTUP_PROBE_MS = 500;
  */
 const AUTH_RECHECK_MS = 30_000;
 
-/** What is checked: the service, reached at its local address and port (through the tunnel). */
+/** What is checked: the service, reached through its tunnel (never through the front, which holds). */
 export interface HealthTarget {
   readonly service: ServiceDefinition;
-  readonly localAddress: string;
+  /** Where a check reaches the upstream, and how to open one connection to it. */
+  upstream(signal: AbortSignal): Promise<{ host: string; port: number; connect(): Promise<Duplex> }>;
 }
 
 /**
@@ -144,10 +146,12 @@ export class HealthMonitor {
     const plugin = () => this.hub.healthChecks.pluginOf(hc.type) ?? hc.type;
     const run = (async (): Promise<HealthResult> => {
       try {
+        const upstream = await this.host.upstream(abort.signal);
         const result = await this.#check.check({
           service: this.host.service,
-          host: this.host.localAddress,
-          port: this.host.service.localPort,
+          host: upstream.host,
+          port: upstream.port,
+          connect: upstream.connect,
           timeout: hc.timeout,
           config: hc.config,
           signal: abort.signal,

@@ -1,11 +1,15 @@
-import { bindAddressOf, reachableAddress } from '../address.js';
+import type { Duplex } from 'node:stream';
+import { bindAddressOf, listenHosts, optionalHosts, reachableAddress, showAddress } from '../address.js';
 import { failureClass, LocalPortError, PluginError, ServiceError, ServiceFailure, type ErrorCode } from '../errors.js';
 import type { LocalPort } from '../LocalPort.js';
 import { ServiceLog } from '../log.js';
 import { serviceLogFile } from '../dirs.js';
-import type { ExitExplanation, ExitInfo, ForwardSpec, Logger, ServiceDefinition, ServiceState, ServiceStatus, Technology } from '../types.js';
+import type { Endpoint, ExitExplanation, ExitInfo, FailureClass, ForwardSpec, Logger, ServiceDefinition, ServiceState, ServiceStatus, Technology } from '../types.js';
 import { backoffDelay, mayRestart } from './backoff.js';
-import { bindProblem } from './ports.js';
+import { bindFailure, bindProblem } from './ports.js';
+import { connectTo, describeEndpoint, internalEndpoint, removeSocket } from './endpoints.js';
+import { emptyTraffic, Front, type Connector } from './front.js';
+import { StreamForward } from './StreamForward.js';
 import type { Forward } from './Forward.js';
 import { ForwardProcess, STOP_GRACE_MS } from './ForwardProcess.js';
 import { HealthMonitor, type HealthVerdict } from './HealthMonitor.js';
@@ -31,7 +35,16 @@ export class ServiceSupervisor {
 
   #forward: Forward | undefined;
   /** The spec `#forward` was made from: its explainExit names why it ended. */
-  #currentSpec: ForwardSpec | undefined;
+  #currentSpec: Pick<ForwardSpec, 'explainExit'> | undefined;
+  /** LocalPort's listener on the user's port (with the relay): it lives from start to stop, across restarts. */
+  #front: Front | undefined;
+  /** Traffic counted by every front this service opens. */
+  readonly #traffic = emptyTraffic();
+  /** Where the current forward listens (an internal endpoint with the relay), and how to reach it. */
+  #endpoint: Endpoint | undefined;
+  #connector: Connector | undefined;
+  /** An idle stop in progress: a connection arriving meanwhile starts the tunnel once it is done. */
+  #idling: Promise<void> | undefined;
   #launch: AbortController | undefined;
   /** The start attempt in flight, if any; stop() waits for it to clean up after itself. */
   #launching: Promise<void> | undefined;
@@ -79,7 +92,22 @@ export class ServiceSupervisor {
 
   get localAddress(): string {
     // A forward bound to every interface is reached on loopback.
-    return reachableAddress(bindAddressOf(this.#technology, this.service.connection));
+    return reachableAddress(this.#hosts()[0]);
+  }
+
+  /** Whether LocalPort's front owns the local port (see ServiceDefinition.relay). */
+  get relayed(): boolean {
+    return this.service.relay !== false;
+  }
+
+  #hosts(): string[] {
+    return listenHosts(this.#technology, { relay: this.relayed, connection: this.service.connection });
+  }
+
+  /** The addresses the service listens on, as shown: what the front bound, or what it will bind. */
+  #listen(): string[] {
+    const hosts = this.#front?.listening.length ? this.#front.listening : this.#hosts();
+    return hosts.map((h) => showAddress(h, this.service.localPort));
   }
 
   get logFile(): string {
@@ -95,10 +123,14 @@ export class ServiceSupervisor {
       pid: this.pid,
       localAddress: this.localAddress,
       localPort: s.localPort,
+      listen: this.#listen(),
       remotePort: s.remotePort,
       target: this.#target(),
       tags: s.tags,
       restarts: this.restarts,
+      relay: this.relayed,
+      start: s.start ?? 'eager',
+      traffic: this.relayed ? (this.#front?.metrics() ?? { ...this.#traffic, active: 0, held: 0 }) : null,
       since: this.since?.toISOString() ?? null,
       lastError: this.lastError,
       health: this.health.status(),
@@ -159,10 +191,102 @@ export class ServiceSupervisor {
     }
   }
 
-  /** The service cannot run: settle in `failed`, naming why. */
+  /** The service cannot run: settle in `failed`, naming why. Its port is let go: nothing will serve it. */
   #fail(message: string, code: ErrorCode = 'START_FAILED'): void {
     this.#failureCode = code;
+    void this.#closeFront();
     this.#setState('failed', message);
+  }
+
+  /**
+   * Opens the front on the user's port. A port that is taken, or an address that is not this machine's,
+   * fails the start as the tunnel's own bind used to, naming what holds the port.
+   */
+  async #openFront(): Promise<void> {
+    const s = this.service;
+    const hosts = this.#hosts();
+    const front = new Front({
+      service: s.name,
+      hosts,
+      optionalHosts: optionalHosts(hosts),
+      port: s.localPort,
+      holdTimeoutMs: (s.holdTimeout ?? 10) * 1000,
+      logger: this.#logger,
+      metrics: this.#traffic,
+      onDemand: () => this.#onDemand(),
+      ...(s.idleStop !== undefined ? { idleMs: s.idleStop * 1000, onIdle: () => this.#onIdle() } : {}),
+    });
+    try {
+      await front.listen();
+    } catch (error) {
+      const e = error as NodeJS.ErrnoException & { address?: string };
+      throw bindFailure(s.name, s.localPort, e.address ?? hosts[0], e);
+    }
+    this.#front = front;
+  }
+
+  async #closeFront(): Promise<void> {
+    const front = this.#front;
+    this.#front = undefined;
+    await front?.close();
+  }
+
+  /** A connection came and no tunnel serves it: an idle service starts its tunnel. */
+  #onDemand(): void {
+    if (this.state !== 'idle' || this.#stopping) return;
+    void this.#wake();
+  }
+
+  async #wake(): Promise<void> {
+    await this.#idling;
+    if (this.state !== 'idle' || this.#stopping) return;
+    this.#logger.info({ service: this.name }, `service ${this.name}: a connection came; starting its tunnel`);
+    this.#log.line('localport', 'a connection came: starting the tunnel');
+    this.attempts = 0;
+    try {
+      await this.#tracked(this.#launchUntilSettled());
+    } catch (error) {
+      // Failed (and said so in state, status and the log); held connections were closed with the front.
+      this.#logger.debug({ service: this.name, err: (error as Error).message }, 'on-demand start failed');
+    }
+  }
+
+  /** No connection for `idle_stop` seconds: the tunnel stops, the front stays; not a failure. */
+  #onIdle(): void {
+    const forward = this.#forward;
+    if (this.state !== 'ready' || this.#stopping || !forward) return;
+    this.#forward = undefined;
+    this.#front?.notReady();
+    this.#connector = undefined;
+    clearTimeout(this.#stableTimer);
+    this.health.stop();
+    this.#logger.info({ service: this.name }, `service ${this.name}: no connection for ${this.service.idleStop} s; stopping its tunnel until the next one`);
+    this.#setState('idle');
+    const endpoint = this.#endpoint;
+    this.#idling = forward.stop().finally(() => {
+      if (endpoint) removeSocket(endpoint);
+      this.#idling = undefined;
+    });
+  }
+
+  /**
+   * Where health checks reach the upstream, never the front: the tunnel's own TCP port, or the front's
+   * private check port (which relays straight to a Unix socket or an in-process forward, holding nothing).
+   */
+  async upstream(signal: AbortSignal): Promise<{ host: string; port: number; connect(): Promise<Duplex> }> {
+    const endpoint = this.#endpoint;
+    if (!this.relayed || !endpoint) {
+      const host = this.localAddress;
+      const port = this.service.localPort;
+      return { host, port, connect: () => connectTo({ host, port }, signal) };
+    }
+    const connect = () => {
+      const connector = this.#connector;
+      return connector ? connector(signal) : Promise.reject(Object.assign(new Error('the tunnel is not running'), { code: 'ECONNREFUSED' }));
+    };
+    if (!('path' in endpoint) && !(this.#forward instanceof StreamForward)) return { host: endpoint.host, port: endpoint.port, connect };
+    const port = this.#front ? await this.#front.checkPort() : 0;
+    return { host: '127.0.0.1', port, connect };
   }
 
   /** What a caller waiting for this service is told once it has failed. */
@@ -186,6 +310,30 @@ export class ServiceSupervisor {
     this.lastError = null;
     // Starting again is the user's decision: a credential refused earlier may have been fixed since.
     this.health.forgetRejection();
+    if (this.relayed) {
+      if (this.service.start !== 'lazy') this.#setState('starting');
+      try {
+        // Tracked: a stop meanwhile waits for the front to be open, then closes it.
+        await this.#tracked(this.#openFront());
+      } catch (error) {
+        this.#fail((error as Error).message, error instanceof LocalPortError ? error.code : 'START_FAILED');
+        throw error;
+      }
+      if (this.#stopping) return;
+      if (this.service.start === 'lazy') {
+        // The front listens; the first connection starts the tunnel.
+        this.#setState('idle');
+        return;
+      }
+    }
+    await this.#launchUntilSettled();
+  }
+
+  /**
+   * Starts the forward and waits until it is ready; a transient failure is retried under the restart
+   * policy (resolving once ready, or stopped); a permanent one fails the service and rejects.
+   */
+  async #launchUntilSettled(): Promise<void> {
     this.#setState('starting');
     try {
       await this.#tracked(this.#launchOnce());
@@ -232,8 +380,11 @@ export class ServiceSupervisor {
     // An attempt in flight kills what it spawned when it sees the abort; let it finish first.
     await this.#launching?.catch(() => {});
     this.health.stop();
+    // The port goes first: no new connection is held for a tunnel that is going away.
+    await this.#closeFront();
+    await this.#idling;
     if (this.state === 'stopped') return;
-    if (this.state === 'failed' && !this.#forward) {
+    if ((this.state === 'failed' || this.state === 'idle') && !this.#forward) {
       this.#setState('stopped');
       await this.#observersDone();
       return;
@@ -241,6 +392,7 @@ export class ServiceSupervisor {
     this.#setState('stopping');
     await this.#observe('beforeStop', () => this.hub.hooks.beforeStop.promise(this.service));
     await this.#forward?.stop();
+    if (this.#endpoint) removeSocket(this.#endpoint);
     this.#setState('stopped');
     await this.#observe('afterStop', () => this.hub.hooks.afterStop.promise(this.service));
     await this.#observersDone();
@@ -250,6 +402,7 @@ export class ServiceSupervisor {
   /** Kills the forward at once (a process group: SIGKILL); for process exit, where nothing can be awaited. */
   killNow(): void {
     this.#forward?.killNow();
+    if (this.#endpoint) removeSocket(this.#endpoint);
   }
 
   /**
@@ -286,6 +439,8 @@ export class ServiceSupervisor {
     this.#everReady = true;
     this.#setState('ready');
     const forward = this.#forward!;
+    // Held connections are served now, in the order they came.
+    if (this.#connector) this.#front?.ready(this.#connector);
     this.#notify('afterStart', () => this.hub.hooks.afterStart.promise(this.service, { pid: forward.pid, localAddress: this.localAddress, localPort: this.service.localPort }));
     this.health.start();
     forward.onExit((info) => this.#exitedWhileReady(forward, info));
@@ -295,6 +450,9 @@ export class ServiceSupervisor {
   #exitedWhileReady(forward: Forward, info: ExitInfo): void {
     if (this.#forward !== forward) return;
     this.#forward = undefined;
+    // From now on new connections wait for the next tunnel.
+    this.#front?.notReady();
+    this.#connector = undefined;
     if (this.#stopping) return;
     const explained = this.#describeExit(info, undefined);
     const failure = this.#failReason ?? (explained.failure === 'rejected' ? { reason: explained.message, code: 'AUTH_REJECTED' } : undefined);
@@ -330,6 +488,7 @@ export class ServiceSupervisor {
         // Kill the forward; its exit hands over to the restart policy.
         if (this.state !== 'ready' || !forward || this.#stopping) return;
         this.#killReason = verdict.reason;
+        this.#front?.notReady();
         void forward.stop();
         return;
       case 'fail':
@@ -338,6 +497,7 @@ export class ServiceSupervisor {
         if (this.state !== 'ready' || !forward || this.#stopping) return;
         this.health.stop();
         this.#failReason = { reason: verdict.reason, code: verdict.code };
+        this.#front?.notReady();
         void forward.stop();
         return;
     }
@@ -441,31 +601,89 @@ export class ServiceSupervisor {
     }
     if (abort.signal.aborted) throw new Aborted();
 
-    const address = this.localAddress;
-    const cannotBind = await bindProblem(s.name, s.localPort, address);
+    let endpoint: Endpoint;
+    if (this.relayed) {
+      endpoint = await internalEndpoint(this.#technology.endpoint ?? 'tcp');
+    } else {
+      // Without the relay the tunnel binds the user's port itself: say clearly when it cannot.
+      endpoint = { host: this.#hosts()[0], port: s.localPort };
+      const cannotBind = await bindProblem(s.name, s.localPort, this.localAddress);
+      if (abort.signal.aborted) throw new Aborted();
+      if (cannotBind) throw cannotBind;
+    }
     if (abort.signal.aborted) throw new Aborted();
-    if (cannotBind) throw cannotBind;
 
-    const spec = await this.#technology.createForward(s, { logger: this.#logger });
+    let stream: StreamForward | undefined;
+    const spec = await this.#technology.createForward(s, {
+      logger: this.#logger,
+      listen: endpoint,
+      signal: abort.signal,
+      lost: (reason: string, failure?: FailureClass) => stream?.lost(reason, failure),
+    });
     // A stop may have come while we awaited: never spawn after it.
     if (abort.signal.aborted) throw new Aborted();
-    this.#currentSpec = spec;
-    const forward = new ForwardProcess(spec, {
+    if (spec && typeof (spec as { connect?: unknown }).connect === 'function') {
+      if (!this.relayed) throw new ServiceError('START_FAILED', s.name, `service ${s.name}: technology ${this.#technology.type} runs inside LocalPort and needs LocalPort's listener; remove relay: false`);
+      stream = new StreamForward(spec as import('../types.js').StreamForwardSpec, { technology: this.#technology.type, internalError: (where, error) => this.#internalError(where, error) });
+      const forward = stream;
+      this.#currentSpec = { explainExit: (info) => forward.explain(info) };
+      this.#endpoint = endpoint;
+      await forward.start();
+      this.#forward = forward;
+      const outcome = await forward.whenReady(abort.signal, START_TIMEOUT_MS);
+      if ('ready' in outcome) {
+        this.#connector = (signal) => forward.connect(signal);
+        return;
+      }
+      this.#forward = undefined;
+      await forward.stop();
+      if ('aborted' in outcome) throw new Aborted();
+      if ('failed' in outcome) throw new ServiceFailure(outcome.failed.failure === 'rejected' ? 'AUTH_REJECTED' : 'START_FAILED', s.name, `service ${s.name}: ${outcome.failed.message}`, outcome.failed.failure);
+      if ('exited' in outcome) {
+        const { message, failure } = this.#describeExit(outcome.exited, undefined);
+        throw new ServiceFailure(failure === 'rejected' ? 'AUTH_REJECTED' : 'START_FAILED', s.name, `service ${s.name}: ${message}`, failure);
+      }
+      throw new ServiceFailure('START_TIMEOUT', s.name, `service ${s.name}: the ${this.#technology.type} forward did not become ready within ${START_TIMEOUT_MS / 1000} s`, 'transient');
+    }
+    const processSpec = spec as ForwardSpec;
+    this.#currentSpec = processSpec;
+    this.#endpoint = endpoint;
+    const forward = new ForwardProcess(processSpec, {
       log: this.#log,
       logger: this.#logger,
       service: this.name,
       technology: this.#technology.type,
       internalError: (where, error) => this.#internalError(where, error),
+      // The service a tunnel serves and the port its users connect to (with the relay, it listens elsewhere).
+      env: { LOCALPORT_SERVICE: s.name, LOCALPORT_SERVICE_PORT: String(s.localPort) },
     });
     await forward.start();
     this.#forward = forward;
+    forward.onExit(() => removeSocket(endpoint));
 
-    const outcome = await whenReady(forward, { rule: spec.ready, address, port: s.localPort, signal: abort.signal });
-    if ('ready' in outcome) return;
+    const outcome = await whenReady(forward, { rule: processSpec.ready, endpoint, signal: abort.signal });
+    if ('ready' in outcome) {
+      this.#connector = (signal) => connectTo(endpoint, signal);
+      return;
+    }
     // Not ready: make sure nothing is left behind before reporting.
     this.#forward = undefined;
     if ('exited' in outcome) {
-      const { message, failure } = this.#describeExit(outcome.exited, spec);
+      if (this.relayed && !('path' in endpoint) && /address already in use|cannot listen to port|unable to listen on|could not request local forwarding/i.test(outcome.exited.output)) {
+        // A technology written before the relay binds the service's local port itself, which the front holds.
+        const local = String(s.localPort);
+        if (processSpec.args.some((a) => a.includes(local)) && !processSpec.args.some((a) => a.includes(String(endpoint.port)))) {
+          throw new ServiceError(
+            'PLUGIN_CONTRACT',
+            s.name,
+            `service ${s.name}: the ${this.#technology.type} process tried to listen on local port ${local} itself, which LocalPort's own listener holds; the technology must listen where createForward's context says (ctx.listen)`,
+            `Update the plugin that registers '${this.#technology.type}', or set relay: false on the service (or relay: false on the technology) to let it bind the port itself.`,
+          );
+        }
+        // Another program took the internal port between our pick and the tunnel's bind: a new port will do.
+        throw new ServiceFailure('START_FAILED', s.name, `service ${s.name}: the internal endpoint ${describeEndpoint(endpoint)} was taken before the tunnel could listen on it; trying another`, 'transient');
+      }
+      const { message, failure } = this.#describeExit(outcome.exited, processSpec);
       throw new ServiceFailure(failure === 'rejected' ? 'AUTH_REJECTED' : 'START_FAILED', s.name, `service ${s.name}: ${message}`, failure);
     }
     await forward.stop();

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../types.js';
+import { showAddress } from '../address.js';
+import type { Logger, TrafficStatus } from '../types.js';
 
 /**
  * The front of a service: LocalPort's own listener on the user's port, which relays every accepted
@@ -12,25 +13,10 @@ import type { Logger } from '../types.js';
 /** Opens one upstream connection for one client connection. */
 export type Connector = (signal: AbortSignal) => Promise<Duplex>;
 
-export interface TrafficMetrics {
-  /** Connections being relayed now. */
-  active: number;
-  /** Connections accepted since the front started (across restarts of the tunnel). */
-  total: number;
-  /** Connections waiting for the upstream now. */
-  held: number;
-  /** Connections that had to wait for the upstream, in all. */
-  heldTotal: number;
-  /** Connections closed because the upstream was not ready within the hold timeout. */
-  timedOut: number;
-  /** Connections in flight cut because their upstream went away (a tunnel died under them). */
-  cut: number;
-  /** Bytes from clients to the upstream, and back. */
-  bytesIn: number;
-  bytesOut: number;
-  /** The longest and the last hold, in ms. */
-  maxHoldMs: number;
-}
+/** Counted across fronts: a service keeps one across its restarts (see TrafficStatus). */
+export type TrafficMetrics = TrafficStatus;
+
+export const emptyTraffic = (): TrafficMetrics => ({ active: 0, total: 0, held: 0, heldTotal: 0, timedOut: 0, cut: 0, replayed: 0, bytesIn: 0, bytesOut: 0, maxHoldMs: 0 });
 
 export interface FrontOptions {
   service: string;
@@ -48,20 +34,34 @@ export interface FrontOptions {
   /** No connection for a while after the last one closed (idle stop hooks in here). */
   onIdle?: () => void;
   idleMs?: number;
+  /** Where the counts go; a service passes the same object to every front it opens, so they add up. */
+  metrics?: TrafficMetrics;
+}
+
+/** What a client sent to a tunnel that died without reading it: sent again to the next one. */
+interface Replay {
+  chunks: Buffer[];
+  /** The client had half-closed already. */
+  ended: boolean;
 }
 
 interface Held {
   socket: net.Socket;
   since: number;
+  replay?: Replay;
   timer: NodeJS.Timeout;
   retry?: NodeJS.Timeout;
 }
 
-/** How soon a connection the upstream refused is tried again (while the hold bound allows). */
+/** How soon a connection the upstream refused is tried again (while the hold bound allows), doubling up to RETRY_MAX_MS. */
 const RETRY_MS = 50;
+const RETRY_MAX_MS = 1000;
+/** The most a connection's first bytes are kept for a replay (see #pipe). */
+const REPLAY_MAX = 64 * 1024;
+/** How long a reset upstream waits to learn whether its tunnel is dying (then it is replayed) or not (then it is cut). */
+const REPLAY_WAIT_MS = 300;
 
-/** How an address is shown: IPv6 in brackets, so `[::1]:5432` is unambiguous. */
-export const showAddress = (host: string, port: number) => (net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`);
+export { showAddress };
 
 const SKIPPABLE = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT', 'EINVAL']);
 
@@ -71,16 +71,26 @@ export class Front {
   #connector: Connector | undefined;
   readonly #held = new Set<Held>();
   readonly #live = new Set<net.Socket>();
+  /** Connections waiting for their upstream connection to open. */
+  readonly #opening = new Set<net.Socket>();
+  /** Connections on the health-check port. */
+  readonly #checking = new Set<net.Socket>();
   /** Connections already counted in heldTotal (a retried one is counted once). */
   readonly #counted = new WeakSet<net.Socket>();
   #closed = false;
+  /** Counts ready/notReady changes: a connection reset by its upstream is replayed only if the upstream changed. */
+  #generation = 0;
   #idleTimer: NodeJS.Timeout | undefined;
-  readonly #metrics: TrafficMetrics = { active: 0, total: 0, held: 0, heldTotal: 0, timedOut: 0, cut: 0, bytesIn: 0, bytesOut: 0, maxHoldMs: 0 };
+  readonly #metrics: TrafficMetrics;
+  /** How often each held connection was refused by a ready upstream (its retry backs off). */
+  readonly #refusals = new WeakMap<net.Socket, number>();
+  #checkServer: net.Server | undefined;
   /** The hosts actually listened on. */
   readonly listening: string[] = [];
 
   constructor(opts: FrontOptions) {
     this.#opts = opts;
+    this.#metrics = opts.metrics ?? emptyTraffic();
   }
 
   /** Binds every host; a missing optional host (no IPv6 loopback) is skipped, any other failure closes what was bound. */
@@ -107,25 +117,79 @@ export class Front {
     }
   }
 
+  /** The counts, with the bytes of connections still open included. */
   metrics(): TrafficMetrics {
-    return { ...this.#metrics, held: this.#held.size, active: this.#live.size };
+    let bytesIn = this.#metrics.bytesIn;
+    let bytesOut = this.#metrics.bytesOut;
+    for (const s of this.#live) {
+      bytesIn += s.bytesRead;
+      bytesOut += s.bytesWritten;
+    }
+    return { ...this.#metrics, held: this.#held.size, active: this.#live.size, bytesIn, bytesOut };
+  }
+
+  /** Whether the upstream is ready (connections are relayed at once). */
+  get isReady(): boolean {
+    return this.#connector !== undefined;
+  }
+
+  /**
+   * A private loopback port for health checks that relays straight to the upstream, never holding:
+   * while the upstream is not ready, or refuses, a connection here is reset. Health checks that speak
+   * a protocol (http, postgres, kafka) reach the tunnel through it when the tunnel has no TCP port of
+   * its own (a Unix socket, an in-process forward).
+   */
+  async checkPort(): Promise<number> {
+    if (!this.#checkServer) {
+      const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, (socket) => {
+        socket.on('error', () => {});
+        this.#checking.add(socket);
+        socket.once('close', () => this.#checking.delete(socket));
+        const connector = this.#connector;
+        if (!connector || this.#closed) return void socket.resetAndDestroy();
+        const abort = new AbortController();
+        socket.once('close', () => abort.abort());
+        connector(abort.signal).then(
+          (upstream) => {
+            if (socket.destroyed) return void upstream.destroy();
+            upstream.on('error', () => socket.resetAndDestroy());
+            socket.on('error', () => upstream.destroy());
+            socket.on('close', () => upstream.destroy());
+            upstream.on('close', () => socket.destroy());
+            socket.pipe(upstream);
+            upstream.pipe(socket);
+            socket.resume();
+          },
+          () => socket.resetAndDestroy(),
+        );
+      });
+      this.#checkServer = server;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: '127.0.0.1', port: 0 }, () => resolve());
+      });
+    }
+    return (this.#checkServer.address() as net.AddressInfo).port;
   }
 
   /** The upstream is ready: held connections are served, in arrival order. */
   ready(connector: Connector): void {
     this.#connector = connector;
+    this.#nextGeneration();
     const held = [...this.#held];
     this.#held.clear();
     for (const h of held) {
       clearTimeout(h.timer);
       clearTimeout(h.retry);
-      void this.#serve(h.socket, h.since);
+      void this.#serve(h.socket, h.since, h.replay);
     }
+    this.#maybeIdle();
   }
 
   /** The upstream went away (stopped, died, restarting): new connections are held from now on. */
   notReady(): void {
     this.#connector = undefined;
+    this.#nextGeneration();
   }
 
   /** Stops listening and closes every connection, held or live. */
@@ -140,7 +204,11 @@ export class Front {
     }
     this.#held.clear();
     for (const s of this.#live) s.destroy();
-    await Promise.all(this.#servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    for (const s of this.#opening) s.destroy();
+    for (const s of this.#checking) s.destroy();
+    const servers = [...this.#servers, ...(this.#checkServer ? [this.#checkServer] : [])];
+    this.#checkServer = undefined;
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     this.#servers.length = 0;
   }
 
@@ -158,7 +226,7 @@ export class Front {
    * `retryMs`: the upstream refused it a moment ago although it was ready (a tunnel dying, or a blip);
    * try again that soon, unless the supervisor says the upstream is gone meanwhile.
    */
-  #hold(socket: net.Socket, since: number, retryMs?: number): void {
+  #hold(socket: net.Socket, since: number, retry = false, replay?: Replay): void {
     if (!this.#counted.has(socket)) {
       this.#counted.add(socket);
       this.#metrics.heldTotal++;
@@ -167,6 +235,7 @@ export class Front {
     const held: Held = {
       socket,
       since,
+      replay,
       timer: setTimeout(() => {
         this.#held.delete(held);
         this.#metrics.timedOut++;
@@ -176,11 +245,14 @@ export class Front {
         this.#maybeIdle();
       }, remaining),
     };
-    if (retryMs !== undefined && remaining > retryMs) {
+    const refusals = retry ? (this.#refusals.get(socket) ?? 0) + 1 : 0;
+    if (retry) this.#refusals.set(socket, refusals);
+    const retryMs = Math.min(RETRY_MAX_MS, RETRY_MS * 2 ** (refusals - 1));
+    if (retry && remaining > retryMs) {
       held.retry = setTimeout(() => {
         if (!this.#connector || !this.#held.delete(held)) return;
         clearTimeout(held.timer);
-        void this.#serve(socket, since);
+        void this.#serve(socket, since, replay);
       }, retryMs);
     }
     // A client that gives up while held is forgotten.
@@ -191,47 +263,62 @@ export class Front {
       }
     });
     this.#held.add(held);
-    if (retryMs === undefined) this.#opts.onDemand?.();
+    if (!retry) this.#opts.onDemand?.();
   }
 
-  async #serve(socket: net.Socket, since: number): Promise<void> {
+  async #serve(socket: net.Socket, since: number, replay?: Replay): Promise<void> {
     const connector = this.#connector;
     if (!connector || socket.destroyed) return;
+    const generation = this.#generation;
     const abort = new AbortController();
     const onGone = () => abort.abort();
     socket.once('close', onGone);
     let upstream: Duplex;
+    this.#opening.add(socket);
     try {
       upstream = await connector(abort.signal);
     } catch {
+      this.#opening.delete(socket);
       socket.off('close', onGone);
       if (socket.destroyed) return;
       if (this.#closed) return void socket.destroy();
       // The upstream was ready a moment ago and refuses now: it is dying (or it was a blip). Hold the
       // connection until the supervisor has the upstream back, or the hold bound passes; never refuse it.
       this.#opts.onUpstreamRefused?.();
-      return this.#hold(socket, since, RETRY_MS);
+      return this.#hold(socket, since, true, replay);
     }
+    this.#opening.delete(socket);
     socket.off('close', onGone);
     if (socket.destroyed || this.#closed) {
       upstream.destroy();
+      socket.destroy();
       return;
     }
     const held = Date.now() - since;
     if (held > this.#metrics.maxHoldMs) this.#metrics.maxHoldMs = held;
-    this.#pipe(socket, upstream);
+    this.#pipe(socket, upstream, generation, since, replay);
   }
 
   /**
    * Both directions with backpressure (pipe pauses the faster side), half-close passed on (a client's
    * FIN ends the upstream's writable side only), and a reset passed on as a reset.
+   *
+   * Until the upstream sends its first byte, what the client sent is kept (up to REPLAY_MAX bytes). If
+   * the upstream then resets the connection and its tunnel turns out to be dying (the supervisor calls
+   * notReady within REPLAY_WAIT_MS), the tunnel never read the request: a tunnel killed with the
+   * connection in its accept queue, or with the bytes unread in its socket. The connection is then held
+   * and the bytes are sent again to the next tunnel, instead of being cut. A connection that got any
+   * answer, or whose upstream closed in order (FIN), is never replayed.
    */
-  #pipe(client: net.Socket, upstream: Duplex): void {
+  #pipe(client: net.Socket, upstream: Duplex, generation: number, since: number, replay?: Replay): void {
     this.#live.add(client);
     if (upstream instanceof net.Socket) upstream.setNoDelay(true);
-    let clientEnded = false;
+    let clientEnded = replay?.ended ?? false;
     let upstreamEnded = false;
     let done = false;
+    let detached = false;
+    let sent: Buffer[] | null = replay ? [...replay.chunks] : [];
+    let sentBytes = sent.reduce((n, c) => n + c.length, 0);
     const countBytes = () => {
       this.#metrics.bytesIn += client.bytesRead;
       this.#metrics.bytesOut += client.bytesWritten;
@@ -247,27 +334,100 @@ export class Front {
       if (s instanceof net.Socket && !s.destroyed && typeof s.resetAndDestroy === 'function') s.resetAndDestroy();
       else s.destroy();
     };
-    client.on('end', () => (clientEnded = true));
-    upstream.on('end', () => (upstreamEnded = true));
-    client.on('error', () => reset(upstream));
-    upstream.on('error', () => {
-      if (!clientEnded || !upstreamEnded) this.#metrics.cut++;
-      reset(client);
-    });
-    upstream.on('close', () => {
-      // The upstream closed without finishing its side: the tunnel went away under this connection.
-      if (!upstreamEnded && !client.destroyed && !done) {
-        this.#metrics.cut++;
-        reset(client);
-      }
-    });
-    client.on('close', () => {
+    const onClientData = (chunk: Buffer) => {
+      if (!sent) return;
+      sent.push(chunk);
+      sentBytes += chunk.length;
+      if (sentBytes > REPLAY_MAX) forget();
+    };
+    // The upstream answered (or the request is too big to keep): from now on it is a plain relay.
+    const forget = () => {
+      sent = null;
+      client.off('data', onClientData);
+      upstream.off('data', forget);
+    };
+    const onClientEnd = () => (clientEnded = true);
+    const onClientError = () => reset(upstream);
+    const onClientClose = () => {
       finish();
       if (!upstream.destroyed) upstream.destroy();
+    };
+    const onUpstreamEnd = () => (upstreamEnded = true);
+    const cut = () => {
+      this.#metrics.cut++;
+      reset(client);
+    };
+    let lostOnce = false;
+    const lost = (error?: Error) => {
+      if (lostOnce || detached || done || client.destroyed) return;
+      lostOnce = true;
+      const unread = sent !== null && (error as NodeJS.ErrnoException | undefined)?.code !== undefined && /^(ECONNRESET|EPIPE)$/.test((error as NodeJS.ErrnoException).code!);
+      if (!unread) return cut();
+      const chunks = sent!;
+      const retry = () => {
+        clearTimeout(timer);
+        this.#offGeneration(waiter);
+        if (detached || done || client.destroyed) return;
+        if (this.#generation === generation) return cut();
+        detach();
+        this.#metrics.replayed++;
+        const again = { chunks, ended: clientEnded };
+        // The next tunnel may be up already; else the connection waits for it like any other.
+        if (this.#connector) void this.#serve(client, since, again);
+        else this.#hold(client, since, false, again);
+      };
+      // Whether the tunnel is dying decides; the supervisor hears of its exit within moments.
+      const waiter = () => retry();
+      if (this.#generation !== generation) return retry();
+      const timer = setTimeout(retry, REPLAY_WAIT_MS);
+      this.#onGeneration(waiter);
+    };
+    const detach = () => {
+      detached = true;
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      client.pause();
+      client.off('data', onClientData);
+      client.off('end', onClientEnd);
+      client.off('error', onClientError);
+      client.off('close', onClientClose);
+      this.#live.delete(client);
+      upstream.destroy();
+    };
+    client.on('data', onClientData);
+    upstream.on('data', forget);
+    client.on('end', onClientEnd);
+    upstream.on('end', onUpstreamEnd);
+    client.on('error', onClientError);
+    upstream.on('error', (e) => lost(e));
+    upstream.on('close', () => {
+      // The upstream closed without finishing its side: the tunnel went away under this connection.
+      if (!upstreamEnded) lost();
     });
-    client.pipe(upstream);
+    client.on('close', onClientClose);
+    if (replay) {
+      for (const chunk of replay.chunks) upstream.write(chunk);
+      // The client had finished sending before the first tunnel died: finish it here (pipe never sees that end).
+      if (replay.ended) upstream.end();
+    }
+    if (!replay?.ended) client.pipe(upstream);
     upstream.pipe(client);
     client.resume();
+  }
+
+  #generationListeners = new Set<() => void>();
+  #onGeneration(listener: () => void): void {
+    this.#generationListeners.add(listener);
+  }
+  #offGeneration(listener: () => void): void {
+    this.#generationListeners.delete(listener);
+  }
+  /** The upstream changed (ready or not ready): connections waiting to know whether theirs died are told. */
+  #nextGeneration(): void {
+    this.#generation++;
+    const listeners = [...this.#generationListeners];
+    this.#generationListeners.clear();
+    listeners.forEach((l) => l());
   }
 
   #maybeIdle(): void {

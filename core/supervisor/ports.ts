@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { ServiceError } from '../errors.js';
+import type { Endpoint } from '../types.js';
+import { connectTo } from './endpoints.js';
 
 /** Why `host:port` cannot be bound right now (EADDRINUSE, EADDRNOTAVAIL, ENOTFOUND, EACCES, …), or undefined if it can. */
 export function bindError(port: number, host: string): Promise<NodeJS.ErrnoException | undefined> {
@@ -18,12 +20,17 @@ export function bindError(port: number, host: string): Promise<NodeJS.ErrnoExcep
  */
 export async function bindProblem(name: string, port: number, address: string): Promise<ServiceError | undefined> {
   const bind = await bindError(port, address);
-  if (!bind) return undefined;
+  return bind ? bindFailure(name, port, address, bind) : undefined;
+}
+
+/** The error to report when service `name` could not listen on `address:port` (`bind` is why). */
+export function bindFailure(name: string, port: number, address: string, bind: NodeJS.ErrnoException): ServiceError {
+  const where = net.isIPv6(address) ? `[${address}]` : address;
   if (bind.code !== 'EADDRINUSE') {
     const why =
       bind.code === 'EADDRNOTAVAIL' ? `${address} is not an address of this machine` : bind.code === 'ENOTFOUND' || bind.code === 'EAI_AGAIN' ? `bind address '${address}' does not resolve (${bind.code})` : bind.code === 'EACCES' ? `port ${port} needs privileges on ${address} (EACCES)` : `${bind.code ?? bind.message}`;
     const hint = bind.code === 'EACCES' ? 'Use a local port above 1023.' : 'Use 127.0.0.1, or an address of this machine, as the bind address.';
-    return new ServiceError('BIND_FAILED', name, `service ${name}: cannot listen on ${address}:${port}: ${why}`, hint);
+    return new ServiceError('BIND_FAILED', name, `service ${name}: cannot listen on ${where}:${port}: ${why}`, hint);
   }
   const holder = portHolder(port);
   return new ServiceError(
@@ -39,26 +46,21 @@ export async function isPortFree(port: number, host: string): Promise<boolean> {
   return (await bindError(port, host)) === undefined;
 }
 
-/** One TCP connect to `host:port`, resolved true if it is accepted within `timeoutMs`. */
-export function canConnect(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      clearTimeout(timer);
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
+/** One connect to `endpoint`, resolved true if it is accepted within `timeoutMs`. */
+export async function canConnect(endpoint: Endpoint, timeoutMs = 1000): Promise<boolean> {
+  try {
+    (await connectTo(endpoint, undefined, timeoutMs)).destroy();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
-/** Polls until `host:port` accepts, or the deadline passes, or `signal` aborts. */
-export async function waitForPort(host: string, port: number, timeoutMs: number, signal?: AbortSignal, everyMs = 25): Promise<boolean> {
+/** Polls until `endpoint` accepts, or the deadline passes, or `signal` aborts. */
+export async function waitForPort(endpoint: Endpoint, timeoutMs: number, signal?: AbortSignal, everyMs = 25): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline && !signal?.aborted) {
-    if (await canConnect(host, port, Math.min(500, Math.max(50, deadline - Date.now())))) return true;
+    if (await canConnect(endpoint, Math.min(500, Math.max(50, deadline - Date.now())))) return true;
     await new Promise((r) => setTimeout(r, everyMs));
   }
   return false;

@@ -1,4 +1,4 @@
-import type { ExitInfo, ForwardSpec } from '../types.js';
+import type { Endpoint, ExitInfo, ForwardSpec } from '../types.js';
 import type { Forward } from './Forward.js';
 import { canConnect, waitForPort } from './ports.js';
 
@@ -11,9 +11,8 @@ export type Readiness = { ready: true } | { exited: ExitInfo } | { timeout: true
 export interface ReadinessOptions {
   /** The forward's rule (ForwardSpec.ready). */
   rule: ForwardSpec['ready'];
-  /** Where the forward listens: the address a client uses, and the local port. */
-  address: string;
-  port: number;
+  /** Where the forward listens (the internal endpoint behind the front, or the user's address and port). */
+  endpoint: Endpoint;
   /** A stop of the service: the wait ends as `aborted`. */
   signal: AbortSignal;
   timeoutMs?: number;
@@ -49,7 +48,7 @@ export async function whenReady(forward: Forward, opts: ReadinessOptions): Promi
 
 /** Resolves once the forward is ready; never, if it does not become so (the race decides then). */
 async function probe(forward: Forward, opts: ReadinessOptions, signal: AbortSignal, unsubscribe: (() => void)[], timeoutMs: number): Promise<void> {
-  const { address, port, rule } = opts;
+  const { endpoint, rule } = opts;
   const never = new Promise<void>(() => {});
   if ('output' in rule) {
     const pattern = rule.output;
@@ -68,12 +67,12 @@ async function probe(forward: Forward, opts: ReadinessOptions, signal: AbortSign
     });
     // The process says it listens; one connect proves it (and catches a forward bound elsewhere).
     if (signal.aborted) return never;
-    if (await canConnect(address, port, 1000)) return;
-    if (await waitForPort(address, port, 2000, signal)) return;
+    if (await canConnect(endpoint, 1000)) return;
+    if (await waitForPort(endpoint, 2000, signal)) return;
     return never; // never ready; the start timeout or the process exit decides
   }
   while (!signal.aborted) {
-    if (await waitForPort(address, port, timeoutMs, signal)) return;
+    if (await waitForPort(endpoint, timeoutMs, signal)) return;
   }
   return never;
 }

@@ -19,12 +19,17 @@ export const socatPlugin = () =>
         type: 'socat',
         connectionSchema: connection,
         describeTarget: (s) => `socat → ${s.connection.host}:${s.remotePort}`,
-        createForward: (s) => ({
-          command: s.connection.socat,
-          args: [`TCP-LISTEN:${s.localPort},bind=127.0.0.1,reuseaddr,fork`, `TCP:${s.connection.host}:${s.remotePort}`],
-          ready: { port: true },
-          explainExit: ({ output }) => (/Address already in use/.test(output) ? `local port ${s.localPort} is in use` : undefined),
-        }),
+        // Listen where LocalPort says (`listen`): an internal loopback port behind LocalPort's own
+        // listener on the service's local port (or, with `relay: false`, the local port itself).
+        createForward: (s, { listen }) => {
+          if ('path' in listen) throw new Error('socat is set up for TCP here: declare no `endpoint`');
+          return {
+            command: s.connection.socat,
+            args: [`TCP-LISTEN:${listen.port},bind=${listen.host},reuseaddr,fork`, `TCP:${s.connection.host}:${s.remotePort}`],
+            ready: { port: true },
+            explainExit: ({ output }) => (/Address already in use/.test(output) ? `port ${listen.port} is in use` : undefined),
+          };
+        },
       });
     },
   });

@@ -11,6 +11,9 @@ const scalar = z.union([z.string(), z.number(), z.boolean()]);
  * `exec`: any program that opens a forward, without writing a plugin — a cloud session manager, an IAP
  * tunnel, a database proxy, a bastion script. Placeholders in `args` and `env` values: `{localPort}`,
  * `{remotePort}`, `{bindAddress}`, and any other `connection` key (`{host}`, `{instance}`, …).
+ * `{localPort}` and `{bindAddress}` are where the program must listen: with the relay, the internal
+ * loopback port LocalPort assigned (its own listener owns the service's local_port); with
+ * `relay: false`, the service's own address and port.
  * Never a shell: `command` is run directly with `args` as an array.
  */
 const PLACEHOLDER = /\{([A-Za-z][A-Za-z0-9_]*)\}/g;
@@ -31,7 +34,8 @@ const baseSchema = configObject({
       }
     }, 'must be a valid regular expression')
     .optional(),
-  bindAddress: hostname().default('127.0.0.1'),
+  /** Unset: LocalPort listens on 127.0.0.1 and ::1 (127.0.0.1 with relay: false). */
+  bindAddress: hostname().optional(),
   /** Extra values for placeholders, e.g. `host`, `instance`, `zone`. */
   vars: z.record(z.string(), scalar).default({}),
   host: z.string().optional(),
@@ -71,12 +75,12 @@ export function fillPlaceholders(template: string, values: Record<string, string
   return template.replace(PLACEHOLDER, (whole, key: string) => values[key] ?? whole);
 }
 
-export function execValues(service: ServiceDefinition<ExecConnection>): Record<string, string> {
+export function execValues(service: ServiceDefinition<ExecConnection>, listen: { host: string; port: number } = { host: service.connection.bindAddress ?? '127.0.0.1', port: service.localPort }): Record<string, string> {
   const c = service.connection;
   const values: Record<string, string> = {
-    localPort: String(service.localPort),
+    localPort: String(listen.port),
     remotePort: String(service.remotePort),
-    bindAddress: c.bindAddress,
+    bindAddress: listen.host,
     name: service.name,
   };
   if (c.host !== undefined) values.host = c.host;
@@ -95,8 +99,8 @@ export const execPlugin = () =>
         freeFormKeys: ['env', 'vars'],
         localAddress: (c) => c.bindAddress,
         describeTarget: (s) => `${s.connection.command}${s.connection.host ? ` → ${s.connection.host}:${s.remotePort}` : ` :${s.remotePort}`}`,
-        createForward(service) {
-          const values = execValues(service);
+        createForward(service, ctx) {
+          const values = execValues(service, 'path' in ctx.listen ? undefined : ctx.listen);
           const c = service.connection;
           return {
             command: c.command,

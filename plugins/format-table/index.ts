@@ -3,7 +3,36 @@ import { definePlugin, printable, type DaemonView, type ServiceState, type Servi
 
 const PLUGIN_NAME = 'localport:format-table';
 
-const COLORS: Record<ServiceState, number> = { ready: 32, starting: 33, restarting: 33, stopping: 33, failed: 31, stopped: 90 };
+const COLORS: Record<ServiceState, number> = { ready: 32, idle: 36, starting: 33, restarting: 33, stopping: 33, failed: 31, stopped: 90 };
+
+/** 512B, 1.2k, 3.4M, 5.6G: the size of a byte count, short. */
+export function bytes(n: number): string {
+  if (n < 1000) return `${n}B`;
+  const units = ['k', 'M', 'G', 'T'];
+  let v = n;
+  let i = -1;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)}${units[i]}`;
+}
+
+/** Where a service listens: `127.0.0.1:5432`, or both loopbacks on one port as `127.0.0.1,[::1]:5432`. */
+export function listenCell(s: ServiceStatus): string {
+  const listen = Array.isArray(s.listen) && s.listen.length ? s.listen : [`${s.localAddress}:${s.localPort}`];
+  if (listen.length === 1) return listen[0];
+  const suffix = `:${s.localPort}`;
+  return listen.every((l) => l.endsWith(suffix)) ? `${listen.map((l) => l.slice(0, -suffix.length)).join(',')}${suffix}` : listen.join(',');
+}
+
+/** Connections now/in all (held and cut ones named), and bytes in/out, through LocalPort's listener. */
+function trafficCells(s: ServiceStatus): [string, string] {
+  const t = s.traffic;
+  if (!t) return ['-', '-'];
+  const extra = [t.held ? `${t.held} held` : '', t.cut ? `${t.cut} cut` : '', t.timedOut ? `${t.timedOut} timed out` : ''].filter(Boolean);
+  return [`${t.active}/${t.total}${extra.length ? ` (${extra.join(', ')})` : ''}`, `${bytes(t.bytesIn)}/${bytes(t.bytesOut)}`];
+}
 
 function table(rows: string[][], widthsFrom: string[][] = rows): string {
   // Width by visible length: colour codes take no columns.
@@ -24,7 +53,7 @@ export function uptime(ms: number): string {
 export function renderStatus(services: ServiceStatus[], color: boolean): string {
   if (services.length === 0) return 'No services.';
   const paint = (state: ServiceState) => (color ? `\x1b[${COLORS[state]}m${state}\x1b[0m` : state);
-  const head = ['SERVICE', 'TECH', 'STATE', 'HEALTH', 'PID', 'LOCAL', 'TARGET', 'UPTIME', 'RESTARTS', 'LAST ERROR'];
+  const head = ['SERVICE', 'TECH', 'STATE', 'HEALTH', 'PID', 'LOCAL', 'TARGET', 'UPTIME', 'RESTARTS', 'CONNS', 'IN/OUT', 'LAST ERROR'];
   const health = (s: ServiceStatus) => {
     const h = s.health;
     if (!h || s.state !== 'ready') return '-';
@@ -39,10 +68,11 @@ export function renderStatus(services: ServiceStatus[], color: boolean): string 
     paint(s.state),
     health(s),
     s.pid == null ? '-' : String(s.pid),
-    `${s.localAddress}:${s.localPort}`,
+    listenCell(s),
     s.target,
     s.state === 'ready' && s.since ? uptime(Date.now() - Date.parse(s.since)) : '-',
     String(s.restarts),
+    ...trafficCells(s),
     (s.state === 'ready' && s.health?.state === 'unhealthy' ? s.health.message : s.lastError) ?? '',
   ].map((cell, i) => (i === 2 ? cell : printable(cell))));
   return table([head, ...rows]);

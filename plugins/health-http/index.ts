@@ -1,3 +1,6 @@
+import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import tls, { type TLSSocket } from 'node:tls';
 import { z } from 'zod';
 import { bool, configObject, definePlugin, type HealthResult } from '../../core/index.js';
 
@@ -30,6 +33,25 @@ export function statusMatches(spec: HttpCheckConfig['expectedStatus'], status: n
   return status >= lo && status <= hi;
 }
 
+/** `http://localhost:PORT/path`: what the check requests, by the name a client of the service uses. */
+export const localUrl = (port: number, scheme: string, path: string) => `${scheme}://localhost:${port}${path}`;
+
+/** An undici connector that opens each connection through the tunnel, with TLS on top for https. */
+function tunnelConnector(connect: () => Promise<Duplex>, verify: boolean) {
+  return (opts: { protocol: string; hostname: string; servername?: string | null }, callback: (...args: [null, Socket | TLSSocket] | [Error, null]) => void) => {
+    connect().then(
+      (stream) => {
+        // undici reads and writes it as a socket; an in-process forward's stream is a Duplex like one.
+        if (opts.protocol !== 'https:') return callback(null, stream as Socket);
+        const secure = tls.connect({ socket: stream as Socket, servername: opts.servername ?? opts.hostname, rejectUnauthorized: verify, ALPNProtocols: ['http/1.1'] });
+        secure.once('secureConnect', () => callback(null, secure));
+        secure.once('error', (e) => callback(e, null));
+      },
+      (error: Error) => callback(error, null),
+    );
+  };
+}
+
 export const httpHealthPlugin = () =>
   definePlugin({
     name: PLUGIN_NAME,
@@ -41,9 +63,16 @@ export const httpHealthPlugin = () =>
         async check(t): Promise<HealthResult> {
           const { request, Agent } = await import('undici');
           const c = t.config;
-          const host = t.host.includes(':') ? `[${t.host}]` : t.host;
-          const url = c.url ?? `${c.scheme}://${host}:${t.port}${c.path}`;
-          const dispatcher = new Agent({ connect: { rejectUnauthorized: c.tlsVerify }, pipelining: 0 });
+          // The URL a user of the service would open (its local port); the connection itself goes
+          // through the tunnel (`t.connect()`), so a front that accepts while the tunnel is down
+          // cannot make the check pass. A full `url` of its own is requested as written.
+          const local = localUrl(t.service?.localPort ?? t.port, c.scheme, c.path);
+          const url = c.url ?? local;
+          const throughTunnel = c.url === undefined;
+          const dispatcher = new Agent({
+            connect: throughTunnel ? tunnelConnector(t.connect, c.tlsVerify) : { rejectUnauthorized: c.tlsVerify },
+            pipelining: 0,
+          });
           try {
             const res = await request(url, {
               method: c.method,

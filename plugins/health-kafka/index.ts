@@ -67,6 +67,8 @@ export const kafkaHealthPlugin = () =>
           quietRequestQueue();
           const c = t.config;
           const brokers = c.bootstrapServers ? (Array.isArray(c.bootstrapServers) ? c.bootstrapServers : c.bootstrapServers.split(',').map((b) => b.trim())) : [`${t.host}:${t.port}`];
+          // Named as a client of the service would (its local port); the check itself reaches the tunnel.
+          const shown = c.bootstrapServers ? brokers : [`localhost:${t.service?.localPort ?? t.port}`];
           const ms = t.timeout * 1000;
           const kafka = new Kafka({ clientId: c.clientId, brokers, connectionTimeout: ms, requestTimeout: ms, retry: { retries: 0 }, logLevel: logLevel.NOTHING });
           const admin = kafka.admin({ retry: { retries: 0 } });
@@ -79,14 +81,14 @@ export const kafkaHealthPlugin = () =>
             const unreachable = advertised.filter((a) => !a.reachable).map((a) => a.broker);
             return {
               ok: true,
-              message: `bootstrap through ${brokers.join(',')} OK; advertised brokers ${unreachable.length ? `NOT reachable from this machine: ${unreachable.join(', ')} (Kafka clients will fail after bootstrap)` : 'reachable'}`,
+              message: `bootstrap through ${shown.join(',')} OK; advertised brokers ${unreachable.length ? `NOT reachable from this machine: ${unreachable.join(', ')} (Kafka clients will fail after bootstrap)` : 'reachable'}`,
               details: { bootstrap: 'ok', advertised },
             };
           } catch (error) {
             const e = error as Error & { code?: string; type?: string };
             const msg = e.message ?? String(error);
             const kind = /timed? ?out/i.test(msg) ? 'timeout' : /ECONNREFUSED|Connection error/i.test(msg) ? 'unreachable' : /SASL|authentic/i.test(msg) ? 'auth_rejected' : 'protocol';
-            return { ok: false, kind, code: e.type ?? e.code, message: `kafka bootstrap through ${brokers.join(',')} failed: ${msg}` };
+            return { ok: false, kind, code: e.type ?? e.code, message: `kafka bootstrap through ${shown.join(',')} failed: ${msg}` };
           } finally {
             await admin.disconnect().catch(() => {});
           }

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { configObject, definePlugin, hostname, port, type HealthResult } from '../../core/index.js';
 
 const PLUGIN_NAME = 'localport:health-tcp';
@@ -6,9 +7,8 @@ const PLUGIN_NAME = 'localport:health-tcp';
 export const tcpConfigSchema = configObject({ host: hostname().optional(), port: port().optional() });
 
 /**
- * Connects to the forwarded port. This proves only that the local end of the tunnel accepts: an ssh
- * forward whose target is down still accepts and then closes. Use an http, postgres or kafka check to
- * prove the service answers.
+ * Connects to `host:port`. Used for a check with its own `host`/`port`; a service's own check goes
+ * through `target.connect()` (see below).
  */
 export function tcpCheck(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<HealthResult> {
   return new Promise((resolve) => {
@@ -27,6 +27,28 @@ export function tcpCheck(host: string, port: number, timeoutMs: number, signal?:
   });
 }
 
+/** One connection to the service's upstream, opened by core (`HealthTarget.connect`) and closed at once. */
+export async function connectCheck(connect: () => Promise<Duplex>, timeoutMs: number, signal?: AbortSignal): Promise<HealthResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<HealthResult>((resolve) => {
+    timer = setTimeout(() => resolve({ ok: false, kind: 'timeout', message: `no TCP answer through the tunnel within ${timeoutMs} ms` }), timeoutMs);
+    signal?.addEventListener('abort', () => resolve({ ok: false, kind: 'timeout', message: `no TCP answer through the tunnel within ${timeoutMs} ms` }), { once: true });
+  });
+  const opened = connect().then(
+    (stream): HealthResult => {
+      stream.destroy();
+      return { ok: true, message: 'the tunnel accepts connections' };
+    },
+    (e: NodeJS.ErrnoException): HealthResult => ({ ok: false, kind: 'unreachable', code: e.code, message: `through the tunnel: ${e.code ?? e.message}` }),
+  );
+  try {
+    return await Promise.race([opened, timedOut]);
+  } finally {
+    // A connection that opens after the timeout is closed all the same (above).
+    clearTimeout(timer);
+  }
+}
+
 export const tcpHealthPlugin = () =>
   definePlugin({
     name: PLUGIN_NAME,
@@ -34,7 +56,11 @@ export const tcpHealthPlugin = () =>
       api.registerHealthCheck({
         type: 'tcp',
         configSchema: tcpConfigSchema,
-        check: (t) => tcpCheck(t.config.host ?? t.host, t.config.port ?? t.port, t.timeout * 1000, t.signal),
+        // Through the tunnel: connecting to LocalPort's own listener would succeed while the tunnel is
+        // down. This proves the tunnel's local end (or an in-process forward's upstream) accepts; an
+        // ssh forward whose target is down still accepts and then closes, so use an http, postgres or
+        // kafka check to prove the service answers.
+        check: (t) => (t.config.host !== undefined || t.config.port !== undefined ? tcpCheck(t.config.host ?? t.host, t.config.port ?? t.port, t.timeout * 1000, t.signal) : connectCheck(t.connect, t.timeout * 1000, t.signal)),
       });
     },
   });

@@ -24,7 +24,8 @@ export const kubectlConnectionSchema = configObject({
   namespace: z.string().max(63).regex(LABEL, 'must be a Kubernetes namespace name (lower-case letters, digits and "-")').default('default'),
   context: z.string().min(1).regex(/^[^-\s]/, 'must be a kubeconfig context name (no leading "-")').optional(),
   kubeconfig: z.string().min(1).optional(),
-  address: hostname().default('127.0.0.1'),
+  /** Unset: LocalPort listens on 127.0.0.1 and ::1 (127.0.0.1 with relay: false). */
+  address: hostname().optional(),
   kubectlPath: z.string().min(1).default('kubectl'),
 });
 
@@ -45,9 +46,10 @@ declare module '../../core/types.js' {
   }
 }
 
-export function kubectlArgs(service: ServiceDefinition<KubectlConnection>): string[] {
+/** kubectl's arguments for a forward listening on `listen` (the internal endpoint, or with `relay: false` the user's address and port). */
+export function kubectlArgs(service: ServiceDefinition<KubectlConnection>, listen: { host: string; port: number } = { host: service.connection.address ?? '127.0.0.1', port: service.localPort }): string[] {
   const c = service.connection;
-  const args = ['port-forward', `${c.resourceType}/${c.resourceName}`, `${service.localPort}:${service.remotePort}`, `--namespace=${c.namespace}`, `--address=${c.address}`];
+  const args = ['port-forward', `${c.resourceType}/${c.resourceName}`, `${listen.port}:${service.remotePort}`, `--namespace=${c.namespace}`, `--address=${listen.host}`];
   if (c.context) args.push(`--context=${c.context}`);
   if (c.kubeconfig) args.push(`--kubeconfig=${c.kubeconfig}`);
   return args;
@@ -133,9 +135,10 @@ export const kubectlPlugin = () =>
         connectionSchema: kubectlConnectionSchema,
         localAddress: (c) => c.address,
         describeTarget: (s) => `${s.connection.context ? `${s.connection.context}/` : ''}${s.connection.namespace}/${s.connection.resourceType}/${s.connection.resourceName}:${s.remotePort}`,
-        createForward: (service) => ({
+        createForward: (service, ctx) => ({
           command: service.connection.kubectlPath,
-          args: kubectlArgs(service),
+          // kubectl listens on TCP only: core hands it a loopback port.
+          args: kubectlArgs(service, 'path' in ctx.listen ? undefined : ctx.listen),
           ready: { output: /^Forwarding from / },
           explainExit: (info) => explainKubectlExit(service, info),
         }),

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { z } from 'zod';
-import { configObject, count, definePlugin, hostname, port, seconds, type ExitExplanation, type ExitInfo, type ServiceDefinition } from '../../core/index.js';
+import { configObject, count, definePlugin, hostname, port, seconds, type Endpoint, type ExitExplanation, type ExitInfo, type ServiceDefinition } from '../../core/index.js';
 
 const PLUGIN_NAME = 'localport:ssh';
 
@@ -25,7 +25,8 @@ export const sshConnectionSchema = configObject({
   port: port().optional(),
   keyFile: z.string().min(1).optional(),
   remoteHost: hostname().default('localhost'),
-  bindAddress: hostname().default('127.0.0.1'),
+  /** Unset: LocalPort listens on 127.0.0.1 and ::1 (127.0.0.1 with relay: false). */
+  bindAddress: hostname().optional(),
   jumpHost: hostname().optional(),
   knownHostsFile: z.string().min(1).optional(),
   strictHostKeyChecking: z.enum(['yes', 'accept-new', 'no']).default('accept-new'),
@@ -95,7 +96,11 @@ export function endpointArgs(c: SshConnection): string[] {
   return args;
 }
 
-export function sshArgs(service: ServiceDefinition<SshConnection>): string[] {
+/**
+ * The ssh argument array for a service whose forward listens on `listen`: the internal endpoint core
+ * assigned (a Unix socket: `-L /path:host:port`), or with `relay: false` the user's address and port.
+ */
+export function sshArgs(service: ServiceDefinition<SshConnection>, listen: Endpoint = { host: service.connection.bindAddress ?? '127.0.0.1', port: service.localPort }): string[] {
   const c = service.connection;
   const args = ['-N', '-T'];
   const o = (k: string, v: string | number) => args.push('-o', `${k}=${v}`);
@@ -110,7 +115,13 @@ export function sshArgs(service: ServiceDefinition<SshConnection>): string[] {
   o('PermitLocalCommand', 'yes');
   o('LocalCommand', `echo ${READY_MARK}`);
   args.push(...endpointArgs(c));
-  args.push('-L', `${bracket(c.bindAddress)}:${service.localPort}:${bracket(c.remoteHost)}:${service.remotePort}`);
+  if ('path' in listen) {
+    // ssh makes the socket 0600 (StreamLocalBindMask 0177); a socket left by a killed ssh is replaced.
+    o('StreamLocalBindUnlink', 'yes');
+    args.push('-L', `${listen.path}:${bracket(c.remoteHost)}:${service.remotePort}`);
+  } else {
+    args.push('-L', `${bracket(listen.host)}:${listen.port}:${bracket(c.remoteHost)}:${service.remotePort}`);
+  }
   args.push('--', c.host);
   return args;
 }
@@ -174,13 +185,14 @@ export const sshPlugin = (opts: { binary?: string } = {}) =>
         connectionSchema: sshConnectionSchema,
         freeFormKeys: ['options'],
         localAddress: (c) => c.bindAddress,
+        endpoint: 'unix',
         describeTarget: (s) => {
           const c = s.connection;
           return `${c.user ? `${c.user}@` : ''}${c.host}${c.port ? `:${c.port}` : ''} → ${c.remoteHost}:${s.remotePort}`;
         },
-        createForward: (service) => ({
+        createForward: (service, ctx) => ({
           command: opts.binary ?? 'ssh',
-          args: sshArgs(service),
+          args: sshArgs(service, ctx.listen),
           ready: { output: new RegExp(`^${READY_MARK}$`) },
           explainExit: (info) => explainSshExit(service, info),
         }),

@@ -9,11 +9,12 @@ import { tcpHealthPlugin } from '../../plugins/health-tcp/index.js';
 import { kubectlPlugin } from '../../plugins/kubectl/index.js';
 import { sshPlugin } from '../../plugins/ssh/index.js';
 import { execPlugin } from '../../plugins/exec/index.js';
+import { tcpPlugin } from '../../plugins/tcp/index.js';
 
 /** The built-in plugins. Every LocalPort config gets these first; a config's own plugins come after. */
 export const defaultPreset = () =>
   definePreset({
-    plugins: [sshPlugin(), kubectlPlugin(), execPlugin(), tcpHealthPlugin(), httpHealthPlugin(), postgresHealthPlugin(), kafkaHealthPlugin(), tableFormatterPlugin(), jsonFormatterPlugin(), textFormatterPlugin()],
+    plugins: [sshPlugin(), kubectlPlugin(), execPlugin(), tcpPlugin(), tcpHealthPlugin(), httpHealthPlugin(), postgresHealthPlugin(), kafkaHealthPlugin(), tableFormatterPlugin(), jsonFormatterPlugin(), textFormatterPlugin()],
   });
 
-export { sshPlugin, kubectlPlugin, execPlugin, tcpHealthPlugin, httpHealthPlugin, postgresHealthPlugin, kafkaHealthPlugin, tableFormatterPlugin, jsonFormatterPlugin, textFormatterPlugin };
+export { sshPlugin, kubectlPlugin, execPlugin, tcpPlugin, tcpHealthPlugin, httpHealthPlugin, postgresHealthPlugin, kafkaHealthPlugin, tableFormatterPlugin, jsonFormatterPlugin, textFormatterPlugin };

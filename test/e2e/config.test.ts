@@ -75,7 +75,7 @@ describe('localport config validate', () => {
 
   const cases: [string, string, string[] | (() => string[]), RegExp][] = [
     ['YAML syntax error', 'services:\n  - name: a\n   technology: [ssh\n', [], /syntax\.yaml:\d+:\d+: YAML syntax error: /],
-    ['unknown technology', `services:\n${svc('a', 1).replace('technology: ssh', 'technology: kubctl')}`, [], /tech\.yaml: services\[0\] \(a\)\.technology: unknown technology 'kubctl'; registered: exec, kubectl, ssh; did you mean 'kubectl'\?$/m],
+    ['unknown technology', `services:\n${svc('a', 1).replace('technology: ssh', 'technology: kubctl')}`, [], /tech\.yaml: services\[0\] \(a\)\.technology: unknown technology 'kubctl'; registered: exec, kubectl, ssh, tcp; did you mean 'kubectl'\?$/m],
     ['port 70000', `services:\n${svc('a', 70000)}`, [], /port\.yaml: services\[0\] \(a\)\.local_port: must be between 1 and 65535 \(got 70000\)$/m],
     ['duplicate service name', `services:\n${svc('a', 1)}${svc('a', 2)}`, [], /dup-name\.yaml: services\[1\] \(a\): duplicate service name 'a'/],
     ['duplicate local port', `services:\n${svc('a', 1)}${svc('b', 1)}`, [], /dup-port\.yaml: services\[1\] \(b\)\.local_port: local port 1 is also used by service 'a'/],
@@ -99,7 +99,7 @@ describe('localport config validate', () => {
     expect(r.stderr.split('\n')).toEqual([
       'error: 3 problems',
       `  ${file}: services[0] (a).local_port: must be between 1 and 65535 (got 70000)`,
-      `  ${file}: services[1] (a).technology: unknown technology 'nope'; registered: exec, kubectl, ssh`,
+      `  ${file}: services[1] (a).technology: unknown technology 'nope'; registered: exec, kubectl, ssh, tcp`,
       `  ${file}: services[1] (a): duplicate service name 'a'; service names must be unique`,
       '',
     ]);
@@ -174,7 +174,7 @@ describe('localport config export', () => {
     expect(all.code).toBe(0);
     const data = JSON.parse(all.stdout);
     expect(data.services.map((s: { name: string }) => s.name)).toEqual(['a', 'b']);
-    expect(data.services[0]).toMatchObject({ local_port: 1, remote_port: 80, connection: { host: 'bastion', remote_host: 'localhost', bind_address: '127.0.0.1' }, restart_policy: { initial_delay: 0.1, backoff_multiplier: 1.5, reset_after: 1 } });
+    expect(data.services[0]).toMatchObject({ local_port: 1, remote_port: 80, connection: { host: 'bastion', remote_host: 'localhost' }, restart_policy: { initial_delay: 0.1, backoff_multiplier: 1.5, reset_after: 1 } });
     expect(data.services[1].connection.host).toBe('***');
     expect(all.stdout).not.toContain('secret-bastion-host');
     // YAML is the default; `-o yaml` may say so (any other format is a usage error, see bad-configs).

@@ -104,7 +104,7 @@ describe('did you mean', () => {
     const file = write('tech.yaml', `services:\n${svc('web', 1, 'kubctl')}${svc('db', 2, 'ssh', '    health_check:\n      type: postgress\n')}`);
     const r = await runCli(['config', 'validate', '-c', file], { env });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("services[0] (web).technology: unknown technology 'kubctl'; registered: exec, kubectl, ssh; did you mean 'kubectl'?");
+    expect(r.stderr).toContain("services[0] (web).technology: unknown technology 'kubctl'; registered: exec, kubectl, ssh, tcp; did you mean 'kubectl'?");
     expect(r.stderr).toContain("services[1] (db).health_check.type: unknown health check 'postgress'; registered: http, kafka, postgres, tcp; did you mean 'postgres'?");
   });
 

@@ -161,9 +161,9 @@ const chaos = definePlugin({
       type: 'touchy',
       connectionSchema: configObject({}),
       describeTarget: () => { throw new Error('describeTarget bug'); },
-      createForward: (s) => ({
+      createForward: (s, ctx) => ({
         command: ${JSON.stringify(process.execPath)},
-        args: [${JSON.stringify(FAKE_TUNNEL)}, String(s.localPort), 'ok', '0', '$DIR/no-flag'],
+        args: [${JSON.stringify(FAKE_TUNNEL)}, String((ctx.listen as { port: number }).port), 'ok', '0', '$DIR/no-flag'],
         ready: { output: /^LISTENING / },
         explainExit: () => { throw new Error('explainExit bug'); },
       }),

@@ -7,7 +7,7 @@ import { hasStack, runCli, startCli } from '../helpers/cli.js';
 import { startFakeKube, type FakeKube } from '../helpers/kube.js';
 import { freePort, startHttpServer, waitForHttp, type HttpPeer } from '../helpers/net.js';
 import { describeWithPeer, hasKubectl, hasPostgres, hasSshd } from '../helpers/peers.js';
-import { alive, processesMatching, waitUntil } from '../helpers/procs.js';
+import { alive, processesMatching, tunnelsServing, waitUntil } from '../helpers/procs.js';
 import { startPostgres, type PostgresPeer } from '../helpers/postgres.js';
 import { sshConnection, startSshd, type SshdPeer } from '../helpers/sshd.js';
 
@@ -53,7 +53,7 @@ describeWithPeer('kubectl + PostgreSQL + OpenSSH sshd', hasKubectl && hasPostgre
   }
   const kubeService = (name: string, local: number, remote: number, connection: string, extra = '') =>
     `  - name: ${name}\n    technology: kubectl\n    local_port: ${local}\n    remote_port: ${remote}\n    restart_policy: { initial_delay: 0.2, jitter: 0 }\n    connection: { ${connection} }\n${extra}`;
-  const kubectlsOn = (local: number) => processesMatching(`${local}:`).filter((p) => p.cmd.includes('port-forward'));
+  const kubectlsOn = (local: number) => tunnelsServing(local).filter((p) => p.cmd.includes('port-forward'));
 
   it('runs a command that queries PostgreSQL through kubectl port-forward, with its exit code', async () => {
     const local = await freePort();

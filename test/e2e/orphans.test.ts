@@ -49,8 +49,11 @@ describeWithPeer('socat', hasSocat, 'no orphans, even through a wrapper that for
     const env: NodeJS.ProcessEnv = { LOCALPORT_STATE_DIR: path.join(dir, 'state'), LP_TOKEN: 'tok-at-rest-90210-secret' };
     dirs.push({ dir, env });
     const local = await freePort();
-    // socat's -lp (the name it logs under) and an env value carry the secret: both reach the command line / environment.
-    const args = ['socat', ...(opts.secret ? ['-lp', '${LP_TOKEN}'] : []), ...socatArgs('{localPort}')];
+    // socat's -lp (the name it logs under) names this project's forwarder (socat listens on the internal
+    // port LocalPort assigns, not on the local port); with `secret`, it and an env value carry the
+    // secret: both reach the command line / environment.
+    const marker = opts.secret ? env.LP_TOKEN! : `fwd-${local}`;
+    const args = ['socat', '-lp', opts.secret ? '${LP_TOKEN}' : marker, ...socatArgs('{localPort}')];
     writeFileSync(
       path.join(dir, 'localport.yaml'),
       `services:
@@ -65,7 +68,7 @@ ${opts.secret ? '      env: { API_TOKEN: "${LP_TOKEN}" }\n' : ''}`,
     );
     const cli = (...args: string[]) => runCli(args, { cwd: dir, env, timeoutMs: 30000 });
     /** The real forwarder: socat listening on this project's port. */
-    const forwarders = () => processes().filter((p) => p.cmd.startsWith('socat') && p.cmd.includes(`TCP-LISTEN:${local},`) && alive(p.pid));
+    const forwarders = () => processes().filter((p) => p.cmd.startsWith(`socat -lp ${marker} `) && alive(p.pid));
     return { dir, env, local, cli, forwarders };
   }
 

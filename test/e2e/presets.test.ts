@@ -46,9 +46,9 @@ module.exports = (opts = {}) => definePlugin({
       type: 'relay',
       connectionSchema: configObject({ host: hostname() }),
       describeTarget: (s) => 'relay → ' + s.connection.host + ':' + s.remotePort,
-      createForward: (s) => ({
+      createForward: (s, ctx) => ({
         command: opts.node || process.execPath,
-        args: [path.join(__dirname, 'relay.cjs'), String(s.localPort), s.connection.host, String(s.remotePort)],
+        args: [path.join(__dirname, 'relay.cjs'), String(ctx.listen.port), s.connection.host, String(s.remotePort)],
         ready: { output: /^relay listening/ },
       }),
     });

@@ -13,12 +13,14 @@ export const fakeTechPlugin = () =>
         type: 'fake',
         connectionSchema: configObject({ mode: z.enum(['ok', 'fail', 'hang', 'reset', 'denied']).default('ok'), delay: z.number().default(0), flag: z.string().optional(), createDelay: z.number().default(0) }),
         describeTarget: (s) => `fake:${s.remotePort}`,
-        createForward: async (s) => {
+        createForward: async (s, ctx) => {
+          // Listens where core says: the internal loopback port behind LocalPort's front (or, with relay: false, the local port).
+          const listenPort = 'port' in ctx.listen ? ctx.listen.port : s.localPort;
           // A technology that does async work before spawning (a lookup, a token): the window a stop can hit.
           if (s.connection.createDelay) await new Promise((r) => setTimeout(r, s.connection.createDelay));
           return {
           command: process.execPath,
-          args: [FAKE_TUNNEL, String(s.localPort), s.connection.mode, String(s.connection.delay), ...(s.connection.flag ? [s.connection.flag] : [])],
+          args: [FAKE_TUNNEL, String(listenPort), s.connection.mode, String(s.connection.delay), ...(s.connection.flag ? [s.connection.flag] : [])],
           ready: { output: /^LISTENING / },
           // A plain string (the original contract: permanent), and the two classified kinds.
           explainExit: (info) =>

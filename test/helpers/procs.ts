@@ -23,6 +23,27 @@ export function processes(): Proc[] {
   return out;
 }
 
+/** A process's environment (empty when it cannot be read: gone, or another user's). */
+export function environOf(pid: number): Record<string, string> {
+  try {
+    return Object.fromEntries(
+      readFileSync(`/proc/${pid}/environ`, 'utf8')
+        .split('\0')
+        .filter(Boolean)
+        .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+    );
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * The tunnel processes serving local port `port`: LocalPort sets LOCALPORT_SERVICE_PORT in every
+ * tunnel's environment (behind its front, the tunnel itself listens on an internal endpoint).
+ * `command`: only those whose command line starts with it (`ssh`, `kubectl`, …).
+ */
+export const tunnelsServing = (port: number, command = '') => processes().filter((p) => p.cmd.startsWith(command) && environOf(p.pid).LOCALPORT_SERVICE_PORT === String(port));
+
 /** Processes whose command line contains `needle` (e.g. a port forward spec unique to one test). */
 export const processesMatching = (needle: string) => processes().filter((p) => p.cmd.includes(needle));
 

@@ -8,7 +8,7 @@ import { Supervisor } from '../../core/supervisor/Supervisor.js';
 import { resolve } from '../helpers/hub.js';
 import { freePort, httpGet, startHttpServer, waitForHttp, type HttpPeer } from '../helpers/net.js';
 import { describeWithPeer, hasSshd } from '../helpers/peers.js';
-import { alive, processesMatching, waitUntil } from '../helpers/procs.js';
+import { alive, processesMatching, tunnelsServing, waitUntil } from '../helpers/procs.js';
 import { sshConnection, startSshd, type SshdPeer } from '../helpers/sshd.js';
 
 // Real OpenSSH: /usr/sbin/sshd on 127.0.0.1 and the system ssh client, with a real HTTP server behind the tunnel.
@@ -47,8 +47,10 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'ssh technology through a real sshd', 
     expect(s.state).toBe('ready');
     // Ready means listening: the very first request succeeds.
     expect(await httpGet(local)).toBe('through ssh');
-    const cmd = processesMatching(`127.0.0.1:${local}:127.0.0.1:${web.port}`);
+    // ssh listens on a private Unix socket behind LocalPort's own listener on the local port.
+    const cmd = processesMatching(`.sock:127.0.0.1:${web.port}`);
     expect(cmd).toHaveLength(1);
+    expect(cmd[0].cmd).toMatch(new RegExp(`-L /\\S+/lp-\\w+/\\d+\\.sock:127\\.0\\.0\\.1:${web.port}`));
     expect(cmd[0].cmd).toContain('ExitOnForwardFailure=yes');
     expect(cmd[0].cmd).toContain('BatchMode=yes');
   });
@@ -116,7 +118,7 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'ssh technology through a real sshd', 
       sup = new Supervisor(hub);
       const err = await sup.add(config.services[0]).start().catch((e) => e);
       expect(err.message).toMatch(new RegExp(`^service web: local port ${port} on 127\\.0\\.0\\.1 is already in use by pid ${process.pid} \\(.*node`));
-      expect(processesMatching(`127.0.0.1:${port}:`)).toHaveLength(0);
+      expect(tunnelsServing(port)).toHaveLength(0);
     } finally {
       holder.close();
     }

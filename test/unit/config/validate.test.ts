@@ -33,7 +33,7 @@ describe('config validation', () => {
     expect(pg.tags).toEqual(['database', 'essential']);
     // redis has no health_check of its own: defaults.health_check applies.
     expect(config.services[2].healthCheck.type).toBe('tcp');
-    expect(config.services[2].connection).toMatchObject({ host: 'redis-server.example.com', user: 'deploy', keyFile: '~/.ssh/id_rsa', remoteHost: 'localhost', bindAddress: '127.0.0.1' });
+    expect(config.services[2].connection).toMatchObject({ host: 'redis-server.example.com', user: 'deploy', keyFile: '~/.ssh/id_rsa', remoteHost: 'localhost' });
     expect(hub.redactor.isSecret('pw-from-env')).toBe(true);
   });
 
@@ -46,7 +46,7 @@ describe('config validation', () => {
 
   it('names an unknown technology and lists the registered ones', async () => {
     expect(await problems({ services: [ssh({ technology: 'kubctl' })] })).toEqual([
-      "test.yaml: services[0] (web).technology: unknown technology 'kubctl'; registered: exec, kubectl, ssh; did you mean 'kubectl'?",
+      "test.yaml: services[0] (web).technology: unknown technology 'kubctl'; registered: exec, kubectl, ssh, tcp; did you mean 'kubectl'?",
     ]);
   });
 

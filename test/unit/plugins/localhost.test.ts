@@ -28,7 +28,7 @@ describe('localhost against a forward bound on 127.0.0.1', () => {
     const hub = await makeHub();
     const check = hub.healthChecks.get('http');
     const config = check.configSchema.parse({ url: `http://localhost:${port}/`, expected_status: 200 });
-    const result = await check.check({ service: {} as never, host: '127.0.0.1', port, timeout: 2, config, signal: new AbortController().signal });
+    const result = await check.check({ service: {} as never, host: '127.0.0.1', port, connect: () => Promise.reject(new Error('not used')), timeout: 2, config, signal: new AbortController().signal });
     expect(result).toMatchObject({ ok: true, code: '200' });
   });
 });

@@ -65,7 +65,7 @@ describe('ForwardProcess', () => {
     const lines: string[] = [];
     forward.onLine((l) => lines.push(l));
     await forward.start();
-    const outcome = await whenReady(forward, { rule: { output: /^LISTENING / }, address: '127.0.0.1', port, signal: new AbortController().signal });
+    const outcome = await whenReady(forward, { rule: { output: /^LISTENING / }, endpoint: { host: '127.0.0.1', port }, signal: new AbortController().signal });
     expect(outcome).toEqual({ ready: true });
     expect(lines).toEqual([`LISTENING ${port}`]);
     const wrapper = forward.pid!;
@@ -87,7 +87,7 @@ describe('ForwardProcess', () => {
     const port = await freePort();
     const { forward } = make(tunnel(port, 'fail'));
     await forward.start();
-    const outcome = await whenReady(forward, { rule: { output: /^LISTENING / }, address: '127.0.0.1', port, signal: new AbortController().signal });
+    const outcome = await whenReady(forward, { rule: { output: /^LISTENING / }, endpoint: { host: '127.0.0.1', port }, signal: new AbortController().signal });
     expect(outcome).toMatchObject({ exited: { exitCode: 3, stderr: 'fake-tunnel: remote refused the forward' } });
     // An exit listener added afterwards still hears it, at once.
     let heard: unknown;
@@ -100,11 +100,11 @@ describe('ForwardProcess', () => {
     const { forward } = make(tunnel(port, 'hang'));
     await forward.start();
     const t0 = Date.now();
-    expect(await whenReady(forward, { rule: { port: true }, address: '127.0.0.1', port, signal: new AbortController().signal, timeoutMs: 300 })).toEqual({ timeout: true });
+    expect(await whenReady(forward, { rule: { port: true }, endpoint: { host: '127.0.0.1', port }, signal: new AbortController().signal, timeoutMs: 300 })).toEqual({ timeout: true });
     expect(Date.now() - t0).toBeLessThan(2000);
     const abort = new AbortController();
     setTimeout(() => abort.abort(), 100);
-    expect(await whenReady(forward, { rule: { output: /^LISTENING / }, address: '127.0.0.1', port, signal: abort.signal })).toEqual({ aborted: true });
+    expect(await whenReady(forward, { rule: { output: /^LISTENING / }, endpoint: { host: '127.0.0.1', port }, signal: abort.signal })).toEqual({ aborted: true });
     const pid = forward.pid!;
     await forward.stop();
     await waitUntil(() => !alive(pid), 3000, 'the hung tunnel stopped');

@@ -37,7 +37,7 @@ async function monitor(healthCheck: Record<string, unknown>) {
     {},
     [fakeTechPlugin(), scriptedPlugin()],
   );
-  const m = new HealthMonitor({ service: config.services[0], localAddress: '127.0.0.1' }, hub, hub.logger);
+  const m = new HealthMonitor({ service: config.services[0], upstream: async () => ({ host: '127.0.0.1', port: 1, connect: () => Promise.reject(new Error('not used')) }) }, hub, hub.logger);
   monitors.push(m);
   const verdicts: HealthVerdict[] = [];
   m.onVerdict((v) => verdicts.push(v));

@@ -237,4 +237,67 @@ describe('Front', () => {
     expect(f.listening.length).toBeLessThanOrEqual(1);
     await f.close();
   });
+
+  describe('a tunnel that dies with a connection it never answered', () => {
+    /** An upstream that resets every connection once it has its bytes (a tunnel killed before it read them). */
+    const dying = () =>
+      upstream((s) =>
+        s.once('data', () => {
+          s.resetAndDestroy();
+        }),
+      );
+
+    it('is replayed on the next tunnel when the supervisor says the first one is gone: the client gets its answer', async () => {
+      const dead = await dying();
+      const good = await upstream((s) => {
+        let got = '';
+        s.on('data', (d) => (got += d));
+        s.on('end', () => s.end(`answer to ${got}`));
+      });
+      const port = await freePort();
+      const f = await front({ port });
+      f.ready(connectTo(dead.port));
+      const answer = exchange(await client(port), 'GET /');
+      // The supervisor learns that the tunnel died, and brings a new one.
+      await new Promise((r) => setTimeout(r, 50));
+      f.notReady();
+      setTimeout(() => f.ready(connectTo(good.port)), 100);
+      expect(await answer).toBe('answer to GET /');
+      expect(f.metrics()).toMatchObject({ replayed: 1, cut: 0 });
+    });
+
+    it('is cut (counted, reset passed on) when the tunnel stays: a reset that is the far end’s own is not retried', async () => {
+      const dead = await dying();
+      const port = await freePort();
+      const f = await front({ port });
+      f.ready(connectTo(dead.port));
+      await expect(exchange(await client(port), 'GET /')).rejects.toMatchObject({ code: 'ECONNRESET' });
+      expect(f.metrics()).toMatchObject({ replayed: 0, cut: 1 });
+    });
+
+    it('is never replayed once the tunnel has answered anything', async () => {
+      const halfway = await upstream((s) =>
+        s.once('data', () => {
+          s.write('partial');
+          setTimeout(() => s.resetAndDestroy(), 20);
+        }),
+      );
+      const port = await freePort();
+      const f = await front({ port });
+      f.ready(connectTo(halfway.port));
+      const s = await client(port);
+      let got = '';
+      s.on('data', (d) => (got += d));
+      const ended = new Promise<string>((r) => {
+        s.on('error', (e: NodeJS.ErrnoException) => r(e.code ?? 'error'));
+        s.on('close', () => r('closed'));
+      });
+      s.write('GET /');
+      await new Promise((r) => setTimeout(r, 5));
+      f.notReady();
+      expect(await ended).toBe('ECONNRESET');
+      expect(got).toBe('partial');
+      expect(f.metrics()).toMatchObject({ replayed: 0, cut: 1 });
+    });
+  });
 });

@@ -1,0 +1,101 @@
+import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { Endpoint } from '../types.js';
+
+/**
+ * The internal endpoints tunnels listen on behind LocalPort's fronts. A loopback port is picked by the
+ * kernel (bind to port 0) and handed to the tunnel; a Unix socket lives in a directory private to this
+ * LocalPort process, made by mkdtemp (0700, a fresh random name nobody can have planted), removed when
+ * the process exits.
+ */
+
+/** sun_path holds 108 bytes on Linux, 104 on macOS and the BSDs: stay under the smaller. */
+const MAX_SOCKET_PATH = 103;
+
+let socketDir: string | undefined;
+let sockets = 0;
+
+function privateDir(): string | undefined {
+  if (socketDir) return socketDir;
+  const bases = [process.env.XDG_RUNTIME_DIR, os.tmpdir(), '/tmp'].filter((b): b is string => !!b && path.isAbsolute(b));
+  for (const base of bases) {
+    // Room for "/lp-XXXXXX/" and a name such as "12345.sock".
+    if (base.length + 24 > MAX_SOCKET_PATH) continue;
+    try {
+      socketDir = mkdtempSync(path.join(base, 'lp-'));
+      const dir = socketDir;
+      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+      return socketDir;
+    } catch {
+      /* not writable: the next base */
+    }
+  }
+  return undefined;
+}
+
+/** A free loopback port, as the kernel hands it out. Another process may take it before the tunnel binds: the start then fails transiently and is retried with a new one. */
+export function freeLoopbackPort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen({ host, port: 0, exclusive: true }, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * An internal endpoint for one start of a tunnel: a Unix socket path when the technology can listen on
+ * one (and this machine has a short enough private directory), else a loopback port.
+ */
+export async function internalEndpoint(kind: 'tcp' | 'unix'): Promise<Endpoint> {
+  if (kind === 'unix' && process.platform !== 'win32') {
+    const dir = privateDir();
+    if (dir) {
+      const file = path.join(dir, `${++sockets}.sock`);
+      removeSocket({ path: file });
+      return { path: file };
+    }
+  }
+  return { host: '127.0.0.1', port: await freeLoopbackPort() };
+}
+
+/** Removes a Unix socket endpoint's file (a tunnel killed by force leaves it behind). */
+export function removeSocket(endpoint: Endpoint): void {
+  if (!('path' in endpoint)) return;
+  try {
+    unlinkSync(endpoint.path);
+  } catch {
+    /* not there */
+  }
+}
+
+export const describeEndpoint = (e: Endpoint) => ('path' in e ? e.path : net.isIPv6(e.host) ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`);
+
+/** Connects to an endpoint; resolves with the connected socket, rejects with the connect error. */
+export function connectTo(endpoint: Endpoint, signal?: AbortSignal, timeoutMs?: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = 'path' in endpoint ? net.connect({ path: endpoint.path }) : net.connect({ host: endpoint.host, port: endpoint.port, noDelay: true });
+    let timer: NodeJS.Timeout | undefined;
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      socket.destroy();
+      reject(error);
+    };
+    const onAbort = () => fail(new Error('aborted'));
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (timeoutMs !== undefined) timer = setTimeout(() => fail(Object.assign(new Error(`no answer from ${describeEndpoint(endpoint)} within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
+    socket.once('error', fail);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      socket.off('error', fail);
+      resolve(socket);
+    });
+  });
+}

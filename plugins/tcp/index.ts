@@ -1,0 +1,106 @@
+import dns from 'node:dns';
+import net from 'node:net';
+import { configObject, definePlugin, hostname, seconds, z, type ExitExplanation, type ServiceDefinition, type StreamForwardSpec } from '../../core/index.js';
+
+const PLUGIN_NAME = 'localport:tcp';
+
+/**
+ * `tcp`: relays the service's local port to `connection.host:remote_port` directly, inside LocalPort,
+ * with no child process. For a database reachable over a VPN, a container's port, an IPv4-only server
+ * exposed on ::1 too, or a quickstart with nothing installed but Node. It uses only the public
+ * in-process forward API (StreamForwardSpec), as a third-party technology would.
+ */
+export const tcpConnectionSchema = configObject({
+  host: hostname(),
+  /** Unset: LocalPort listens on 127.0.0.1 and ::1. */
+  bindAddress: hostname().optional(),
+  /** How long one connection to the target may take to open. */
+  connectTimeout: seconds()
+    .refine((v) => v > 0, 'must be more than 0')
+    .default(10),
+});
+
+export type TcpConnection = z.output<typeof tcpConnectionSchema>;
+export type TcpConnectionInput = { host: string; bindAddress?: string; connectTimeout?: number | string };
+
+declare module '../../core/types.js' {
+  interface TechnologyConnections {
+    tcp: TcpConnectionInput;
+  }
+}
+
+const showHost = (host: string, port: number) => (net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`);
+
+/** Opens one connection to `host:port`; rejects with the socket's error (ETIMEDOUT after `timeoutMs`). */
+export function openTcp(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port, noDelay: true });
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      socket.destroy();
+      reject(error);
+    };
+    const onAbort = () => fail(Object.assign(new Error('aborted'), { code: 'ABORT_ERR' }));
+    const timer = setTimeout(() => fail(Object.assign(new Error(`${showHost(host, port)} did not answer within ${timeoutMs / 1000} s`), { code: 'ETIMEDOUT' })), timeoutMs);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    socket.once('error', fail);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      socket.off('error', fail);
+      resolve(socket);
+    });
+  });
+}
+
+/** What a failed connection to the target means, and whether trying again may help. */
+export function explainTcpError(service: ServiceDefinition<TcpConnection>, error: NodeJS.ErrnoException): ExitExplanation {
+  const target = showHost(service.connection.host, service.remotePort);
+  switch (error.code) {
+    case 'ECONNREFUSED':
+      return { message: `connection refused by ${target}; is the service running there, on that port?`, failure: 'permanent' };
+    case 'ENOTFOUND':
+    case 'EAI_NONAME':
+      return { message: `unknown host ${service.connection.host}; check connection.host`, failure: 'permanent' };
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EAI_AGAIN':
+    case 'ECONNRESET':
+      return { message: `${target} could not be reached (${error.code}); is the network (VPN) up?`, failure: 'transient' };
+    default:
+      return { message: `${target}: ${error.message}`, failure: 'transient' };
+  }
+}
+
+export const tcpPlugin = () =>
+  definePlugin({
+    name: PLUGIN_NAME,
+    apply(api) {
+      api.registerTechnology<TcpConnection>({
+        type: 'tcp',
+        connectionSchema: tcpConnectionSchema,
+        localAddress: (c) => c.bindAddress,
+        describeTarget: (s) => showHost(s.connection.host, s.remotePort),
+        createForward(service): StreamForwardSpec {
+          const { host, connectTimeout } = service.connection;
+          return {
+            connect: (signal) => openTcp(host, service.remotePort, connectTimeout * 1000, signal),
+            explainError: (error) => explainTcpError(service, error as NodeJS.ErrnoException),
+          };
+        },
+        async doctor(services) {
+          const hosts = [...new Set(services.map((s) => s.connection.host))];
+          return Promise.all(
+            hosts.map(async (host) => {
+              const found = net.isIP(host) ? host : await dns.promises.lookup(host).then((a) => a.address, (e: NodeJS.ErrnoException) => `${e.code}`);
+              const ok = net.isIP(found) !== 0;
+              return { name: `host ${host}`, ok, required: true, detail: ok ? (found === host ? 'an IP address' : `resolves to ${found}`) : `does not resolve (${found}); check connection.host` };
+            }),
+          );
+        },
+      });
+    },
+  });
