@@ -3,6 +3,7 @@ import { selectServices, Supervisor, type Selection } from '../core/supervisor/S
 import { STOP_GRACE_MS, type ServiceSupervisor } from '../core/supervisor/ServiceSupervisor.js';
 import { Shutdown } from '../core/supervisor/shutdown.js';
 import { printable } from '../core/printable.js';
+import { showListen } from '../core/address.js';
 import type { Redactor } from '../core/redact.js';
 import type { Project } from './project.js';
 import { DEFAULT_OUTPUT, errorView, isHumanOutput, render, startFailure } from './output.js';
@@ -175,6 +176,7 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
       // made printable (they may quote a tunnel's output or a peer's answer).
       title: shown(`${s.name}: ${s.status().target}`),
       task: async (_: unknown, task: { title: string; skip(message?: string): void }) => {
+        const where = () => showListen(s.status().listen, s.service.localPort);
         const notReady = () => {
           const h = s.health.status();
           const last = h.lastCheck ? `last ${h.type} check: ${h.message}` : s.lastError ? `last error: ${s.lastError}` : `state ${s.state}`;
@@ -190,8 +192,13 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
         });
         try {
           await Promise.race([s.start(), timeout, stopped, abandoned]);
+          if (s.state === 'idle') {
+            // `start: lazy`: listening; the first connection (the command's, perhaps) starts the tunnel.
+            task.title = shown(`${s.name}: idle, listening on ${where()}; the tunnel starts on the first connection (${s.status().target})`);
+            return;
+          }
           if (s.state === 'ready' && !signalled) {
-            task.title = shown(`${s.name}: ready on ${s.localAddress}:${s.service.localPort}, checking health (${s.service.healthCheck.type})`);
+            task.title = shown(`${s.name}: ready on ${where()}, checking health (${s.service.healthCheck.type})`);
             // Healthy, not merely started: the check proves the service answers through the tunnel.
             await Promise.race([s.whenHealthy(), timeout, stopped, abandoned]);
           }
@@ -210,7 +217,7 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
           clearTimeout(timer);
           abandoned.catch(() => {});
         }
-        if (s.health.state === 'healthy') task.title = shown(`${s.name}: healthy on ${s.localAddress}:${s.service.localPort} (${s.status().target})`);
+        if (s.health.state === 'healthy') task.title = shown(`${s.name}: healthy on ${where()} (${s.status().target})`);
       },
     })),
     opts.tty,

@@ -6,6 +6,7 @@ import { daemonStatus, ensureDaemon } from './control/daemons.js';
 import type { Project } from './project.js';
 import { isHumanOutput, render } from './output.js';
 import { printable } from '../core/printable.js';
+import { showListen } from '../core/address.js';
 import { progressList } from './progress.js';
 
 export interface StartOptions {
@@ -19,7 +20,8 @@ export interface StartOptions {
   stderr: NodeJS.WritableStream;
 }
 
-const settled = (s: ServiceStatus | undefined) => !!s && (s.state === 'failed' || (s.state === 'ready' && s.health?.state === 'healthy'));
+/** Done waiting: healthy, failed, or idle (a `start: lazy` service listens; its tunnel starts on the first connection). */
+const settled = (s: ServiceStatus | undefined) => !!s && (s.state === 'failed' || s.state === 'idle' || (s.state === 'ready' && s.health?.state === 'healthy'));
 
 /**
  * `localport start`: makes sure the daemon runs, asks it to start the services, and shows the
@@ -55,7 +57,7 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
       task: async (_: unknown, task: { title: string }) => {
         for (;;) {
           const s = latest.get(name);
-          if (s) task.title = shown(`${name}: ${s.state}${s.state === 'ready' ? `, ${s.health?.type} ${s.health?.state}` : ''} (${s.target})`);
+          if (s) task.title = shown(s.state === 'idle' ? `${name}: idle, listening on ${showListen(s.listen ?? [], s.localPort)}; the tunnel starts on the first connection (${s.target})` : `${name}: ${s.state}${s.state === 'ready' ? `, ${s.health?.type} ${s.health?.state}` : ''} (${s.target})`);
           if (s?.state === 'failed') {
             failures.push(name);
             throw new Error(shown(s.lastError ?? 'failed'));

@@ -62,3 +62,14 @@ export function bindsOverlap(a: string, b: string): boolean {
   if (v4Wildcard(y)) return net.isIPv6(x) === false;
   return false;
 }
+
+/**
+ * Where a service listens, in one short cell: `127.0.0.1:5432`, or several addresses on one port as
+ * `127.0.0.1,[::1]:5432`.
+ */
+export function showListen(listen: readonly string[], port: number): string {
+  if (listen.length === 0) return `:${port}`;
+  if (listen.length === 1) return listen[0];
+  const suffix = `:${port}`;
+  return listen.every((l) => l.endsWith(suffix)) ? `${listen.map((l) => l.slice(0, -suffix.length)).join(',')}${suffix}` : listen.join(',');
+}

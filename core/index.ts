@@ -8,6 +8,7 @@ export type { ForwardInfo, HealthChange, RestartInfo, ShutdownPhaseInfo, Shutdow
 export { ConfigError, LocalPortError, PluginError, ServiceError, UsageError, type ConfigProblem } from './errors.js';
 export { bool, configObject, count, hostname, MAX_COUNT, MAX_NAME_LENGTH, MAX_SECONDS, nonEmpty, port, seconds } from './config/schema.js';
 export { printable } from './printable.js';
+export { showAddress, showListen } from './address.js';
 export { REDACTED } from './redact.js';
 /** The zod LocalPort validates with, for plugins' `connection` and `config` schemas. */
 export { z } from 'zod';

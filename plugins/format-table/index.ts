@@ -1,5 +1,5 @@
 import yaml from 'js-yaml';
-import { definePlugin, printable, type DaemonView, type ServiceState, type ServiceStatus, type View } from '../../core/index.js';
+import { definePlugin, printable, showListen, type DaemonView, type ServiceState, type ServiceStatus, type View } from '../../core/index.js';
 
 const PLUGIN_NAME = 'localport:format-table';
 
@@ -18,13 +18,8 @@ export function bytes(n: number): string {
   return `${v < 10 ? v.toFixed(1) : Math.round(v)}${units[i]}`;
 }
 
-/** Where a service listens: `127.0.0.1:5432`, or both loopbacks on one port as `127.0.0.1,[::1]:5432`. */
-export function listenCell(s: ServiceStatus): string {
-  const listen = Array.isArray(s.listen) && s.listen.length ? s.listen : [`${s.localAddress}:${s.localPort}`];
-  if (listen.length === 1) return listen[0];
-  const suffix = `:${s.localPort}`;
-  return listen.every((l) => l.endsWith(suffix)) ? `${listen.map((l) => l.slice(0, -suffix.length)).join(',')}${suffix}` : listen.join(',');
-}
+/** Where a service listens (a status from an older LocalPort has no `listen`). */
+export const listenCell = (s: ServiceStatus) => showListen(Array.isArray(s.listen) && s.listen.length ? s.listen : [`${s.localAddress}:${s.localPort}`], s.localPort);
 
 /** Connections now/in all (held and cut ones named), and bytes in/out, through LocalPort's listener. */
 function trafficCells(s: ServiceStatus): [string, string] {
