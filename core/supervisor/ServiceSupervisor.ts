@@ -38,8 +38,10 @@ export class ServiceSupervisor {
   #currentSpec: Pick<ForwardSpec, 'explainExit'> | undefined;
   /** LocalPort's listener on the user's port (with the relay): it lives from start to stop, across restarts. */
   #front: Front | undefined;
-  /** Traffic counted by every front this service opens. */
-  readonly #traffic = emptyTraffic();
+  /** Traffic counted by every front this service opens (and by the one it took over in a reload). */
+  #traffic = emptyTraffic();
+  /** A front handed over by the supervisor this one replaces (see handOverFront). */
+  #adopted: Front | undefined;
   /** Where the current forward listens (an internal endpoint with the relay), and how to reach it. */
   #endpoint: Endpoint | undefined;
   #connector: Connector | undefined;
@@ -205,6 +207,14 @@ export class ServiceSupervisor {
   async #openFront(): Promise<void> {
     const s = this.service;
     const hosts = this.#hosts();
+    const adopted = this.#adopted;
+    this.#adopted = undefined;
+    if (adopted) {
+      // The previous definition's front, on the same addresses: its connections wait for this tunnel.
+      adopted.rehome({ ...this.#frontHandlers(), holdTimeoutMs: (s.holdTimeout ?? 10) * 1000 });
+      this.#front = adopted;
+      return;
+    }
     const front = new Front({
       service: s.name,
       hosts,
@@ -213,8 +223,7 @@ export class ServiceSupervisor {
       holdTimeoutMs: (s.holdTimeout ?? 10) * 1000,
       logger: this.#logger,
       metrics: this.#traffic,
-      onDemand: () => this.#onDemand(),
-      ...(s.idleStop !== undefined ? { idleMs: s.idleStop * 1000, onIdle: () => this.#onIdle() } : {}),
+      ...this.#frontHandlers(),
     });
     try {
       await front.listen();
@@ -223,6 +232,27 @@ export class ServiceSupervisor {
       throw bindFailure(s.name, s.localPort, e.address ?? hosts[0], e);
     }
     this.#front = front;
+  }
+
+  #frontHandlers() {
+    const s = this.service;
+    return { onDemand: () => this.#onDemand(), ...(s.idleStop !== undefined ? { idleMs: s.idleStop * 1000, onIdle: () => this.#onIdle() } : {}) };
+  }
+
+  /**
+   * A hot reload changed this service: the front goes to `next` (the new definition's supervisor) if it
+   * listens on the same addresses and port, so the port stays open through the change and new connections
+   * wait for the new tunnel instead of being refused. Call before stopping this one; true if handed over.
+   */
+  handOverFront(next: ServiceSupervisor): boolean {
+    const front = this.#front;
+    if (!front || !next.relayed || next.service.localPort !== this.service.localPort) return false;
+    if (JSON.stringify(next.#hosts()) !== JSON.stringify(this.#hosts())) return false;
+    this.#front = undefined;
+    front.notReady();
+    next.#adopted = front;
+    next.#traffic = this.#traffic;
+    return true;
   }
 
   async #closeFront(): Promise<void> {

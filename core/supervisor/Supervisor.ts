@@ -159,8 +159,14 @@ export class Supervisor {
     return this.#inOrder(def.name, async () => {
       const old = this.services.get(def.name);
       const wasActive = !!old && old.state !== 'stopped';
+      const restart = (wasActive || opts.start) && def.enabled && !this.#closing;
+      // The port stays open through the change when the new definition listens where the old one did.
+      const next = restart && old ? new ServiceSupervisor(def, this.hub, this.opts) : undefined;
+      const handedOver = !!next && old!.handOverFront(next);
       await this.#stopAndForget(def.name);
-      return (wasActive || opts.start) && def.enabled ? this.#begin(def) : {};
+      if (!restart) return {};
+      if (handedOver && !this.services.has(def.name)) this.services.set(def.name, next!);
+      return this.#begin(def);
     });
   }
 

@@ -66,7 +66,7 @@ export { showAddress };
 const SKIPPABLE = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT', 'EINVAL']);
 
 export class Front {
-  readonly #opts: FrontOptions;
+  readonly #opts: FrontOptions;  // mutable fields: see rehome()
   readonly #servers: net.Server[] = [];
   #connector: Connector | undefined;
   readonly #held = new Set<Held>();
@@ -126,6 +126,19 @@ export class Front {
       bytesOut += s.bytesWritten;
     }
     return { ...this.#metrics, held: this.#held.size, active: this.#live.size, bytesIn, bytesOut };
+  }
+
+  /**
+   * Hands the front to a new owner (a hot reload that changed the service but not where it listens): its
+   * demand/idle callbacks and hold bound are the new owner's from now on; connections stay.
+   */
+  rehome(opts: Pick<FrontOptions, 'onDemand' | 'onIdle' | 'idleMs' | 'holdTimeoutMs' | 'onUpstreamRefused'>): void {
+    Object.assign(this.#opts, { onDemand: undefined, onIdle: undefined, idleMs: undefined, onUpstreamRefused: undefined }, opts);
+  }
+
+  /** The hosts and port it listens on, for a new owner to compare with its own. */
+  get port(): number {
+    return this.#opts.port;
   }
 
   /** Whether the upstream is ready (connections are relayed at once). */

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
@@ -68,19 +69,24 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'a lazy service under the daemon', () 
     expect(idle.health?.lastCheck ?? null).toBeNull();
     expect(tunnelsServing(local, 'ssh')).toEqual([]);
 
-    // 2. The first connection starts the tunnel and is answered (it waited for it: counted as held).
+    // 2. The first connection starts the tunnel (it waits for it: counted as held). It stays open, so the
+    //    tunnel cannot go idle while we look; a request beside it is answered.
+    const first = net.connect(local, '127.0.0.1');
+    first.on('error', () => {});
     expect(await httpGet(local, '127.0.0.1', 15000)).toBe('lazy through ssh');
     const up = await status();
-    expect(up).toMatchObject({ state: 'ready', traffic: { total: 1, heldTotal: 1 } });
+    expect(up).toMatchObject({ state: 'ready', traffic: { total: 2, active: 1 } });
+    expect(up.traffic!.heldTotal).toBeGreaterThanOrEqual(1);
     expect(up.pid).toEqual(expect.any(Number));
     expect(alive(up.pid!)).toBe(true);
     expect(tunnelsServing(local, 'ssh').map((p) => p.pid)).toEqual([up.pid]);
     await waitUntil(async () => (await status()).health?.state === 'healthy', 5000, 'healthy while up');
 
     // 3. One second without a connection: the tunnel stops; the service is idle, not failed.
+    first.destroy();
     await waitUntil(async () => (await status()).state === 'idle', 5000, 'idle after idle_stop');
     const again = await status();
-    expect(again).toMatchObject({ state: 'idle', pid: null, traffic: { total: 1, active: 0 } });
+    expect(again).toMatchObject({ state: 'idle', pid: null, traffic: { total: 2, active: 0 } });
     await waitUntil(() => !alive(up.pid!), 3000, 'the tunnel process gone');
     expect(tunnelsServing(local, 'ssh')).toEqual([]);
     // Health checks run only while the tunnel is up.
@@ -88,10 +94,13 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'a lazy service under the daemon', () 
     await new Promise((r) => setTimeout(r, 600));
     expect((await status()).health?.lastCheck ?? null).toBe(lastCheck ?? null);
 
-    // 4. The next connection (over IPv6 this time) brings it back.
+    // 4. The next connection (over IPv6 this time) brings it back (kept open while we look, as above).
+    const next = net.connect(local, '::1');
+    next.on('error', () => {});
     expect(await httpGet(local, '::1', 15000)).toBe('lazy through ssh');
     const back = await status();
-    expect(back).toMatchObject({ state: 'ready', traffic: { total: 2 } });
+    expect(back).toMatchObject({ state: 'ready', traffic: { total: 4 } });
     expect(back.pid).not.toBe(up.pid);
+    next.destroy();
   }, 60000);
 });
