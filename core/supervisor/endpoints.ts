@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +8,7 @@ import type { Endpoint } from '../types.js';
  * The internal endpoints tunnels listen on behind LocalPort's fronts. A loopback port is picked by the
  * kernel (bind to port 0) and handed to the tunnel; a Unix socket lives in a directory private to this
  * LocalPort process, made by mkdtemp (0700, a fresh random name nobody can have planted), removed when
- * the process exits.
+ * the process exits — or, if it was killed, by the next LocalPort that makes one in the same place.
  */
 
 /** sun_path holds 108 bytes on Linux, 104 on macOS and the BSDs: stay under the smaller. */
@@ -17,14 +17,52 @@ const MAX_SOCKET_PATH = 103;
 let socketDir: string | undefined;
 let sockets = 0;
 
+/** `localport-s<pid>-XXXXXX`: the pid says whose it is, so a directory a killed LocalPort left is found. */
+const PREFIX = 'localport-s';
+const OURS = /^localport-s(\d+)-[A-Za-z0-9]{6}$/;
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/** Removes the socket directories of LocalPort processes that are gone (killed: their exit handler never ran). */
+function removeLeftovers(base: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(base);
+  } catch {
+    return;
+  }
+  const uid = process.getuid?.();
+  for (const name of entries) {
+    const m = OURS.exec(name);
+    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+    const dir = path.join(base, name);
+    try {
+      const st = lstatSync(dir);
+      // Only a real directory of our own: never follow a link, never touch another user's.
+      if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      /* gone meanwhile, or not ours to remove */
+    }
+  }
+}
+
 function privateDir(): string | undefined {
   if (socketDir) return socketDir;
   const bases = [process.env.XDG_RUNTIME_DIR, os.tmpdir(), '/tmp'].filter((b): b is string => !!b && path.isAbsolute(b));
   for (const base of bases) {
-    // Room for "/lp-XXXXXX/" and a name such as "12345.sock".
-    if (base.length + 24 > MAX_SOCKET_PATH) continue;
+    // Room for "/localport-s<pid>-XXXXXX/" and a name such as "12345.sock".
+    if (base.length + 40 > MAX_SOCKET_PATH) continue;
     try {
-      socketDir = mkdtempSync(path.join(base, 'lp-'));
+      socketDir = mkdtempSync(path.join(base, `${PREFIX}${process.pid}-`));
+      removeLeftovers(base);
       const dir = socketDir;
       process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
       return socketDir;

@@ -50,7 +50,7 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'ssh technology through a real sshd', 
     // ssh listens on a private Unix socket behind LocalPort's own listener on the local port.
     const cmd = processesMatching(`.sock:127.0.0.1:${web.port}`);
     expect(cmd).toHaveLength(1);
-    expect(cmd[0].cmd).toMatch(new RegExp(`-L /\\S+/lp-\\w+/\\d+\\.sock:127\\.0\\.0\\.1:${web.port}`));
+    expect(cmd[0].cmd).toMatch(new RegExp(`-L /\\S+/localport-s\\d+-\\w+/\\d+\\.sock:127\\.0\\.0\\.1:${web.port}`));
     expect(cmd[0].cmd).toContain('ExitOnForwardFailure=yes');
     expect(cmd[0].cmd).toContain('BatchMode=yes');
   });
