@@ -56,6 +56,8 @@ interface Held {
 /** How soon a connection the upstream refused is tried again (while the hold bound allows), doubling up to RETRY_MAX_MS. */
 const RETRY_MS = 50;
 const RETRY_MAX_MS = 1000;
+/** The most connections one service holds while its tunnel is not ready; more are reset (see #overflow). */
+export const MAX_HELD = 1000;
 /** The most a connection's first bytes are kept for a replay (see #pipe). */
 const REPLAY_MAX = 64 * 1024;
 /** How long a reset upstream waits to learn whether its tunnel is dying (then it is replayed) or not (then it is cut). */
@@ -231,7 +233,23 @@ export class Front {
     clearTimeout(this.#idleTimer);
     socket.on('error', () => {});
     if (this.#connector) void this.#serve(socket, Date.now());
+    else if (this.#held.size >= MAX_HELD) this.#overflow(socket);
     else this.#hold(socket, Date.now());
+  }
+
+  #overflowLogged = 0;
+
+  /**
+   * More connections wait than any client needs (a flood while the tunnel is down): each one holds a file
+   * descriptor until the hold bound, and a LocalPort out of descriptors cannot even write its log. The
+   * excess is reset at once, counted as timed out, and logged at most every 10 s.
+   */
+  #overflow(socket: net.Socket): void {
+    this.#metrics.timedOut++;
+    socket.resetAndDestroy();
+    if (Date.now() - this.#overflowLogged < 10_000) return;
+    this.#overflowLogged = Date.now();
+    this.#opts.logger.warn({ service: this.#opts.service, held: this.#held.size }, `service ${this.#opts.service}: ${MAX_HELD} connections are already waiting for the tunnel; new ones are reset until it is back`);
   }
 
   /**

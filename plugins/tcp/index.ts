@@ -55,10 +55,18 @@ export function openTcp(host: string, port: number, timeoutMs: number, signal: A
   });
 }
 
+/** Whether `host` names this machine's loopback or every address (where LocalPort's own listener is). */
+export function isThisMachine(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || h === '::' || h === '0.0.0.0' || (net.isIPv4(h) && h.startsWith('127.'));
+}
+
 /** What a failed connection to the target means, and whether trying again may help. */
 export function explainTcpError(service: ServiceDefinition<TcpConnection>, error: NodeJS.ErrnoException): ExitExplanation {
   const target = showHost(service.connection.host, service.remotePort);
   switch (error.code) {
+    case 'ELOOP':
+      return { message: `${target} is this service's own local port: LocalPort would relay to itself; point connection.host or remote_port at the real server`, failure: 'permanent' };
     case 'ECONNREFUSED':
       return { message: `connection refused by ${target}; is the service running there, on that port?`, failure: 'permanent' };
     case 'ENOTFOUND':
@@ -86,6 +94,11 @@ export const tcpPlugin = () =>
         describeTarget: (s) => showHost(s.connection.host, s.remotePort),
         createForward(service): StreamForwardSpec {
           const { host, connectTimeout } = service.connection;
+          if (service.remotePort === service.localPort && isThisMachine(host)) {
+            // LocalPort listens there itself: every connection would open another, until no descriptor is left.
+            const loop = Object.assign(new Error('loop'), { code: 'ELOOP' });
+            return { connect: () => Promise.reject(loop), ready: () => Promise.reject(loop), explainError: (error) => explainTcpError(service, error as NodeJS.ErrnoException) };
+          }
           return {
             connect: (signal) => openTcp(host, service.remotePort, connectTimeout * 1000, signal),
             explainError: (error) => explainTcpError(service, error as NodeJS.ErrnoException),

@@ -4,8 +4,9 @@
  */
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import net from 'node:net';
-import { Front, type Connector } from '../../../core/supervisor/front.js';
+import { Front, MAX_HELD, type Connector } from '../../../core/supervisor/front.js';
 import { freePort } from '../../helpers/net.js';
+import { waitUntil } from '../../helpers/procs.js';
 
 const logger = { debug() {}, info() {}, warn() {}, error() {} };
 const cleanups: (() => unknown)[] = [];
@@ -300,4 +301,23 @@ describe('Front', () => {
       expect(f.metrics()).toMatchObject({ replayed: 0, cut: 1 });
     });
   });
+
+  it(`holds at most ${MAX_HELD} connections while the tunnel is down; the excess is reset at once, counted and logged once`, async () => {
+    const port = await freePort();
+    const warn = jest.fn();
+    const f = await front({ port, logger: { ...logger, warn } });
+    const held = await Promise.all(Array.from({ length: MAX_HELD }, () => client(port)));
+    await waitUntil(() => f.metrics().held === MAX_HELD, 10000, 'all held');
+    const outcome = () =>
+      new Promise<string>((r) => {
+        const extra = net.connect({ host: '127.0.0.1', port });
+        extra.on('error', (e: NodeJS.ErrnoException) => r(e.code ?? 'error'));
+        extra.on('close', () => r('closed'));
+      });
+    expect(await outcome()).toBe('ECONNRESET');
+    expect(await outcome()).toBe('ECONNRESET');
+    expect(f.metrics()).toMatchObject({ held: MAX_HELD, timedOut: 2 });
+    expect(warn).toHaveBeenCalledTimes(1);
+    held.forEach((h) => h.destroy());
+  }, 30000);
 });
