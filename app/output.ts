@@ -28,12 +28,12 @@ export function checkFormat(hub: LocalPort, output: string, aliases: readonly st
  * command: a view may quote a config value, a tunnel's output or an error message. `stream`: one
  * item of a stream (`logs -f`, `status --watch`), one line in a machine format.
  */
-export function render(hub: LocalPort, output: string, view: View, color: boolean, opts: { stream?: boolean } = {}): string {
+export function render(hub: LocalPort, output: string, view: View, color: boolean, opts: { stream?: boolean; width?: number } = {}): string {
   checkFormat(hub, output);
   const plugin = hub.formatters.pluginOf(output) ?? '?';
   let text: unknown;
   try {
-    text = hub.formatters.get(output).render(hub.redactor.data(view), { color, stream: opts.stream === true });
+    text = hub.formatters.get(output).render(hub.redactor.data(view), { color, stream: opts.stream === true, ...(opts.width !== undefined ? { width: opts.width } : {}) });
   } catch (error) {
     if (error instanceof LocalPortError) throw error;
     throw new PluginError(plugin, `formatter '${output}'`, error);

@@ -1,9 +1,11 @@
+import { useColor, withColorEnv } from './terminal.js';
+
 /**
  * The listr2 progress tree both `run` and `start` draw: on stderr (stdout belongs to the command or the
  * summary), animated on a terminal, plain lines otherwise, none for a machine format. listr2 loads only when a tree is drawn.
  */
 export async function progressList<T>(tasks: T[], tty: boolean, quiet = false) {
-  const { Listr, ListrLogger, ProcessOutput } = await import('listr2');
+  const { Listr, ListrLogger, ProcessOutput } = await withColorEnv(useColor(process.stderr), () => import('listr2'));
   const logger = new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr), useIcons: tty });
   return new Listr(tasks as never, {
     concurrent: true,

@@ -22,6 +22,8 @@ export interface RunOptions {
   command: string[];
   output: string;
   color: boolean;
+  /** Columns the status table must fit (undefined: no limit). */
+  width?: number;
   /** Whether stderr is a terminal: the animated tree, or plain lines. */
   tty: boolean;
   stdout: NodeJS.WritableStream;
@@ -128,7 +130,7 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
       opts.stderr.write(`${hub.redactor.text(`${failures.length} of ${sups.length} service${sups.length === 1 ? '' : 's'} could not start (${failed.join(', ')}); ${opts.command.length ? 'the command was not run' : 'stopping'}. Logs: ${project.logFile}`)}\n`);
       return 1;
     }
-    out.write(`${render(hub, opts.output, { kind: 'status', services: supervisor.status() }, opts.color)}\n`);
+    out.write(`${render(hub, opts.output, { kind: 'status', services: supervisor.status() }, opts.color, { width: opts.width })}\n`);
 
     // From here on, state and health changes are news: print them as they happen.
     const news = (line: string) => isHumanOutput(opts.output) && out.write(`${printable(hub.redactor.text(`${new Date().toISOString()} ${line}`))}\n`);

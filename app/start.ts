@@ -14,6 +14,8 @@ export interface StartOptions {
   timeout: number;
   output: string;
   color: boolean;
+  /** Columns the status table must fit (undefined: no limit). */
+  width?: number;
   tty: boolean;
   logLevel: string;
   stdout: NodeJS.WritableStream;
@@ -78,7 +80,7 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
   polling = false;
   await poll.catch(() => {});
   const st = await daemonStatus(daemon.socket, names);
-  opts.stdout.write(`${render(hub, opts.output, { kind: 'status', ...st }, opts.color)}\n`);
+  opts.stdout.write(`${render(hub, opts.output, { kind: 'status', ...st }, opts.color, { width: opts.width })}\n`);
   if (failures.length) {
     opts.stderr.write(`${hub.redactor.text(`error: ${failures.length} of ${names.length} service${names.length === 1 ? '' : 's'} did not start: ${failures.join(', ')} (why, with the stack of a plugin's bug: localport logs)`)}\n`);
     return 1;

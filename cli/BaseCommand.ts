@@ -8,10 +8,10 @@ import { Redactor } from '../core/redact.js';
 import type { View } from '../core/types.js';
 import type { Project } from '../app/project.js';
 import { DEFAULT_OUTPUT } from '../app/output.js';
+import { terminalWidth, useColor } from '../app/terminal.js';
 import { globals } from './globals.js';
 
-export const useColor = (stream: NodeJS.WriteStream | NodeJS.WritableStream) =>
-  (stream as NodeJS.WriteStream).isTTY === true && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
+export { useColor };
 
 /**
  * Options every command takes, and the one place errors become output and exit codes: an error is a
@@ -25,6 +25,7 @@ export abstract class BaseCommand extends Command {
   outputOption = Option.String('-o,--output', { description: `Output format: ${DEFAULT_OUTPUT} (default), json, text (one plain line per service, for scripts), or a format a formatter plugin registers` });
   json = Option.Boolean('--json', false, { description: 'Same as --output json' });
   logLevelOption = Option.String('--log-level', { description: `Log file level: ${LOG_LEVELS.join(', ')} (default info)` });
+  colorOption = Option.Boolean('--color', { description: 'Colour the output, or with --no-color never; default: on a terminal, unless NO_COLOR is set (FORCE_COLOR forces it)' });
 
   /** Other names a command accepts for a format (`config export -o yaml`: its default output is YAML). */
   static outputAliases: Readonly<Record<string, string>> = {};
@@ -52,7 +53,12 @@ export abstract class BaseCommand extends Command {
   }
 
   get color(): boolean {
-    return useColor(this.context.stdout);
+    return useColor(this.context.stdout, this.colorOption ?? globals.color);
+  }
+
+  /** The columns a table must fit: the terminal's, unless the command has `--wide` and it was given. */
+  get width(): number | undefined {
+    return terminalWidth(this.context.stdout, (this as { wide?: boolean }).wide === true);
   }
 
   /**
@@ -103,7 +109,7 @@ export abstract class BaseCommand extends Command {
   /** Renders a view through the formatter registry, onto stdout. */
   async show(view: View): Promise<void> {
     const { render } = await import('../app/output.js');
-    const text = render(await this.outputHub(), this.output, view, this.color);
+    const text = render(await this.outputHub(), this.output, view, this.color, { width: this.width });
     // Nothing to list (`status -o text` without services) is no output, not an empty line a script would read.
     if (text !== '') this.context.stdout.write(`${text}\n`);
   }

@@ -6,13 +6,15 @@ export interface Globals {
   config?: string;
   output?: string;
   logLevel?: string;
+  /** `--color` / `--no-color` given before the command. */
+  color?: boolean;
   /** `run`'s COMMAND: everything after the first `--`. */
   command: string[];
 }
 
 export const globals: Globals = { command: [] };
 
-const WITH_VALUE: Record<string, keyof Omit<Globals, 'command'>> = { '-c': 'config', '--config': 'config', '--output': 'output', '-o': 'output', '--log-level': 'logLevel' };
+const WITH_VALUE: Record<string, 'config' | 'output' | 'logLevel'> = { '-c': 'config', '--config': 'config', '--output': 'output', '-o': 'output', '--log-level': 'logLevel' };
 
 /**
  * The `--output` (or `--json`) anywhere among `args`, for when clipanion cannot parse them: its error
@@ -47,6 +49,9 @@ export function extractGlobals(argv: string[]): { args: string[]; globals: Globa
       args.splice(0, 2);
     } else if (head === '--json') {
       g.output = 'json';
+      args.shift();
+    } else if (head === '--color' || head === '--no-color') {
+      g.color = head === '--color';
       args.shift();
     } else break;
   }

@@ -386,11 +386,12 @@ export type DaemonView =
 /**
  * Renders a view as text. Every command's output is a View, so a formatter plugin works for every
  * command. The view is redacted already. `stream`: the view is one item of a stream (`logs -f`,
- * `status --watch`), so a machine format writes it on one line (JSON → NDJSON).
+ * `status --watch`), so a machine format writes it on one line (JSON → NDJSON). `width`: the terminal's
+ * columns, for a human format to fit its tables to; undefined with `--wide`, or when not a terminal.
  */
 export interface Formatter {
   type: string;
-  render(view: View, opts: { color: boolean; stream?: boolean }): string;
+  render(view: View, opts: { color: boolean; stream?: boolean; width?: number }): string;
 }
 
 // ---------------------------------------------------------------------------------------------

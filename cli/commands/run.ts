@@ -30,6 +30,7 @@ export class RunCommand extends BaseCommand {
   tags = Option.Array('-t,--tag', [], { description: 'Select the services with this tag (repeatable)' });
   all = Option.Boolean('-a,--all', false, { description: 'Select every enabled service (the default when nothing is named)' });
   timeout = Option.String('--timeout', { description: 'Seconds to wait for every service to be ready (default 60)' });
+  wide = Option.Boolean('--wide', false, { description: 'The status table with every column, uncut (default: it fits the terminal)' });
 
   async run(): Promise<number> {
     const timeout = this.seconds(this.timeout, '--timeout', 60);
@@ -41,6 +42,7 @@ export class RunCommand extends BaseCommand {
       command: globals.command,
       output: this.output,
       color: this.color,
+      width: this.width,
       tty: this.progressTty,
       stdout: this.context.stdout,
       stderr: this.context.stderr,

@@ -23,6 +23,7 @@ export class StartCommand extends BaseCommand {
   tags = Option.Array('-t,--tag', [], { description: 'Select the services with this tag (repeatable)' });
   all = Option.Boolean('-a,--all', false, { description: 'Every enabled service (the default when nothing is named)' });
   timeout = Option.String('--timeout', { description: 'Seconds to wait for every service to be healthy (default 60)' });
+  wide = Option.Boolean('--wide', false, { description: 'The status table with every column, uncut (default: it fits the terminal)' });
 
   async run(): Promise<number> {
     const timeout = this.seconds(this.timeout, '--timeout', 60);
@@ -33,6 +34,7 @@ export class StartCommand extends BaseCommand {
       timeout,
       output: this.output,
       color: this.color,
+      width: this.width,
       tty: this.progressTty,
       logLevel: this.logLevel,
       stdout: this.context.stdout,

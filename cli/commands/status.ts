@@ -16,12 +16,14 @@ export class StatusCommand extends BaseCommand {
       ['Every service', '$0 status'],
       ['One service, as JSON', '$0 status db --output json'],
       ['Refresh every 5 seconds', '$0 status --watch --interval 5'],
+      ['Every column, however wide', '$0 status --wide'],
     ],
   });
 
   services = Option.Rest({ name: 'SERVICE' });
   watch = Option.Boolean('-w,--watch', false, { description: 'Redraw until Ctrl-C' });
   interval = Option.String('--interval', { description: 'Seconds between redraws with --watch (default 2)' });
+  wide = Option.Boolean('--wide', false, { description: 'Every column, uncut (default: the table fits the terminal)' });
 
   async run(): Promise<number> {
     const interval = this.seconds(this.interval, '--interval', 2);
@@ -34,7 +36,7 @@ export class StatusCommand extends BaseCommand {
     // (the daemon keeps the previous config and reports the reload error).
     const file = await this.configFile();
     // --watch is a stream: a machine format prints one line per redraw (NDJSON).
-    const opts = { stream: this.watch };
+    const opts = { stream: this.watch, width: this.width };
     const draw = async (): Promise<string> => {
       const daemon = await findDaemon(file);
       if (daemon) {
@@ -49,7 +51,8 @@ export class StatusCommand extends BaseCommand {
       this.context.stdout.write(`${await draw()}\n`);
       return 0;
     }
-    const clear = this.color && this.output === 'table' ? '\x1b[H\x1b[2J' : '';
+    // Clearing the screen is for a terminal, coloured or not.
+    const clear = (this.context.stdout as NodeJS.WriteStream).isTTY && this.output === 'table' ? '\x1b[H\x1b[2J' : '';
     for (;;) {
       this.context.stdout.write(`${clear}${await draw()}\n`);
       await new Promise((r) => setTimeout(r, interval * 1000));

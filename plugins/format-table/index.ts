@@ -1,4 +1,6 @@
+import cliTruncate from 'cli-truncate';
 import yaml from 'js-yaml';
+import stringWidth from 'string-width';
 import { definePlugin, printable, showListen, type DaemonView, type ServiceState, type ServiceStatus, type View } from '../../core/index.js';
 
 const PLUGIN_NAME = 'localport:format-table';
@@ -29,11 +31,59 @@ function trafficCells(s: ServiceStatus): [string, string] {
   return [`${t.active}/${t.total}${extra.length ? ` (${extra.join(', ')})` : ''}`, `${bytes(t.bytesIn)}/${bytes(t.bytesOut)}`];
 }
 
-function table(rows: string[][], widthsFrom: string[][] = rows): string {
-  // Width by visible length: colour codes take no columns.
-  const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length;
-  const widths = widthsFrom[0].map((_, i) => Math.max(...widthsFrom.map((r) => visible(r[i] ?? ''))));
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell + ' '.repeat(widths[i] - visible(cell)))).join('  ').trimEnd()).join('\n');
+/** Columns apart: two spaces. */
+const GAP = 2;
+
+function table(rows: string[][], widths: number[] = naturalWidths(rows)): string {
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell + ' '.repeat(Math.max(0, widths[i] - stringWidth(cell))))).join(' '.repeat(GAP)).trimEnd()).join('\n');
+}
+
+/** Each column's width as the terminal shows it: colour codes take no columns, wide characters two. */
+const naturalWidths = (rows: string[][]) => rows[0].map((_, i) => Math.max(...rows.map((r) => stringWidth(r[i] ?? ''))));
+
+/**
+ * How the status table fits `width` columns. Cells are cut with an ellipsis, never wrapped. First the
+ * columns that can give room shrink to a comfortable width, leaving out the least useful columns one by
+ * one until the table fits; if it still does not, they shrink further, to their minimum. `undefined`
+ * width (--wide, or not a terminal): everything, uncut.
+ */
+export interface Fit {
+  /**
+   * Column index → the width it may shrink to at each stage (comfortable, tight, tightest); they give room
+   * in this order. Within a stage, columns are left out (see `drop`) before the next, tighter stage.
+   */
+  shrink: [number, number, number, number][];
+  /** Columns left out, in this order, when shrinking is not enough. */
+  drop: number[];
+}
+
+export function fitTable(rows: string[][], width: number | undefined, fit: Fit): string {
+  if (width === undefined || width <= 0) return table(rows);
+  const stages = [1, 2, 3] as const;
+  for (const stage of stages) {
+    for (let k = 0; k <= fit.drop.length; k++) {
+      const gone = fit.drop.slice(0, k);
+      const keep = rows[0].map((_, i) => i).filter((i) => !gone.includes(i));
+      const cells = rows.map((r) => keep.map((i) => r[i]));
+      const widths = naturalWidths(cells);
+      let total = widths.reduce((a, b) => a + b, 0) + GAP * (widths.length - 1);
+      for (const [col, ...floors] of fit.shrink) {
+        const at = keep.indexOf(col);
+        if (at < 0 || total <= width) continue;
+        const cut = Math.min(Math.max(0, widths[at] - floors[stage - 1]), total - width);
+        widths[at] -= cut;
+        total -= cut;
+      }
+      // The last stage takes what it gets: every droppable column gone, every column at its minimum.
+      if (total <= width || (stage === 3 && k === fit.drop.length)) {
+        return table(
+          cells.map((r) => r.map((cell, i) => (stringWidth(cell) > widths[i] ? cliTruncate(cell, widths[i], { position: 'end' }) : cell))),
+          widths,
+        );
+      }
+    }
+  }
+  return table(rows);
 }
 
 /** 5s, 3m12s, 2h05m, 3d04h */
@@ -45,7 +95,23 @@ export function uptime(ms: number): string {
   return `${Math.floor(s / 86400)}d${String(Math.floor((s % 86400) / 3600)).padStart(2, '0')}h`;
 }
 
-export function renderStatus(services: ServiceStatus[], color: boolean): string {
+/** Column indexes of the status table, for its Fit. */
+const COL = { service: 0, tech: 1, state: 2, health: 3, pid: 4, local: 5, target: 6, uptime: 7, restarts: 8, conns: 9, io: 10, error: 11 } as const;
+
+/** The target gives room first (it is the longest and the least read), then the error, health and address. */
+const STATUS_FIT: Fit = {
+  shrink: [
+    [COL.target, 32, 12, 12],
+    [COL.error, 32, 16, 16],
+    [COL.health, 24, 12, 12],
+    [COL.local, 24, 24, 12],
+    [COL.service, 20, 20, 10],
+  ],
+  drop: [COL.pid, COL.uptime, COL.tech, COL.restarts, COL.io, COL.conns],
+};
+
+/** `width`: the terminal's columns (the table is fitted to it); undefined shows every column uncut (`--wide`, a pipe). */
+export function renderStatus(services: ServiceStatus[], color: boolean, width?: number): string {
   if (services.length === 0) return 'No services.';
   const paint = (state: ServiceState) => (color ? `\x1b[${COLORS[state]}m${state}\x1b[0m` : state);
   const head = ['SERVICE', 'TECH', 'STATE', 'HEALTH', 'PID', 'LOCAL', 'TARGET', 'UPTIME', 'RESTARTS', 'CONNS', 'IN/OUT', 'LAST ERROR'];
@@ -69,8 +135,8 @@ export function renderStatus(services: ServiceStatus[], color: boolean): string 
     String(s.restarts),
     ...trafficCells(s),
     (s.state === 'ready' && s.health?.state === 'unhealthy' ? s.health.message : s.lastError) ?? '',
-  ].map((cell, i) => (i === 2 ? cell : printable(cell))));
-  return table([head, ...rows]);
+  ].map((cell, i) => (i === COL.state ? cell : printable(cell))));
+  return fitTable([head, ...rows], width, STATUS_FIT);
 }
 
 function renderError(view: Extract<View, { kind: 'error' }>): string {
@@ -111,10 +177,10 @@ export const tableFormatterPlugin = () =>
     apply(api) {
       api.registerFormatter({
         type: 'table',
-        render(view: View, { color }) {
+        render(view: View, { color, width }) {
           switch (view.kind) {
             case 'status': {
-              const table = renderStatus(view.services, color);
+              const table = renderStatus(view.services, color, width);
               if (view.runner === undefined) return table;
               const head = view.runner
                 ? `localport ${view.runner.mode} (pid ${view.runner.pid}) is running ${view.config ?? ''}`.trimEnd()

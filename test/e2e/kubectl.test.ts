@@ -62,7 +62,7 @@ describeWithPeer('kubectl + PostgreSQL + OpenSSH sshd', hasKubectl && hasPostgre
     );
     const query = ['psql', '-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-tAc', "select 'through kubectl, ' || current_user"];
     const r = await runCli(['run', 'db', '--', 'sh', '-c', 'exec "$@" -p "$LOCALPORT_DB_PORT"', 'sh', ...query], { cwd: dir, env: { ...env, PGPASSWORD: pg.password } });
-    expect(r.stderr).toContain(`db: healthy on 127.0.0.1,[::1]:${local}`);
+    expect(r.stderr).toContain(`db: healthy on localhost:${local}`);
     expect(r.stdout).toBe('through kubectl, postgres\n');
     expect(r.code).toBe(0);
     const seven = await runCli(['run', '--', process.execPath, '-e', 'process.exit(7)'], { cwd: dir, env: { ...env, PGPASSWORD: pg.password } });

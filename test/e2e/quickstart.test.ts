@@ -41,11 +41,11 @@ it('the README quickstart runs verbatim with nothing but Node on PATH: a tcp ser
       );
       expect({ cmd: [cmd, ...args].join(' '), code: r.code, stderr: r.code ? r.stderr : '' }).toEqual({ cmd: [cmd, ...args].join(' '), code: 0, stderr: '' });
       // The progress tree (plain lines off a terminal) is on stderr, the command's output on stdout.
-      expect(r.stderr).toContain('demo-api: healthy on 127.0.0.1,[::1]:7780 (127.0.0.1:7781)');
+      expect(r.stderr).toContain('demo-api: healthy on localhost:7780 (127.0.0.1:7781)');
       expect(r.stdout).toContain('GET http://localhost:7780/ → 200 hello from the demo API');
       // `localport status`, run by the command: the service, ready and healthy, with the request counted.
       expect(r.stdout).toMatch(/localport run \(pid \d+\) is running .*examples\/quickstart\/localport\.yaml/);
-      expect(r.stdout).toMatch(/^demo-api\s+tcp\s+ready\s+http: healthy .*127\.0\.0\.1,\[::1\]:7780\s+127\.0\.0\.1:7781\s+\S+\s+0\s+\d\/[1-9]\d*\s+[1-9]\d*B\/[1-9]\d*B/m);
+      expect(r.stdout).toMatch(/^demo-api\s+tcp\s+ready\s+http: healthy .*localhost:7780\s+127\.0\.0\.1:7781\s+\S+\s+0\s+\d\/[1-9]\d*\s+[1-9]\d*B\/[1-9]\d*B/m);
     }
     expect(tunnelsServing(7780)).toEqual([]);
   } finally {

@@ -59,7 +59,7 @@ ${connectionExtra}${extra(local)}`,
   it('runs the command against the forward, prints its output, and exits 0 leaving no ssh behind', async () => {
     const { dir, local } = await project();
     const r = await runCli(['run', 'web', '--', 'node', '-e', fetchScript], { cwd: dir, env });
-    expect(r.stderr).toContain(`web: healthy on 127.0.0.1,[::1]:${local}`);
+    expect(r.stderr).toContain(`web: healthy on localhost:${local}`);
     expect(r.stdout).toBe('hello from behind the bastion\n');
     expect(r.code).toBe(0);
     expect(tunnels(local)).toEqual([]);

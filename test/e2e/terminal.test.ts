@@ -1,0 +1,102 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { BIN, runCli } from '../helpers/cli.js';
+
+// Colour and width as a user's terminal gets them: the status table of a config with nothing running.
+
+const root = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-term-'));
+const file = path.join(root, 'localport.yaml');
+writeFileSync(
+  file,
+  `services:
+  - name: api-gateway-service
+    technology: ssh
+    local_port: 18443
+    remote_port: 8443
+    connection: { host: bastion.very-long-hostname.example.com, user: deploy-user, remote_host: api-gateway.internal.cluster.local }
+  - name: db
+    technology: tcp
+    local_port: 15432
+    remote_port: 5432
+    connection: { host: 10.0.0.5 }
+`,
+);
+const env = { LOCALPORT_STATE_DIR: path.join(root, 'state') };
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const ESC = '\x1b[';
+/** `status` with these variables (NO_COLOR, FORCE_COLOR and COLUMNS cleared first) and arguments, piped. */
+async function status(vars: Record<string, string>, ...args: string[]) {
+  const r = await runCli(['status', '-c', file, ...args], { cwd: root, env: { ...env, NO_COLOR: undefined, FORCE_COLOR: undefined, COLUMNS: undefined, ...vars } as never });
+  expect(r.code).toBe(0);
+  return r.stdout;
+}
+
+describe('colour', () => {
+  it.each([
+    ['piped, nothing set', {}, [], false],
+    ['FORCE_COLOR=1', { FORCE_COLOR: '1' }, [], true],
+    ['FORCE_COLOR=0', { FORCE_COLOR: '0' }, [], false],
+    ['NO_COLOR=1 beats FORCE_COLOR=1', { NO_COLOR: '1', FORCE_COLOR: '1' }, [], false],
+    ['an empty NO_COLOR is not set', { NO_COLOR: '', FORCE_COLOR: '1' }, [], true],
+    ['--color beats NO_COLOR', { NO_COLOR: '1' }, ['--color'], true],
+    ['--no-color beats FORCE_COLOR', { FORCE_COLOR: '1' }, ['--no-color'], false],
+  ] as [string, Record<string, string>, string[], boolean][])('%s', async (_what, vars, args, coloured) => {
+    const out = await status(vars, ...args);
+    expect(out).toContain('api-gateway-service');
+    expect(out.includes(ESC)).toBe(coloured);
+  });
+
+  it('--no-color works before the command too', async () => {
+    const r = await runCli(['--no-color', 'status', '-c', file], { cwd: root, env: { ...env, FORCE_COLOR: '1' } });
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain(ESC);
+  });
+
+  it('on a terminal (a pty from script(1)), coloured by default and not with NO_COLOR', async () => {
+    const onPty = (vars: Record<string, string>) =>
+      new Promise<string>((resolve, reject) =>
+        // script(1) runs its command through a shell: the paths are ours, quoted.
+        execFile('script', ['-qec', `'${process.execPath}' '${BIN}' status -c '${file}'`, '/dev/null'], { env: { ...process.env, ...env, NO_COLOR: '', FORCE_COLOR: '', ...vars, TERM: 'xterm' } as never, encoding: 'utf8' }, (err, stdout) =>
+          err ? reject(err) : resolve(stdout),
+        ),
+      );
+    expect(await onPty({})).toContain(`${ESC}90mstopped`);
+    expect(await onPty({ NO_COLOR: '1' })).not.toContain(`${ESC}90m`);
+  });
+});
+
+describe('width', () => {
+  const lines = (out: string) => out.trimEnd().split('\n');
+
+  it.each([80, 120])('fits %i columns: cells cut with an ellipsis, the target first, never wrapped', async (columns) => {
+    const out = await status({ COLUMNS: String(columns) });
+    const table = lines(out).slice(1);
+    for (const l of table) expect([...l].length).toBeLessThanOrEqual(columns);
+    expect(table).toHaveLength(3);
+    expect(table[0]).toMatch(/^SERVICE\s+STATE\s+HEALTH\s+LOCAL\s+TARGET\s/);
+    // The long target is cut, with an ellipsis; the short one is whole.
+    expect(out).toMatch(/deploy-user[^\s]*…/);
+    // The address is whole.
+    expect(out).toContain("localhost:18443");
+    expect(out).toContain('10.0.0.5:5432');
+    expect(out).not.toContain('api-gateway.internal.cluster.local:8443');
+  });
+
+  it('at 80 columns the least useful columns go first; at 120 more of them stay', async () => {
+    const narrow = lines(await status({ COLUMNS: '80' }))[1];
+    const wide = lines(await status({ COLUMNS: '120' }))[1];
+    expect(narrow).not.toMatch(/\bPID\b|\bUPTIME\b|\bTECH\b/);
+    expect(wide).toMatch(/\bCONNS\b.*\bIN\/OUT\b/);
+  });
+
+  it('--wide shows every column uncut; so does a pipe without COLUMNS', async () => {
+    for (const out of [await status({ COLUMNS: '80' }, '--wide'), await status({})]) {
+      expect(lines(out)[1]).toMatch(/^SERVICE\s+TECH\s+STATE\s+HEALTH\s+PID\s+LOCAL\s+TARGET\s+UPTIME\s+RESTARTS\s+CONNS\s+IN\/OUT\s+LAST ERROR$/);
+      expect(out).toContain('deploy-user@bastion.very-long-hostname.example.com → api-gateway.internal.cluster.local:8443');
+    }
+  });
+});
