@@ -12,6 +12,7 @@ import { StopCommand } from './commands/stop.js';
 import { LogsCommand } from './commands/logs.js';
 import { DoctorCommand } from './commands/doctor.js';
 import { HelpCommand } from './commands/help.js';
+import { CompleteCommand, CompletionCommand } from './commands/completion.js';
 import { ConfigExportCommand } from './commands/config/export.js';
 import { DaemonReloadCommand } from './commands/daemon/reload.js';
 import { DaemonRestartCommand } from './commands/daemon/restart.js';
@@ -48,7 +49,9 @@ for (const stream of [process.stdout, process.stderr]) {
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-const { args, globals: g } = extractGlobals(process.argv.slice(2));
+// `__complete` (the shell completion scripts' callback) gets the words being completed as they are:
+// its `--` and options belong to the command line under completion, not to this one.
+const { args, globals: g } = process.argv[2] === '__complete' ? { args: process.argv.slice(2), globals: { command: [] } } : extractGlobals(process.argv.slice(2));
 Object.assign(globals, g);
 
 const cli = new LocalPortCli({
@@ -71,6 +74,8 @@ cli.register(ConfigExportCommand);
 for (const c of [DaemonStartCommand, DaemonStopCommand, DaemonRestartCommand, DaemonStatusCommand, DaemonReloadCommand]) cli.register(c);
 cli.register(ConfigValidateCommand);
 cli.register(ConfigPrintCommand);
+cli.register(CompletionCommand);
+cli.register(CompleteCommand);
 
 /**
  * The command the user meant to type, when clipanion found none: the words before the first option

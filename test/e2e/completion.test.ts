@@ -1,0 +1,94 @@
+import { execFile } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { BIN, runCli } from '../helpers/cli.js';
+import { describeWithPeer } from '../helpers/peers.js';
+
+// Shell completion against a fixture config, through the real shells: bash, zsh and fish each source
+// `localport completion SHELL` and complete as a user's Tab would.
+
+const root = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-completion-'));
+writeFileSync(
+  path.join(root, 'localport.yaml'),
+  `services:
+  - { name: postgres, technology: tcp, local_port: 15432, remote_port: 5432, tags: [db], connection: { host: 10.0.0.5 } }
+  - { name: redis, technology: tcp, local_port: 16379, remote_port: 6379, tags: [cache], connection: { host: 10.0.0.6 } }
+  - { name: api, technology: ssh, local_port: 18080, remote_port: 80, tags: [web], connection: { host: bastion, user: "\${UNSET_VAR}" } }
+`,
+);
+// `localport` on PATH, as after `npm i -g`: a two-line shim to this build.
+const bin = path.join(root, 'bin');
+const shim = path.join(bin, 'localport');
+mkdirSync(bin);
+writeFileSync(shim, `#!/bin/sh\nexec '${process.execPath}' '${BIN}' "$@"\n`);
+chmodSync(shim, 0o755);
+const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, LOCALPORT_STATE_DIR: path.join(root, 'state'), NO_COLOR: '1' };
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const sh = (cmd: string, args: string[]) =>
+  new Promise<string>((resolve, reject) =>
+    execFile(cmd, args, { cwd: root, env, encoding: 'utf8', timeout: 20000 }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd}: ${err.message}\n${stderr}`)) : resolve(stdout))),
+  );
+const lines = (s: string) => s.split('\n').filter(Boolean).sort();
+
+describe('localport __complete (what every script asks)', () => {
+  const complete = async (...words: string[]) => {
+    const r = await runCli(['__complete', String(words.length - 1), ...words], { cwd: root, env });
+    expect(r.code).toBe(0);
+    return lines(r.stdout);
+  };
+
+  it('commands, subcommands and options', async () => {
+    expect(await complete('')).toEqual(expect.arrayContaining(['run', 'start', 'stop', 'status', 'logs', 'config', 'daemon', 'completion', 'doctor', 'help']));
+    expect(await complete('')).not.toContain('__complete');
+    expect(await complete('daemon', '')).toEqual(['reload', 'restart', 'start', 'status', 'stop']);
+    expect(await complete('status', '--')).toEqual(expect.arrayContaining(['--watch', '--interval', '--wide', '--config', '--output', '--color', '--help']));
+  });
+
+  it('service names and tags from the config, even with a ${VAR} of it unset', async () => {
+    expect(await complete('run', '')).toEqual(['api', 'postgres', 'redis']);
+    expect(await complete('run', 'postgres', '')).toEqual(['api', 'redis']);
+    expect(await complete('logs', '')).toEqual(['api', 'postgres', 'redis']);
+    expect(await complete('start', '-t', '')).toEqual(['cache', 'db', 'web']);
+    expect(await complete('status', '-o', '')).toEqual(['json', 'table', 'text']);
+    expect(await complete('completion', '')).toEqual(['bash', 'fish', 'zsh']);
+    expect(await complete('run', '--config', '')).toEqual([':files']);
+  });
+});
+
+describe('bash', () => {
+  it('completes commands and the config’s services through the sourced script', async () => {
+    const tab = (words: string[]) =>
+      sh('bash', ['-c', `source <(localport completion bash) && COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}) && COMP_CWORD=${words.length - 1} && _localport_complete && printf '%s\\n' "\${COMPREPLY[@]}"`]);
+    expect(lines(await tab(['localport', 'st']))).toEqual(['start', 'status', 'stop']);
+    expect(lines(await tab(['localport', 'run', 're']))).toEqual(['redis']);
+    expect(lines(await tab(['localport', 'start', '--tag', '']))).toEqual(['cache', 'db', 'web']);
+  });
+});
+
+describeWithPeer('zsh (apt-get install zsh)', existsSync('/usr/bin/zsh') || existsSync('/bin/zsh'), 'zsh', () => {
+  it('completes through the sourced script (compadd and _files stubbed: no terminal here)', async () => {
+    const tab = (words: string[]) =>
+      sh('zsh', ['-fc', `compdef() { :; }; compadd() { shift; print -l -- "$@"; }; _files() { print FILES; }; source <(localport completion zsh); words=(${words.map((w) => `'${w}'`).join(' ')}); CURRENT=${words.length}; _localport`]);
+    expect(lines(await tab(['localport', 'run', '']))).toEqual(['api', 'postgres', 'redis']);
+    expect(lines(await tab(['localport', 'daemon', '']))).toEqual(['reload', 'restart', 'start', 'status', 'stop']);
+    expect(lines(await tab(['localport', '-c', '']))).toEqual(['FILES']);
+  });
+});
+
+describeWithPeer('fish (apt-get install fish)', existsSync('/usr/bin/fish'), 'fish', () => {
+  it('completes through the sourced script (fish’s own complete -C)', async () => {
+    const tab = (line: string) => sh('fish', ['--no-config', '-c', `localport completion fish | source; complete -C '${line}'`]);
+    expect(lines(await tab('localport run '))).toEqual(['api', 'postgres', 'redis']);
+    expect(lines(await tab('localport sta'))).toEqual(['start', 'status']);
+    expect(lines(await tab('localport start -t '))).toEqual(['cache', 'db', 'web']);
+  });
+});
+
+it('an unknown shell is a usage error that suggests the closest', async () => {
+  const r = await runCli(['completion', 'bsh'], { cwd: root, env });
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain("error: unknown shell 'bsh'; completion is available for bash, zsh, fish; did you mean 'bash'?");
+});
