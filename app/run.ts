@@ -124,10 +124,19 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
     if (failures.length) {
       ended = 'a service could not start';
       if (!isHumanOutput(opts.output)) throw startFailure(failures, sups.length, project.logFile);
-      // Through the error boundary: redacted, and a plugin's bug (a TypeError in createForward) with its stack.
-      for (const f of failures) opts.stderr.write(`${render(hub, DEFAULT_OUTPUT, errorView(f), false)}\n`);
+      // The progress tree said each failure once. What it cannot say follows: a plugin's bug (a TypeError
+      // in createForward) with its stack, through the error boundary; the hint of a user's mistake.
+      for (const f of failures) {
+        const view = errorView(f);
+        if (view.kind !== 'error') continue;
+        if (view.stack) opts.stderr.write(`${render(hub, DEFAULT_OUTPUT, view, false)}\n`);
+        else if (view.hint) opts.stderr.write(`${printable(hub.redactor.text(`hint${view.service ? ` (${view.service})` : ''}: ${view.hint}`))}\n`);
+      }
       const failed = failures.map((f) => (f instanceof ServiceError && f.service) || '?');
-      opts.stderr.write(`${hub.redactor.text(`${failures.length} of ${sups.length} service${sups.length === 1 ? '' : 's'} could not start (${failed.join(', ')}); ${opts.command.length ? 'the command was not run' : 'stopping'}. Logs: ${project.logFile}`)}\n`);
+      // Each failing service's own log: its tunnel's output (ssh's stderr) is there.
+      const logs = failed.map((name) => sups.find((s) => s.name === name)?.logFile).filter((f): f is string => !!f);
+      const where = logs.length ? logs.join(', ') : project.logFile;
+      opts.stderr.write(`${hub.redactor.text(`${failures.length} of ${sups.length} service${sups.length === 1 ? '' : 's'} could not start (${failed.join(', ')}); ${opts.command.length ? 'the command was not run' : 'stopping'}. Logs: ${where}`)}\n`);
       return 1;
     }
     out.write(`${render(hub, opts.output, { kind: 'status', services: supervisor.status() }, opts.color, { width: opts.width })}\n`);

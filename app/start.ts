@@ -7,6 +7,7 @@ import type { Project } from './project.js';
 import { isHumanOutput, render } from './output.js';
 import { printable } from '../core/printable.js';
 import { showListen } from '../core/address.js';
+import { serviceLogFile } from '../core/dirs.js';
 import { progressList } from './progress.js';
 
 export interface StartOptions {
@@ -59,7 +60,7 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
       task: async (_: unknown, task: { title: string }) => {
         for (;;) {
           const s = latest.get(name);
-          if (s) task.title = shown(s.state === 'idle' ? `${name}: idle, listening on ${showListen(s.listen ?? [], s.localPort)}; the tunnel starts on the first connection (${s.target})` : `${name}: ${s.state}${s.state === 'ready' ? `, ${s.health?.type} ${s.health?.state}` : ''} (${s.target})`);
+          if (s) task.title = shown(s.state === 'idle' ? `${name}: idle, listening on ${showListen(s.listen ?? [], s.localPort)}; the tunnel starts on the first connection (${s.target})` : `${name}: ${s.state}${s.state === 'ready' ? ` on ${showListen(s.listen ?? [], s.localPort)}, ${s.health?.type} ${s.health?.state}` : ''} (${s.target})`);
           if (s?.state === 'failed') {
             failures.push(name);
             throw new Error(shown(s.lastError ?? 'failed'));
@@ -80,9 +81,13 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
   polling = false;
   await poll.catch(() => {});
   const st = await daemonStatus(daemon.socket, names);
-  opts.stdout.write(`${render(hub, opts.output, { kind: 'status', ...st }, opts.color, { width: opts.width })}\n`);
+  // The tree said why each one failed; the table would say it again. A machine format gets the table.
+  if (!failures.length || !isHumanOutput(opts.output)) opts.stdout.write(`${render(hub, opts.output, { kind: 'status', ...st }, opts.color, { width: opts.width })}\n`);
   if (failures.length) {
-    opts.stderr.write(`${hub.redactor.text(`error: ${failures.length} of ${names.length} service${names.length === 1 ? '' : 's'} did not start: ${failures.join(', ')} (why, with the stack of a plugin's bug: localport logs)`)}\n`);
+    // Each failing service's own log holds its tunnel's output (ssh's stderr); a plugin's bug, with its
+    // stack, is in the daemon's log (`localport logs`).
+    const logs = failures.map((name) => `${name}: ${serviceLogFile(name, config.file)}`).join(', ');
+    opts.stderr.write(`${hub.redactor.text(`error: ${failures.length} of ${names.length} service${names.length === 1 ? '' : 's'} did not start: ${failures.join(', ')}. Logs: ${logs} (a plugin's bug, with its stack: localport logs)`)}\n`);
     return 1;
   }
   return 0;

@@ -191,6 +191,13 @@ export interface Technology<C = any> {
    * its services run with `relay: false`, and cannot be `start: lazy`.
    */
   relay?: boolean;
+  /** Its forwards run inside LocalPort (StreamForwardSpec): its services need the relay (`relay: false` is refused). */
+  inProcess?: boolean;
+  /**
+   * What a user of this technology changes when its forward listens on the service's own port instead of
+   * where LocalPort says (shown in that error's hint), e.g. exec's "put {bindAddress}:{localPort} in args".
+   */
+  listenHint?: string;
   /** A short human description of the far end, e.g. `deploy@bastion → db:5432`. Never contains secrets beyond what the redactor removes. */
   describeTarget(service: ServiceDefinition<C>): string;
   /**

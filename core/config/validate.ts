@@ -153,6 +153,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
       else problems.push(...zodProblems(c.error, raw, [...entry.path, 'connection'], file));
       // A technology that cannot listen where it is told binds the user's port itself.
       if (tech.relay === false) relay = false;
+      if (tech.inProcess && !s.relay) problems.push({ file, path: label('relay'), message: `technology ${s.technology} runs inside LocalPort and needs its listener; remove relay: false` });
     }
     // Lazy start and idle stop need LocalPort's own listener, to see the first connection.
     const why = !s.relay ? 'relay is false' : `technology ${s.technology} cannot be relayed (it binds the local port itself)`;

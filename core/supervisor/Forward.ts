@@ -20,6 +20,11 @@ export interface Forward {
    * included), at once if that has already happened; returns the unsubscribe.
    */
   onExit(listener: (info: ExitInfo) => void): () => void;
+  /**
+   * Calls `listener` once, the moment the forward dies (a process: its own exit, before its process
+   * group and output are done with, which `onExit` waits for); returns the unsubscribe.
+   */
+  onDying(listener: () => void): () => void;
   /** Ends the forward: politely, then by force after the stop grace. Resolves once it has ended. */
   stop(): Promise<void>;
   /** Ends it by force at once, without waiting: for process exit, where nothing can be awaited. */

@@ -53,6 +53,9 @@ export class ForwardProcess implements Forward {
   #done = false;
   /** …and so has every process of its group. */
   #groupGone = false;
+  /** The leader process has exited (its exit event); the rest of the exit may still be under way. */
+  #leaderGone = false;
+  readonly #dyingListeners = new Set<() => void>();
   #exited: Promise<ExitInfo> | undefined;
 
   constructor(
@@ -73,6 +76,15 @@ export class ForwardProcess implements Forward {
     return () => this.#lineListeners.delete(listener);
   }
 
+  onDying(listener: () => void): () => void {
+    if (this.#leaderGone || this.#exit) {
+      listener();
+      return () => {};
+    }
+    this.#dyingListeners.add(listener);
+    return () => this.#dyingListeners.delete(listener);
+  }
+
   onExit(listener: (info: ExitInfo) => void): () => void {
     if (this.#exit) {
       listener(this.#exit);
@@ -80,6 +92,20 @@ export class ForwardProcess implements Forward {
     }
     this.#exitListeners.add(listener);
     return () => this.#exitListeners.delete(listener);
+  }
+
+  #dying(): void {
+    if (this.#leaderGone) return;
+    this.#leaderGone = true;
+    const listeners = [...this.#dyingListeners];
+    this.#dyingListeners.clear();
+    for (const l of listeners) {
+      try {
+        l();
+      } catch (error) {
+        this.ctx.internalError("handling the tunnel's death", error);
+      }
+    }
   }
 
   /** Signals the whole process group: a wrapper's forked forwarder too, even after the wrapper has exited. */
@@ -177,6 +203,7 @@ export class ForwardProcess implements Forward {
     // The leader's own exit, as the kernel reports it. execa settles only once stdout and stderr close
     // too, which a descendant that left the process group (`setsid`) may never let happen.
     const leaderExit = new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (exitCode, signal) => resolve({ exitCode, signal })));
+    void leaderExit.then(() => this.#dying());
     const drained = child.then((result) => result);
     const record = { pid: this.#pid, kill: (signal: NodeJS.Signals) => this.kill(signal) };
     this.#exited = (async (): Promise<ExitInfo> => {
@@ -220,6 +247,7 @@ export class ForwardProcess implements Forward {
       }
     })();
     void this.#exited.then((info) => {
+      this.#dying();
       this.#exit = info;
       const listeners = [...this.#exitListeners];
       this.#exitListeners.clear();

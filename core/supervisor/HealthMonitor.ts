@@ -94,6 +94,11 @@ export class HealthMonitor {
     this.#abort?.abort();
   }
 
+  /** Nothing is checked for now (the tunnel stopped while idle): health is unknown, not the last result. */
+  forget(): void {
+    this.#status = { ...this.#status, state: 'unknown', consecutiveFailures: 0 };
+  }
+
   /** An explicit new start: the user may have fixed the credentials, so check at once again. */
   forgetRejection(): void {
     this.#rejectedUntil = 0;

@@ -6,7 +6,7 @@ import { ServiceLog } from '../log.js';
 import { serviceLogFile } from '../dirs.js';
 import type { Endpoint, ExitExplanation, ExitInfo, FailureClass, ForwardSpec, Logger, ServiceDefinition, ServiceState, ServiceStatus, Technology } from '../types.js';
 import { backoffDelay, mayRestart } from './backoff.js';
-import { bindFailure, bindProblem } from './ports.js';
+import { bindFailure, bindProblem, canConnect } from './ports.js';
 import { connectTo, describeEndpoint, internalEndpoint, removeSocket } from './endpoints.js';
 import { emptyTraffic, Front, type Connector } from './front.js';
 import { StreamForward } from './StreamForward.js';
@@ -236,7 +236,24 @@ export class ServiceSupervisor {
 
   #frontHandlers() {
     const s = this.service;
-    return { onDemand: () => this.#onDemand(), ...(s.idleStop !== undefined ? { idleMs: s.idleStop * 1000, onIdle: () => this.#onIdle() } : {}) };
+    return {
+      onDemand: () => this.#onDemand(),
+      onUpstreamRefused: (error: Error) => this.#upstreamRefused(error),
+      ...(s.idleStop !== undefined ? { idleMs: s.idleStop * 1000, onIdle: () => this.#onIdle() } : {}),
+    };
+  }
+
+  /**
+   * The upstream refused a connection while ready. A tunnel process that refuses is dying, and its exit
+   * is heard at once; an in-process forward has no exit: its target went away (a database restarted, a
+   * VPN dropped). It ends now, as a process would, and the restart policy takes over, instead of each
+   * new connection waiting out its hold for a health check to notice.
+   */
+  #upstreamRefused(error: Error): void {
+    const forward = this.#forward;
+    if (!(forward instanceof StreamForward) || this.state !== 'ready' || this.#stopping) return;
+    const code = (error as NodeJS.ErrnoException).code;
+    forward.lost(`the target refused a connection (${code ?? error.message})`, 'transient');
   }
 
   /**
@@ -290,6 +307,8 @@ export class ServiceSupervisor {
     this.#connector = undefined;
     clearTimeout(this.#stableTimer);
     this.health.stop();
+    // Nothing is checked while idle: health is unknown, not what the last check said.
+    this.health.forget();
     this.#logger.info({ service: this.name }, `service ${this.name}: no connection for ${this.service.idleStop} s; stopping its tunnel until the next one`);
     this.#setState('idle');
     const endpoint = this.#endpoint;
@@ -370,7 +389,10 @@ export class ServiceSupervisor {
     } catch (error) {
       if (error instanceof Aborted) return;
       const message = (error as Error).message;
-      if (failureClass(error) === 'transient' && !this.#stopping) {
+      // A setup mistake fails a first start at once; a service that ran before (a lazy one waking after
+      // an idle stop) is retried like a restart: the network or the server may come back.
+      const failure = failureClass(error);
+      if ((failure === 'transient' || (failure === 'permanent' && this.#everReady)) && !this.#stopping) {
         this.#log.line('localport', `start attempt failed: ${message}`);
         this.#notify('startFailed', () => this.hub.hooks.startFailed.promise(this.service, error as Error));
         this.#setState('restarting', message);
@@ -690,6 +712,17 @@ export class ServiceSupervisor {
     await forward.start();
     this.#forward = forward;
     forward.onExit(() => removeSocket(endpoint));
+    // The moment the tunnel's process dies, before its exit is fully handled (its process group, its
+    // output): new connections wait for the next one, and the front knows a FIN from it is a cut.
+    // (A wrapper whose forked forwarder still serves has not died: that is checked with one connect.)
+    forward.onDying(() => {
+      if (this.#forward !== forward || this.state !== 'ready') return;
+      void canConnect(endpoint, 200).then((serving) => {
+        if (serving || this.#forward !== forward || this.state !== 'ready') return;
+        this.#front?.notReady();
+        this.#connector = undefined;
+      });
+    });
 
     const outcome = await whenReady(forward, { rule: processSpec.ready, endpoint, signal: abort.signal });
     if ('ready' in outcome) {
@@ -706,8 +739,8 @@ export class ServiceSupervisor {
           throw new ServiceError(
             'PLUGIN_CONTRACT',
             s.name,
-            `service ${s.name}: the ${this.#technology.type} process tried to listen on local port ${local} itself, which LocalPort's own listener holds; the technology must listen where createForward's context says (ctx.listen)`,
-            `Update the plugin that registers '${this.#technology.type}', or set relay: false on the service (or relay: false on the technology) to let it bind the port itself.`,
+            `service ${s.name}: the ${this.#technology.type} process tried to listen on local port ${local} itself, which LocalPort's own listener holds${this.#technology.listenHint ? '' : "; the technology must listen where createForward's context says (ctx.listen)"}`,
+            this.#technology.listenHint ?? `Update the plugin that registers '${this.#technology.type}', or set relay: false on the service (or relay: false on the technology) to let it bind the port itself.`,
           );
         }
         // Another program took the internal port between our pick and the tunnel's bind: a new port will do.

@@ -30,6 +30,10 @@ export class StreamForward implements Forward {
     return () => {};
   }
 
+  onDying(listener: () => void): () => void {
+    return this.onExit(() => listener());
+  }
+
   onExit(listener: (info: ExitInfo) => void): () => void {
     if (this.#exit) {
       listener(this.#exit);

@@ -30,7 +30,7 @@ export interface FrontOptions {
   /** A connection arrived and no upstream is ready (lazy start hooks in here). */
   onDemand?: () => void;
   /** The upstream refused a connection while it was ready: the supervisor may want to look at it. */
-  onUpstreamRefused?: () => void;
+  onUpstreamRefused?: (error: Error) => void;
   /** No connection for a while after the last one closed (idle stop hooks in here). */
   onIdle?: () => void;
   idleMs?: number;
@@ -56,6 +56,8 @@ interface Held {
 /** How soon a connection the upstream refused is tried again (while the hold bound allows), doubling up to RETRY_MAX_MS. */
 const RETRY_MS = 50;
 const RETRY_MAX_MS = 1000;
+/** How long an upstream's FIN waits to be passed on: time for a dying tunnel's exit to be heard (see #pipe). */
+export const FIN_GRACE_MS = 50;
 /** The most connections one service holds while its tunnel is not ready; more are reset (see #overflow). */
 export const MAX_HELD = 1000;
 /** The most a connection's first bytes are kept for a replay (see #pipe). */
@@ -238,6 +240,8 @@ export class Front {
   }
 
   #overflowLogged = 0;
+  /** The upstream's last refusal of a connection while ready, for the hold-timeout log line. */
+  #lastRefusal: { at: number; why: string } | undefined;
 
   /**
    * More connections wait than any client needs (a flood while the tunnel is down): each one holds a file
@@ -270,7 +274,8 @@ export class Front {
       timer: setTimeout(() => {
         this.#held.delete(held);
         this.#metrics.timedOut++;
-        this.#opts.logger.warn({ service: this.#opts.service, heldMs: Date.now() - since }, `service ${this.#opts.service}: a connection waited ${((Date.now() - since) / 1000).toFixed(1)} s for the tunnel and was closed`);
+        const refused = this.#lastRefusal && this.#lastRefusal.at >= since ? ` (the upstream refused it: ${this.#lastRefusal.why})` : '';
+        this.#opts.logger.warn({ service: this.#opts.service, heldMs: Date.now() - since }, `service ${this.#opts.service}: a connection waited ${((Date.now() - since) / 1000).toFixed(1)} s for the tunnel and was closed${refused}`);
         // A reset, not a FIN: the client sees an error it may retry, not an empty answer.
         socket.resetAndDestroy();
         this.#maybeIdle();
@@ -308,14 +313,16 @@ export class Front {
     this.#opening.add(socket);
     try {
       upstream = await connector(abort.signal);
-    } catch {
+    } catch (error) {
       this.#opening.delete(socket);
       socket.off('close', onGone);
       if (socket.destroyed) return;
       if (this.#closed) return void socket.destroy();
       // The upstream was ready a moment ago and refuses now: it is dying (or it was a blip). Hold the
       // connection until the supervisor has the upstream back, or the hold bound passes; never refuse it.
-      this.#opts.onUpstreamRefused?.();
+      const e = error as NodeJS.ErrnoException;
+      this.#lastRefusal = { at: Date.now(), why: e.code ?? e.message };
+      this.#opts.onUpstreamRefused?.(e);
       return this.#hold(socket, since, true, replay);
     }
     this.#opening.delete(socket);
@@ -325,8 +332,9 @@ export class Front {
       socket.destroy();
       return;
     }
+    // Only a connection that had to wait counts towards the longest hold.
     const held = Date.now() - since;
-    if (held > this.#metrics.maxHoldMs) this.#metrics.maxHoldMs = held;
+    if (this.#counted.has(socket) && held > this.#metrics.maxHoldMs) this.#metrics.maxHoldMs = held;
     this.#pipe(socket, upstream, generation, since, replay);
   }
 
@@ -383,7 +391,22 @@ export class Front {
       finish();
       if (!upstream.destroyed) upstream.destroy();
     };
-    const onUpstreamEnd = () => (upstreamEnded = true);
+    // The upstream's FIN is passed on once it is clear it is the far end's and not a dying tunnel's (a
+    // killed ssh's sockets close in order too): a connection cut by the tunnel's death must reach the
+    // client as a reset, counted as cut, not as an end that reads like a complete answer.
+    const onUpstreamEnd = () => {
+      upstreamEnded = true;
+      const decide = () => {
+        clearTimeout(timer);
+        this.#offGeneration(decide);
+        if (done || detached || client.destroyed) return;
+        if (this.#generation !== generation) cut();
+        else client.end();
+      };
+      if (this.#generation !== generation) return decide();
+      const timer = setTimeout(decide, FIN_GRACE_MS);
+      this.#onGeneration(decide);
+    };
     const cut = () => {
       this.#metrics.cut++;
       reset(client);
@@ -442,7 +465,7 @@ export class Front {
       if (replay.ended) upstream.end();
     }
     if (!replay?.ended) client.pipe(upstream);
-    upstream.pipe(client);
+    upstream.pipe(client, { end: false });
     client.resume();
   }
 

@@ -98,6 +98,7 @@ export const execPlugin = () =>
         // `vars` names the `{placeholders}` of `args`: a snake_case name must stay snake_case.
         freeFormKeys: ['env', 'vars'],
         localAddress: (c) => c.bindAddress,
+        listenHint: 'Give the program {bindAddress}:{localPort} as its listen address in args (LocalPort listens on local_port itself and relays to it), or set relay: false on the service.',
         describeTarget: (s) => `${s.connection.command}${s.connection.host ? ` → ${s.connection.host}:${s.remotePort}` : ` :${s.remotePort}`}`,
         createForward(service, ctx) {
           const values = execValues(service, 'path' in ctx.listen ? undefined : ctx.listen);

@@ -31,15 +31,15 @@ export function tcpCheck(host: string, port: number, timeoutMs: number, signal?:
 export async function connectCheck(connect: () => Promise<Duplex>, timeoutMs: number, signal?: AbortSignal): Promise<HealthResult> {
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<HealthResult>((resolve) => {
-    timer = setTimeout(() => resolve({ ok: false, kind: 'timeout', message: `no TCP answer through the tunnel within ${timeoutMs} ms` }), timeoutMs);
-    signal?.addEventListener('abort', () => resolve({ ok: false, kind: 'timeout', message: `no TCP answer through the tunnel within ${timeoutMs} ms` }), { once: true });
+    timer = setTimeout(() => resolve({ ok: false, kind: 'timeout', message: `no connection within ${timeoutMs} ms` }), timeoutMs);
+    signal?.addEventListener('abort', () => resolve({ ok: false, kind: 'timeout', message: `no connection within ${timeoutMs} ms` }), { once: true });
   });
   const opened = connect().then(
     (stream): HealthResult => {
       stream.destroy();
-      return { ok: true, message: 'the tunnel accepts connections' };
+      return { ok: true, message: 'accepts connections' };
     },
-    (e: NodeJS.ErrnoException): HealthResult => ({ ok: false, kind: 'unreachable', code: e.code, message: `through the tunnel: ${e.code ?? e.message}` }),
+    (e: NodeJS.ErrnoException): HealthResult => ({ ok: false, kind: 'unreachable', code: e.code, message: `no connection: ${e.code ?? e.message}` }),
   );
   try {
     return await Promise.race([opened, timedOut]);

@@ -90,6 +90,7 @@ export const tcpPlugin = () =>
       api.registerTechnology<TcpConnection>({
         type: 'tcp',
         connectionSchema: tcpConnectionSchema,
+        inProcess: true,
         localAddress: (c) => c.bindAddress,
         describeTarget: (s) => showHost(s.connection.host, s.remotePort),
         createForward(service): StreamForwardSpec {

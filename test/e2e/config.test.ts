@@ -228,7 +228,7 @@ describe('run fails fast', () => {
     const r = await runCli(['run', '-c', file, '--', 'true'], { env });
     expect(r.code).toBe(1);
     expect(Date.now() - t0).toBeLessThan(5000);
-    expect(r.stderr).toContain('error: service broken: exec process exited with code 3: tunnel refused: no route');
+    expect(r.stderr).toContain('service broken: exec process exited with code 3: tunnel refused: no route');
     expect(r.stderr).toContain('[SKIPPED] slow: sleep :1 [SKIPPED: not waited for: broken failed]');
     expect(r.stderr).toMatch(/1 of 2 services could not start \(broken\)/);
   });

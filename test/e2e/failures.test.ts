@@ -77,7 +77,7 @@ describeWithPeer('OpenSSH sshd + PostgreSQL', hasSshd && hasPostgres, 'refused c
     expect(r.code).toBe(1);
     // At the first refusal, not at --timeout (60 s) nor after failure_threshold (3) refusals.
     expect(took).toBeLessThan(8000);
-    expect(r.stderr).toMatch(/error: service db: the postgres check's credentials were rejected \(postgres: 28P01 password authentication failed for user "postgres"\); not retried/);
+    expect(r.stderr).toMatch(/service db: the postgres check's credentials were rejected \(postgres: 28P01 password authentication failed for user "postgres"\); not retried/);
     expect(hasStack(r.stderr)).toBe(false);
     expect(existsSync(marker)).toBe(false);
     await sleep(300); // the server's log line may trail the client's error
@@ -91,7 +91,7 @@ describeWithPeer('OpenSSH sshd + PostgreSQL', hasSshd && hasPostgres, 'refused c
     const before = sshd.connections();
     const r = await p.cli(['run', '--timeout', '60', '--', 'true'], 15000);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`error: service web: authentication refused by 127.0.0.1:${sshd.port}; check user and key_file`);
+    expect(r.stderr).toContain(`service web: authentication refused by 127.0.0.1:${sshd.port}; check user and key_file`);
     expect(hasStack(r.stderr)).toBe(false);
     await sleep(300);
     expect(sshd.connections() - before).toBe(1);

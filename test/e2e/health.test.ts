@@ -109,7 +109,7 @@ describeWithPeer('OpenSSH sshd + PostgreSQL', hasSshd && hasPostgres, 'health th
     const marker = path.join(dir, 'ran');
     const r = await runCli(['run', '--timeout', '2', '--', 'node', '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, '')`], { cwd: dir, env });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/error: service db: not (healthy|ready) after --timeout 2 s \(last postgres check: postgres: 3D000 database "nope" does not exist\)/);
+    expect(r.stderr).toMatch(/service db: not (healthy|ready) after --timeout 2 s \(last postgres check: postgres: 3D000 database "nope" does not exist\)/);
     expect(existsSync(marker)).toBe(false);
     expect(hasStack(r.stderr)).toBe(false);
     expect(tunnelsServing(local, 'ssh')).toEqual([]);

@@ -178,7 +178,7 @@ export default defineConfig({ plugins: [guard], services: { a: relay(${a}, ${web
     // `run` fails fast, naming the plugin and the hook.
     const r = await runCli(['run', '--', 'true'], { cwd: dir, env });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('error: service b: plugin acme:guard failed in beforeStart: no change ticket for b');
+    expect(r.stderr).toContain('service b: plugin acme:guard failed in beforeStart: no change ticket for b');
     expect(hasStack(r.stderr)).toBe(false);
     // The daemon starts everything it can: a is up, b failed with the plugin's error.
     const daemonEnv = { ...env, LOCALPORT_STATE_DIR: path.join(dir, 'state') };

@@ -92,7 +92,9 @@ ${connectionExtra}${extra(local)}`,
     const marker = path.join(dir, 'ran');
     const r = await runCli(['run', '--', 'node', '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`], { cwd: dir, env });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`error: service broken: connection refused by 127.0.0.1:${closed}`);
+    // Said once (in the progress tree), not again below it; the hint names the service's own log.
+    expect(r.stderr.split(`service broken: connection refused by 127.0.0.1:${closed}`)).toHaveLength(2);
+    expect(r.stderr).toMatch(/Logs: \S+\/logs\/services\/[^/]+\/broken\.log$/m);
     expect(r.stderr).toMatch(/1 of 2 services could not start \(broken\); the command was not run/);
     expect(existsSync(marker)).toBe(false);
     expect(hasStack(r.stderr)).toBe(false);

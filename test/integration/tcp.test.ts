@@ -56,3 +56,65 @@ it('an unknown host is a permanent failure naming connection.host', async () => 
   const { s } = await service({ host: 'no-such-host.invalid' }, { remote_port: 5432 });
   await expect(s.start()).rejects.toThrow('service db: unknown host no-such-host.invalid; check connection.host');
 });
+
+/** A server on a fixed port that can go away and come back (the target of a tcp service). */
+async function restartable(body: string) {
+  const { default: http } = await import('node:http');
+  const port = await freePort();
+  let server: import('node:http').Server | undefined;
+  const up = () =>
+    new Promise<void>((r) => {
+      server = http.createServer((_q, res) => res.end(body));
+      server.listen(port, '127.0.0.1', () => r());
+    });
+  const down = () =>
+    new Promise<void>((r) => {
+      server!.closeAllConnections();
+      server!.close(() => r());
+    });
+  await up();
+  return { port, up, down };
+}
+
+it('a target that goes away: the first refused connection restarts the forward (not a 90 s wait for health checks); held connections are served once it is back', async () => {
+  const target = await restartable('back again');
+  const { s, local } = await service({ host: '127.0.0.1' }, { remote_port: target.port, restart_policy: { initial_delay: 0.1, jitter: 0 } });
+  await s.start();
+  expect(await httpGet(local)).toBe('back again');
+  await target.down();
+  const held = httpGet(local, '127.0.0.1', 10000);
+  // The refusal is news at once: the service is restarting, not "ready, healthy".
+  const t0 = Date.now();
+  while (s.state === 'ready' && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 20));
+  expect(s.state).toBe('restarting');
+  expect(s.lastError).toMatch(/the target refused a connection \(ECONNREFUSED\)/);
+  await target.up();
+  expect(await held).toBe('back again');
+  expect(s.state).toBe('ready');
+  expect(s.restarts).toBe(1);
+  await target.down();
+}, 20000);
+
+it('a lazy service that ran before and wakes while its target is down is retried, not failed for good', async () => {
+  const target = await restartable('awake');
+  const { s, local } = await service({ host: '127.0.0.1' }, { remote_port: target.port, start: 'lazy', idle_stop: 0.3, restart_policy: { initial_delay: 0.1, jitter: 0 } });
+  await s.start();
+  expect(s.state).toBe('idle');
+  expect(await httpGet(local)).toBe('awake');
+  const t0 = Date.now();
+  while (s.state !== 'idle' && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 20));
+  expect(s.state).toBe('idle');
+  await target.down();
+  const woken = httpGet(local, '127.0.0.1', 10000);
+  await new Promise((r) => setTimeout(r, 500));
+  expect(s.state).toBe('restarting');
+  await target.up();
+  expect(await woken).toBe('awake');
+  await target.down();
+}, 20000);
+
+it('relay: false is refused for the tcp technology when the config is validated', async () => {
+  await expect(resolve({ services: [{ name: 'db', technology: 'tcp', local_port: 1, remote_port: 1, relay: false, connection: { host: 'h' } }] })).rejects.toThrow(
+    'services[0] (db).relay: technology tcp runs inside LocalPort and needs its listener; remove relay: false',
+  );
+});
