@@ -151,10 +151,14 @@ describe.each(subjects)('technology $name', (subject) => {
       await web.open();
     });
 
-    /** One service of this technology, on a free local port, with the default bind address (dual stack). */
-    async function service(over: Record<string, unknown> = {}): Promise<{ s: ServiceSupervisor; local: number; states: string[] }> {
+    /**
+     * One service of this technology, on a free local port, with the default bind address (dual stack).
+     * Health timings come from `defaults`: a service without its own health_check gets the default check (tcp).
+     */
+    async function service(timings: Record<string, unknown>, over: Record<string, unknown> = {}): Promise<{ s: ServiceSupervisor; local: number; states: string[] }> {
       const local = await freePort();
-      const { hub, config } = await resolve({ services: [{ name: 'svc', local_port: local, ...subject.entry(web), ...over }] }, {}, subject.plugins);
+      const raw = { defaults: { health_check: { timeout: 1, ...timings } }, services: [{ name: 'svc', local_port: local, ...subject.entry(web), ...over }] };
+      const { hub, config } = await resolve(raw, {}, subject.plugins);
       const states: string[] = [];
       hub.hooks.stateChanged.tap('contract', (c: { from: ServiceState; to: ServiceState }) => void states.push(`${c.from}→${c.to}`));
       sup = new Supervisor(hub);
@@ -178,7 +182,7 @@ describe.each(subjects)('technology $name', (subject) => {
       });
 
     it('readiness: start() resolves in state ready, and the very first request through the local port is answered', async () => {
-      const { s, local } = await service();
+      const { s, local } = await service({});
       await s.start();
       expect(s.state).toBe('ready');
       expect(s.status()).toMatchObject({ state: 'ready', relay: true });
@@ -188,11 +192,11 @@ describe.each(subjects)('technology $name', (subject) => {
     });
 
     describe.each([
-      { check: 'tcp', health: { type: 'tcp' } },
-      { check: 'http', health: { type: 'http', config: { path: '/', body_match: 'under contract' } } },
-    ])('health ($check check)', ({ check, health }) => {
+      { check: 'tcp', over: {} },
+      { check: 'http', over: { health_check: { type: 'http', config: { path: '/', body_match: 'under contract' } } } },
+    ])('health ($check check)', ({ check, over }) => {
       it('passes through the tunnel', async () => {
-        const { s } = await service({ health_check: { ...health, interval: 0.1, failure_threshold: 2, timeout: 1 } });
+        const { s } = await service({ interval: 0.1, failure_threshold: 2 }, over);
         await s.start();
         await s.whenHealthy();
         expect(s.status().health).toMatchObject({ state: 'healthy', type: check, consecutiveFailures: 0 });
@@ -202,7 +206,7 @@ describe.each(subjects)('technology $name', (subject) => {
       it('fails when the upstream has disappeared, although the front still accepts', async () => {
         // The monitor checks rarely and a restart waits long: the test runs the check itself, while the
         // upstream is gone.
-        const { s, local } = await service({ health_check: { ...health, interval: 60, timeout: 1 }, restart_policy: { initial_delay: 30, jitter: 0 } });
+        const { s, local } = await service({ interval: 60 }, { ...over, restart_policy: { initial_delay: 30, jitter: 0 } });
         await s.start();
         expect(await s.health.runCheck()).toMatchObject({ ok: true });
         await takeUpstreamAway(s);
@@ -218,10 +222,7 @@ describe.each(subjects)('technology $name', (subject) => {
 
     it('restarts after the upstream disappears, and keeps its traffic counts across the restart', async () => {
       const N = 6;
-      const { s, local, states } = await service({
-        health_check: { type: 'tcp', interval: 0.1, failure_threshold: 2, timeout: 1 },
-        restart_policy: { initial_delay: 0.1, max_delay: 0.3, jitter: 0 },
-      });
+      const { s, local, states } = await service({ interval: 0.1, failure_threshold: 2 }, { restart_policy: { initial_delay: 0.1, max_delay: 0.3, jitter: 0 } });
       await s.start();
       await s.whenHealthy();
 
