@@ -19,6 +19,10 @@ export const hasKcat = KCAT !== undefined;
 
 export const hasSocat = ['/usr/bin/socat', '/usr/local/bin/socat'].some((p) => existsSync(p));
 
+/** A client program other than Node: what a user types to check a forwarded port. */
+export const CURL = ['/usr/bin/curl', '/usr/local/bin/curl'].find((p) => existsSync(p));
+export const hasCurl = CURL !== undefined;
+
 /** The real kubectl (on this machine image: Google Cloud SDK's dispatcher, which picks 1.27–1.33 by server). */
 export const KUBECTL = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => existsSync(p));
 export const hasKubectl = KUBECTL !== undefined;
