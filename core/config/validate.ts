@@ -73,8 +73,10 @@ const serviceSchema = configObject({
   restartPolicy: restartPolicySchema.optional(),
   relay: bool().default(true),
   start: z.enum(['eager', 'lazy'], { error: 'must be eager or lazy' }).default('eager'),
-  idleStop: seconds().refine((v) => v > 0, 'must be more than 0').optional(),
-  holdTimeout: seconds().refine((v) => v > 0, 'must be more than 0').default(DEFAULT_HOLD_TIMEOUT),
+  // Below these, a tunnel would stop between two requests, and a connection would be reset before any
+  // tunnel could answer it: mistakes, not settings.
+  idleStop: seconds().refine((v) => v >= 1, 'must be at least 1 s').optional(),
+  holdTimeout: seconds().refine((v) => v >= 0.1, 'must be at least 0.1 s').default(DEFAULT_HOLD_TIMEOUT),
 });
 
 const topSchema = configObject({

@@ -8,7 +8,7 @@ import type { Endpoint, ExitExplanation, ExitInfo, FailureClass, ForwardSpec, Lo
 import { backoffDelay, mayRestart } from './backoff.js';
 import { bindFailure, bindProblem, canConnect } from './ports.js';
 import { connectTo, describeEndpoint, internalEndpoint, removeSocket } from './endpoints.js';
-import { emptyTraffic, Front, type Connector } from './front.js';
+import { emptyTraffic, Front, isOwnAddress, type Connector } from './front.js';
 import { StreamForward } from './StreamForward.js';
 import type { Forward } from './Forward.js';
 import { ForwardProcess, STOP_GRACE_MS } from './ForwardProcess.js';
@@ -253,7 +253,10 @@ export class ServiceSupervisor {
     const forward = this.#forward;
     if (!(forward instanceof StreamForward) || this.state !== 'ready' || this.#stopping) return;
     const code = (error as NodeJS.ErrnoException).code;
-    forward.lost(`the target refused a connection (${code ?? error.message})`, 'transient');
+    // A plugin's bug and a loop say what they are; a refusal is a target that may come back.
+    if (error instanceof PluginError) forward.lost(error.message, 'permanent');
+    else if (code === 'ELOOP') forward.lost(`${error.message}: the service would relay to itself; point it at the real server`, 'permanent');
+    else forward.lost(`the target refused a connection (${code ?? error.message})`, 'transient');
   }
 
   /**
@@ -291,7 +294,7 @@ export class ServiceSupervisor {
     this.#log.line('localport', 'a connection came: starting the tunnel');
     this.attempts = 0;
     try {
-      await this.#tracked(this.#launchUntilSettled());
+      await this.#tracked(this.#launchUntilSettled(true));
     } catch (error) {
       // Failed (and said so in state, status and the log); held connections were closed with the front.
       this.#logger.debug({ service: this.name, err: (error as Error).message }, 'on-demand start failed');
@@ -382,7 +385,7 @@ export class ServiceSupervisor {
    * Starts the forward and waits until it is ready; a transient failure is retried under the restart
    * policy (resolving once ready, or stopped); a permanent one fails the service and rejects.
    */
-  async #launchUntilSettled(): Promise<void> {
+  async #launchUntilSettled(onDemand = false): Promise<void> {
     this.#setState('starting');
     try {
       await this.#tracked(this.#launchOnce());
@@ -400,6 +403,14 @@ export class ServiceSupervisor {
         await this.whenSettled();
         if (this.state === 'failed') throw this.#failedError();
         return; // ready (the restart made it so) or stopped
+      }
+      if (onDemand && failure === 'permanent' && !this.#stopping) {
+        // A lazy service's port stays: the connections that came are told at once, and the next one
+        // tries again (a refused login is `rejected`, below: never tried again by itself).
+        this.#notify('startFailed', () => this.hub.hooks.startFailed.promise(this.service, error as Error));
+        this.#front?.dropHeld(message);
+        this.#setState('idle', message);
+        return;
       }
       this.#fail(message, error instanceof LocalPortError ? error.code : 'START_FAILED');
       this.#notify('startFailed', () => this.hub.hooks.startFailed.promise(this.service, error as Error));
@@ -676,7 +687,12 @@ export class ServiceSupervisor {
     if (abort.signal.aborted) throw new Aborted();
     if (spec && typeof (spec as { connect?: unknown }).connect === 'function') {
       if (!this.relayed) throw new ServiceError('START_FAILED', s.name, `service ${s.name}: technology ${this.#technology.type} runs inside LocalPort and needs LocalPort's listener; remove relay: false`);
-      stream = new StreamForward(spec as import('../types.js').StreamForwardSpec, { technology: this.#technology.type, internalError: (where, error) => this.#internalError(where, error) });
+      stream = new StreamForward(spec as import('../types.js').StreamForwardSpec, {
+        technology: this.#technology.type,
+        plugin: this.hub.technologies.pluginOf(this.#technology.type) ?? this.#technology.type,
+        internalError: (where, error) => this.#internalError(where, error),
+        isOwnAddress,
+      });
       const forward = stream;
       this.#currentSpec = { explainExit: (info) => forward.explain(info) };
       this.#endpoint = endpoint;
@@ -698,6 +714,14 @@ export class ServiceSupervisor {
       throw new ServiceFailure('START_TIMEOUT', s.name, `service ${s.name}: the ${this.#technology.type} forward did not become ready within ${START_TIMEOUT_MS / 1000} s`, 'transient');
     }
     const processSpec = spec as ForwardSpec;
+    if (!processSpec || typeof processSpec.command !== 'string' || !Array.isArray(processSpec.args) || !processSpec.ready || typeof processSpec.ready !== 'object') {
+      const plugin = this.hub.technologies.pluginOf(this.#technology.type) ?? this.#technology.type;
+      throw new PluginError(
+        plugin,
+        `technology '${this.#technology.type}' createForward()`,
+        new LocalPortError('PLUGIN_CONTRACT', 'returned neither a process to spawn ({ command, args, ready }) nor an in-process forward ({ connect })'),
+      );
+    }
     this.#currentSpec = processSpec;
     this.#endpoint = endpoint;
     const forward = new ForwardProcess(processSpec, {
@@ -732,7 +756,7 @@ export class ServiceSupervisor {
     // Not ready: make sure nothing is left behind before reporting.
     this.#forward = undefined;
     if ('exited' in outcome) {
-      if (this.relayed && !('path' in endpoint) && /address already in use|cannot listen to port|unable to listen on|could not request local forwarding/i.test(outcome.exited.output)) {
+      if (this.relayed && !('path' in endpoint) && /address already in use|EADDRINUSE|cannot listen to port|unable to listen on|could not request local forwarding/i.test(outcome.exited.output)) {
         // A technology written before the relay binds the service's local port itself, which the front holds.
         const local = String(s.localPort);
         if (processSpec.args.some((a) => a.includes(local)) && !processSpec.args.some((a) => a.includes(String(endpoint.port)))) {
@@ -755,7 +779,7 @@ export class ServiceSupervisor {
     throw new ServiceFailure(
       'START_TIMEOUT',
       s.name,
-      `service ${s.name}: the ${this.#technology.type} forward did not become ready within ${START_TIMEOUT_MS / 1000} s${last ? ` (last output: ${last})` : ''}`,
+      `service ${s.name}: the ${this.#technology.type} forward did not become ready within ${START_TIMEOUT_MS / 1000} s${last ? ` (last output: ${last})` : ''}${this.relayed ? `; it must listen on ${describeEndpoint(endpoint)}, where LocalPort relays to` : ''}`,
       'transient',
     );
   }

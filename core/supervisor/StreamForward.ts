@@ -1,6 +1,19 @@
-import type { Duplex } from 'node:stream';
+import net from 'node:net';
+import { types } from 'node:util';
+import { Duplex } from 'node:stream';
+import { LocalPortError, PluginError } from '../errors.js';
 import type { ExitExplanation, ExitInfo, FailureClass, StreamForwardSpec } from '../types.js';
 import type { Forward } from './Forward.js';
+
+/** How long a technology's close() may take before the forward counts as stopped anyway. */
+const CLOSE_GRACE_MS = 2000;
+
+/** An Error from any realm (Node's own errors are not `instanceof` a test sandbox's Error). */
+const isError = (e: unknown): e is Error => e instanceof Error || types.isNativeError(e);
+
+/** A connected duplex stream, as the relay needs it: readable and writable, with pipe and destroy. */
+const isDuplex = (s: unknown): s is Duplex =>
+  s instanceof Duplex || (!!s && typeof s === 'object' && ['pipe', 'on', 'write', 'end', 'destroy', 'resume', 'pause'].every((m) => typeof (s as Record<string, unknown>)[m] === 'function'));
 
 /** How a wait for an in-process forward's readiness ended. */
 export type StreamReadiness = { ready: true } | { failed: Required<ExitExplanation> } | { exited: ExitInfo } | { timeout: true } | { aborted: true };
@@ -21,7 +34,14 @@ export class StreamForward implements Forward {
 
   constructor(
     readonly spec: StreamForwardSpec,
-    private readonly opts: { internalError(where: string, error: unknown): void; technology: string },
+    private readonly opts: {
+      internalError(where: string, error: unknown): void;
+      technology: string;
+      /** The plugin that registered the technology: named when it breaks the contract. */
+      plugin: string;
+      /** Whether an address is one LocalPort itself listens on (a target there would relay to itself). */
+      isOwnAddress?(host: string, port: number): boolean;
+    },
   ) {}
 
   async start(): Promise<void> {}
@@ -48,9 +68,37 @@ export class StreamForward implements Forward {
     return this.#explanation ?? (info.output ? { message: info.output, failure: 'transient' } : undefined);
   }
 
-  connect(signal: AbortSignal): Promise<Duplex> {
-    if (this.#exit) return Promise.reject(new Error('the forward has stopped'));
-    return this.spec.connect(signal);
+  /**
+   * One upstream stream from the technology, checked: a plugin that throws instead of rejecting, or
+   * resolves with something that is not a stream, has a bug (named, with its plugin); a socket that
+   * leads back to one of LocalPort's own listeners is a loop (ELOOP), never relayed.
+   */
+  async connect(signal: AbortSignal): Promise<Duplex> {
+    if (this.#exit) throw Object.assign(new Error('the forward has stopped'), { code: 'ECONNREFUSED' });
+    let pending: Promise<Duplex>;
+    try {
+      pending = this.spec.connect(signal);
+    } catch (error) {
+      throw new PluginError(this.opts.plugin, `technology '${this.opts.technology}' connect()`, error);
+    }
+    let stream: unknown;
+    try {
+      stream = await pending;
+    } catch (error) {
+      // A refusal, a timeout, an unknown host: the upstream's answer, as an Error with a code. Anything
+      // else thrown (a string, null) is the plugin's bug.
+      if (isError(error)) throw error;
+      throw new PluginError(this.opts.plugin, `technology '${this.opts.technology}' connect()`, new Error(`rejected with ${error === null ? 'null' : typeof error} instead of an Error`));
+    }
+    if (!isDuplex(stream)) {
+      throw new PluginError(this.opts.plugin, `technology '${this.opts.technology}' connect()`, new LocalPortError('PLUGIN_CONTRACT', `resolved with ${stream === null ? 'null' : typeof stream} instead of a connected duplex stream`));
+    }
+    if (stream.destroyed) throw Object.assign(new Error('the stream was closed before it was used'), { code: 'ECONNRESET' });
+    if (stream instanceof net.Socket && stream.remoteAddress && stream.remotePort && this.opts.isOwnAddress?.(stream.remoteAddress, stream.remotePort)) {
+      stream.destroy();
+      throw Object.assign(new Error(`${stream.remoteAddress}:${stream.remotePort} is one of LocalPort's own listeners`), { code: 'ELOOP' });
+    }
+    return stream;
   }
 
   /** The technology says its upstream is gone: the forward ends, as a process would exit. */
@@ -68,11 +116,11 @@ export class StreamForward implements Forward {
     const attempt = (async (): Promise<StreamReadiness> => {
       try {
         if (this.spec.ready) await this.spec.ready(both);
-        else (await this.spec.connect(both)).destroy();
+        else (await this.connect(both)).destroy();
         return { ready: true };
       } catch (error) {
         if (signal.aborted) return { aborted: true };
-        return { failed: this.#explainError(error as Error) };
+        return { failed: this.#explainError(error) };
       }
     })();
     const timeout = new Promise<StreamReadiness>((resolve) => (timer = setTimeout(() => resolve({ timeout: true }), timeoutMs)));
@@ -85,16 +133,20 @@ export class StreamForward implements Forward {
     }
   }
 
-  #explainError(error: Error): Required<ExitExplanation> {
+  #explainError(thrown: unknown): Required<ExitExplanation> {
+    if (thrown instanceof PluginError) return { message: thrown.message, failure: 'permanent' };
+    const error = isError(thrown) ? thrown : new Error(`rejected with ${thrown === null ? 'null' : typeof thrown === 'string' ? JSON.stringify(thrown) : typeof thrown} instead of an Error`);
+    const code = (error as NodeJS.ErrnoException).code;
+    // A loop is LocalPort's to name, whatever the technology makes of the error.
+    if (code === 'ELOOP') return { message: `${error.message}: the service would relay to itself; point it at the real server`, failure: 'permanent' };
     let explained: string | ExitExplanation | undefined;
     try {
       explained = this.spec.explainError?.(error);
     } catch (e) {
-      this.opts.internalError(`explainError of technology ${this.opts.technology}`, e);
+      this.opts.internalError(`explainError of technology ${this.opts.technology} (plugin ${this.opts.plugin})`, e);
     }
     if (typeof explained === 'string' && explained) return { message: explained, failure: 'permanent' };
     if (explained && typeof explained === 'object' && explained.message) return { message: explained.message, failure: explained.failure ?? 'permanent' };
-    const code = (error as NodeJS.ErrnoException).code;
     return { message: `${this.opts.technology}: ${error.message}${code && !error.message.includes(code) ? ` (${code})` : ''}`, failure: 'transient' };
   }
 
@@ -108,10 +160,18 @@ export class StreamForward implements Forward {
 
   #end(info: ExitInfo): Promise<void> {
     this.#closing ??= (async () => {
+      // A close that never settles must not hold a stop, a restart or an idle stop forever.
+      let timer: NodeJS.Timeout | undefined;
       try {
-        await this.spec.close?.();
+        const closing = Promise.resolve(this.spec.close?.());
+        const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), CLOSE_GRACE_MS)));
+        if ((await Promise.race([closing, late])) === 'late') {
+          this.opts.internalError(`close of technology ${this.opts.technology} (plugin ${this.opts.plugin})`, new Error(`did not finish within ${CLOSE_GRACE_MS / 1000} s; the forward counts as stopped`));
+        }
       } catch (error) {
-        this.opts.internalError(`close of technology ${this.opts.technology}`, error);
+        this.opts.internalError(`close of technology ${this.opts.technology} (plugin ${this.opts.plugin})`, error);
+      } finally {
+        clearTimeout(timer);
       }
       this.#exit = info;
       const listeners = [...this.#exitListeners];

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import os from 'node:os';
 import type { Duplex } from 'node:stream';
 import { showAddress } from '../address.js';
 import type { Logger, TrafficStatus } from '../types.js';
@@ -60,12 +61,29 @@ const RETRY_MAX_MS = 1000;
 export const FIN_GRACE_MS = 50;
 /** The most connections one service holds while its tunnel is not ready; more are reset (see #overflow). */
 export const MAX_HELD = 1000;
-/** The most a connection's first bytes are kept for a replay (see #pipe). */
-const REPLAY_MAX = 64 * 1024;
+/** The most a connection's first bytes are kept for a replay (see #pipe), and all connections' together. */
+const REPLAY_MAX = 16 * 1024;
+const REPLAY_BUDGET = 16 * 1024 * 1024;
+let replayBytes = 0;
 /** How long a reset upstream waits to learn whether its tunnel is dying (then it is replayed) or not (then it is cut). */
 const REPLAY_WAIT_MS = 300;
 
 export { showAddress };
+
+/** Every address a front of this process listens on, as `host|port`: what an in-process forward must never connect to. */
+const ownListeners = new Set<string>();
+const plain = (host: string) => host.replace(/^::ffff:/, '');
+
+/** Whether `host:port` (a socket's remote end) is one of this LocalPort's own listeners: a relay to it would loop. */
+export function isOwnAddress(host: string, port: number): boolean {
+  const h = plain(host);
+  if (ownListeners.has(`${h}|${port}`)) return true;
+  // A wildcard listener takes every address of this machine on its port.
+  const wildcard = ownListeners.has(`0.0.0.0|${port}`) || ownListeners.has(`::|${port}`);
+  if (!wildcard) return false;
+  if (h.startsWith('127.') || h === '::1') return true;
+  return Object.values(os.networkInterfaces()).some((list) => list?.some((i) => plain(i.address) === h));
+}
 
 const SKIPPABLE = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT', 'EINVAL']);
 
@@ -104,7 +122,7 @@ export class Front {
       try {
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
-          server.listen({ host, port: this.#opts.port, exclusive: true, ipv6Only: net.isIPv6(host) }, () => {
+          server.listen({ host, port: this.#opts.port, exclusive: true, ipv6Only: net.isIPv6(host) && host !== '::' && !host.startsWith('::ffff:') }, () => {
             server.off('error', reject);
             resolve();
           });
@@ -118,6 +136,7 @@ export class Front {
       server.on('error', (e) => this.#opts.logger.error({ service: this.#opts.service, err: e.message }, `front ${showAddress(host, this.#opts.port)}: ${e.message}`));
       this.#servers.push(server);
       this.listening.push(host);
+      ownListeners.add(`${plain(host)}|${this.#opts.port}`);
     }
   }
 
@@ -166,6 +185,12 @@ export class Front {
         if (!connector || this.#closed) return void socket.resetAndDestroy();
         const abort = new AbortController();
         socket.once('close', () => abort.abort());
+        // A check has a timeout of its own; this bound only keeps a connect that never settles from leaking.
+        const bound = setTimeout(() => {
+          abort.abort();
+          socket.resetAndDestroy();
+        }, this.#opts.holdTimeoutMs);
+        socket.once('close', () => clearTimeout(bound));
         connector(abort.signal).then(
           (upstream) => {
             if (socket.destroyed) return void upstream.destroy();
@@ -180,11 +205,19 @@ export class Front {
           () => socket.resetAndDestroy(),
         );
       });
-      this.#checkServer = server;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen({ host: '127.0.0.1', port: 0 }, () => resolve());
+      }).catch((error) => {
+        // Not kept: the next check tries again (EMFILE in a flood passes).
+        server.close();
+        throw error;
       });
+      if (this.#closed) {
+        server.close();
+        throw Object.assign(new Error('the service is stopping'), { code: 'ECONNREFUSED' });
+      }
+      this.#checkServer = server;
     }
     return (this.#checkServer.address() as net.AddressInfo).port;
   }
@@ -209,10 +242,25 @@ export class Front {
     this.#nextGeneration();
   }
 
+  /** The tunnel could not be started for the connections waiting: each is reset at once, counted as timed out. */
+  dropHeld(why: string): void {
+    const held = [...this.#held];
+    this.#held.clear();
+    for (const h of held) {
+      clearTimeout(h.timer);
+      clearTimeout(h.retry);
+      this.#metrics.timedOut++;
+      h.socket.resetAndDestroy();
+    }
+    if (held.length) this.#opts.logger.warn({ service: this.#opts.service, dropped: held.length }, `service ${this.#opts.service}: ${held.length} waiting connection${held.length === 1 ? '' : 's'} closed: ${why}`);
+    this.#maybeIdle();
+  }
+
   /** Stops listening and closes every connection, held or live. */
   async close(): Promise<void> {
     this.#closed = true;
     this.#connector = undefined;
+    for (const host of this.listening) ownListeners.delete(`${plain(host)}|${this.#opts.port}`);
     clearTimeout(this.#idleTimer);
     for (const h of this.#held) {
       clearTimeout(h.timer);
@@ -237,6 +285,24 @@ export class Front {
     if (this.#connector) void this.#serve(socket, Date.now());
     else if (this.#held.size >= MAX_HELD) this.#overflow(socket);
     else this.#hold(socket, Date.now());
+  }
+
+  #timeoutLog = { at: 0, since: 0 };
+
+  /**
+   * A connection waited its hold bound: reset (not a FIN: the client sees an error it may retry, not an
+   * empty answer), counted, and logged — the first of each 10 s in full, the rest as one count.
+   */
+  #timedOut(socket: net.Socket, since: number, why?: string): void {
+    this.#metrics.timedOut++;
+    socket.resetAndDestroy();
+    const now = Date.now();
+    if (now - this.#timeoutLog.at >= 10_000) {
+      const more = this.#timeoutLog.since ? `; ${this.#timeoutLog.since} more since the last such line` : '';
+      this.#opts.logger.warn({ service: this.#opts.service, heldMs: now - since }, `service ${this.#opts.service}: a connection waited ${((now - since) / 1000).toFixed(1)} s for the tunnel and was closed${why ? ` (${why})` : ''}${more}`);
+      this.#timeoutLog = { at: now, since: 0 };
+    } else this.#timeoutLog.since++;
+    this.#maybeIdle();
   }
 
   #overflowLogged = 0;
@@ -273,12 +339,8 @@ export class Front {
       replay,
       timer: setTimeout(() => {
         this.#held.delete(held);
-        this.#metrics.timedOut++;
-        const refused = this.#lastRefusal && this.#lastRefusal.at >= since ? ` (the upstream refused it: ${this.#lastRefusal.why})` : '';
-        this.#opts.logger.warn({ service: this.#opts.service, heldMs: Date.now() - since }, `service ${this.#opts.service}: a connection waited ${((Date.now() - since) / 1000).toFixed(1)} s for the tunnel and was closed${refused}`);
-        // A reset, not a FIN: the client sees an error it may retry, not an empty answer.
-        socket.resetAndDestroy();
-        this.#maybeIdle();
+        const refused = this.#lastRefusal && this.#lastRefusal.at >= since ? `the upstream refused it: ${this.#lastRefusal.why}` : undefined;
+        this.#timedOut(socket, since, refused);
       }, remaining),
     };
     const refusals = retry ? (this.#refusals.get(socket) ?? 0) + 1 : 0;
@@ -311,9 +373,18 @@ export class Front {
     socket.once('close', onGone);
     let upstream: Duplex;
     this.#opening.add(socket);
+    // The hold bound covers the upstream's connect too: a connect that never settles must not keep the
+    // client (and a file descriptor) forever.
+    const bound = setTimeout(() => {
+      if (!this.#opening.delete(socket)) return;
+      abort.abort();
+      this.#timedOut(socket, since, 'the upstream did not accept it');
+    }, Math.max(0, since + this.#opts.holdTimeoutMs - Date.now()));
     try {
       upstream = await connector(abort.signal);
     } catch (error) {
+      clearTimeout(bound);
+      if (!this.#opening.has(socket)) return; // timed out (above)
       this.#opening.delete(socket);
       socket.off('close', onGone);
       if (socket.destroyed) return;
@@ -325,9 +396,9 @@ export class Front {
       this.#opts.onUpstreamRefused?.(e);
       return this.#hold(socket, since, true, replay);
     }
-    this.#opening.delete(socket);
+    clearTimeout(bound);
     socket.off('close', onGone);
-    if (socket.destroyed || this.#closed) {
+    if (!this.#opening.delete(socket) || socket.destroyed || this.#closed) {
       upstream.destroy();
       socket.destroy();
       return;
@@ -358,6 +429,7 @@ export class Front {
     let detached = false;
     let sent: Buffer[] | null = replay ? [...replay.chunks] : [];
     let sentBytes = sent.reduce((n, c) => n + c.length, 0);
+    replayBytes += sentBytes;
     const countBytes = () => {
       this.#metrics.bytesIn += client.bytesRead;
       this.#metrics.bytesOut += client.bytesWritten;
@@ -365,6 +437,7 @@ export class Front {
     const finish = () => {
       if (done) return;
       done = true;
+      forget();
       countBytes();
       this.#live.delete(client);
       this.#maybeIdle();
@@ -375,13 +448,16 @@ export class Front {
     };
     const onClientData = (chunk: Buffer) => {
       if (!sent) return;
+      if (sentBytes + chunk.length > REPLAY_MAX || replayBytes + chunk.length > REPLAY_BUDGET) return forget();
       sent.push(chunk);
       sentBytes += chunk.length;
-      if (sentBytes > REPLAY_MAX) forget();
+      replayBytes += chunk.length;
     };
     // The upstream answered (or the request is too big to keep): from now on it is a plain relay.
     const forget = () => {
+      if (sent) replayBytes -= sentBytes;
       sent = null;
+      sentBytes = 0;
       client.off('data', onClientData);
       upstream.off('data', forget);
     };
@@ -418,6 +494,10 @@ export class Front {
       const unread = sent !== null && (error as NodeJS.ErrnoException | undefined)?.code !== undefined && /^(ECONNRESET|EPIPE)$/.test((error as NodeJS.ErrnoException).code!);
       if (!unread) return cut();
       const chunks = sent!;
+      // The bytes go with the connection; this relay's share of the budget is given back.
+      replayBytes -= sentBytes;
+      sent = null;
+      sentBytes = 0;
       const retry = () => {
         clearTimeout(timer);
         this.#offGeneration(waiter);
@@ -487,10 +567,10 @@ export class Front {
   #maybeIdle(): void {
     const { idleMs, onIdle } = this.#opts;
     if (!onIdle || idleMs === undefined || this.#closed) return;
-    if (this.#live.size || this.#held.size) return;
+    if (this.#live.size || this.#held.size || this.#opening.size) return;
     clearTimeout(this.#idleTimer);
     this.#idleTimer = setTimeout(() => {
-      if (!this.#live.size && !this.#held.size && !this.#closed) onIdle();
+      if (!this.#live.size && !this.#held.size && !this.#opening.size && !this.#closed) onIdle();
     }, idleMs);
     this.#idleTimer.unref();
   }

@@ -11,7 +11,8 @@ const PLUGIN_NAME = 'localport:tcp';
  * in-process forward API (StreamForwardSpec), as a third-party technology would.
  */
 export const tcpConnectionSchema = configObject({
-  host: hostname(),
+  // A host and nothing else: `user:password@host` has no meaning for a TCP hop (and would show a secret).
+  host: hostname().refine((h) => !/[@/\s]/.test(h), 'must be a host name or an IP address (no user, password or path)'),
   /** Unset: LocalPort listens on 127.0.0.1 and ::1. */
   bindAddress: hostname().optional(),
   /** How long one connection to the target may take to open. */
@@ -65,8 +66,6 @@ export function isThisMachine(host: string): boolean {
 export function explainTcpError(service: ServiceDefinition<TcpConnection>, error: NodeJS.ErrnoException): ExitExplanation {
   const target = showHost(service.connection.host, service.remotePort);
   switch (error.code) {
-    case 'ELOOP':
-      return { message: `${target} is this service's own local port: LocalPort would relay to itself; point connection.host or remote_port at the real server`, failure: 'permanent' };
     case 'ECONNREFUSED':
       return { message: `connection refused by ${target}; is the service running there, on that port?`, failure: 'permanent' };
     case 'ENOTFOUND':
@@ -97,7 +96,7 @@ export const tcpPlugin = () =>
           const { host, connectTimeout } = service.connection;
           if (service.remotePort === service.localPort && isThisMachine(host)) {
             // LocalPort listens there itself: every connection would open another, until no descriptor is left.
-            const loop = Object.assign(new Error('loop'), { code: 'ELOOP' });
+            const loop = Object.assign(new Error(`${showHost(host, service.remotePort)} is this service's own local port`), { code: 'ELOOP' });
             return { connect: () => Promise.reject(loop), ready: () => Promise.reject(loop), explainError: (error) => explainTcpError(service, error as NodeJS.ErrnoException) };
           }
           return {

@@ -54,6 +54,8 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'the relay in front of a real ssh tunn
         // Killed between two requests: every connection from here on is new while the tunnel restarts.
         // (One that ssh had already read when it died is cut and counted, never sent twice: see front.ts.)
         await Promise.all(results);
+        // Past the front's 50 ms wait on the last answers' FINs: a death right after an answer counts it as cut.
+        await new Promise((r) => setTimeout(r, 100));
         process.kill(first, 'SIGKILL');
         killed = true;
       }

@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, expect, it } from '@jest/globals';
+import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { z } from 'zod';
 import { Supervisor } from '../../core/supervisor/Supervisor.js';
 import { resolve } from '../helpers/hub.js';
 import { freePort, httpGet, startHttpServer } from '../helpers/net.js';
@@ -48,7 +49,7 @@ it('a target that refuses fails the first start at once, naming it', async () =>
 it('refuses to relay to its own local port (it would open connections until no descriptor is left)', async () => {
   const local = await freePort();
   const { s } = await service({ host: 'localhost' }, { local_port: local, remote_port: local });
-  await expect(s.start()).rejects.toThrow(`service db: localhost:${local} is this service's own local port: LocalPort would relay to itself`);
+  await expect(s.start()).rejects.toThrow(`service db: localhost:${local} is this service's own local port: the service would relay to itself`);
   expect(s.status().traffic!.total).toBe(0);
 });
 
@@ -97,7 +98,7 @@ it('a target that goes away: the first refused connection restarts the forward (
 
 it('a lazy service that ran before and wakes while its target is down is retried, not failed for good', async () => {
   const target = await restartable('awake');
-  const { s, local } = await service({ host: '127.0.0.1' }, { remote_port: target.port, start: 'lazy', idle_stop: 0.3, restart_policy: { initial_delay: 0.1, jitter: 0 } });
+  const { s, local } = await service({ host: '127.0.0.1' }, { remote_port: target.port, start: 'lazy', idle_stop: 1, restart_policy: { initial_delay: 0.1, jitter: 0 } });
   await s.start();
   expect(s.state).toBe('idle');
   expect(await httpGet(local)).toBe('awake');
@@ -117,4 +118,92 @@ it('relay: false is refused for the tcp technology when the config is validated'
   await expect(resolve({ services: [{ name: 'db', technology: 'tcp', local_port: 1, remote_port: 1, relay: false, connection: { host: 'h' } }] })).rejects.toThrow(
     'services[0] (db).relay: technology tcp runs inside LocalPort and needs its listener; remove relay: false',
   );
+});
+
+it('a lazy service whose first wake fails (target down) keeps its port: waiting connections are reset, the next one tries again', async () => {
+  const target = await restartable('second try');
+  await target.down();
+  const { s, local } = await service({ host: '127.0.0.1' }, { remote_port: target.port, start: 'lazy' });
+  await s.start();
+  await expect(httpGet(local, '127.0.0.1', 5000)).rejects.toThrow(/ECONNRESET|socket hang up/);
+  expect(s.state).toBe('idle');
+  expect(s.lastError).toMatch(/connection refused by 127\.0\.0\.1/);
+  await target.up();
+  expect(await httpGet(local, '127.0.0.1', 5000)).toBe('second try');
+  expect(s.state).toBe('ready');
+  await target.down();
+}, 20000);
+
+describe('a third-party in-process technology that breaks the contract', () => {
+  const plugin = (connect: () => unknown, extra: Record<string, unknown> = {}) => ({
+    name: 'test:evil',
+    apply(api: { registerTechnology(t: unknown): void }) {
+      api.registerTechnology({ type: 'evil', connectionSchema: z.object({}), describeTarget: () => 'evil', createForward: () => ({ connect, ready: async () => {}, ...extra }) });
+    },
+  });
+  const evil = async (connect: () => unknown, extra: Record<string, unknown> = {}) => {
+    const local = await freePort();
+    const { hub, config } = await resolve({ services: [{ name: 'e', technology: 'evil', local_port: local, remote_port: 1, hold_timeout: '1s' }] }, {}, [plugin(connect, extra) as never]);
+    sup = new Supervisor(hub);
+    const s = sup.add(config.services[0]);
+    await s.start();
+    return { s, local };
+  };
+
+  it.each([
+    ['resolves with a number', () => Promise.resolve(42), /plugin test:evil failed in technology 'evil' connect\(\): resolved with number instead of a connected duplex stream/],
+    ['throws synchronously', () => { throw new Error('sync bug'); }, /plugin test:evil failed in technology 'evil' connect\(\): sync bug/],
+    ['rejects with null', () => Promise.reject(null), /plugin test:evil failed in technology 'evil' connect\(\): rejected with null instead of an Error/],
+  ])('%s: the client is reset, LocalPort carries on, and the plugin is named', async (_what, connect, message) => {
+    const { s, local } = await evil(connect);
+    await expect(httpGet(local, '127.0.0.1', 5000)).rejects.toThrow();
+    // The service restarts (the refusal ends the forward) or stays; either way the reason names the plugin.
+    expect(`${s.lastError}`).toMatch(message);
+  });
+
+  it('a connect that never settles is bounded by hold_timeout (no connection kept forever)', async () => {
+    const { s, local } = await evil(() => new Promise(() => {}));
+    const t0 = Date.now();
+    await expect(httpGet(local, '127.0.0.1', 5000)).rejects.toThrow(/ECONNRESET|socket hang up/);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(s.status().traffic).toMatchObject({ active: 0, held: 0, timedOut: 1 });
+  });
+
+  it('a close that never settles does not hang the stop', async () => {
+    const { s } = await evil(() => new Promise(() => {}), { close: () => new Promise(() => {}) });
+    const t0 = Date.now();
+    await s.stop();
+    expect(s.state).toBe('stopped');
+    expect(Date.now() - t0).toBeLessThan(4000);
+  });
+});
+
+it('refuses a target that is another service’s own port on this machine (a loop through two services)', async () => {
+  const [a, b] = [await freePort(), await freePort()];
+  const { hub, config } = await resolve({
+    services: [
+      { name: 'a', technology: 'tcp', local_port: a, remote_port: b, connection: { host: '127.0.0.1' }, start: 'lazy' },
+      { name: 'b', technology: 'tcp', local_port: b, remote_port: a, connection: { host: 'localhost' }, start: 'lazy' },
+    ],
+  });
+  sup = new Supervisor(hub);
+  await Promise.all(config.services.map((d) => sup!.add(d).start()));
+  await expect(httpGet(a, '127.0.0.1', 3000)).rejects.toThrow();
+  const s = sup.services.get('a')!;
+  expect(s.lastError).toMatch(/is one of LocalPort's own listeners: the service would relay to itself/);
+  // One attempt, not a flood: a handful of connections at most.
+  expect(s.status().traffic!.total + sup.services.get('b')!.status().traffic!.total).toBeLessThan(10);
+});
+
+it("bind_address '::' listens on every address, IPv4 too (as Linux's dual-stack wildcard does)", async () => {
+  const web = await startHttpServer('wildcard');
+  try {
+    const { s, local } = await service({ host: '127.0.0.1', bind_address: '::' }, { remote_port: web.port });
+    await s.start();
+    expect(await httpGet(local, '127.0.0.1')).toBe('wildcard');
+    expect(await httpGet(local, '::1')).toBe('wildcard');
+    expect(s.status().listen).toEqual([`[::]:${local}`]);
+  } finally {
+    await web.close();
+  }
 });

@@ -320,4 +320,49 @@ describe('Front', () => {
     expect(warn).toHaveBeenCalledTimes(1);
     held.forEach((h) => h.destroy());
   }, 30000);
+
+  describe("an upstream's FIN", () => {
+    const halfAnswer = () =>
+      upstream((s) =>
+        s.once('data', () => {
+          s.write('partial answer');
+          s.end();
+        }),
+      );
+    const outcome = (c: net.Socket) =>
+      new Promise<{ got: string; how: string }>((r) => {
+        let got = '';
+        c.setEncoding('utf8');
+        c.on('data', (d) => (got += d));
+        c.on('end', () => r({ got, how: 'end' }));
+        c.on('error', (e: NodeJS.ErrnoException) => r({ got, how: e.code ?? 'error' }));
+      });
+
+    it('from a tunnel that is dying reaches the client as a reset, counted as cut (not an end that reads as a whole answer)', async () => {
+      const up = await halfAnswer();
+      const port = await freePort();
+      const f = await front({ port });
+      f.ready(connectTo(up.port));
+      const c = await client(port);
+      const result = outcome(c);
+      c.write('GET /');
+      // The supervisor hears of the tunnel's death moments after its sockets closed.
+      await new Promise((r) => setTimeout(r, 15));
+      f.notReady();
+      expect(await result).toEqual({ got: 'partial answer', how: 'ECONNRESET' });
+      expect(f.metrics()).toMatchObject({ cut: 1 });
+    });
+
+    it('from a tunnel that stays is passed on as an end', async () => {
+      const up = await halfAnswer();
+      const port = await freePort();
+      const f = await front({ port });
+      f.ready(connectTo(up.port));
+      const c = await client(port);
+      const result = outcome(c);
+      c.write('GET /');
+      expect(await result).toEqual({ got: 'partial answer', how: 'end' });
+      expect(f.metrics()).toMatchObject({ cut: 0 });
+    });
+  });
 });
