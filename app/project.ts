@@ -18,6 +18,11 @@ export interface ProjectOptions {
   logFile?: string;
   /** The `--output` format the command will render with: checked once the config's plugins are in. */
   output?: string;
+  /**
+   * `strict`: every `${VAR}` must be set (`config validate`). Default `lenient`: a service whose
+   * variables are not set is unresolved, and only starting it is an error (`selectServices(…, { toStart })`).
+   */
+  variables?: 'strict' | 'lenient';
 }
 
 export interface Project {
@@ -43,6 +48,7 @@ export async function loadProject(opts: ProjectOptions = {}): Promise<Project> {
     file,
     cwd: opts.cwd,
     env: opts.env,
+    variables: opts.variables ?? 'lenient',
     redactor,
     logger,
     // Before any work (run and start would otherwise start tunnels and then fail to print).
@@ -58,7 +64,7 @@ export async function loadProject(opts: ProjectOptions = {}): Promise<Project> {
  */
 export async function reloadConfig(hub: LocalPort, configPath: string, env: NodeJS.ProcessEnv = process.env): Promise<{ config: ResolvedConfig; presetFiles: string[] }> {
   const { file, raw } = await loadRawConfig({ configPath });
-  const { config, presetFiles } = await resolveConfig(raw, { file, env, hub });
+  const { config, presetFiles } = await resolveConfig(raw, { file, env, hub, variables: 'lenient' });
   return { config, presetFiles };
 }
 

@@ -45,7 +45,7 @@ const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 
  */
 export async function runServices(project: Project, opts: RunOptions): Promise<number> {
   const { hub, config, logger } = project;
-  const selected = selectServices(config, opts.selection);
+  const selected = selectServices(config, opts.selection, { toStart: true });
   if (selected.length === 0) {
     throw new UsageError(`no enabled services to run${config.file ? ` in ${config.file}` : ''}`, 'Enable a service, or name it: localport run NAME.');
   }

@@ -32,7 +32,7 @@ const settled = (s: ServiceStatus | undefined) => !!s && (s.state === 'failed' |
  */
 export async function startInDaemon(project: Project, opts: StartOptions): Promise<number> {
   const { config, hub } = project;
-  const names = selectServices(config, opts.selection).map((s) => s.name);
+  const names = selectServices(config, opts.selection, { toStart: true }).map((s) => s.name);
   // A usage mistake, as in `run` (exit 2): nothing was selected that could start.
   if (names.length === 0) throw new UsageError(`no enabled services to start in ${config.file}`, 'Enable a service, or name it: localport start NAME.');
   const daemon = await ensureDaemon(config.file!, { logLevel: opts.logLevel });

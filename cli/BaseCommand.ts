@@ -86,9 +86,9 @@ export abstract class BaseCommand extends Command {
     return findConfigFile({ configPath: this.configPath });
   }
 
-  async loadProject(opts: { output?: boolean } = {}): Promise<Project> {
+  async loadProject(opts: { output?: boolean; variables?: 'strict' | 'lenient' } = {}): Promise<Project> {
     const { loadProject } = await import('../app/project.js');
-    const project = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor, output: opts.output === false ? undefined : this.output });
+    const project = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor, output: opts.output === false ? undefined : this.output, variables: opts.variables });
     this.hub = project.hub;
     return project;
   }

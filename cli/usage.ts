@@ -14,6 +14,7 @@ export const VALUE_NAMES: Readonly<Record<string, string>> = {
   '--interval': 'SECONDS',
   '--lines': 'N',
   '--grep': 'REGEX',
+  '--only': 'SERVICE',
 };
 
 /** A command's operands that clipanion never sees: `run`'s `-- COMMAND…` (bin.ts takes it off argv). */

@@ -67,6 +67,19 @@ export interface ResolvedConfig {
   file?: string;
   version: string;
   services: ServiceDefinition[];
+  /**
+   * Services that need environment variables not set here (resolved leniently: a command that does
+   * not start them does not need them). They cannot start; `problems` says which variables, where.
+   * A service listed here may be missing from `services` (a `${PORT}` that is no port yet).
+   */
+  unresolved?: UnresolvedService[];
+}
+
+export interface UnresolvedService {
+  name: string;
+  enabled: boolean;
+  tags: string[];
+  problems: { file?: string; path: string; message: string }[];
 }
 
 // ---------------------------------------------------------------------------------------------

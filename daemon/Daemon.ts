@@ -345,7 +345,7 @@ export class Daemon {
 
   /** Starts the selected services; with `wait`, resolves when each is ready or failed. */
   async startServices(sel: { names: string[]; tags: string[]; all: boolean }, opts: { wait?: boolean } = {}): Promise<{ starting: string[] }> {
-    const defs = selectServices(this.config, sel);
+    const defs = selectServices(this.config, sel, { toStart: true });
     if (defs.length === 0) throw new UsageError(`no enabled services to start in ${this.config.file}`);
     const started = defs.map((d) => this.#startOne(d));
     if (opts.wait) await Promise.all(started);

@@ -42,7 +42,16 @@ function parseRef(text: string, start: number): Ref | 'unterminated' | undefined
  * go to the redactor; a default is written in the file, so it is not. A missing variable without a
  * default is an error naming the variable and the key (and so the service) that uses it.
  */
-export function substituteEnv(raw: unknown, env: NodeJS.ProcessEnv, redactor: Redactor, file?: string): unknown {
+export interface SubstituteOptions {
+  /**
+   * Where a variable that is not set is no error yet (a service this command does not start): the
+   * reference stays as written, and `missing` hears of it. Other problems are errors everywhere.
+   */
+  lenient?(path: readonly (string | number)[]): boolean;
+  missing?(path: readonly (string | number)[], problem: ConfigProblem): void;
+}
+
+export function substituteEnv(raw: unknown, env: NodeJS.ProcessEnv, redactor: Redactor, file?: string, opts: SubstituteOptions = {}): unknown {
   const problems: ConfigProblem[] = [];
 
   const expand = (text: string, path: (string | number)[], depth: number): string => {
@@ -78,7 +87,9 @@ export function substituteEnv(raw: unknown, env: NodeJS.ProcessEnv, redactor: Re
         }
         out += expand(ref.fallback, path, depth + 1);
       } else {
-        problem(`environment variable ${ref.name} is not set; set it, or give a default: \${${ref.name}:default}`);
+        const message = `environment variable ${ref.name} is not set; set it, or give a default: \${${ref.name}:default}`;
+        if (opts.lenient?.(path)) opts.missing?.(path, { file, path: describePath(raw, path), message });
+        else problem(message);
         out += text.slice(j, ref.end);
       }
     }

@@ -1,6 +1,6 @@
 import { LocalPort } from '../LocalPort.js';
 import { Redactor } from '../redact.js';
-import type { Logger, PluginInput, ResolvedConfig } from '../types.js';
+import type { Logger, PluginInput, ResolvedConfig, UnresolvedService } from '../types.js';
 import { checkBindAddresses } from './bind.js';
 import { runConfigCode } from './code.js';
 import { substituteEnv } from './env.js';
@@ -14,7 +14,6 @@ export interface ResolveOptions {
   /** Where package names are looked up after the config's directory. Default: the working directory. */
   cwd?: string;
   /** For `${VAR}` substitution. Default: process.env. */
-  env?: NodeJS.ProcessEnv;
   /** Plugins every config gets before its own: the app's composition root passes the built-in ones. */
   plugins?: PluginInput;
   /** The health check type of a service that names none (the composition root's choice). */
@@ -29,6 +28,13 @@ export interface ResolveOptions {
   hub?: LocalPort;
   /** Runs once the plugins are applied, before the config is validated: a check that needs the registries. */
   onPlugins?: (hub: LocalPort) => void;
+  /**
+   * `lenient`: a `${VAR}` not set inside a service is no error yet; the service is listed in
+   * `config.unresolved` and cannot start (`selectServices(…, { toStart: true })` names the variables).
+   * Default `strict`: every variable must be set (`config validate`).
+   */
+  env?: NodeJS.ProcessEnv;
+  variables?: 'strict' | 'lenient';
 }
 
 export interface Resolution {
@@ -62,22 +68,44 @@ export async function resolveConfig(raw: unknown, opts: ResolveOptions): Promise
   const ext = raw && typeof raw === 'object' ? await collectExtends(raw as Record<string, unknown>, file, cwd) : undefined;
   let substituted: unknown;
   let sources: Map<string, string> | undefined;
+  // Lenient: a variable missing inside a service makes that service unresolved, not the config invalid.
+  const missing = new Map<string | number, UnresolvedService['problems']>();
+  const lenient = opts.variables === 'lenient' ? { lenient: (path: readonly (string | number)[]) => path[0] === 'services' && path.length > 2, missing: (path: readonly (string | number)[], problem: UnresolvedService['problems'][number]) => missing.set(path[1], [...(missing.get(path[1]) ?? []), problem]) } : {};
   if (ext) {
     // The plugins come first here: the merge asks them which keys hold user data (kept as written).
     await apply(ext.plugins);
     const merged = mergeLayers(ext.layers, freeFormKeys(hub));
     sources = merged.sources;
-    substituted = substituteEnv(merged.config, env, hub.redactor, file);
+    substituted = substituteEnv(merged.config, env, hub.redactor, file, lenient);
   } else {
-    substituted = substituteEnv(raw, env, hub.redactor, file);
+    substituted = substituteEnv(raw, env, hub.redactor, file, lenient);
     // Substituted first: a plugin's options may hold `${VAR}`.
     await apply(fresh ? await resolvePluginEntries(rawPlugins(substituted), file, cwd) : []);
   }
 
-  const validated = validateConfig(substituted, { file, technologies: hub.technologies, healthChecks: hub.healthChecks, sources });
+  const unresolved = unresolvedServices(substituted, missing);
+  const validated = validateConfig(substituted, { file, technologies: hub.technologies, healthChecks: hub.healthChecks, sources, tolerate: new Set(unresolved.map((u) => u.name)) });
+  if (unresolved.length) validated.unresolved = unresolved;
   await checkBindAddresses(validated, substituted, hub.technologies);
   const config = hub.hooks.configResolved.isUsed()
     ? await runConfigCode(file, `config ${file}`, () => hub.hooks.configResolved.promise(validated), { stage: 'a configResolved tap' })
     : validated;
   return { hub, config, presetFiles: ext?.files ?? [] };
+}
+
+/** The services a lenient substitution left with missing variables: their name, whether enabled, their tags. */
+function unresolvedServices(substituted: unknown, missing: Map<string | number, UnresolvedService['problems']>): UnresolvedService[] {
+  const services = substituted && typeof substituted === 'object' ? (substituted as Record<string, unknown>).services : undefined;
+  const out: UnresolvedService[] = [];
+  for (const [key, problems] of missing) {
+    const entry = (Array.isArray(services) ? services[key as number] : (services as Record<string, unknown> | undefined)?.[key as string]) as Record<string, unknown> | undefined;
+    const name = typeof key === 'string' ? key : typeof entry?.name === 'string' ? entry.name : `#${key}`;
+    out.push({
+      name,
+      enabled: entry?.enabled !== false && entry?.enabled !== 'false',
+      tags: Array.isArray(entry?.tags) ? entry.tags.filter((t): t is string => typeof t === 'string') : [],
+      problems,
+    });
+  }
+  return out;
 }

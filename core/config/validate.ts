@@ -93,6 +93,11 @@ export interface ValidateContext {
   healthChecks: Registry<HealthCheck>;
   /** Where each service came from, for `config print`: `local`, a preset's name, or `preset + local`. */
   sources?: Map<string, string>;
+  /**
+   * Services whose variables are not set here (a lenient resolution): their own problems are not errors
+   * (a `${PORT}` is no port yet); one that does not validate is left out of `services`.
+   */
+  tolerate?: ReadonlySet<string>;
 }
 
 /** Problems from a zod result, with paths rewritten as the user spelled them. */
@@ -135,11 +140,22 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
   const services: ServiceDefinition[] = [];
   const origins: PropertyKey[][] = [];
   for (const entry of entries) {
+    const rawName = entry.name ?? (entry.raw && typeof entry.raw === 'object' ? (entry.raw as Record<string, unknown>).name : undefined);
+    if (typeof rawName === 'string' && ctx.tolerate?.has(rawName)) {
+      // Validated on its own: its problems (what the placeholders break) are its unresolved state's.
+      const kept = problems.length;
+      validateEntry(entry);
+      problems.length = kept;
+      continue;
+    }
+    validateEntry(entry);
+  }
+  function validateEntry(entry: { raw: unknown; path: PropertyKey[]; name?: string }): void {
     const input = entry.name && entry.raw && typeof entry.raw === 'object' && !('name' in entry.raw) ? { ...entry.raw, name: entry.name } : entry.raw;
     const parsed = serviceSchema.safeParse(input);
     if (!parsed.success) {
       problems.push(...zodProblems(parsed.error, raw, entry.path, file));
-      continue;
+      return;
     }
     const s = parsed.data;
     const label = (...rest: PropertyKey[]) => describePath(raw, [...entry.path, ...rest]);
@@ -166,7 +182,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
     const hcType = hcIn.type ?? ctx.healthChecks.defaultType;
     if (hcType === undefined) {
       problems.push({ file, path: label('healthCheck', 'type'), message: `is required: no default health check is set; registered: ${ctx.healthChecks.types().join(', ') || '(none)'}` });
-      continue;
+      return;
     }
     let hcConfig: Record<string, unknown> = { ...(defaults.healthCheck?.type === hcType ? defaults.healthCheck?.config : {}), ...s.healthCheck?.config };
     if (!ctx.healthChecks.has(hcType)) {

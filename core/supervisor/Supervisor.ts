@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.js';
+import { ConfigError, UsageError } from '../errors.js';
 import { closest, didYouMean } from '../suggest.js';
 import type { LocalPort } from '../LocalPort.js';
 import type { ResolvedConfig, ServiceDefinition, ServiceStatus } from '../types.js';
@@ -26,17 +26,29 @@ function suggestions(unknown: string[], known: string[]): string {
  * ones); tags pick every enabled service carrying any of them; no selector, or `all`, picks every
  * enabled service. A disabled service runs only when named.
  */
-export function selectServices(config: ResolvedConfig, sel: Selection): ServiceDefinition[] {
+export function selectServices(config: ResolvedConfig, sel: Selection, opts: { toStart?: boolean } = {}): ServiceDefinition[] {
   const byName = new Map(config.services.map((s) => [s.name, s]));
+  const unresolved = config.unresolved ?? [];
   const picked = new Map<string, ServiceDefinition>();
-  const unknown = (sel.names ?? []).filter((n) => !byName.has(n));
+  const unknown = (sel.names ?? []).filter((n) => !byName.has(n) && !unresolved.some((u) => u.name === n));
+  if (opts.toStart) {
+    // Only what is started must resolve: the variables of the services picked here, not of the others.
+    const everything = sel.all || (!sel.names?.length && !sel.tags?.length);
+    const blocked = unresolved.filter((u) => sel.names?.includes(u.name) || (u.enabled && (everything || u.tags.some((t) => sel.tags?.includes(t)))));
+    if (blocked.length && !unknown.length) {
+      throw new ConfigError(
+        blocked.flatMap((u) => u.problems),
+        'Set the variables in the environment of this command, or start only services that do not need them.',
+      );
+    }
+  }
   if (unknown.length) {
-    const names = config.services.map((s) => s.name);
+    const names = [...config.services.map((s) => s.name), ...unresolved.filter((u) => !byName.has(u.name)).map((u) => u.name)];
     throw new UsageError(
       `unknown service${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `'${n}'`).join(', ')}${config.file ? ` in ${config.file}` : ''}; configured: ${names.join(', ') || '(none)'}${suggestions(unknown, names)}`,
     );
   }
-  for (const n of sel.names ?? []) picked.set(n, byName.get(n)!);
+  for (const n of sel.names ?? []) if (byName.has(n)) picked.set(n, byName.get(n)!);
   if (sel.tags?.length) {
     const matched = config.services.filter((s) => s.enabled && s.tags.some((t) => sel.tags!.includes(t)));
     if (matched.length === 0) {
@@ -49,6 +61,8 @@ export function selectServices(config: ResolvedConfig, sel: Selection): ServiceD
   if (sel.all || (!sel.names?.length && !sel.tags?.length)) {
     config.services.filter((s) => s.enabled).forEach((s) => picked.set(s.name, s));
   }
+  // An unresolved service that validated anyway (its placeholder in a string) still cannot start.
+  if (opts.toStart) for (const u of unresolved) picked.delete(u.name);
   return [...picked.values()];
 }
 
