@@ -73,6 +73,11 @@ export interface ResolvedConfig {
    * A service listed here may be missing from `services` (a `${PORT}` that is no port yet).
    */
   unresolved?: UnresolvedService[];
+  /**
+   * Per service name, the strings that held `${…}` as the file wrote them, by their key path inside the
+   * service (`['health_check', 'config', 'password']`): `config export` writes these back, not values.
+   */
+  templates?: Record<string, { path: string[]; text: string }[]>;
 }
 
 export interface UnresolvedService {

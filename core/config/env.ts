@@ -49,6 +49,8 @@ export interface SubstituteOptions {
    */
   lenient?(path: readonly (string | number)[]): boolean;
   missing?(path: readonly (string | number)[], problem: ConfigProblem): void;
+  /** Hears of every string that held a `${…}` reference, as written (`config export` writes it back). */
+  template?(path: readonly (string | number)[], text: string): void;
 }
 
 export function substituteEnv(raw: unknown, env: NodeJS.ProcessEnv, redactor: Redactor, file?: string, opts: SubstituteOptions = {}): unknown {
@@ -101,7 +103,12 @@ export function substituteEnv(raw: unknown, env: NodeJS.ProcessEnv, redactor: Re
   // aliases. Registered before its children are walked, so a cycle ends too.
   const done = new Map<object, unknown>();
   const walk = (value: unknown, path: (string | number)[]): unknown => {
-    if (typeof value === 'string') return value.includes('${') ? expand(value, path, 0) : value;
+    if (typeof value === 'string') {
+      if (!value.includes('${')) return value;
+      const out = expand(value, path, 0);
+      if (out !== value) opts.template?.(path, value);
+      return out;
+    }
     if (value && typeof value === 'object' && done.has(value)) return done.get(value);
     if (Array.isArray(value)) {
       const out: unknown[] = new Array(value.length);

@@ -70,15 +70,17 @@ export async function resolveConfig(raw: unknown, opts: ResolveOptions): Promise
   let sources: Map<string, string> | undefined;
   // Lenient: a variable missing inside a service makes that service unresolved, not the config invalid.
   const missing = new Map<string | number, UnresolvedService['problems']>();
+  const templates: { path: readonly (string | number)[]; text: string }[] = [];
+  const template = (path: readonly (string | number)[], text: string) => templates.push({ path, text });
   const lenient = opts.variables === 'lenient' ? { lenient: (path: readonly (string | number)[]) => path[0] === 'services' && path.length > 2, missing: (path: readonly (string | number)[], problem: UnresolvedService['problems'][number]) => missing.set(path[1], [...(missing.get(path[1]) ?? []), problem]) } : {};
   if (ext) {
     // The plugins come first here: the merge asks them which keys hold user data (kept as written).
     await apply(ext.plugins);
     const merged = mergeLayers(ext.layers, freeFormKeys(hub));
     sources = merged.sources;
-    substituted = substituteEnv(merged.config, env, hub.redactor, file, lenient);
+    substituted = substituteEnv(merged.config, env, hub.redactor, file, { ...lenient, template });
   } else {
-    substituted = substituteEnv(raw, env, hub.redactor, file, lenient);
+    substituted = substituteEnv(raw, env, hub.redactor, file, { ...lenient, template });
     // Substituted first: a plugin's options may hold `${VAR}`.
     await apply(fresh ? await resolvePluginEntries(rawPlugins(substituted), file, cwd) : []);
   }
@@ -86,6 +88,7 @@ export async function resolveConfig(raw: unknown, opts: ResolveOptions): Promise
   const unresolved = unresolvedServices(substituted, missing);
   const validated = validateConfig(substituted, { file, technologies: hub.technologies, healthChecks: hub.healthChecks, sources, tolerate: new Set(unresolved.map((u) => u.name)) });
   if (unresolved.length) validated.unresolved = unresolved;
+  validated.templates = serviceTemplates(substituted, templates);
   await checkBindAddresses(validated, substituted, hub.technologies);
   const config = hub.hooks.configResolved.isUsed()
     ? await runConfigCode(file, `config ${file}`, () => hub.hooks.configResolved.promise(validated), { stage: 'a configResolved tap' })
@@ -106,6 +109,21 @@ function unresolvedServices(substituted: unknown, missing: Map<string | number, 
       tags: Array.isArray(entry?.tags) ? entry.tags.filter((t): t is string => typeof t === 'string') : [],
       problems,
     });
+  }
+  return out;
+}
+
+/** The templates of `substituteEnv`, by service name and key path inside the service. */
+function serviceTemplates(substituted: unknown, templates: { path: readonly (string | number)[]; text: string }[]): Record<string, { path: string[]; text: string }[]> {
+  const services = substituted && typeof substituted === 'object' ? (substituted as Record<string, unknown>).services : undefined;
+  const out: Record<string, { path: string[]; text: string }[]> = {};
+  for (const { path, text } of templates) {
+    if (path[0] !== 'services' || path.length < 3) continue;
+    const key = path[1];
+    const entry = (Array.isArray(services) ? services[key as number] : (services as Record<string, unknown> | undefined)?.[key as string]) as Record<string, unknown> | undefined;
+    const name = typeof key === 'string' ? key : typeof entry?.name === 'string' ? entry.name : undefined;
+    if (name === undefined) continue;
+    (out[name] ??= []).push({ path: path.slice(2).map(String), text });
   }
   return out;
 }

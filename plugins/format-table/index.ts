@@ -198,7 +198,7 @@ export const tableFormatterPlugin = () =>
             case 'error':
               return renderError(view);
             case 'export':
-              return `# exported by localport config export from ${view.file}; values from the environment are shown as ***\n${yaml.dump(view.config, { lineWidth: 120, noRefs: true }).trimEnd()}`;
+              return `# exported by localport config export from ${view.file}; values from the environment are written as \${VAR}, as in the file\n${yaml.dump(view.config, { lineWidth: 120, noRefs: true }).trimEnd()}`;
             case 'logs':
               // Lines are made printable here: a log from an older LocalPort, or a message JSON.parse
               // has unescaped, may hold control characters.

@@ -168,15 +168,22 @@ describe('the example localport.config.ts', () => {
 });
 
 describe('localport config export', () => {
-  it('writes the original format (snake_case list), filtered by tag, with secrets redacted', async () => {
-    const file = write('export.yaml', `services:\n${svc('a', 1, '    tags: [db]\n')}${svc('b', 2).replace('host: bastion', 'host: \${BASTION}')}`);
+  it('writes the original format (snake_case list), filtered by tag, with ${VAR} as written (never a value, never ***)', async () => {
+    const file = write('export.yaml', `services:\n${svc('a', 1, '    tags: [db]\n')}${svc('b', 2).replace('host: bastion', 'host: \${BASTION}').replace('local_port: 2', 'local_port: "\${B_PORT:2}"')}`);
     const all = await runCli(['config', 'export', '-c', file, '--json'], { env: { ...env, BASTION: 'secret-bastion-host' } });
     expect(all.code).toBe(0);
     const data = JSON.parse(all.stdout);
     expect(data.services.map((s: { name: string }) => s.name)).toEqual(['a', 'b']);
     expect(data.services[0]).toMatchObject({ local_port: 1, remote_port: 80, connection: { host: 'bastion', remote_host: 'localhost' }, restart_policy: { initial_delay: 0.1, backoff_multiplier: 1.5, reset_after: 1 } });
-    expect(data.services[1].connection.host).toBe('***');
+    expect(data.services[1].connection.host).toBe('${BASTION}');
+    expect(data.services[1].local_port).toBe('${B_PORT:2}');
     expect(all.stdout).not.toContain('secret-bastion-host');
+    expect(all.stdout).not.toContain('***');
+    // The round trip: the export loads again, and with the variable set it resolves to the same services.
+    const yamlExport = await runCli(['config', 'export', '-c', file], { env: { ...env, BASTION: 'secret-bastion-host' } });
+    const back = write('exported-all.yaml', yamlExport.stdout);
+    const printed = async (f: string) => JSON.parse((await runCli(['config', 'print', '-c', f, '--json'], { env: { ...env, BASTION: 'bastion-2' } })).stdout).config.services;
+    expect(await printed(back)).toEqual(await printed(file));
     // YAML is the default; `-o yaml` may say so (any other format is a usage error, see bad-configs).
     const tagged = await runCli(['config', 'export', '-c', file, '--tag', 'db', '-o', 'yaml'], { env: { ...env, BASTION: 'x' } });
     expect(tagged.stdout).toMatch(/^# exported by localport config export/);
