@@ -271,6 +271,18 @@ function unreadable<T>(dir: string, fn: () => T): T {
  * file or a dangling link by a config's name (EISDIR, EACCES, ENOENT) to take a parent directory's
  * config in silence, where LocalPort names that file and says what is wrong with it.
  */
+/** The nearest directory from `dir` up that holds `.git`: the repository's root, or undefined outside one. */
+function repositoryRoot(dir: string): string | undefined {
+  for (let d = dir; ; d = path.dirname(d)) {
+    try {
+      if (lstatSync(path.join(d, '.git'), { throwIfNoEntry: false })) return d;
+    } catch {
+      /* unreadable: not known to be a repository */
+    }
+    if (path.dirname(d) === d) return undefined;
+  }
+}
+
 export function findConfigFile(opts: { configPath?: string; cwd?: string } = {}): string {
   const cwd = opts.cwd ?? process.cwd();
   if (opts.configPath) {
@@ -280,6 +292,10 @@ export function findConfigFile(opts: { configPath?: string; cwd?: string } = {})
     }
     return file;
   }
+  // Where the search ends: the repository's root (the directory holding `.git`, a directory or a
+  // worktree's file), so that a package of a monorepo finds the config at the root; outside a repository,
+  // the nearest project root (a directory with package.json), else the filesystem's root.
+  const repoRoot = repositoryRoot(path.resolve(cwd));
   for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
     for (const place of SEARCH_PLACES) {
       const file = path.join(dir, place);
@@ -297,8 +313,8 @@ export function findConfigFile(opts: { configPath?: string; cwd?: string } = {})
       }
       return file;
     }
-    const root = existsSync(path.join(dir, 'package.json')) || existsSync(path.join(dir, 'package.yaml'));
-    if (root || path.dirname(dir) === dir) break;
+    const projectRoot = repoRoot === undefined && (existsSync(path.join(dir, 'package.json')) || existsSync(path.join(dir, 'package.yaml')));
+    if (dir === repoRoot || projectRoot || path.dirname(dir) === dir) break;
   }
   throw new ConfigError(
     [{ path: '', message: `no LocalPort config found in ${cwd} or its parent directories` }],

@@ -64,6 +64,24 @@ describe('config discovery', () => {
     expect(findConfigFile({ cwd: path.join(dir, 'sub', 'deeper') })).toBe(file);
   });
 
+  it('in a monorepo, goes past a package.json without a localport key up to the repository root (.git)', async () => {
+    const repo = project({ '.git/HEAD': 'ref: refs/heads/main\n', 'package.json': '{"name":"mono","private":true}', 'localport.yaml': yaml, 'packages/web/package.json': '{"name":"web"}', 'packages/web/src/.keep': '' });
+    const from = path.join(repo, 'packages', 'web', 'src');
+    expect(findConfigFile({ cwd: from })).toBe(path.join(repo, 'localport.yaml'));
+    expect((await loadRawConfig({ cwd: from })).file).toBe(path.join(repo, 'localport.yaml'));
+    // A package's own config (or its package.json's localport key) wins, being nearer.
+    writeFileSync(path.join(repo, 'packages', 'web', 'package.json'), JSON.stringify({ name: 'web', localport: { services: [{ name: 'w' }] } }));
+    expect(findConfigFile({ cwd: from })).toBe(path.join(repo, 'packages', 'web', 'package.json'));
+    // A git worktree has a .git file: its root ends the search just the same; nothing above it is taken.
+    const outer = project({ 'localport.yaml': yaml, 'wt/.git': 'gitdir: /elsewhere\n', 'wt/package.json': '{"name":"wt"}', 'wt/pkg/package.json': '{"name":"pkg"}' });
+    expect(() => findConfigFile({ cwd: path.join(outer, 'wt', 'pkg') })).toThrow(/no LocalPort config found/);
+  });
+
+  it('outside a repository, stops at the nearest package.json (the project root)', async () => {
+    const dir = project({ 'localport.yaml': yaml, 'app/package.json': '{"name":"app"}', 'app/src/.keep': '' });
+    expect(() => findConfigFile({ cwd: path.join(dir, 'app', 'src') })).toThrow(/no LocalPort config found/);
+  });
+
   it('reports a YAML syntax error with file, line and column', async () => {
     const dir = project({ 'localport.yaml': 'services:\n  - name: a\n   bad: [\n' });
     await expect(loadRawConfig({ cwd: dir })).rejects.toThrow(new RegExp(`^${path.join(dir, 'localport.yaml')}:\\d+:\\d+: YAML syntax error: `));
