@@ -171,6 +171,35 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
   }
 }
 
+/** One service's steps, as the progress tree shows them under the service. */
+type Step = 'connect' | 'listen' | 'health';
+
+/**
+ * Where the steps of bringing one service up are reported: on a terminal, a subtask each under the
+ * service's node (connecting, listening, health, with the attempt and the last result as they change);
+ * elsewhere, the service's one line, as before.
+ */
+interface StepReport {
+  title(step: Step, text: string): void;
+  done(step: Step, text: string): void;
+  skip(text: string): void;
+}
+
+/** Asks `describe` every 100 ms while `until` is pending and reports what changed. */
+function watch(report: StepReport, step: Step, describe: () => string, until: Promise<unknown>): void {
+  let last = '';
+  const tick = () => {
+    const text = describe();
+    if (text !== last) report.title(step, (last = text));
+  };
+  tick();
+  const timer = setInterval(tick, 100);
+  void until.then(
+    () => clearInterval(timer),
+    () => clearInterval(timer),
+  );
+}
+
 async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, signalled$: Promise<NodeJS.Signals>, redactor: Redactor): Promise<Error[]> {
   const failures: Error[] = [];
   const shown = (text: string) => printable(redactor.text(text));
@@ -181,54 +210,141 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
   const oneFailed$ = new Promise<string>((resolve) => (failFast = resolve));
   class NotWaited extends Error {}
   const deadline = Date.now() + opts.timeout * 1000;
+
+  /** Brings one service up, saying each step; throws as the task should fail (NotWaited: skipped). */
+  const bringUp = async (s: ServiceSupervisor, report: StepReport): Promise<void> => {
+    const where = () => showListen(s.status().listen, s.service.localPort);
+    const target = () => s.status().target;
+    const notReady = () => {
+      const h = s.health.status();
+      const last = h.lastCheck ? `last ${h.type} check: ${h.message}` : s.lastError ? `last error: ${s.lastError}` : `state ${s.state}`;
+      return new ServiceError('START_TIMEOUT', s.name, `service ${s.name}: not ${s.state === 'ready' ? 'healthy' : 'ready'} after --timeout ${opts.timeout} s (${last})`);
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(notReady()), Math.max(0, deadline - Date.now()));
+    });
+    const stopped = signalled$.then(() => undefined);
+    const abandoned = oneFailed$.then((other) => {
+      throw new NotWaited(`not waited for: ${other} failed`);
+    });
+    try {
+      const started = Promise.race([s.start(), timeout, stopped, abandoned]);
+      watch(report, 'connect', () => {
+        const retrying = s.state === 'restarting' ? ` — attempt ${s.attempts + 1}${s.lastError ? `, last: ${s.lastError.replace(`service ${s.name}: `, '')}` : ''}` : '';
+        return `connecting to ${target()}${retrying}`;
+      }, started);
+      await started;
+      if (s.state === 'idle') {
+        // `start: lazy`: listening; the first connection (the command's, perhaps) starts the tunnel.
+        report.skip(`idle, listening on ${where()}; the tunnel starts on the first connection (${target()})`);
+        return;
+      }
+      if (s.state !== 'ready' || signalled) return;
+      report.done('connect', `connected to ${target()}`);
+      report.done('listen', `listening on ${where()}`);
+      // Healthy, not merely started: the check proves the service answers through the tunnel.
+      const healthy = Promise.race([s.whenHealthy(), timeout, stopped, abandoned]);
+      watch(report, 'health', () => {
+        const h = s.health.status();
+        const result = h.lastCheck && h.state !== 'healthy' ? ` — attempt ${h.consecutiveFailures + 1}, last: ${h.message ?? h.kind}` : '';
+        return `health: ${h.type}${result}`;
+      }, healthy);
+      await healthy;
+      if (s.health.state === 'healthy') report.done('health', `health: ${s.health.status().type} ok${s.health.status().message ? ` (${s.health.status().message})` : ''}`);
+    } catch (error) {
+      if (error instanceof NotWaited) throw error;
+      // Named by its service (a plugin's error knows none), its code and its cause kept: the error
+      // boundary still finds a plugin's bug inside and shows its stack.
+      const e = error as Error;
+      failures.push(e instanceof ServiceError && e.service ? e : new ServiceError(e instanceof LocalPortError ? e.code : 'START_FAILED', s.name, e.message, e instanceof LocalPortError ? e.hint : undefined, e));
+      failFast(s.name);
+      throw new Error(shown((error as Error).message));
+    } finally {
+      clearTimeout(timer);
+      abandoned.catch(() => {});
+    }
+  };
+
+  type Task = { title: string; skip(message?: string): void; newListr(tasks: unknown[], options?: object): unknown };
   const tasks = await progressList(
     sups.map((s) => ({
       // Everything listr2 prints passes through the redactor (targets and errors may hold secrets) and is
       // made printable (they may quote a tunnel's output or a peer's answer).
       title: shown(`${s.name}: ${s.status().target}`),
-      task: async (_: unknown, task: { title: string; skip(message?: string): void }) => {
+      task: async (_: unknown, task: Task) => {
         const where = () => showListen(s.status().listen, s.service.localPort);
-        const notReady = () => {
-          const h = s.health.status();
-          const last = h.lastCheck ? `last ${h.type} check: ${h.message}` : s.lastError ? `last error: ${s.lastError}` : `state ${s.state}`;
-          return new ServiceError('START_TIMEOUT', s.name, `service ${s.name}: not ${s.state === 'ready' ? 'healthy' : 'ready'} after --timeout ${opts.timeout} s (${last})`);
-        };
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(notReady()), Math.max(0, deadline - Date.now()));
-        });
-        const stopped = signalled$.then(() => undefined);
-        const abandoned = oneFailed$.then((other) => {
-          throw new NotWaited(`not waited for: ${other} failed`);
-        });
-        try {
-          await Promise.race([s.start(), timeout, stopped, abandoned]);
-          if (s.state === 'idle') {
-            // `start: lazy`: listening; the first connection (the command's, perhaps) starts the tunnel.
-            task.title = shown(`${s.name}: idle, listening on ${where()}; the tunnel starts on the first connection (${s.status().target})`);
-            return;
+        if (!opts.tty) {
+          // Off a terminal: one line per service, as plain lines.
+          try {
+            await bringUp(s, { title: () => {}, done: () => {}, skip: (text) => (task.title = shown(`${s.name}: ${text}`)) });
+          } catch (error) {
+            if (error instanceof NotWaited) return task.skip(error.message);
+            throw error;
           }
-          if (s.state === 'ready' && !signalled) {
-            task.title = shown(`${s.name}: ready on ${where()}, checking health (${s.service.healthCheck.type})`);
-            // Healthy, not merely started: the check proves the service answers through the tunnel.
-            await Promise.race([s.whenHealthy(), timeout, stopped, abandoned]);
-          }
-        } catch (error) {
-          if (error instanceof NotWaited) {
-            task.skip(error.message);
-            return;
-          }
-          // Named by its service (a plugin's error knows none), its code and its cause kept: the error
-          // boundary still finds a plugin's bug inside and shows its stack.
-          const e = error as Error;
-          failures.push(e instanceof ServiceError && e.service ? e : new ServiceError(e instanceof LocalPortError ? e.code : 'START_FAILED', s.name, e.message, e instanceof LocalPortError ? e.hint : undefined, e));
-          failFast(s.name);
-          throw new Error(shown((error as Error).message));
-        } finally {
-          clearTimeout(timer);
-          abandoned.catch(() => {});
+          if (s.health.state === 'healthy') task.title = shown(`${s.name}: healthy on ${where()} (${s.status().target})`);
+          return;
         }
-        if (s.health.state === 'healthy') task.title = shown(`${s.name}: healthy on ${where()} (${s.status().target})`);
+        // On a terminal: the service's node, its steps under it.
+        task.title = shown(s.name);
+        const steps = new Map<Step, { title: string; skip(m?: string): void }>();
+        const gates = new Map<Step, { resolve(): void; reject(e: Error): void; promise: Promise<void> }>();
+        const order: Step[] = ['connect', 'listen', 'health'];
+        for (const step of order) {
+          let resolve!: () => void;
+          let reject!: (e: Error) => void;
+          const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+          promise.catch(() => {});
+          gates.set(step, { resolve, reject, promise });
+        }
+        const initial: Record<Step, string> = { connect: `connecting to ${s.status().target}`, listen: `listening on ${where()}`, health: `health: ${s.service.healthCheck.type}` };
+        let current: Step = 'connect';
+        let skipped = false;
+        const report: StepReport = {
+          title: (step, text) => {
+            const t = steps.get(step);
+            if (t) t.title = shown(text);
+            else initial[step] = text;
+          },
+          done: (step, text) => {
+            report.title(step, text);
+            gates.get(step)!.resolve();
+            current = order[order.indexOf(step) + 1] ?? step;
+          },
+          skip: (text) => {
+            skipped = true;
+            task.title = shown(`${s.name}: ${text}`);
+            for (const g of gates.values()) g.resolve();
+          },
+        };
+        const flow = bringUp(s, report).then(
+          () => {
+            for (const g of gates.values()) g.resolve();
+            if (s.health.state === 'healthy') task.title = shown(`${s.name}: healthy on ${where()} (${s.status().target})`);
+          },
+          (error: Error) => {
+            if (error instanceof NotWaited) {
+              skipped = true;
+              task.skip(error.message);
+              for (const g of gates.values()) g.resolve();
+              return;
+            }
+            gates.get(current)!.reject(error);
+          },
+        );
+        void flow;
+        return task.newListr(
+          order.map((step) => ({
+            title: shown(initial[step]),
+            task: async (_c: unknown, t: { title: string; skip(m?: string): void }) => {
+              steps.set(step, t);
+              t.title = shown(initial[step]);
+              await gates.get(step)!.promise;
+              if (skipped) t.skip(t.title);
+            },
+          })),
+          { concurrent: false, exitOnError: true, rendererOptions: { collapseSubtasks: false } },
+        );
       },
     })),
     opts.tty,

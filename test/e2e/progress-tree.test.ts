@@ -1,0 +1,75 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { BIN } from '../helpers/cli.js';
+import { freePort, startHttpServer, type HttpPeer } from '../helpers/net.js';
+import { describeWithPeer } from '../helpers/peers.js';
+import { waitUntil } from '../helpers/procs.js';
+
+// The progress tree as a terminal shows it: `localport run` in a tmux pane (a real pseudo-terminal,
+// 100×24), the pane's final frame captured by tmux itself. Two tcp services to a real HTTP server.
+
+const TMUX = ['/usr/bin/tmux', '/bin/tmux'].find((p) => existsSync(p));
+
+describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'the progress tree on a terminal', () => {
+  let web: HttpPeer;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-tree-'));
+  const session = `lp-tree-${process.pid}`;
+  const tmux = (...args: string[]) => execFileSync(TMUX!, ['-L', session, ...args], { encoding: 'utf8' });
+
+  beforeAll(async () => {
+    web = await startHttpServer('tree');
+  });
+  afterAll(async () => {
+    try {
+      tmux('kill-server');
+    } catch {
+      /* already gone */
+    }
+    await web?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('shows one node per service with its steps under it (connecting, listening, health with its result), then the table', async () => {
+    const [api, db] = [await freePort(), await freePort()];
+    writeFileSync(
+      path.join(dir, 'localport.yaml'),
+      `services:
+  - name: api
+    technology: tcp
+    local_port: ${api}
+    remote_port: ${web.port}
+    connection: { host: 127.0.0.1 }
+    health_check: { type: http, config: { path: /health } }
+  - name: db
+    technology: tcp
+    local_port: ${db}
+    remote_port: ${web.port}
+    connection: { host: 127.0.0.1 }
+`,
+    );
+    // tmux runs its command through a shell: the paths are ours, quoted; the command sleeps so the frame stays.
+    const command = `cd '${dir}' && LOCALPORT_STATE_DIR='${path.join(dir, 'state')}' TERM=xterm-256color NO_COLOR=1 '${process.execPath}' '${BIN}' run -- sleep 2; sleep 30`;
+    tmux('new-session', '-d', '-s', session, '-x', '100', '-y', '24', command);
+    let frame = '';
+    await waitUntil(
+      () => {
+        frame = tmux('capture-pane', '-p', '-t', session);
+        return /^db\s+ready/m.test(frame);
+      },
+      20000,
+      'the status table under the tree',
+    );
+    const normal = frame
+      .replaceAll(String(api), 'API_PORT')
+      .replaceAll(String(db), 'DB_PORT')
+      .replaceAll(String(web.port), 'WEB_PORT')
+      .replace(/checked \d+s ago/g, 'checked Ns ago')
+      .replace(/\(checked [^)]*…/g, '(checked …')
+      .trimEnd();
+    expect(normal).toMatchSnapshot();
+    expect(normal).toContain('✔ api: healthy on localhost:API_PORT (127.0.0.1:WEB_PORT)\n  ✔ connected to 127.0.0.1:WEB_PORT\n  ✔ listening on localhost:API_PORT\n  ✔ health: http ok');
+  }, 40000);
+});
