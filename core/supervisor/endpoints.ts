@@ -124,7 +124,7 @@ export function connectTo(endpoint: Endpoint, signal?: AbortSignal, timeoutMs?: 
       socket.destroy();
       reject(error);
     };
-    const onAbort = () => fail(new Error('aborted'));
+    const onAbort = () => fail(Object.assign(new Error('aborted'), { code: 'ABORT_ERR' }));
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     if (timeoutMs !== undefined) timer = setTimeout(() => fail(Object.assign(new Error(`no answer from ${describeEndpoint(endpoint)} within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);

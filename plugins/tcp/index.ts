@@ -1,6 +1,6 @@
 import dns from 'node:dns';
 import net from 'node:net';
-import { configObject, definePlugin, hostname, seconds, z, type ExitExplanation, type ServiceDefinition, type StreamForwardSpec } from '../../core/index.js';
+import { configObject, definePlugin, hostname, openConnection, seconds, z, type ExitExplanation, type ServiceDefinition, type StreamForwardSpec } from '../../core/index.js';
 
 const PLUGIN_NAME = 'localport:tcp';
 
@@ -31,30 +31,6 @@ declare module '../../core/types.js' {
 }
 
 const showHost = (host: string, port: number) => (net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`);
-
-/** Opens one connection to `host:port`; rejects with the socket's error (ETIMEDOUT after `timeoutMs`). */
-export function openTcp(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port, noDelay: true });
-    const fail = (error: Error) => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      socket.destroy();
-      reject(error);
-    };
-    const onAbort = () => fail(Object.assign(new Error('aborted'), { code: 'ABORT_ERR' }));
-    const timer = setTimeout(() => fail(Object.assign(new Error(`${showHost(host, port)} did not answer within ${timeoutMs / 1000} s`), { code: 'ETIMEDOUT' })), timeoutMs);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    socket.once('error', fail);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      socket.off('error', fail);
-      resolve(socket);
-    });
-  });
-}
 
 /** Whether `host` names this machine's loopback or every address (where LocalPort's own listener is). */
 export function isThisMachine(host: string): boolean {
@@ -100,7 +76,7 @@ export const tcpPlugin = () =>
             return { connect: () => Promise.reject(loop), ready: () => Promise.reject(loop), explainError: (error) => explainTcpError(service, error as NodeJS.ErrnoException) };
           }
           return {
-            connect: (signal) => openTcp(host, service.remotePort, connectTimeout * 1000, signal),
+            connect: (signal) => openConnection({ host, port: service.remotePort }, signal, connectTimeout * 1000),
             explainError: (error) => explainTcpError(service, error as NodeJS.ErrnoException),
           };
         },
