@@ -54,24 +54,75 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
   const failures: string[] = [];
   // What listr2 prints is redacted and made printable: a status quotes tunnel output and peers' answers.
   const shown = (text: string) => printable(hub.redactor.text(text));
+  /** One line for the service, off a terminal (and the node's title on one). */
+  const line = (name: string, s: ServiceStatus | undefined) =>
+    !s
+      ? name
+      : s.state === 'idle'
+        ? `${name}: idle, listening on ${showListen(s.listen ?? [], s.localPort)}; the tunnel starts on the first connection (${s.target})`
+        : `${name}: ${s.state}${s.state === 'ready' ? ` on ${showListen(s.listen ?? [], s.localPort)}, ${s.health?.type} ${s.health?.state}` : ''} (${s.target})`;
+  /** The steps under a service's node on a terminal, from its status: connecting, listening, health. */
+  const stepTitles = (s: ServiceStatus | undefined): [string, string, string] => {
+    const where = s ? showListen(s.listen ?? [], s.localPort) : '';
+    const retrying = s?.state === 'restarting' && s.lastError ? ` — retrying, last: ${s.lastError.replace(/^service \S+: /, '')}` : '';
+    const h = s?.health;
+    const check = h?.lastCheck && h.state !== 'healthy' ? ` — attempt ${h.consecutiveFailures + 1}, last: ${h.message ?? h.kind}` : h?.state === 'healthy' ? ` ok${h.message ? ` (${h.message})` : ''}` : '';
+    return [`${s?.state === 'ready' ? 'connected to' : 'connecting to'} ${s?.target ?? ''}${retrying}`, `listening on ${where}`, `health: ${h?.type ?? ''}${check}`];
+  };
   const list = await progressList(
     names.map((name) => ({
       title: name,
-      task: async (_: unknown, task: { title: string }) => {
-        for (;;) {
-          const s = latest.get(name);
-          if (s) task.title = shown(s.state === 'idle' ? `${name}: idle, listening on ${showListen(s.listen ?? [], s.localPort)}; the tunnel starts on the first connection (${s.target})` : `${name}: ${s.state}${s.state === 'ready' ? ` on ${showListen(s.listen ?? [], s.localPort)}, ${s.health?.type} ${s.health?.state}` : ''} (${s.target})`);
-          if (s?.state === 'failed') {
-            failures.push(name);
-            throw new Error(shown(s.lastError ?? 'failed'));
+      task: async (_: unknown, task: { title: string; newListr(tasks: unknown[], options?: object): unknown }) => {
+        // The one loop that decides: settled, failed or timed out. The tree (on a terminal) only shows it.
+        const decide = async (show: (s: ServiceStatus | undefined) => void) => {
+          for (;;) {
+            const s = latest.get(name);
+            show(s);
+            if (s?.state === 'failed') {
+              failures.push(name);
+              throw new Error(shown(s.lastError ?? 'failed'));
+            }
+            if (settled(s)) return s;
+            if (Date.now() > deadline) {
+              failures.push(name);
+              throw new Error(shown(`not healthy after --timeout ${opts.timeout} s${s?.health?.message ? ` (last check: ${s.health.message})` : ''}`));
+            }
+            await new Promise((r) => setTimeout(r, 50));
           }
-          if (settled(s)) return;
-          if (Date.now() > deadline) {
-            failures.push(name);
-            throw new Error(shown(`not healthy after --timeout ${opts.timeout} s${s?.health?.message ? ` (last check: ${s.health.message})` : ''}`));
-          }
-          await new Promise((r) => setTimeout(r, 50));
+        };
+        if (!opts.tty) {
+          await decide((s) => (task.title = shown(line(name, s))));
+          return;
         }
+        task.title = shown(name);
+        const subtasks: { title: string; skip(m?: string): void }[] = [];
+        const outcome = decide((s) => {
+          const titles = stepTitles(s);
+          subtasks.forEach((t, i) => (t.title = shown(titles[i])));
+        });
+        outcome.catch(() => {});
+        // Step i is done once the service got past it; the failing step shows the error.
+        const past = (i: number) => (s: ServiceStatus | undefined) => !!s && (i === 0 ? s.state === 'ready' || s.state === 'idle' : i === 1 ? s.state === 'ready' || s.state === 'idle' : s.state === 'idle' || s.health?.state === 'healthy');
+        return task.newListr(
+          [0, 1, 2].map((i) => ({
+            title: shown(stepTitles(latest.get(name))[i]),
+            task: async (_c: unknown, t: { title: string; skip(m?: string): void }) => {
+              subtasks[i] = t;
+              for (;;) {
+                const s = latest.get(name);
+                if (past(i)(s)) {
+                  if (s?.state === 'idle') t.skip(shown(i === 0 ? line(name, s) : t.title));
+                  else t.title = shown(stepTitles(s)[i]);
+                  if (i === 2 && s?.state === 'ready') task.title = shown(`${name}: healthy on ${showListen(s.listen ?? [], s.localPort)} (${s.target})`);
+                  return;
+                }
+                const done = await Promise.race([outcome.then(() => 'settled' as const), new Promise<'tick'>((r) => setTimeout(() => r('tick'), 50))]);
+                if (done === 'settled' && !past(i)(latest.get(name))) return;
+              }
+            },
+          })),
+          { concurrent: false, exitOnError: true, rendererOptions: { collapseSubtasks: false } },
+        );
       },
     })),
     opts.tty,

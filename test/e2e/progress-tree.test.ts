@@ -72,4 +72,54 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'the progres
     expect(normal).toMatchSnapshot();
     expect(normal).toContain('✔ api: healthy on localhost:API_PORT (127.0.0.1:WEB_PORT)\n  ✔ connected to 127.0.0.1:WEB_PORT\n  ✔ listening on localhost:API_PORT\n  ✔ health: http ok');
   }, 40000);
+
+  it('start shows the same tree from the daemon, the failing step with its error under it', async () => {
+    const [api, broken, closed] = [await freePort(), await freePort(), await freePort()];
+    const project = mkdtempSync(path.join(dir, 'start-'));
+    writeFileSync(
+      path.join(project, 'localport.yaml'),
+      `services:
+  - name: api
+    technology: tcp
+    local_port: ${api}
+    remote_port: ${web.port}
+    connection: { host: 127.0.0.1 }
+  - name: broken
+    technology: tcp
+    local_port: ${broken}
+    remote_port: ${closed}
+    connection: { host: 127.0.0.1 }
+`,
+    );
+    const env = `LOCALPORT_STATE_DIR='${path.join(project, 'state')}' TERM=xterm-256color NO_COLOR=1`;
+    const name = `${session}-start`;
+    tmux('new-session', '-d', '-s', name, '-x', '120', '-y', '24', `cd '${project}' && ${env} '${process.execPath}' '${BIN}' start; sleep 30`);
+    let frame = '';
+    try {
+      await waitUntil(
+        () => {
+          frame = tmux('capture-pane', '-p', '-t', name);
+          return /did not start: broken/.test(frame);
+        },
+        20000,
+        'the failure summary under the tree',
+      );
+    } finally {
+      execFileSync(process.execPath, [BIN, 'daemon', 'stop'], { cwd: project, env: { ...process.env, LOCALPORT_STATE_DIR: path.join(project, 'state') } });
+    }
+    const normal = frame
+      .replaceAll(String(api), 'API_PORT')
+      .replaceAll(String(broken), 'BROKEN_PORT')
+      .replaceAll(String(closed), 'CLOSED_PORT')
+      .replaceAll(String(web.port), 'WEB_PORT')
+      .replace(/\(pid \d+\)/g, '(pid N)')
+      // The log's path (temporary directories; wrapped by the pane) is checked apart, below.
+      .replace(/Logs: [\s\S]*$/, 'Logs: …')
+      .replace(/ for \S+localport\.yaml/, ' for …/localport.yaml')
+      .trimEnd();
+    expect(normal).toContain('✔ api: healthy on localhost:API_PORT (127.0.0.1:WEB_PORT)\n  ✔ connected to 127.0.0.1:WEB_PORT\n  ✔ listening on localhost:API_PORT\n  ✔ health: tcp ok');
+    expect(normal).toMatch(/broken\n  ✖ connecting to 127\.0\.0\.1:CLOSED_PORT\n    › service broken: connection refused by 127\.0\.0\.1:CLOSED_PORT/);
+    expect(frame.replace(/\n/g, '')).toMatch(/Logs: broken: \S+\/logs\/services\/[^/]+\/broken\.log/);
+    expect(normal).toMatchSnapshot();
+  }, 40000);
 });
