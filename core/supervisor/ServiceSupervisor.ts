@@ -42,6 +42,8 @@ export class ServiceSupervisor {
   #traffic = emptyTraffic();
   /** A front handed over by the supervisor this one replaces (see handOverFront). */
   #adopted: Front | undefined;
+  /** After handing the front over: resolves once the old tunnel's connections are done (stop waits for it). */
+  #drain: Promise<void> | undefined;
   /** Where the current forward listens (an internal endpoint with the relay), and how to reach it. */
   #endpoint: Endpoint | undefined;
   #connector: Connector | undefined;
@@ -269,7 +271,11 @@ export class ServiceSupervisor {
     if (!front || !next.relayed || next.service.localPort !== this.service.localPort) return false;
     if (JSON.stringify(next.#hosts()) !== JSON.stringify(this.#hosts())) return false;
     this.#front = undefined;
-    front.notReady();
+    // Connections in flight on the old tunnel may finish (up to the hold bound) before it is stopped;
+    // new ones wait for the new tunnel.
+    const generation = front.generation;
+    front.notReady(false);
+    this.#drain = front.drained(generation, (this.service.holdTimeout ?? 10) * 1000);
     next.#adopted = front;
     next.#traffic = this.#traffic;
     return true;
@@ -306,7 +312,7 @@ export class ServiceSupervisor {
     const forward = this.#forward;
     if (this.state !== 'ready' || this.#stopping || !forward) return;
     this.#forward = undefined;
-    this.#front?.notReady();
+    this.#front?.notReady(false);
     this.#connector = undefined;
     clearTimeout(this.#stableTimer);
     this.health.stop();
@@ -454,6 +460,8 @@ export class ServiceSupervisor {
     }
     this.#setState('stopping');
     await this.#observe('beforeStop', () => this.hub.hooks.beforeStop.promise(this.service));
+    // A hot reload handed the port to the new definition: what the old tunnel serves may finish first.
+    await this.#drain;
     await this.#forward?.stop();
     if (this.#endpoint) removeSocket(this.#endpoint);
     this.#setState('stopped');

@@ -176,10 +176,16 @@ export class Supervisor {
       const restart = (wasActive || opts.start) && def.enabled && !this.#closing;
       // The port stays open through the change when the new definition listens where the old one did.
       const next = restart && old ? new ServiceSupervisor(def, this.hub, this.opts) : undefined;
-      const handedOver = !!next && old!.handOverFront(next);
+      if (next && old!.handOverFront(next)) {
+        // The new tunnel starts while the old one finishes what it serves (its own endpoint, the port
+        // shared): new connections wait for the new one, those in flight end on the old one.
+        this.services.set(def.name, next);
+        const begun = this.#begin(def);
+        await old!.stop();
+        return begun;
+      }
       await this.#stopAndForget(def.name);
       if (!restart) return {};
-      if (handedOver && !this.services.has(def.name)) this.services.set(def.name, next!);
       return this.#begin(def);
     });
   }

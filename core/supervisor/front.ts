@@ -93,6 +93,10 @@ export class Front {
   #connector: Connector | undefined;
   readonly #held = new Set<Held>();
   readonly #live = new Set<net.Socket>();
+  /** The upstream generation each live connection is relayed to (see drained()). */
+  readonly #liveGeneration = new WeakMap<net.Socket, number>();
+  /** Called when a live connection ends (drained() waits on them). */
+  readonly #liveEnded = new Set<() => void>();
   /** Connections waiting for their upstream connection to open. */
   readonly #opening = new Set<net.Socket>();
   /** Connections on the health-check port. */
@@ -100,8 +104,10 @@ export class Front {
   /** Connections already counted in heldTotal (a retried one is counted once). */
   readonly #counted = new WeakSet<net.Socket>();
   #closed = false;
-  /** Counts ready/notReady changes: a connection reset by its upstream is replayed only if the upstream changed. */
+  /** Counts ready/notReady changes: each connection remembers the generation of the upstream it is relayed to. */
   #generation = 0;
+  /** The generations whose upstream died (see notReady). */
+  readonly #dead = new Set<number>();
   #idleTimer: NodeJS.Timeout | undefined;
   readonly #metrics: TrafficMetrics;
   /** How often each held connection was refused by a ready upstream (its retry backs off). */
@@ -157,6 +163,32 @@ export class Front {
    */
   rehome(opts: Pick<FrontOptions, 'onDemand' | 'onIdle' | 'idleMs' | 'holdTimeoutMs' | 'onUpstreamRefused'>): void {
     Object.assign(this.#opts, { onDemand: undefined, onIdle: undefined, idleMs: undefined, onUpstreamRefused: undefined }, opts);
+  }
+
+  /** The current upstream generation: the connections relayed to the upstream of now carry it. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /**
+   * Resolves once no connection relayed to an upstream of `generation` or before is open any more, or
+   * after `withinMs`: a planned change (a hot reload) lets the old tunnel finish what it serves.
+   */
+  drained(generation: number, withinMs: number): Promise<void> {
+    const busy = () => [...this.#live].some((s) => (this.#liveGeneration.get(s) ?? 0) <= generation);
+    if (!busy()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#liveEnded.delete(check);
+        resolve();
+      };
+      const check = () => {
+        if (!busy()) done();
+      };
+      const timer = setTimeout(done, withinMs);
+      this.#liveEnded.add(check);
+    });
   }
 
   /** The hosts and port it listens on, for a new owner to compare with its own. */
@@ -236,9 +268,19 @@ export class Front {
     this.#maybeIdle();
   }
 
-  /** The upstream went away (stopped, died, restarting): new connections are held from now on. */
-  notReady(): void {
+  /**
+   * The upstream went away: new connections are held from now on. `died` (the default): it died or is
+   * being killed for not working (a crash, a failed health check), so connections it leaves are cut (a
+   * FIN from it is no complete answer) or replayed; false for a planned change (a hot reload, an idle
+   * stop), where those in flight may finish on it.
+   */
+  notReady(died = true): void {
     this.#connector = undefined;
+    if (died) {
+      this.#dead.add(this.#generation);
+      // Only recent generations matter (connections of older ones are long gone): keep the set small.
+      if (this.#dead.size > 1000) this.#dead.delete(this.#dead.values().next().value!);
+    }
     this.#nextGeneration();
   }
 
@@ -422,6 +464,7 @@ export class Front {
    */
   #pipe(client: net.Socket, upstream: Duplex, generation: number, since: number, replay?: Replay): void {
     this.#live.add(client);
+    this.#liveGeneration.set(client, generation);
     if (upstream instanceof net.Socket) upstream.setNoDelay(true);
     let clientEnded = replay?.ended ?? false;
     let upstreamEnded = false;
@@ -440,6 +483,7 @@ export class Front {
       forget();
       countBytes();
       this.#live.delete(client);
+      [...this.#liveEnded].forEach((l) => l());
       this.#maybeIdle();
     };
     const reset = (s: Duplex) => {
@@ -472,16 +516,18 @@ export class Front {
     // client as a reset, counted as cut, not as an end that reads like a complete answer.
     const onUpstreamEnd = () => {
       upstreamEnded = true;
-      const decide = () => {
+      let timer: NodeJS.Timeout | undefined;
+      // Passed on as an end unless this connection's tunnel is known to have died by the grace's end.
+      const decide = (final: boolean) => {
+        if (done || detached || client.destroyed) return clearTimeout(timer);
+        const died = this.#dead.has(generation);
+        if (!died && !final) return this.#onGeneration(() => decide(false));
         clearTimeout(timer);
-        this.#offGeneration(decide);
-        if (done || detached || client.destroyed) return;
-        if (this.#generation !== generation) cut();
+        if (died) cut();
         else client.end();
       };
-      if (this.#generation !== generation) return decide();
-      const timer = setTimeout(decide, FIN_GRACE_MS);
-      this.#onGeneration(decide);
+      timer = setTimeout(() => decide(true), FIN_GRACE_MS);
+      decide(false);
     };
     const cut = () => {
       this.#metrics.cut++;
@@ -498,11 +544,14 @@ export class Front {
       replayBytes -= sentBytes;
       sent = null;
       sentBytes = 0;
-      const retry = () => {
+      let timer: NodeJS.Timeout | undefined;
+      // Replayed only if this connection's tunnel died (a reset from a tunnel that stays is the far end's).
+      const retry = (final: boolean) => {
+        if (detached || done || client.destroyed) return clearTimeout(timer);
+        const died = this.#dead.has(generation);
+        if (!died && !final) return this.#onGeneration(() => retry(false));
         clearTimeout(timer);
-        this.#offGeneration(waiter);
-        if (detached || done || client.destroyed) return;
-        if (this.#generation === generation) return cut();
+        if (!died) return cut();
         detach();
         this.#metrics.replayed++;
         const again = { chunks, ended: clientEnded };
@@ -511,10 +560,8 @@ export class Front {
         else this.#hold(client, since, false, again);
       };
       // Whether the tunnel is dying decides; the supervisor hears of its exit within moments.
-      const waiter = () => retry();
-      if (this.#generation !== generation) return retry();
-      const timer = setTimeout(retry, REPLAY_WAIT_MS);
-      this.#onGeneration(waiter);
+      timer = setTimeout(() => retry(true), REPLAY_WAIT_MS);
+      retry(false);
     };
     const detach = () => {
       detached = true;

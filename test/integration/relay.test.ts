@@ -149,6 +149,32 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'the relay in front of a real ssh tunn
     }
   }, 20000);
 
+  it('a hot reload lets a request in flight on the old tunnel finish (not cut) while the new tunnel takes the new ones', async () => {
+    const { default: http } = await import('node:http');
+    const slow = http.createServer((_q, res) => setTimeout(() => res.end('slow answer from the old definition'), 1500));
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    const other = await startHttpServer('through the new definition');
+    try {
+      const slowPort = (slow.address() as net.AddressInfo).port;
+      const { s, local } = await service({}, {});
+      void s;
+      const { config: first } = await resolve({ services: [{ name: 'web', technology: 'ssh', local_port: local, remote_port: slowPort, connection: { ...sshConnection(sshd), remote_host: '127.0.0.1' } }] });
+      await (await sup!.replace(first.services[0], { start: true })).started;
+      const inFlight = httpGet(local, '127.0.0.1', 10000);
+      await new Promise((r) => setTimeout(r, 300));
+      const { config } = await resolve({ services: [{ name: 'web', technology: 'ssh', local_port: local, remote_port: other.port, connection: { ...sshConnection(sshd), remote_host: '127.0.0.1' } }] });
+      const replaced = sup!.replace(config.services[0]);
+      await (await replaced).started;
+      expect(await httpGet(local, '127.0.0.1', 10000)).toBe('through the new definition');
+      expect(await inFlight).toBe('slow answer from the old definition');
+      expect(sup!.services.get('web')!.status().traffic!.cut).toBe(0);
+    } finally {
+      slow.closeAllConnections();
+      slow.close();
+      await other.close();
+    }
+  }, 20000);
+
   it('relay: false keeps the old way: ssh binds the local port itself, and no traffic is counted', async () => {
     const { s, local } = await service({ relay: false });
     await s.start();
