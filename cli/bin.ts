@@ -1,134 +1,21 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
-import { Builtins, Cli } from 'clipanion';
-import { LocalPortCli } from './usage.js';
-import { useColor } from './BaseCommand.js';
-import { ConfigPrintCommand } from './commands/config/print.js';
-import { ConfigValidateCommand } from './commands/config/validate.js';
-import { RunCommand } from './commands/run.js';
-import { StatusCommand } from './commands/status.js';
-import { StartCommand } from './commands/start.js';
-import { StopCommand } from './commands/stop.js';
-import { LogsCommand } from './commands/logs.js';
-import { DoctorCommand } from './commands/doctor.js';
-import { HelpCommand } from './commands/help.js';
-import { CompleteCommand, CompletionCommand } from './commands/completion.js';
-import { ConfigExportCommand } from './commands/config/export.js';
-import { DaemonReloadCommand } from './commands/daemon/reload.js';
-import { DaemonRestartCommand } from './commands/daemon/restart.js';
-import { DaemonStartCommand } from './commands/daemon/start.js';
-import { DaemonStatusCommand } from './commands/daemon/status.js';
-import { DaemonStopCommand } from './commands/daemon/stop.js';
-import { extractGlobals, globals, requestedOutput } from './globals.js';
-import { DEFAULT_OUTPUT } from '../app/output.js';
-import { describeValue, guardProcessExit, originOf } from '../core/config/code.js';
-
-// A config, preset or plugin runs in this process; a timer of theirs that throws must not kill a
-// `run` with its tunnels. Traced to one of them, it is one line and LocalPort carries on; anything
-// else is LocalPort's own bug: its stack, and exit as Node would.
-const uncaught = (error: unknown) => {
-  const origin = originOf(error);
-  if (origin) {
-    process.stderr.write(`error: uncaught exception in ${origin}: ${describeValue(error)} (LocalPort carries on)\n`);
-    return;
-  }
-  process.stderr.write(`${(error as Error)?.stack ?? String(error)}\n\nThis is a bug in LocalPort. Please report it, with the output above.\n`);
-  process.exit(1);
-};
-process.on('uncaughtException', uncaught);
-process.on('unhandledRejection', uncaught);
-guardProcessExit();
-// `localport status | head -1`: the reader has gone, and what is left to print has nowhere to go.
-// That is the reader's choice, not a bug: end quietly, as `ls | head` does.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE') throw error;
-    process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
-  });
-}
-
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-
-// `__complete` (the shell completion scripts' callback) gets the words being completed as they are:
-// its `--` and options belong to the command line under completion, not to this one.
-const { args, globals: g } = process.argv[2] === '__complete' ? { args: process.argv.slice(2), globals: { command: [] } } : extractGlobals(process.argv.slice(2));
-Object.assign(globals, g);
-
-const cli = new LocalPortCli({
-  binaryLabel: 'LocalPort',
-  binaryName: 'localport',
-  binaryVersion: pkg.version,
-  // clipanion colours piped output unless told; follow the terminal and NO_COLOR.
-  enableColors: useColor(process.stdout),
-});
-cli.register(Builtins.HelpCommand);
-cli.register(HelpCommand);
-cli.register(Builtins.VersionCommand);
-cli.register(RunCommand);
-cli.register(StatusCommand);
-cli.register(StartCommand);
-cli.register(StopCommand);
-cli.register(LogsCommand);
-cli.register(DoctorCommand);
-cli.register(ConfigExportCommand);
-for (const c of [DaemonStartCommand, DaemonStopCommand, DaemonRestartCommand, DaemonStatusCommand, DaemonReloadCommand]) cli.register(c);
-cli.register(ConfigValidateCommand);
-cli.register(ConfigPrintCommand);
-cli.register(CompletionCommand);
-cli.register(CompleteCommand);
-
 /**
- * The command the user meant to type, when clipanion found none: the words before the first option
- * start no registered command. Then `unknown command 'stauts'; did you mean 'status'?` replaces
- * clipanion's list of every command's usage (which -o json cut to its first line).
+ * The `localport` entry point. `localport --help` (and bare `localport`) print the command list that the
+ * build wrote (scripts/help-cache.mjs: the CLI's own `--help`, plain and coloured), so they cost little
+ * more than Node starting; anything else loads the CLI (main.ts).
  */
-async function unknownCommand(error: Error): Promise<string | undefined> {
-  if (!error.message.startsWith('Command not found')) return undefined;
-  const words: string[] = [];
-  for (const a of args) {
-    if (a.startsWith('-')) break;
-    words.push(a);
+import { readFileSync } from 'node:fs';
+import { useColor } from '../app/terminal.js';
+
+const args = process.argv.slice(2);
+let served = false;
+if (args.length === 0 || (args.length === 1 && (args[0] === '--help' || args[0] === '-h'))) {
+  try {
+    const text = readFileSync(new URL(useColor(process.stdout) ? './help.color.txt' : './help.txt', import.meta.url), 'utf8');
+    process.stdout.write(text);
+    served = true;
+  } catch {
+    /* not built: the CLI prints it */
   }
-  const paths = cli.definitions().map((d) => d.path.split(' ').slice(1)).filter((p) => p.length > 0 && !p[0].startsWith('-'));
-  if (words.length === 0 || paths.some((p) => p.every((w, i) => words[i] === w))) return undefined;
-  // The longest known prefix (`daemon`) stays; what follows it is the unknown word, compared with
-  // what may follow that prefix.
-  const depth = Math.max(0, ...paths.map((p) => p.findIndex((w, i) => words[i] !== w)));
-  const typed = words.slice(0, depth + 1).join(' ');
-  const next = paths.filter((p) => p.length === depth + 1 && p.slice(0, depth).every((w, i) => words[i] === w)).map((p) => p.join(' '));
-  if (words.length <= depth) return `'${typed}' needs a subcommand: ${next.join(', ')}`;
-  const { didYouMean } = await import('../core/suggest.js');
-  return `unknown command '${typed}'${didYouMean(typed, paths.filter((p) => p.length === depth + 1).map((p) => p.join(' ')))}`;
 }
-
-/** clipanion's parse error as the error View of a usage mistake, in `output` (the default format if no plugin-free hub knows it). */
-async function renderUsageError(output: string, message: string): Promise<string> {
-  const [{ builtinHub }, { errorView, render }, { UsageError }] = await Promise.all([import('../app/project.js'), import('../app/output.js'), import('../core/errors.js')]);
-  const hub = await builtinHub();
-  return render(hub, hub.formatters.has(output) ? output : DEFAULT_OUTPUT, errorView(new UsageError(message, 'localport --help lists the commands; localport COMMAND --help, its options.')), useColor(output === DEFAULT_OUTPUT ? process.stderr : process.stdout));
-}
-
-let command;
-try {
-  command = cli.process(args.length ? args : ['--help']);
-} catch (error) {
-  // Unknown command or option: a usage error, exit 2. Asked for another format than the default, it is
-  // said in that format, on stdout, as every command's errors are (BaseCommand.report).
-  const output = g.output ?? requestedOutput(args) ?? DEFAULT_OUTPUT;
-  const unknown = await unknownCommand(error as Error);
-  if (unknown !== undefined && output === DEFAULT_OUTPUT) process.stderr.write(`${await renderUsageError(output, unknown)}\n`);
-  else if (output === DEFAULT_OUTPUT) process.stderr.write(cli.error(error as Error, { colored: useColor(process.stderr) }));
-  else process.stdout.write(`${await renderUsageError(output, unknown ?? (error as Error).message.split('\n\n')[0].trim())}\n`);
-  process.exitCode = 2;
-}
-if (command) {
-  process.exitCode = await cli.run(command, Cli.defaultContext);
-}
-// The command is done. A config's timer, or code that timed out and still waits, must not keep the
-// process alive; only this entry point decides when the process ends, once what was written is out
-// (pipes are asynchronous on some platforms).
-await Promise.all([process.stdout, process.stderr].map((s) => new Promise((resolve) => s.write('', resolve))));
-// One turn of the event loop first: a promise a config rejected and left unhandled is reported (by the
-// handler above) only between turns, and a command that ran on microtasks alone has given it none.
-await new Promise((resolve) => setImmediate(resolve));
-process.exit();
+if (!served) await import('./main.js');

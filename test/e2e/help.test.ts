@@ -124,4 +124,12 @@ describe('did you mean', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("(got 'jsno'); did you mean 'json'?");
   });
+
+  it('--help is served from the list the build wrote, identical to what the CLI itself prints (help)', async () => {
+    const fast = await runCli(['--help'], { env });
+    const full = await runCli(['help'], { env });
+    expect(fast.code).toBe(0);
+    expect(fast.stdout).toBe(full.stdout);
+    expect((await runCli([], { env })).stdout).toBe(full.stdout);
+  });
 });

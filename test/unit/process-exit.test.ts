@@ -1,5 +1,5 @@
 /**
- * Only the two entry points end the process: cli/bin.ts and daemon/main.ts. Everything below them
+ * Only the two entry points end the process: cli/main.ts and daemon/main.ts. Everything below them
  * returns an exit code or an outcome (a shutdown resolves, it never exits), so it can be tested
  * in-process and no teardown is skipped by an exit half-way.
  */
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const ENTRY_POINTS = ['cli/bin.ts', 'daemon/main.ts'];
+const ENTRY_POINTS = ['cli/main.ts', 'daemon/main.ts'];
 
 function sources(dir: string): string[] {
   const out: string[] = [];
@@ -42,7 +42,7 @@ export function exitCalls(file: string, text: string): string[] {
 }
 
 describe('process.exit', () => {
-  it('is called only in the entry points (cli/bin.ts, daemon/main.ts)', () => {
+  it('is called only in the entry points (cli/main.ts, daemon/main.ts)', () => {
     const calls = ['core', 'plugins', 'presets', 'app', 'daemon', 'cli']
       .flatMap(sources)
       .filter((f) => !ENTRY_POINTS.includes(f))
