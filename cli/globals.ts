@@ -1,6 +1,6 @@
 /**
  * Options the original CLI accepts before the command (`localport --config f.yaml start --all`).
- * bin.ts takes them off the front of argv; every command falls back to them.
+ * main.ts takes them off the front of argv; every command falls back to them.
  */
 export interface Globals {
   config?: string;

@@ -17,7 +17,7 @@ export const VALUE_NAMES: Readonly<Record<string, string>> = {
   '--only': 'SERVICE',
 };
 
-/** A command's operands that clipanion never sees: `run`'s `-- COMMAND…` (bin.ts takes it off argv). */
+/** A command's operands that clipanion never sees: `run`'s `-- COMMAND…` (main.ts takes it off argv). */
 export interface TrailingOperands {
   trailingOperands?: string;
 }
