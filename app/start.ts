@@ -17,6 +17,8 @@ export interface StartOptions {
   color: boolean;
   /** Columns the status table must fit (undefined: no limit). */
   width?: number;
+  /** `localport restart`: stop the services first, then start them. */
+  restart?: boolean;
   tty: boolean;
   logLevel: string;
   stdout: NodeJS.WritableStream;
@@ -37,7 +39,10 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
   if (names.length === 0) throw new UsageError(`no enabled services to start in ${config.file}`, 'Enable a service, or name it: localport start NAME.');
   const daemon = await ensureDaemon(config.file!, { logLevel: opts.logLevel });
   if (daemon.started) opts.stderr.write(`started the LocalPort daemon (pid ${daemon.pid}) for ${config.file}\n`);
-  await request(daemon.socket, 'start', { names, tags: [], all: false });
+  // A restart: the services are stopped first; once each has moved on, what follows is a start like any other.
+  const before = opts.restart ? new Map((await daemonStatus(daemon.socket, names)).services.map((s) => [s.name, s.since])) : undefined;
+  await request(daemon.socket, opts.restart ? 'restart' : 'start', { names, tags: [], all: false });
+  if (before) await waitUntilRestarted(daemon.socket, names, before);
 
   const latest = new Map<string, ServiceStatus>();
   let polling = true;
@@ -142,4 +147,14 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
     return 1;
   }
   return 0;
+}
+
+/** Waits until each of `names` has changed state since `before` (the restart reached it; at most 10 s). */
+async function waitUntilRestarted(socket: string, names: string[], before: Map<string, string | null>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const now = await daemonStatus(socket, names);
+    if (now.services.every((s) => s.since !== before.get(s.name) || s.state === 'stopped')) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

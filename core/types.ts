@@ -303,9 +303,17 @@ export interface ServiceStatus {
   start: 'eager' | 'lazy';
   /** Traffic through the front since the service was first started (kept across restarts); null without the relay. */
   traffic: TrafficStatus | null;
-  /** ISO time the current state began. */
+  /** ISO time the current state began (the last state change). */
   since: string | null;
   lastError: string | null;
+  /** ISO time of the last error. */
+  lastErrorAt?: string | null;
+  /** The restart attempt under way (counted since the service was last stable; 0 when none). */
+  attempt?: number;
+  /** Start and restart attempts that failed, in all (`restarts` counts the successful ones). */
+  failedAttempts?: number;
+  /** ISO time of the next restart attempt, while one is scheduled. */
+  nextRetryAt?: string | null;
   /** Health through the tunnel: state, last check time, consecutive failures, last message and failure kind. */
   health: HealthStatus | null;
 }

@@ -320,6 +320,8 @@ export class Daemon {
         return this.status(req.params.names);
       case 'start':
         return this.startServices(req.params, { wait: false });
+      case 'restart':
+        return this.restartServices(req.params);
       case 'stop':
         return this.stopServices(req.params);
       case 'reload':
@@ -349,6 +351,17 @@ export class Daemon {
     if (defs.length === 0) throw new UsageError(`no enabled services to start in ${this.config.file}`);
     const started = defs.map((d) => this.#startOne(d));
     if (opts.wait) await Promise.all(started);
+    return { starting: defs.map((d) => d.name) };
+  }
+
+  /** Stops and starts the selected services again (in the background; `status` follows them). */
+  async restartServices(sel: { names: string[]; tags: string[]; all: boolean }): Promise<{ starting: string[] }> {
+    const defs = selectServices(this.config, sel, { toStart: true });
+    if (defs.length === 0) throw new UsageError(`no enabled services to restart in ${this.config.file}`);
+    for (const def of defs) {
+      this.logger.info({ service: def.name }, `service ${def.name}: restart requested`);
+      void this.#settle(def.name, this.supervisor.stop(def.name).then(() => this.supervisor.start(def)));
+    }
     return { starting: defs.map((d) => d.name) };
   }
 

@@ -13,6 +13,7 @@ export const requestSchema = z.discriminatedUnion('method', [
   z.strictObject({ id: z.number().int(), method: z.literal('ping') }),
   z.strictObject({ id: z.number().int(), method: z.literal('status'), params: z.strictObject({ names: z.array(z.string()).default([]) }).default({ names: [] }) }),
   z.strictObject({ id: z.number().int(), method: z.literal('start'), params: selection }),
+  z.strictObject({ id: z.number().int(), method: z.literal('restart'), params: selection }),
   z.strictObject({ id: z.number().int(), method: z.literal('stop'), params: selection.extend({ force: z.boolean().default(false) }) }),
   z.strictObject({ id: z.number().int(), method: z.literal('reload') }),
   z.strictObject({ id: z.number().int(), method: z.literal('shutdown') }),

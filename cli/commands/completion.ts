@@ -37,6 +37,7 @@ export class CompletionCommand extends BaseCommand {
 const OPERANDS: Record<string, 'services' | 'service' | 'commands' | 'shells'> = {
   run: 'services',
   start: 'services',
+  restart: 'services',
   stop: 'services',
   status: 'services',
   logs: 'service',

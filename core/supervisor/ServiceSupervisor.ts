@@ -31,7 +31,13 @@ export class ServiceSupervisor {
   /** Restart attempts since the service was last stable. */
   attempts = 0;
   lastError: string | null = null;
+  /** When lastError was set. */
+  lastErrorAt: Date | null = null;
   since: Date | null = null;
+  /** Start and restart attempts that failed, in all (successful restarts are `restarts`). */
+  failedAttempts = 0;
+  /** When the next restart attempt is due, while one is scheduled. */
+  nextRetryAt: Date | null = null;
 
   #forward: Forward | undefined;
   /** The spec `#forward` was made from: its explainExit names why it ended. */
@@ -137,6 +143,10 @@ export class ServiceSupervisor {
       traffic: this.relayed ? (this.#front?.metrics() ?? { ...this.#traffic, active: 0, held: 0 }) : null,
       since: this.since?.toISOString() ?? null,
       lastError: this.lastError,
+      lastErrorAt: this.lastErrorAt?.toISOString() ?? null,
+      attempt: this.attempts,
+      failedAttempts: this.failedAttempts,
+      nextRetryAt: this.nextRetryAt?.toISOString() ?? null,
       health: this.health.status(),
     };
   }
@@ -174,7 +184,10 @@ export class ServiceSupervisor {
     if (from === to && !error) return;
     this.state = to;
     this.since = new Date();
-    if (error !== undefined) this.lastError = error;
+    if (error !== undefined) {
+      this.lastError = error;
+      this.lastErrorAt = new Date();
+    }
     this.#logger.info({ service: this.name, from, to, error }, `service ${this.name}: ${from} → ${to}`);
     this.#log.line('localport', `state ${from} → ${to}${error ? `: ${error}` : ''}`);
     try {
@@ -401,6 +414,7 @@ export class ServiceSupervisor {
       // A setup mistake fails a first start at once; a service that ran before (a lazy one waking after
       // an idle stop) is retried like a restart: the network or the server may come back.
       const failure = failureClass(error);
+      this.failedAttempts += 1;
       if ((failure === 'transient' || (failure === 'permanent' && this.#everReady)) && !this.#stopping) {
         this.#log.line('localport', `start attempt failed: ${message}`);
         this.#notify('startFailed', () => this.hub.hooks.startFailed.promise(this.service, error as Error));
@@ -444,6 +458,7 @@ export class ServiceSupervisor {
     this.#stopping = true;
     this.health.stop();
     clearTimeout(this.#restartTimer);
+    this.nextRetryAt = null;
     clearTimeout(this.#stableTimer);
     this.#launch?.abort();
     // An attempt in flight kills what it spawned when it sees the abort; let it finish first.
@@ -631,7 +646,11 @@ export class ServiceSupervisor {
       return;
     }
     this.#logger.info({ service: this.name, attempt: this.attempts, delay }, `restarting ${this.name} in ${delay.toFixed(2)} s (attempt ${this.attempts})`);
-    this.#restartTimer = setTimeout(() => void this.#restartNow().catch((error) => this.#internalError('restarting', error)), delay * 1000);
+    this.nextRetryAt = new Date(Date.now() + delay * 1000);
+    this.#restartTimer = setTimeout(() => {
+      this.nextRetryAt = null;
+      void this.#restartNow().catch((error) => this.#internalError('restarting', error));
+    }, delay * 1000);
   }
 
   async #restartNow(): Promise<void> {
@@ -642,6 +661,8 @@ export class ServiceSupervisor {
       if (error instanceof Aborted || this.#stopping) return;
       const message = (error as Error).message;
       this.lastError = message;
+      this.lastErrorAt = new Date();
+      this.failedAttempts += 1;
       this.#log.line('localport', `restart attempt ${this.attempts} failed: ${message}`);
       this.#notify('startFailed', () => this.hub.hooks.startFailed.promise(this.service, error as Error));
       // A refused login is never retried; a setup mistake is retried only for a forward that once ran

@@ -23,6 +23,24 @@ export function bytes(n: number): string {
 /** Where a service listens (a status from an older LocalPort has no `listen`). */
 export const listenCell = (s: ServiceStatus) => showListen(Array.isArray(s.listen) && s.listen.length ? s.listen : [`${s.localAddress}:${s.localPort}`], s.localPort);
 
+/** Successful restarts, and while it retries: the attempt, when the next one is due, the failed ones. */
+function restartsCell(s: ServiceStatus): string {
+  const extra = [
+    s.state === 'restarting' && s.attempt ? `attempt ${s.attempt}` : '',
+    s.nextRetryAt ? `next in ${uptime(Math.max(0, Date.parse(s.nextRetryAt) - Date.now()) + 999)}` : '',
+    s.failedAttempts ? `${s.failedAttempts} failed` : '',
+  ].filter(Boolean);
+  return `${s.restarts}${extra.length ? ` (${extra.join(', ')})` : ''}`;
+}
+
+/** The last error (or an unhealthy check's message), with how long ago it was. */
+function lastErrorCell(s: ServiceStatus): string {
+  const unhealthy = s.state === 'ready' && s.health?.state === 'unhealthy';
+  const text = (unhealthy ? s.health!.message : s.lastError) ?? '';
+  const at = unhealthy ? s.health!.lastCheck : s.lastErrorAt;
+  return text && at ? `${text} (${uptime(Date.now() - Date.parse(at))} ago)` : text;
+}
+
 /** Connections now/in all (held and cut ones named), and bytes in/out, through LocalPort's listener. */
 function trafficCells(s: ServiceStatus): [string, string] {
   const t = s.traffic;
@@ -132,9 +150,9 @@ export function renderStatus(services: ServiceStatus[], color: boolean, width?: 
     listenCell(s),
     s.target,
     s.state === 'ready' && s.since ? uptime(Date.now() - Date.parse(s.since)) : '-',
-    String(s.restarts),
+    restartsCell(s),
     ...trafficCells(s),
-    (s.state === 'ready' && s.health?.state === 'unhealthy' ? s.health.message : s.lastError) ?? '',
+    lastErrorCell(s),
   ].map((cell, i) => (i === COL.state ? cell : printable(cell))));
   return fitTable([head, ...rows], width, STATUS_FIT);
 }
