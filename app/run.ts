@@ -1,7 +1,8 @@
 import { LocalPortError, ServiceError, UsageError } from '../core/errors.js';
 import { selectServices, Supervisor, type Selection } from '../core/supervisor/Supervisor.js';
 import { STOP_GRACE_MS, type ServiceSupervisor } from '../core/supervisor/ServiceSupervisor.js';
-import { Shutdown } from '../core/supervisor/shutdown.js';
+import { Shutdown, SHUTDOWN_PHASES } from '../core/supervisor/shutdown.js';
+import type { ShutdownPhaseName } from '../core/hooks.js';
 import { printable } from '../core/printable.js';
 import { showListen } from '../core/address.js';
 import type { Redactor } from '../core/redact.js';
@@ -61,8 +62,10 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
   let quiet = false;
   // The same shutdown as the daemon's, phases and `shutdownPhase` included. Its stop gives every
   // tunnel its whole SIGTERM grace, as a stop always has: a user who will not wait presses Ctrl-C again.
+  let onPhase: ((info: { phase: ShutdownPhaseName; outcome: string; ms: number }) => void) | undefined;
   const shutdown = new Shutdown(hub, supervisor, {
     logger,
+    onPhase: (info) => onPhase?.(info),
     timeouts: { 'cancel-tasks': STOP_GRACE_MS / 1000 + 1 },
     actions: { 'stop-new-work': () => (quiet = true) },
     // As the parent-death signal would, once this process is gone: `npm run` and the like pass it on.
@@ -161,7 +164,10 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
     const running = runCommand(opts.command, sups, signalled$, (child) => (command = child));
     return await Promise.race([running, forced$.then((sig) => 128 + (SIGNAL_NUMBERS[sig] ?? 1))]);
   } finally {
+    // On a terminal, the teardown is a tree too: the phases, and the services as they stop.
+    const tree = opts.tty && isHumanOutput(opts.output) && sups.length ? teardownTree(sups, (l) => (onPhase = l), printable(hub.redactor.text(signalled ? `received ${signalled}` : ended))) : undefined;
     await shutdown.request(signalled ? `received ${signalled}` : ended);
+    await tree;
     clearInterval(publisher);
     closing = true;
     if (stateFile) removeRunState(stateFile);
@@ -169,6 +175,45 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
     cleanup();
     logger.flush();
   }
+}
+
+/**
+ * The teardown as a tree: one node, the four shutdown phases under it, and under cancel-tasks the
+ * services as they stop. Resolves once it is drawn to the end.
+ */
+async function teardownTree(sups: ServiceSupervisor[], listen: (l: (info: { phase: ShutdownPhaseName; outcome: string; ms: number }) => void) => void, why: string): Promise<void> {
+  const phases = SHUTDOWN_PHASES.map((p) => p.phase);
+  const ended = new Map<ShutdownPhaseName, (info: { outcome: string; ms: number }) => void>();
+  const results = new Map(phases.map((p) => [p, new Promise<{ outcome: string; ms: number }>((resolve) => ended.set(p, resolve))]));
+  listen((info) => ended.get(info.phase)?.(info));
+  const stopped = () => sups.filter((s) => s.state === 'stopped').map((s) => s.name);
+  const list = await progressList(
+    [
+      {
+        title: `stopping (${why})`,
+        task: (_: unknown, task: { newListr(tasks: unknown[], options?: object): unknown }) =>
+          task.newListr(
+            phases.map((phase) => ({
+              title: phase,
+              task: async (_c: unknown, t: { title: string; skip(m?: string): void }) => {
+                const timer =
+                  phase === 'cancel-tasks'
+                    ? setInterval(() => (t.title = `${phase}: ${stopped().length}/${sups.length} stopped${stopped().length ? ` (${stopped().join(', ')})` : ''}`), 100)
+                    : undefined;
+                const { outcome, ms } = await results.get(phase)!;
+                clearInterval(timer);
+                const detail = phase === 'cancel-tasks' ? `: ${stopped().length}/${sups.length} stopped` : '';
+                if (outcome === 'skipped') return t.skip(`${phase}: skipped`);
+                t.title = `${phase}${detail} — ${outcome} in ${ms} ms`;
+              },
+            })),
+            { concurrent: false, rendererOptions: { collapseSubtasks: false } },
+          ),
+      },
+    ],
+    true,
+  );
+  await list.run().catch(() => {});
 }
 
 /** One service's steps, as the progress tree shows them under the service. */

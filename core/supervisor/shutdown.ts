@@ -38,6 +38,8 @@ export interface ShutdownOptions {
    * and watcher, `run` stops publishing its state.
    */
   actions?: Partial<Record<ShutdownPhaseName, () => unknown>>;
+  /** Told as each phase ends (a progress display). */
+  onPhase?: (info: { phase: ShutdownPhaseName; outcome: PhaseOutcome; ms: number }) => void;
   /** Deadlines (seconds) that differ from SHUTDOWN_PHASES. */
   timeouts?: Partial<Record<ShutdownPhaseName, number>>;
   /** What the host must kill at once when the shutdown is forced (`run`'s command). Synchronous. */
@@ -121,6 +123,11 @@ export class Shutdown {
       const ms = Date.now() - p0;
       phases.push({ phase, timeout, outcome, ms });
       logger.info({ phase, ms, outcome }, `shutdown phase ${i + 1}/${SHUTDOWN_PHASES.length} ${phase}: ${outcome} in ${ms} ms`);
+      try {
+        this.opts.onPhase?.({ phase, outcome, ms });
+      } catch (error) {
+        logger.error({ phase, err: (error as Error).message }, (error as Error).message);
+      }
     }
     return { reason, forced: this.#forced, phases, ms: Date.now() - t0, left: children.size };
   }

@@ -32,7 +32,7 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'the progres
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('shows one node per service with its steps under it (connecting, listening, health with its result), then the table', async () => {
+  it('shows one node per service with its steps under it (connecting, listening, health with its result), the table, then the teardown phase by phase', async () => {
     const [api, db] = [await freePort(), await freePort()];
     writeFileSync(
       path.join(dir, 'localport.yaml'),
@@ -57,10 +57,10 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'the progres
     await waitUntil(
       () => {
         frame = tmux('capture-pane', '-p', '-t', session);
-        return /^db\s+ready/m.test(frame);
+        return /force-kill — /.test(frame);
       },
       20000,
-      'the status table under the tree',
+      'the tree, the status table, then the teardown',
     );
     const normal = frame
       .replaceAll(String(api), 'API_PORT')
@@ -68,8 +68,11 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'the progres
       .replaceAll(String(web.port), 'WEB_PORT')
       .replace(/checked \d+s ago/g, 'checked Ns ago')
       .replace(/\(checked [^)]*…/g, '(checked …')
+      .replace(/ in \d+ ms/g, ' in N ms')
       .trimEnd();
     expect(normal).toMatchSnapshot();
+    // Stop and teardown: the same tree, phase by phase, the services as they stop.
+    expect(normal).toMatch(/✔ stopping \(the command exited\)\n  ✔ stop-new-work — done in N ms\n  ✔ complete-current — done in N ms\n  ✔ cancel-tasks: 2\/2 stopped — done in N ms\n  ✔ force-kill — done in N ms/);
     expect(normal).toContain('✔ api: healthy on localhost:API_PORT (127.0.0.1:WEB_PORT)\n  ✔ connected to 127.0.0.1:WEB_PORT\n  ✔ listening on localhost:API_PORT\n  ✔ health: http ok');
   }, 40000);
 
