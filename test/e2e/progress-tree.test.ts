@@ -62,7 +62,9 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'the progres
       20000,
       'the tree, the status table, then the teardown',
     );
+    // The final frame: from the tree's last drawing (a loaded machine may show an earlier one above it).
     const normal = frame
+      .slice(frame.lastIndexOf('✔ api:'))
       .replaceAll(String(api), 'API_PORT')
       .replaceAll(String(db), 'DB_PORT')
       .replaceAll(String(web.port), 'WEB_PORT')
@@ -111,6 +113,7 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'the progres
       execFileSync(process.execPath, [BIN, 'daemon', 'stop'], { cwd: project, env: { ...process.env, LOCALPORT_STATE_DIR: path.join(project, 'state') } });
     }
     const normal = frame
+      .slice(frame.lastIndexOf('✔ api:'))
       .replaceAll(String(api), 'API_PORT')
       .replaceAll(String(broken), 'BROKEN_PORT')
       .replaceAll(String(closed), 'CLOSED_PORT')
