@@ -48,7 +48,7 @@ await new Promise((r) => echo.listen(0, '127.0.0.1', r));
 const sourcePort = source.address().port;
 const echoPort = echo.address().port;
 
-/** CPU time (ms, user + system) a process has used; null off Linux or once it is gone. */
+/** CPU time (ms, user + system) a process and its reaped children have used; null off Linux or once it is gone. */
 function cpuMs(pid) {
   if (pid === process.pid) {
     const u = process.cpuUsage();
@@ -57,7 +57,8 @@ function cpuMs(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * 10; // USER_HZ = 100
+    // utime + stime, and cutime + cstime: socat's per-connection child may be gone by the time it is read.
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10; // USER_HZ = 100
   } catch {
     return null;
   }
