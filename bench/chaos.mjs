@@ -1,7 +1,11 @@
 // Chaos: 10 SSH services in the daemon, through the real sshd, with an HTTP load generator on every
-// forward. For CHAOS_SECONDS (default 60), a random tunnel process is killed every 0.5 s. Then: did every
-// service end healthy, how many requests failed, how long each kill took to recover, how many restarts,
-// and orphans after stopping — and after SIGKILLing the daemon and starting it again. Then a stampede:
+// forward (each request a new connection). For CHAOS_SECONDS (default 60), a random tunnel process is
+// killed every 0.5 s. LocalPort's front owns every local port, so a connection that arrives while its
+// tunnel restarts is held, not refused. Reported: new connections refused (goal 0), connections cut in
+// flight, replayed and timed out (from the client's errors and from the services' traffic metrics in
+// `status`), the hold time (the front's longest, and a probe opened 5 ms after each kill: median and max),
+// whether every service ended healthy, restarts, and orphans after stopping — and after SIGKILLing the
+// daemon and starting it again. Then a stampede:
 // 30 SSH services started at once against the same sshd, whose MaxStartups is the default (10:30:100,
 // so it drops some of the handshakes): all 30 must end healthy with no manual retry. Loopback only,
 // bounded in time. `npm run chaos`.
@@ -15,6 +19,8 @@ import { BIN, sshBench, printTable, stats } from './lib.mjs';
 const SECONDS = Number(process.env.CHAOS_SECONDS ?? 60);
 const COUNT = 10;
 const STAMPEDE = 30;
+/** A load request slower than this waited for a restarting tunnel (an ordinary one takes a few ms). */
+const HELD_MS = 50;
 const { request } = await import('../dist/app/control/client.js');
 const { daemonPaths } = await import('../dist/app/control/sockets.js');
 
@@ -26,14 +32,27 @@ const file = path.join(dir, 'localport.yaml');
 const cliIn = (cwd) => (...args) => new Promise((resolve) => execFile(process.execPath, [BIN, ...args], { cwd, env, encoding: 'utf8' }, (err, stdout, stderr) => resolve({ status: err ? (err.code ?? 1) : 0, stdout, stderr })));
 const cli = cliIn(dir);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/**
+ * One GET on a new connection: { ok, error, ms }. error: 'refused' (ECONNREFUSED: nobody listened),
+ * 'cut' (reset or closed before a whole answer), 'timeout' (no answer in CLIENT_TIMEOUT_MS, longer than
+ * the front's hold bound so the front, not the client, decides), 'status' (an answer other than 200).
+ */
+const CLIENT_TIMEOUT_MS = 15000;
 const get = (port) =>
   new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 1000 }, (res) => {
+    const t0 = process.hrtime.bigint();
+    const done = (ok, error) => resolve({ ok, error, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
+    let timedOut = false;
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: CLIENT_TIMEOUT_MS }, (res) => {
       res.resume();
-      res.on('end', () => resolve(res.statusCode === 200));
+      res.on('end', () => done(res.statusCode === 200, res.statusCode === 200 ? undefined : 'status'));
+      res.on('error', () => done(false, 'cut'));
     });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => req.destroy());
+    req.on('error', (e) => done(false, timedOut ? 'timeout' : e.code === 'ECONNREFUSED' ? 'refused' : 'cut'));
+    req.on('timeout', () => {
+      timedOut = true;
+      req.destroy();
+    });
   });
 /** ssh processes of this run: their command line names this run's client key. */
 const ourTunnels = () => processes().filter((p) => /^(\S*\/)?ssh /.test(p.cmd) && p.cmd.includes(sshd.clientKey) && alive(p.pid));
@@ -55,16 +74,25 @@ try {
   let running = true;
   let attempted = 0;
   let failed = 0;
+  const errors = { refused: 0, cut: 0, timeout: 0, status: 0 };
+  const latencies = [];
   const load = ports.map(async (port) => {
     while (running) {
       attempted += 1;
-      if (!(await get(port))) failed += 1;
+      const r = await get(port);
+      latencies.push(r.ms);
+      if (!r.ok) {
+        failed += 1;
+        errors[r.error] += 1;
+      }
       await sleep(5);
     }
   });
 
   // Chaos: kill a random tunnel every 0.5 s; time each recovery with its own probe.
   const recoveries = [];
+  const probeWaits = [];
+  let probeFailures = 0;
   const probes = [];
   let kills = 0;
   const until = Date.now() + SECONDS * 1000;
@@ -81,7 +109,12 @@ try {
         probes.push(
           (async () => {
             await sleep(5);
-            while (!(await get(port))) {
+            for (let first = true; ; first = false) {
+              const r = await get(port);
+              // The probe's own wait: how long a connection opened just after the kill was held.
+              if (first) probeWaits.push(r.ms);
+              if (r.ok) break;
+              probeFailures += 1;
               if (Date.now() - t0 > 30000) return;
               await sleep(10);
             }
@@ -108,6 +141,10 @@ try {
   } while (Date.now() < settleBy);
   const allHealthy = final.services.every((s) => s.state === 'ready' && s.health?.state === 'healthy');
   const restarts = final.services.reduce((n, s) => n + s.restarts, 0);
+  // The fronts' own counts (kept across restarts), from `status --output json` as a user reads them.
+  const statusJson = JSON.parse((await cli('status', '--output', 'json')).stdout);
+  const sum = (key) => statusJson.services.reduce((n, s) => n + (s.traffic?.[key] ?? 0), 0);
+  const traffic = { total: sum('total'), heldTotal: sum('heldTotal'), cut: sum('cut'), replayed: sum('replayed'), timedOut: sum('timedOut'), maxHoldMs: Math.max(0, ...statusJson.services.map((s) => s.traffic?.maxHoldMs ?? 0)), relay: statusJson.services.every((s) => s.relay !== false) };
 
   const stop = await cli('daemon', 'stop', '--json');
   await sleep(200);
@@ -155,6 +192,11 @@ try {
     kills,
     attempted,
     failed,
+    errors,
+    latencies,
+    probeWaits,
+    probeFailures,
+    traffic,
     restarts,
     allHealthy,
     recoveries,
@@ -184,10 +226,17 @@ try {
 }
 
 const r = report;
-console.log(`\nChaos — ${r.services} SSH services, a random tunnel SIGKILLed every 0.5 s for ${r.seconds} s, HTTP load on every forward`);
+const t = r.traffic;
+const held = r.latencies.filter((ms) => ms > HELD_MS);
+console.log(`\nChaos — ${r.services} SSH services behind LocalPort's front (${t.relay ? 'relay on' : 'RELAY OFF'}), a random tunnel SIGKILLed every 0.5 s for ${r.seconds} s, HTTP load on every forward (a new connection per request)`);
 console.log(`  kills                         ${r.kills}`);
 console.log(`  restarts (daemon's count)     ${r.restarts}`);
-console.log(`  requests attempted / failed   ${r.attempted} / ${r.failed} (${((100 * r.failed) / Math.max(1, r.attempted)).toFixed(2)} % failed)`);
+console.log(`  requests attempted / failed   ${r.attempted} / ${r.failed} (${((100 * r.failed) / Math.max(1, r.attempted)).toFixed(3)} % failed)`);
+console.log(`  new connections refused       ${r.errors.refused} — goal 0: ${r.errors.refused === 0 ? 'met' : 'MISSED'}`);
+console.log(`  client saw: cut ${r.errors.cut}, timed out ${r.errors.timeout}, non-200 ${r.errors.status}; the recovery probes failed ${r.probeFailures} times`);
+console.log(`  fronts (status --output json): connections ${t.total}, held ${t.heldTotal}, cut in flight ${t.cut}, replayed ${t.replayed}, timed out ${t.timedOut}, longest hold ${t.maxHoldMs} ms`);
+printTable('  Hold: a connection opened 5 ms after each kill, until its answer', [{ name: 'probe after a kill', samples: r.probeWaits.length ? r.probeWaits : [NaN] }]);
+printTable(`  Load requests slower than ${HELD_MS} ms (held while their tunnel restarted; the median request took ${stats(r.latencies).median.toFixed(1)} ms)`, [{ name: 'held requests', samples: held.length ? held : [NaN] }]);
 printTable('  Time from kill to an HTTP answer through that forward again', [{ name: 'recovery', samples: r.recoveries.length ? r.recoveries : [NaN] }]);
 console.log(`  every service ended healthy   ${r.allHealthy ? 'yes' : 'NO'}`);
 console.log(`  daemon stop                   ${r.stopMs} ms; orphaned tunnels afterwards: ${r.orphansAfterStop}`);
@@ -198,6 +247,6 @@ console.log(`\nStampede — ${STAMPEDE} SSH services started at once (one \`star
 console.log(`  handshakes sshd dropped       ${m.drops} (retried as transient failures; ${m.connections} connections accepted for ${STAMPEDE} tunnels)`);
 console.log(`  start --all                   exit ${m.exit} after ${m.ms} ms; healthy ${m.healthy} / ${STAMPEDE}, failed ${m.failed}; orphans after stop: ${m.orphans}`);
 const stampedeOk = m.exit === 0 && m.healthy === STAMPEDE && m.failed === 0 && m.orphans === 0;
-const ok = r.allHealthy && r.orphansAfterStop === 0 && r.orphansAfterDaemonKill === 0 && r.orphansAtEnd === 0 && r.restartedAfterKill && stampedeOk;
-console.log(`\n  verdict                       ${ok ? 'PASS' : 'FAIL'} (every service healthy, 0 orphans; all ${STAMPEDE} of the stampede healthy)`);
+const ok = r.errors.refused === 0 && r.allHealthy && r.orphansAfterStop === 0 && r.orphansAfterDaemonKill === 0 && r.orphansAtEnd === 0 && r.restartedAfterKill && stampedeOk;
+console.log(`\n  verdict                       ${ok ? 'PASS' : 'FAIL'} (0 refused, every service healthy, 0 orphans; all ${STAMPEDE} of the stampede healthy)`);
 process.exitCode = ok ? 0 : 1;

@@ -20,8 +20,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
 const sshOpts = ['-o', `UserKnownHostsFile=${sshd.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ExitOnForwardFailure=yes', '-o', 'KexAlgorithms=curve25519-sha256', '-o', 'ServerAliveInterval=1', '-o', 'ServerAliveCountMax=2', '-i', sshd.clientKey, '-p', String(sshd.port)];
 
-/** The ssh process currently forwarding `port` (autossh's child, or LocalPort's). */
-const sshFor = (port) => processes().find((p) => /^(\S*\/)?ssh /.test(p.cmd) && p.cmd.includes(`127.0.0.1:${port}:`));
+/** autossh's current ssh child forwarding `port` (LocalPort's ssh listens on a Unix socket behind its front: the service knows its pid). */
+const sshFor = (port) => processes().find((p) => /^(\S*\/)?ssh /.test(p.cmd) && p.cmd.includes(`127.0.0.1:${port}:`))?.pid;
 
 async function outage() {
   await sshd.killServer();
@@ -29,14 +29,14 @@ async function outage() {
   await sshd.startServer();
 }
 
-async function measure(kind, port) {
+async function measure(kind, port, tunnelPid) {
   const killRows = [];
   for (let i = 0; i < N; i++) {
     await untilHttp(port, process.hrtime.bigint());
     // A crash hits a tunnel that has been up a while: wait past LocalPort's 1 s reset window.
     await sleep(1500);
     const t0 = process.hrtime.bigint();
-    process.kill(sshFor(port).pid, 'SIGKILL');
+    process.kill(tunnelPid(), 'SIGKILL');
     await sleep(5);
     killRows.push(await untilHttp(port, t0));
   }
@@ -59,7 +59,7 @@ try {
     const port = await freePort();
     const a = spawn(autossh, ['-M', '0', '-N', ...sshOpts, '-L', `127.0.0.1:${port}:127.0.0.1:${web.port}`, '127.0.0.1'], { stdio: 'ignore', env: { ...process.env, AUTOSSH_GATETIME: '0' } });
     try {
-      results.push(await measure('autossh -M 0 (AUTOSSH_GATETIME=0)', port));
+      results.push(await measure('autossh -M 0 (AUTOSSH_GATETIME=0)', port, () => sshFor(port)));
     } finally {
       a.kill('SIGTERM');
     }
@@ -74,7 +74,7 @@ try {
   });
   try {
     await service.start();
-    results.push(await measure('LocalPort (default restart policy)', port));
+    results.push(await measure('LocalPort (default restart policy)', port, () => service.pid));
   } finally {
     await sup.stopAll();
   }
