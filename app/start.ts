@@ -1,6 +1,6 @@
 import { UsageError } from '../core/errors.js';
 import { request } from './control/client.js';
-import { selectServices, type Selection } from '../core/supervisor/Supervisor.js';
+import { selectServices, type Selection } from '../core/supervisor/select.js';
 import type { ServiceStatus } from '../core/types.js';
 import { daemonStatus, ensureDaemon } from './control/daemons.js';
 import type { Project } from './project.js';

@@ -1,6 +1,6 @@
 import { listenHosts, reachableAddress, showAddress } from '../core/address.js';
 import { readRunState, runStateFile } from '../core/runstate.js';
-import { selectServices } from '../core/supervisor/Supervisor.js';
+import { selectServices } from '../core/supervisor/select.js';
 import type { ServiceDefinition, ServiceStatus, View } from '../core/types.js';
 import type { Project } from './project.js';
 import type { LocalPort } from '../core/LocalPort.js';

@@ -1,15 +1,18 @@
 #!/usr/bin/env node
 /**
  * The `localport` entry point. `localport --help` (and bare `localport`) print the command list that the
- * build wrote (scripts/help-cache.mjs: the CLI's own `--help`, plain and coloured), so they cost little
- * more than Node starting; anything else loads the CLI (main.ts).
+ * build wrote (scripts/help-cache.mjs: the CLI's own `--help`, plain and coloured), and `--version` the
+ * package's version, so they cost little more than Node starting; anything else loads the CLI (main.ts).
  */
 import { readFileSync } from 'node:fs';
 import { useColor } from '../app/terminal.js';
 
 const args = process.argv.slice(2);
 let served = false;
-if (args.length === 0 || (args.length === 1 && (args[0] === '--help' || args[0] === '-h'))) {
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
+  process.stdout.write(`${(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version}\n`);
+  served = true;
+} else if (args.length === 0 || (args.length === 1 && (args[0] === '--help' || args[0] === '-h'))) {
   try {
     const text = readFileSync(new URL(useColor(process.stdout) ? './help.color.txt' : './help.txt', import.meta.url), 'utf8');
     process.stdout.write(text);

@@ -9,8 +9,11 @@ export { ConfigError, LocalPortError, PluginError, ServiceError, UsageError, typ
 export { bool, configObject, count, hostname, MAX_COUNT, MAX_NAME_LENGTH, MAX_SECONDS, nonEmpty, port, seconds } from './config/schema.js';
 export { printable } from './printable.js';
 export { showAddress, showListen } from './address.js';
-/** Opens one connection (TCP or a Unix socket), bounded by an abort signal and a timeout: for in-process technologies. */
-export { connectTo as openConnection } from './supervisor/endpoints.js';
+/**
+ * Opens one connection (TCP or a Unix socket), bounded by an abort signal and a timeout: for in-process
+ * technologies. Loaded when first used: a command that only reads the config never needs it.
+ */
+export const openConnection: typeof import('./supervisor/endpoints.js').connectTo = async (...args) => (await import('./supervisor/endpoints.js')).connectTo(...args);
 export { REDACTED } from './redact.js';
 /** The zod LocalPort validates with, for plugins' `connection` and `config` schemas. */
 export { z } from 'zod';

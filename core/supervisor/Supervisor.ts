@@ -1,70 +1,9 @@
-import { ConfigError, UsageError } from '../errors.js';
-import { closest, didYouMean } from '../suggest.js';
 import type { LocalPort } from '../LocalPort.js';
 import type { ResolvedConfig, ServiceDefinition, ServiceStatus } from '../types.js';
 import { installExitReaper } from './children.js';
 import { ServiceSupervisor } from './ServiceSupervisor.js';
 
-export interface Selection {
-  names?: string[];
-  tags?: string[];
-  all?: boolean;
-}
-
-/** `; did you mean 'db'?` for one unknown name, `; did you mean 'db' for 'dbb', 'api' for 'apii'?` for several. */
-function suggestions(unknown: string[], known: string[]): string {
-  if (unknown.length === 1) return didYouMean(unknown[0], known);
-  const pairs = unknown.flatMap((n) => {
-    const match = closest(n, known);
-    return match === undefined ? [] : [`'${match}' for '${n}'`];
-  });
-  return pairs.length ? `; did you mean ${pairs.join(', ')}?` : '';
-}
-
-/**
- * Which services a command means. Names must exist (an unknown one is a usage error listing the known
- * ones); tags pick every enabled service carrying any of them; no selector, or `all`, picks every
- * enabled service. A disabled service runs only when named.
- */
-export function selectServices(config: ResolvedConfig, sel: Selection, opts: { toStart?: boolean } = {}): ServiceDefinition[] {
-  const byName = new Map(config.services.map((s) => [s.name, s]));
-  const unresolved = config.unresolved ?? [];
-  const picked = new Map<string, ServiceDefinition>();
-  const unknown = (sel.names ?? []).filter((n) => !byName.has(n) && !unresolved.some((u) => u.name === n));
-  if (opts.toStart) {
-    // Only what is started must resolve: the variables of the services picked here, not of the others.
-    const everything = sel.all || (!sel.names?.length && !sel.tags?.length);
-    const blocked = unresolved.filter((u) => sel.names?.includes(u.name) || (u.enabled && (everything || u.tags.some((t) => sel.tags?.includes(t)))));
-    if (blocked.length && !unknown.length) {
-      throw new ConfigError(
-        blocked.flatMap((u) => u.problems),
-        'Set the variables in the environment of this command, or start only services that do not need them.',
-      );
-    }
-  }
-  if (unknown.length) {
-    const names = [...config.services.map((s) => s.name), ...unresolved.filter((u) => !byName.has(u.name)).map((u) => u.name)];
-    throw new UsageError(
-      `unknown service${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `'${n}'`).join(', ')}${config.file ? ` in ${config.file}` : ''}; configured: ${names.join(', ') || '(none)'}${suggestions(unknown, names)}`,
-    );
-  }
-  for (const n of sel.names ?? []) if (byName.has(n)) picked.set(n, byName.get(n)!);
-  if (sel.tags?.length) {
-    const matched = config.services.filter((s) => s.enabled && s.tags.some((t) => sel.tags!.includes(t)));
-    if (matched.length === 0) {
-      const tags = [...new Set(config.services.flatMap((s) => s.tags))];
-      const misspelt = sel.tags.filter((t) => !tags.includes(t));
-      throw new UsageError(`no enabled service has tag ${sel.tags.map((t) => `'${t}'`).join(' or ')}; tags in use: ${tags.join(', ') || '(none)'}${suggestions(misspelt, tags)}`);
-    }
-    matched.forEach((s) => picked.set(s.name, s));
-  }
-  if (sel.all || (!sel.names?.length && !sel.tags?.length)) {
-    config.services.filter((s) => s.enabled).forEach((s) => picked.set(s.name, s));
-  }
-  // An unresolved service that validated anyway (its placeholder in a string) still cannot start.
-  if (opts.toStart) for (const u of unresolved) picked.delete(u.name);
-  return [...picked.values()];
-}
+export { selectServices, type Selection } from './select.js';
 
 export interface StartResult {
   name: string;

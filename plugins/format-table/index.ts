@@ -1,6 +1,24 @@
-import cliTruncate from 'cli-truncate';
+import { createRequire } from 'node:module';
 import yaml from 'js-yaml';
-import stringWidth from 'string-width';
+
+/*
+ * string-width and cli-truncate cost ~25 ms to load: they are required (Node 20.19+ loads ES modules
+ * with require) only for a cell that is not plain ASCII, and only when a cell must be cut.
+ */
+const load = createRequire(import.meta.url);
+/** Our own colour codes (the only escapes in a cell: the rest is made printable first). */
+const SGR = /\x1b\[[0-9;]*m/g;
+let wide: ((s: string) => number) | undefined;
+/** Columns a cell takes on a terminal: colour codes none, wide characters two. */
+function stringWidth(cell: string): number {
+  const plain = cell.replace(SGR, '');
+  // ASCII, and what LocalPort itself prints (→ in targets, … where cut): one column each, no library needed.
+  if (/^[\x20-\x7e\u2026\u2190-\u21ff]*$/.test(plain)) return plain.length;
+  wide ??= (load('string-width') as { default: (s: string) => number }).default;
+  return wide(cell);
+}
+let truncate: ((s: string, columns: number, opts: { position: 'end' }) => string) | undefined;
+const cliTruncate = (cell: string, columns: number, opts: { position: 'end' }) => (truncate ??= (load('cli-truncate') as { default: NonNullable<typeof truncate> }).default)(cell, columns, opts);
 import { definePlugin, printable, showListen, type DaemonView, type ServiceState, type ServiceStatus, type View } from '../../core/index.js';
 
 const PLUGIN_NAME = 'localport:format-table';

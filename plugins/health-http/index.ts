@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import tls, { type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { z } from 'zod';
 import { bool, configObject, definePlugin, type HealthResult } from '../../core/index.js';
 
@@ -40,9 +40,10 @@ export const localUrl = (port: number, scheme: string, path: string) => `${schem
 function tunnelConnector(connect: () => Promise<Duplex>, verify: boolean) {
   return (opts: { protocol: string; hostname: string; servername?: string | null }, callback: (...args: [null, Socket | TLSSocket] | [Error, null]) => void) => {
     connect().then(
-      (stream) => {
+      async (stream) => {
         // undici reads and writes it as a socket; an in-process forward's stream is a Duplex like one.
         if (opts.protocol !== 'https:') return callback(null, stream as Socket);
+        const tls = await import('node:tls');
         const secure = tls.connect({ socket: stream as Socket, servername: opts.servername ?? opts.hostname, rejectUnauthorized: verify, ALPNProtocols: ['http/1.1'] });
         secure.once('secureConnect', () => callback(null, secure));
         secure.once('error', (e) => callback(e, null));

@@ -1,4 +1,3 @@
-import dns from 'node:dns';
 import net from 'node:net';
 import { configObject, definePlugin, hostname, openConnection, seconds, z, type ExitExplanation, type ServiceDefinition, type StreamForwardSpec } from '../../core/index.js';
 
@@ -84,6 +83,7 @@ export const tcpPlugin = () =>
           const hosts = [...new Set(services.map((s) => s.connection.host))];
           return Promise.all(
             hosts.map(async (host) => {
+              const dns = await import('node:dns');
               const found = net.isIP(host) ? host : await dns.promises.lookup(host).then((a) => a.address, (e: NodeJS.ErrnoException) => `${e.code}`);
               const ok = net.isIP(found) !== 0;
               return { name: `host ${host}`, ok, required: true, detail: ok ? (found === host ? 'an IP address' : `resolves to ${found}`) : `does not resolve (${found}); check connection.host` };

@@ -131,5 +131,8 @@ describe('did you mean', () => {
     expect(fast.code).toBe(0);
     expect(fast.stdout).toBe(full.stdout);
     expect((await runCli([], { env })).stdout).toBe(full.stdout);
+    // --version too, as the CLI says it.
+    const { readFileSync } = await import('node:fs');
+    expect((await runCli(['--version'], { env })).stdout).toBe(`${JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version}\n`);
   });
 });

@@ -22,7 +22,7 @@ export class ConfigValidateCommand extends BaseCommand {
   only = Option.Array('--only', { description: 'Require the variables of these services only (repeatable)' });
 
   async run(): Promise<number> {
-    const [{ validateView }, { selectServices }] = await Promise.all([import('../../../app/configView.js'), import('../../../core/supervisor/Supervisor.js')]);
+    const [{ validateView }, { selectServices }] = await Promise.all([import('../../../app/configView.js'), import('../../../core/supervisor/select.js')]);
     const { config } = await this.loadProject({ variables: this.only?.length ? 'lenient' : 'strict' });
     if (this.only?.length) selectServices(config, { names: this.only }, { toStart: true });
     await this.show(validateView(config));
