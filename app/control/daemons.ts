@@ -85,7 +85,10 @@ export async function ensureDaemon(configFile: string, opts: { autoStart?: boole
   const paths = daemonPaths(configFile);
   mkdirSync(path.dirname(paths.stdio), { recursive: true, mode: 0o700 });
   const fd = openSync(paths.stdio, 'a', 0o600);
-  const args = [MAIN, '--config', configFile, '--log-level', opts.logLevel ?? 'info', ...(opts.autoStart ? ['--auto-start'] : [])];
+  // The daemon idles most of its life: V8's default young generation (16 MB semi-spaces) kept ~20 MiB of
+  // RSS for nothing (bench/footprint.mjs: 96 → 79 MiB with 50 services), and 4 MB changes nothing
+  // measurable for the relay's throughput (bench/relay.mjs, the tcp case: 0.46 → 0.45).
+  const args = ['--max-semi-space-size=4', MAIN, '--config', configFile, '--log-level', opts.logLevel ?? 'info', ...(opts.autoStart ? ['--auto-start'] : [])];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd], cwd: path.dirname(configFile), env: process.env });
   closeSync(fd);
   let exit: number | null | undefined;
