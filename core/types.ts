@@ -156,9 +156,18 @@ export type FailureClass = 'transient' | 'permanent' | 'rejected';
  * client connection. Readiness, health checks, the restart policy and traffic metrics work as they do
  * for a process.
  */
+/**
+ * What the relay asks of an in-process forward's connection: `reader`, to be passed on to
+ * `openConnection` (the socket then reads into one buffer of its own: no garbage per read, the relay's
+ * throughput). A technology that makes its streams otherwise ignores it.
+ */
+export interface ConnectOptions {
+  reader?: { sink?: (chunk: Buffer) => boolean; pending: Buffer[] };
+}
+
 export interface StreamForwardSpec {
   /** Opens one upstream connection (resolves once connected); reject when the upstream cannot be reached. */
-  connect(signal: AbortSignal): Promise<Duplex>;
+  connect(signal: AbortSignal, opts?: ConnectOptions): Promise<Duplex>;
   /**
    * Resolves once the forward can serve; rejects with the reason it cannot (classified by
    * `explainError`, else `transient`). Default: one `connect()` succeeds, and is closed again.

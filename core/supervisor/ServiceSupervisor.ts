@@ -729,7 +729,7 @@ export class ServiceSupervisor {
       this.#forward = forward;
       const outcome = await forward.whenReady(abort.signal, START_TIMEOUT_MS);
       if ('ready' in outcome) {
-        this.#connector = (signal) => forward.connect(signal);
+        this.#connector = (signal, opts) => forward.connect(signal, opts);
         return;
       }
       this.#forward = undefined;
@@ -779,7 +779,7 @@ export class ServiceSupervisor {
 
     const outcome = await whenReady(forward, { rule: processSpec.ready, endpoint, signal: abort.signal });
     if ('ready' in outcome) {
-      this.#connector = (signal) => connectTo(endpoint, signal);
+      this.#connector = (signal, opts) => connectTo(endpoint, signal, undefined, opts?.reader);
       return;
     }
     // Not ready: make sure nothing is left behind before reporting.

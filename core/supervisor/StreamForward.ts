@@ -2,7 +2,7 @@ import net from 'node:net';
 import { types } from 'node:util';
 import { Duplex } from 'node:stream';
 import { LocalPortError, PluginError } from '../errors.js';
-import type { ExitExplanation, ExitInfo, FailureClass, StreamForwardSpec } from '../types.js';
+import type { ConnectOptions, ExitExplanation, ExitInfo, FailureClass, StreamForwardSpec } from '../types.js';
 import type { Forward } from './Forward.js';
 
 /** How long a technology's close() may take before the forward counts as stopped anyway. */
@@ -73,11 +73,11 @@ export class StreamForward implements Forward {
    * resolves with something that is not a stream, has a bug (named, with its plugin); a socket that
    * leads back to one of LocalPort's own listeners is a loop (ELOOP), never relayed.
    */
-  async connect(signal: AbortSignal): Promise<Duplex> {
+  async connect(signal: AbortSignal, opts?: ConnectOptions): Promise<Duplex> {
     if (this.#exit) throw Object.assign(new Error('the forward has stopped'), { code: 'ECONNREFUSED' });
     let pending: Promise<Duplex>;
     try {
-      pending = this.spec.connect(signal);
+      pending = opts ? this.spec.connect(signal, opts) : this.spec.connect(signal);
     } catch (error) {
       throw new PluginError(this.opts.plugin, `technology '${this.opts.technology}' connect()`, error);
     }

@@ -2,6 +2,7 @@ import net from 'node:net';
 import os from 'node:os';
 import type { Duplex } from 'node:stream';
 import { showAddress } from '../address.js';
+import { readerOf, type Reader } from './endpoints.js';
 import type { Logger, TrafficStatus } from '../types.js';
 
 /**
@@ -11,8 +12,11 @@ import type { Logger, TrafficStatus } from '../types.js';
  * paused and unread, until the upstream is ready or `holdTimeoutMs` passes; it is never refused.
  */
 
-/** Opens one upstream connection for one client connection. */
-export type Connector = (signal: AbortSignal) => Promise<Duplex>;
+/**
+ * Opens one upstream connection for one client connection. `opts.reader`: the relay would like the
+ * socket to read into one buffer of its own (endpoints.ts connectTo); a connector may ignore it.
+ */
+export type Connector = (signal: AbortSignal, opts?: { reader?: Reader }) => Promise<Duplex>;
 
 /** Counted across fronts: a service keeps one across its restarts (see TrafficStatus). */
 export type TrafficMetrics = TrafficStatus;
@@ -423,7 +427,7 @@ export class Front {
       this.#timedOut(socket, since, 'the upstream did not accept it');
     }, Math.max(0, since + this.#opts.holdTimeoutMs - Date.now()));
     try {
-      upstream = await connector(abort.signal);
+      upstream = await connector(abort.signal, { reader: { pending: [] } });
     } catch (error) {
       clearTimeout(bound);
       if (!this.#opening.has(socket)) return; // timed out (above)
@@ -592,7 +596,29 @@ export class Front {
       if (replay.ended) upstream.end();
     }
     if (!replay?.ended) client.pipe(upstream);
-    upstream.pipe(client, { end: false });
+    const reader = readerOf(upstream);
+    if (reader) {
+      // Upstream to client from the socket's one buffer: written as is when the client's socket takes it
+      // at once (the usual case), else reading pauses until it has (the buffer is not reused before).
+      const resume = () => upstream.resume();
+      reader.sink = (chunk) => {
+        if (sent) forget();
+        if (client.destroyed) return false;
+        if (client.writableLength > 0) {
+          client.write(Buffer.from(chunk));
+          client.once('drain', resume);
+          return false;
+        }
+        client.write(chunk);
+        if (client.writableLength === 0) return true;
+        client.once('drain', resume);
+        return false;
+      };
+      const pending = reader.pending.splice(0);
+      if (pending.length) forget();
+      for (const chunk of pending) client.write(chunk);
+      upstream.resume();
+    } else upstream.pipe(client, { end: false });
     client.resume();
   }
 

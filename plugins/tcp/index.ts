@@ -75,7 +75,8 @@ export const tcpPlugin = () =>
             return { connect: () => Promise.reject(loop), ready: () => Promise.reject(loop), explainError: (error) => explainTcpError(service, error as NodeJS.ErrnoException) };
           }
           return {
-            connect: (signal) => openConnection({ host, port: service.remotePort }, signal, connectTimeout * 1000),
+            // `opts.reader`: the relay's own read buffer for this socket (see ConnectOptions).
+            connect: (signal, opts) => openConnection({ host, port: service.remotePort }, signal, connectTimeout * 1000, opts?.reader),
             explainError: (error) => explainTcpError(service, error as NodeJS.ErrnoException),
           };
         },

@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import net from 'node:net';
 import { Front, MAX_HELD, type Connector } from '../../../core/supervisor/front.js';
+import { connectTo as openSocket } from '../../../core/supervisor/endpoints.js';
 import { freePort } from '../../helpers/net.js';
 import { waitUntil } from '../../helpers/procs.js';
 
@@ -30,12 +31,8 @@ async function upstream(onSocket: (s: net.Socket) => void = (s) => s.pipe(s)): P
   return { port: (server.address() as net.AddressInfo).port, server, sockets };
 }
 
-const connectTo = (port: number): Connector => () =>
-  new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => resolve(s));
-    s.once('error', reject);
-  });
+/** The upstream as LocalPort's connectors open it: reading into one buffer of its own when the relay asks. */
+const connectTo = (port: number): Connector => (signal, opts) => openSocket({ host: '127.0.0.1', port }, signal, undefined, opts?.reader);
 
 async function front(opts: Partial<ConstructorParameters<typeof Front>[0]> = {}): Promise<Front> {
   const f = new Front({ service: 'svc', hosts: ['127.0.0.1'], port: await freePort(), holdTimeoutMs: 5000, logger, ...opts });
@@ -363,6 +360,51 @@ describe('Front', () => {
       c.write('GET /');
       expect(await result).toEqual({ got: 'partial answer', how: 'end' });
       expect(f.metrics()).toMatchObject({ cut: 0 });
+    });
+  });
+
+  describe('upstream to client through the one read buffer', () => {
+    it('delivers every byte intact (32 MiB of random data, the client reading slowly at first)', async () => {
+      const { createHash, randomBytes } = await import('node:crypto');
+      const data = randomBytes(32 * 1024 * 1024);
+      const up = await upstream((s) => s.end(data));
+      const port = await freePort();
+      const f = await front({ port });
+      f.ready(connectTo(up.port));
+      const c = await client(port);
+      c.pause();
+      await new Promise((r) => setTimeout(r, 200));
+      const hash = createHash('sha256');
+      let got = 0;
+      await new Promise<void>((resolve, reject) => {
+        c.on('data', (d: Buffer) => {
+          hash.update(d);
+          got += d.length;
+        });
+        c.on('end', resolve);
+        c.on('error', reject);
+        c.resume();
+      });
+      expect(got).toBe(data.length);
+      expect(hash.digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+    }, 30000);
+
+    it('keeps backpressure: an upstream cannot push more than socket buffers to a client that does not read', async () => {
+      let upSocket!: net.Socket;
+      const up = await upstream((s) => {
+        upSocket = s;
+        const chunk = Buffer.alloc(1024 * 1024, 7);
+        for (let i = 0; i < 64; i++) s.write(chunk);
+      });
+      const port = await freePort();
+      const f = await front({ port });
+      f.ready(connectTo(up.port));
+      const c = await client(port);
+      c.pause();
+      await new Promise((r) => setTimeout(r, 500));
+      // Most of the 64 MiB is still queued at the upstream: the front stopped reading.
+      expect(upSocket.writableLength).toBeGreaterThan(32 * 1024 * 1024);
+      c.destroy();
     });
   });
 });
