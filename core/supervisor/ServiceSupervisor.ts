@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { bindAddressOf, listenHosts, optionalHosts, reachableAddress, showAddress } from '../address.js';
 import { failureClass, LocalPortError, PluginError, ServiceError, ServiceFailure, type ErrorCode } from '../errors.js';
@@ -254,8 +255,26 @@ export class ServiceSupervisor {
     return {
       onDemand: () => this.#onDemand(),
       onUpstreamRefused: (error: Error) => this.#upstreamRefused(error),
+      upstreamAlive: () => this.#tunnelAlive(),
       ...(s.idleStop !== undefined ? { idleMs: s.idleStop * 1000, onIdle: () => this.#onIdle() } : {}),
     };
+  }
+
+  /**
+   * Whether the tunnel's process is alive right now, from /proc (Linux): gone, or a zombie, is dead. An
+   * in-process forward has no process: a FIN from its stream is the far end's. Undefined elsewhere.
+   */
+  #tunnelAlive(): boolean | undefined {
+    const forward = this.#forward;
+    if (forward instanceof StreamForward) return true;
+    const pid = forward?.pid;
+    if (!pid || process.platform !== 'linux') return undefined;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    } catch {
+      return false;
+    }
   }
 
   /**

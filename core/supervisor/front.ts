@@ -41,6 +41,11 @@ export interface FrontOptions {
   idleMs?: number;
   /** Where the counts go; a service passes the same object to every front it opens, so they add up. */
   metrics?: TrafficMetrics;
+  /**
+   * Whether the current tunnel is alive right now (its process not gone or a zombie), when that can be
+   * told at once; undefined when it cannot (then a FIN waits FIN_GRACE_MS for notReady to say).
+   */
+  upstreamAlive?: () => boolean | undefined;
 }
 
 /** What a client sent to a tunnel that died without reading it: sent again to the next one. */
@@ -165,8 +170,8 @@ export class Front {
    * Hands the front to a new owner (a hot reload that changed the service but not where it listens): its
    * demand/idle callbacks and hold bound are the new owner's from now on; connections stay.
    */
-  rehome(opts: Pick<FrontOptions, 'onDemand' | 'onIdle' | 'idleMs' | 'holdTimeoutMs' | 'onUpstreamRefused'>): void {
-    Object.assign(this.#opts, { onDemand: undefined, onIdle: undefined, idleMs: undefined, onUpstreamRefused: undefined }, opts);
+  rehome(opts: Pick<FrontOptions, 'onDemand' | 'onIdle' | 'idleMs' | 'holdTimeoutMs' | 'onUpstreamRefused' | 'upstreamAlive'>): void {
+    Object.assign(this.#opts, { onDemand: undefined, onIdle: undefined, idleMs: undefined, onUpstreamRefused: undefined, upstreamAlive: undefined }, opts);
   }
 
   /** The current upstream generation: the connections relayed to the upstream of now carry it. */
@@ -520,6 +525,18 @@ export class Front {
     // client as a reset, counted as cut, not as an end that reads like a complete answer.
     const onUpstreamEnd = () => {
       upstreamEnded = true;
+      // The tunnel's process tells at once: alive (checked twice, 5 ms apart: a killed process closes its
+      // sockets a moment before it is a zombie) means the far end's own end; gone means a cut.
+      const alive = this.#generation === generation && !this.#dead.has(generation) ? this.#opts.upstreamAlive?.() : undefined;
+      if (alive === false) return cut();
+      if (alive === true) {
+        setTimeout(() => {
+          if (done || detached || client.destroyed) return;
+          if (this.#dead.has(generation) || this.#opts.upstreamAlive?.() === false) cut();
+          else client.end();
+        }, 5);
+        return;
+      }
       let timer: NodeJS.Timeout | undefined;
       // Passed on as an end unless this connection's tunnel is known to have died by the grace's end.
       const decide = (final: boolean) => {
