@@ -1,7 +1,8 @@
-import { Command, Option } from 'clipanion';
-import { BaseCommand } from '../BaseCommand.js';
+import { Command } from 'clipanion';
+import { StartCommand } from './start.js';
 
-export class RestartCommand extends BaseCommand {
+/** `start` that stops the services first: the same options, progress and exit codes. */
+export class RestartCommand extends StartCommand {
   static override paths = [['restart']];
 
   static override usage = Command.Usage({
@@ -19,27 +20,5 @@ export class RestartCommand extends BaseCommand {
     ],
   });
 
-  services = Option.Rest({ name: 'SERVICE' });
-  tags = Option.Array('-t,--tag', [], { description: 'Select the services with this tag (repeatable)' });
-  all = Option.Boolean('-a,--all', false, { description: 'Every enabled service (the default when nothing is named)' });
-  timeout = Option.String('--timeout', { description: 'Seconds to wait for every service to be healthy (default 60)' });
-  wide = Option.Boolean('--wide', false, { description: 'The status table with every column, uncut (default: it fits the terminal)' });
-
-  async run(): Promise<number> {
-    const timeout = this.seconds(this.timeout, '--timeout', 60);
-    const { startInDaemon } = await import('../../app/start.js');
-    const project = await this.loadProject();
-    return startInDaemon(project, {
-      selection: { names: this.services, tags: this.tags, all: this.all },
-      restart: true,
-      timeout,
-      output: this.output,
-      color: this.color,
-      width: this.width,
-      tty: this.progressTty,
-      logLevel: this.logLevel,
-      stdout: this.context.stdout,
-      stderr: this.context.stderr,
-    });
-  }
+  protected override readonly restart = true;
 }

@@ -25,12 +25,16 @@ export class StartCommand extends BaseCommand {
   timeout = Option.String('--timeout', { description: 'Seconds to wait for every service to be healthy (default 60)' });
   wide = Option.Boolean('--wide', false, { description: 'The status table with every column, uncut (default: it fits the terminal)' });
 
+  /** `restart` is this command that stops the services first. */
+  protected readonly restart: boolean = false;
+
   async run(): Promise<number> {
     const timeout = this.seconds(this.timeout, '--timeout', 60);
     const { startInDaemon } = await import('../../app/start.js');
     const project = await this.loadProject();
     return startInDaemon(project, {
       selection: { names: this.services, tags: this.tags, all: this.all },
+      restart: this.restart,
       timeout,
       output: this.output,
       color: this.color,

@@ -8,17 +8,37 @@ import yaml from 'js-yaml';
 const load = createRequire(import.meta.url);
 /** Our own colour codes (the only escapes in a cell: the rest is made printable first). */
 const SGR = /\x1b\[[0-9;]*m/g;
-let wide: ((s: string) => number) | undefined;
+/**
+ * A library's default export, required on first use. Where require cannot load an ES module (a test
+ * sandbox that replaces Node's require), `fallback` stands in: widths counted in code points, cells cut
+ * by them.
+ */
+function lazy<T>(name: string, fallback: T): () => T {
+  let loaded: T | undefined;
+  return () => {
+    if (loaded === undefined) {
+      try {
+        loaded = (load(name) as { default: T }).default;
+      } catch {
+        loaded = fallback;
+      }
+    }
+    return loaded;
+  };
+}
+const wide = lazy<(s: string) => number>('string-width', (s) => [...s.replace(SGR, '')].length);
+const truncate = lazy<(s: string, columns: number, opts: { position: 'end' }) => string>('cli-truncate', (s, columns) => {
+  const chars = [...s.replace(SGR, '')];
+  return chars.length <= columns ? s : `${chars.slice(0, Math.max(0, columns - 1)).join('')}…`;
+});
 /** Columns a cell takes on a terminal: colour codes none, wide characters two. */
 function stringWidth(cell: string): number {
   const plain = cell.replace(SGR, '');
   // ASCII, and what LocalPort itself prints (→ in targets, … where cut): one column each, no library needed.
   if (/^[\x20-\x7e\u2026\u2190-\u21ff]*$/.test(plain)) return plain.length;
-  wide ??= (load('string-width') as { default: (s: string) => number }).default;
-  return wide(cell);
+  return wide()(cell);
 }
-let truncate: ((s: string, columns: number, opts: { position: 'end' }) => string) | undefined;
-const cliTruncate = (cell: string, columns: number, opts: { position: 'end' }) => (truncate ??= (load('cli-truncate') as { default: NonNullable<typeof truncate> }).default)(cell, columns, opts);
+const cliTruncate = (cell: string, columns: number, opts: { position: 'end' }) => truncate()(cell, columns, opts);
 import { definePlugin, printable, showListen, type DaemonView, type ServiceState, type ServiceStatus, type View } from '../../core/index.js';
 
 const PLUGIN_NAME = 'localport:format-table';
