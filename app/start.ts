@@ -8,6 +8,7 @@ import { isHumanOutput, render } from './output.js';
 import { printable } from '../core/printable.js';
 import { showListen } from '../core/address.js';
 import { serviceLogFile } from '../core/dirs.js';
+import { stoppedStatus } from './status.js';
 import { progressList } from './progress.js';
 
 export interface StartOptions {
@@ -67,12 +68,18 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
         ? `${name}: idle, listening on ${showListen(s.listen ?? [], s.localPort)}; the tunnel starts on the first connection (${s.target})`
         : `${name}: ${s.state}${s.state === 'ready' ? ` on ${showListen(s.listen ?? [], s.localPort)}, ${s.health?.type} ${s.health?.state}` : ''} (${s.target})`;
   /** The steps under a service's node on a terminal, from its status: connecting, listening, health. */
-  const stepTitles = (s: ServiceStatus | undefined): [string, string, string] => {
-    const where = s ? showListen(s.listen ?? [], s.localPort) : '';
+  /** Before the daemon has said anything of a service, its steps are named from its definition. */
+  const configured = (name: string) => {
+    const def = config.services.find((d) => d.name === name);
+    return def ? { status: stoppedStatus(hub, def), check: def.healthCheck.type } : undefined;
+  };
+  const stepTitles = (name: string, s: ServiceStatus | undefined): [string, string, string] => {
+    const known = s ?? configured(name)?.status;
+    const where = known ? showListen(known.listen ?? [], known.localPort) : '';
     const retrying = s?.state === 'restarting' && s.lastError ? ` — retrying, last: ${s.lastError.replace(/^service \S+: /, '')}` : '';
     const h = s?.health;
     const check = h?.lastCheck && h.state !== 'healthy' ? ` — attempt ${h.consecutiveFailures + 1}, last: ${h.message ?? h.kind}` : h?.state === 'healthy' ? ` ok${h.message ? ` (${h.message})` : ''}` : '';
-    return [`${s?.state === 'ready' ? 'connected to' : 'connecting to'} ${s?.target ?? ''}${retrying}`, `listening on ${where}`, `health: ${h?.type ?? ''}${check}`];
+    return [`${s?.state === 'ready' ? 'connected to' : 'connecting to'} ${known?.target ?? ''}${retrying}`, `listening on ${where}`, `health: ${h?.type ?? configured(name)?.check ?? ''}${check}`];
   };
   const list = await progressList(
     names.map((name) => ({
@@ -102,7 +109,7 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
         task.title = shown(name);
         const subtasks: { title: string; skip(m?: string): void }[] = [];
         const outcome = decide((s) => {
-          const titles = stepTitles(s);
+          const titles = stepTitles(name, s);
           subtasks.forEach((t, i) => (t.title = shown(titles[i])));
         });
         outcome.catch(() => {});
@@ -110,14 +117,14 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
         const past = (i: number) => (s: ServiceStatus | undefined) => !!s && (i === 0 ? s.state === 'ready' || s.state === 'idle' : i === 1 ? s.state === 'ready' || s.state === 'idle' : s.state === 'idle' || s.health?.state === 'healthy');
         return task.newListr(
           [0, 1, 2].map((i) => ({
-            title: shown(stepTitles(latest.get(name))[i]),
+            title: shown(stepTitles(name, latest.get(name))[i]),
             task: async (_c: unknown, t: { title: string; skip(m?: string): void }) => {
               subtasks[i] = t;
               for (;;) {
                 const s = latest.get(name);
                 if (past(i)(s)) {
                   if (s?.state === 'idle') t.skip(shown(i === 0 ? line(name, s) : t.title));
-                  else t.title = shown(stepTitles(s)[i]);
+                  else t.title = shown(stepTitles(name, s)[i]);
                   if (i === 2 && s?.state === 'ready') task.title = shown(`${name}: healthy on ${showListen(s.listen ?? [], s.localPort)} (${s.target})`);
                   return;
                 }
