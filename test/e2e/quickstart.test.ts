@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect, it } from '@jest/globals';
@@ -25,9 +25,11 @@ it('the README quickstart runs verbatim with nothing but Node on PATH: a tcp ser
   // PATH holds node and npm (and sh, which npm runs scripts with): no ssh, kubectl, curl or anything else.
   const bin = mkdtempSync(path.join(os.tmpdir(), 'lp-qs-bin-'));
   const state = mkdtempSync(path.join(os.tmpdir(), 'lp-qs-state-'));
+  // npm as this machine has it (beside node, or elsewhere on PATH: a Node from the npm registry has none).
+  const npm = [path.dirname(process.execPath), ...(process.env.PATH ?? '').split(path.delimiter)].map((d) => path.join(d, 'npm')).find((f) => existsSync(f))!;
   for (const [name, target] of [
     ['node', process.execPath],
-    ['npm', path.join(path.dirname(process.execPath), 'npm')],
+    ['npm', npm],
     ['sh', '/bin/sh'],
   ]) {
     symlinkSync(target, path.join(bin, name));
