@@ -11,13 +11,23 @@ import { describePath } from './keys.js';
 const LOOKUP_MS = 2000;
 
 /** Whether `address` (an IP literal) can be listened on here: a wildcard, loopback, or an interface's address. */
+/** An IPv6 literal in its one canonical spelling (`0:0:0:0:0:0:0:1` → `::1`); anything else as it is. */
+function canonical(ip: string): string {
+  if (!net.isIPv6(ip)) return ip;
+  try {
+    return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  } catch {
+    return ip;
+  }
+}
+
 export function isLocalAddress(address: string): boolean {
   const ip = address.replace(/^\[|\]$/g, '').replace(/%.*$/, '').toLowerCase();
-  const v4 = ip.startsWith('::ffff:') && net.isIPv4(ip.slice(7)) ? ip.slice(7) : ip;
+  const v4 = ip.startsWith('::ffff:') && net.isIPv4(ip.slice(7)) ? ip.slice(7) : canonical(ip);
   // Linux answers for all of 127.0.0.0/8, though `lo` lists only 127.0.0.1.
   if (v4 === '0.0.0.0' || (net.isIPv4(v4) && v4.startsWith('127.'))) return true;
   if (v4 === '::' || v4 === '::1') return true;
-  return Object.values(os.networkInterfaces()).some((list) => list?.some((i) => i.address.toLowerCase() === v4));
+  return Object.values(os.networkInterfaces()).some((list) => list?.some((i) => canonical(i.address.toLowerCase().replace(/%.*$/, '')) === v4));
 }
 
 /** The address `name` resolves to — the one net.listen would use — or the resolver's error code. */
