@@ -30,3 +30,46 @@ export interface Forward {
   /** Ends it by force at once, without waiting: for process exit, where nothing can be awaited. */
   killNow(): void;
 }
+
+/**
+ * Something that happens once (a forward's exit, its death): a listener hears it when it happens, or at
+ * once if it has already; one that throws is reported through `onError` and the others still hear it.
+ */
+export class Once<T> {
+  #value: { v: T } | undefined;
+  readonly #listeners = new Set<(value: T) => void>();
+
+  constructor(private readonly onError: (error: unknown) => void) {}
+
+  get value(): T | undefined {
+    return this.#value?.v;
+  }
+
+  get happened(): boolean {
+    return this.#value !== undefined;
+  }
+
+  listen(listener: (value: T) => void): () => void {
+    if (this.#value) {
+      listener(this.#value.v);
+      return () => {};
+    }
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** It happened (the first call counts). */
+  settle(value: T): void {
+    if (this.#value) return;
+    this.#value = { v: value };
+    const listeners = [...this.#listeners];
+    this.#listeners.clear();
+    for (const l of listeners) {
+      try {
+        l(value);
+      } catch (error) {
+        this.onError(error);
+      }
+    }
+  }
+}

@@ -1,7 +1,7 @@
 import type { ServiceLog } from '../log.js';
 import type { ExitInfo, ForwardSpec, Logger } from '../types.js';
 import { groupAlive, nextTunnelId, OWNER_ENV, ownerMarker, processesMarked, trackChild, TUNNEL_ENV, untrackChild, withParentDeathSignal } from './children.js';
-import type { Forward } from './Forward.js';
+import { Once, type Forward } from './Forward.js';
 import { MAX_LINE_BYTES, OutputBudget, readLines } from './lines.js';
 
 /** How long a forward gets between SIGTERM and SIGKILL. */
@@ -46,16 +46,14 @@ export class ForwardProcess implements Forward {
   #pid = -1;
   readonly #tail: string[] = [];
   readonly #lineListeners = new Set<(line: string) => void>();
-  readonly #exitListeners = new Set<(info: ExitInfo) => void>();
-  #exit: ExitInfo | undefined;
+  readonly #exit = new Once<ExitInfo>((error) => this.ctx.internalError("handling the tunnel's exit", error));
   #child: { kill(signal: NodeJS.Signals): boolean } | undefined;
   /** The leader has exited. */
   #done = false;
   /** …and so has every process of its group. */
   #groupGone = false;
   /** The leader process has exited (its exit event); the rest of the exit may still be under way. */
-  #leaderGone = false;
-  readonly #dyingListeners = new Set<() => void>();
+  readonly #dying = new Once<void>((error) => this.ctx.internalError("handling the tunnel's death", error));
   #exited: Promise<ExitInfo> | undefined;
 
   constructor(
@@ -64,7 +62,7 @@ export class ForwardProcess implements Forward {
   ) {}
 
   get pid(): number | null {
-    return this.#child && !this.#exit ? this.#pid : null;
+    return this.#child && !this.#exit.happened ? this.#pid : null;
   }
 
   get tail(): readonly string[] {
@@ -77,35 +75,11 @@ export class ForwardProcess implements Forward {
   }
 
   onDying(listener: () => void): () => void {
-    if (this.#leaderGone || this.#exit) {
-      listener();
-      return () => {};
-    }
-    this.#dyingListeners.add(listener);
-    return () => this.#dyingListeners.delete(listener);
+    return this.#dying.listen(listener);
   }
 
   onExit(listener: (info: ExitInfo) => void): () => void {
-    if (this.#exit) {
-      listener(this.#exit);
-      return () => {};
-    }
-    this.#exitListeners.add(listener);
-    return () => this.#exitListeners.delete(listener);
-  }
-
-  #dying(): void {
-    if (this.#leaderGone) return;
-    this.#leaderGone = true;
-    const listeners = [...this.#dyingListeners];
-    this.#dyingListeners.clear();
-    for (const l of listeners) {
-      try {
-        l();
-      } catch (error) {
-        this.ctx.internalError("handling the tunnel's death", error);
-      }
-    }
+    return this.#exit.listen(listener);
   }
 
   /** Signals the whole process group: a wrapper's forked forwarder too, even after the wrapper has exited. */
@@ -203,7 +177,7 @@ export class ForwardProcess implements Forward {
     // The leader's own exit, as the kernel reports it. execa settles only once stdout and stderr close
     // too, which a descendant that left the process group (`setsid`) may never let happen.
     const leaderExit = new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (exitCode, signal) => resolve({ exitCode, signal })));
-    void leaderExit.then(() => this.#dying());
+    void leaderExit.then(() => this.#dying.settle());
     const drained = child.then((result) => result);
     const record = { pid: this.#pid, kill: (signal: NodeJS.Signals) => this.kill(signal) };
     this.#exited = (async (): Promise<ExitInfo> => {
@@ -247,18 +221,9 @@ export class ForwardProcess implements Forward {
       }
     })();
     void this.#exited.then((info) => {
-      this.#dying();
-      this.#exit = info;
-      const listeners = [...this.#exitListeners];
-      this.#exitListeners.clear();
+      this.#dying.settle();
       this.#lineListeners.clear();
-      for (const l of listeners) {
-        try {
-          l(info);
-        } catch (error) {
-          ctx.internalError("handling the tunnel's exit", error);
-        }
-      }
+      this.#exit.settle(info);
     });
     if (this.#pid > 0) trackChild(record);
   }

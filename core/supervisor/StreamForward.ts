@@ -3,7 +3,7 @@ import { types } from 'node:util';
 import { Duplex } from 'node:stream';
 import { LocalPortError, PluginError } from '../errors.js';
 import type { ConnectOptions, ExitExplanation, ExitInfo, FailureClass, StreamForwardSpec } from '../types.js';
-import type { Forward } from './Forward.js';
+import { Once, type Forward } from './Forward.js';
 
 /** How long a technology's close() may take before the forward counts as stopped anyway. */
 const CLOSE_GRACE_MS = 2000;
@@ -26,10 +26,9 @@ export type StreamReadiness = { ready: true } | { failed: Required<ExitExplanati
 export class StreamForward implements Forward {
   readonly pid = null;
   readonly tail: readonly string[] = [];
-  #exit: ExitInfo | undefined;
+  readonly #exit = new Once<ExitInfo>((error) => this.opts.internalError(`the end of technology ${this.opts.technology}'s forward`, error));
   /** Why it ended, as the technology said (for the state machine's explainExit). */
   #explanation: Required<ExitExplanation> | undefined;
-  readonly #exitListeners = new Set<(info: ExitInfo) => void>();
   #closing: Promise<void> | undefined;
 
   constructor(
@@ -55,12 +54,7 @@ export class StreamForward implements Forward {
   }
 
   onExit(listener: (info: ExitInfo) => void): () => void {
-    if (this.#exit) {
-      listener(this.#exit);
-      return () => {};
-    }
-    this.#exitListeners.add(listener);
-    return () => this.#exitListeners.delete(listener);
+    return this.#exit.listen(listener);
   }
 
   /** What `explainExit` says for this forward's end: the technology's reason when it reported one. */
@@ -74,7 +68,7 @@ export class StreamForward implements Forward {
    * leads back to one of LocalPort's own listeners is a loop (ELOOP), never relayed.
    */
   async connect(signal: AbortSignal, opts?: ConnectOptions): Promise<Duplex> {
-    if (this.#exit) throw Object.assign(new Error('the forward has stopped'), { code: 'ECONNREFUSED' });
+    if (this.#exit.happened) throw Object.assign(new Error('the forward has stopped'), { code: 'ECONNREFUSED' });
     let pending: Promise<Duplex>;
     try {
       pending = opts ? this.spec.connect(signal, opts) : this.spec.connect(signal);
@@ -103,7 +97,7 @@ export class StreamForward implements Forward {
 
   /** The technology says its upstream is gone: the forward ends, as a process would exit. */
   lost(reason: string, failure: FailureClass = 'transient'): void {
-    if (this.#exit) return;
+    if (this.#exit.happened) return;
     this.#explanation = { message: reason, failure };
     void this.#end({ output: reason });
   }
@@ -173,10 +167,7 @@ export class StreamForward implements Forward {
       } finally {
         clearTimeout(timer);
       }
-      this.#exit = info;
-      const listeners = [...this.#exitListeners];
-      this.#exitListeners.clear();
-      for (const l of listeners) l(info);
+      this.#exit.settle(info);
     })();
     return this.#closing;
   }
