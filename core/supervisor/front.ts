@@ -643,9 +643,6 @@ export class Front {
   #onGeneration(listener: () => void): void {
     this.#generationListeners.add(listener);
   }
-  #offGeneration(listener: () => void): void {
-    this.#generationListeners.delete(listener);
-  }
   /** The upstream changed (ready or not ready): connections waiting to know whether theirs died are told. */
   #nextGeneration(): void {
     this.#generation++;
