@@ -57,7 +57,8 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'the progres
     await waitUntil(
       () => {
         frame = tmux('capture-pane', '-p', '-t', session);
-        return /force-kill — /.test(frame);
+        // The teardown drawn to the end: its node complete, not only its last phase.
+        return /force-kill — /.test(frame) && /✔ stopping/.test(frame);
       },
       20000,
       'the tree, the status table, then the teardown',
