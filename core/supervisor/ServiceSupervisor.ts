@@ -11,7 +11,7 @@ import { bindFailure, bindProblem, canConnect } from './ports.js';
 import { connectTo, describeEndpoint, internalEndpoint, removeSocket } from './endpoints.js';
 import { emptyTraffic, Front, isOwnAddress, type Connector } from './front.js';
 import { StreamForward } from './StreamForward.js';
-import { ConnectionAborted, ConnectionFailure, SharedConnections, SharedForward, type SharedConnection } from './SharedConnection.js';
+import { ConnectionAborted, ConnectionFailure, connectionGroup, SharedConnections, SharedForward, type SharedConnection } from './SharedConnection.js';
 import type { Forward } from './Forward.js';
 import { ForwardProcess, STOP_GRACE_MS } from './ForwardProcess.js';
 import { HealthMonitor, type HealthVerdict } from './HealthMonitor.js';
@@ -761,28 +761,27 @@ export class ServiceSupervisor {
    * Unix socket (the connection is controlled through one, in the same private directory).
    */
   #sharedConnection(endpoint: Endpoint): SharedConnection | undefined {
-    const shared = this.#technology.shared;
-    const s = this.service;
-    if (!shared || !s.shareConnection || !this.relayed || !('path' in endpoint)) return undefined;
-    let key: string | undefined;
-    let label: string;
-    try {
-      key = shared.key(s);
-      label = shared.describe(s);
-    } catch (error) {
-      this.#internalError(`the shared connection of technology ${this.#technology.type}`, error);
-      return undefined;
-    }
-    if (key === undefined) return undefined;
+    const group = 'path' in endpoint ? this.connectionGroup() : undefined;
+    if (!group) return undefined;
     return sharedConnections(this.hub).get({
       technology: this.#technology.type,
-      key,
-      label,
-      spec: shared,
+      key: group.key,
+      label: group.label,
+      spec: this.#technology.shared!,
       logger: this.#logger,
       redactor: this.hub.redactor,
       internalError: (where, error) => this.#internalError(where, error),
     });
+  }
+
+  /** The shared connection the service rides on (its key and label), or undefined; a plugin's bug there means none. */
+  connectionGroup(): { key: string; label: string } | undefined {
+    try {
+      return connectionGroup(this.#technology, this.service);
+    } catch (error) {
+      this.#internalError(`the shared connection of technology ${this.#technology.type}`, error);
+      return undefined;
+    }
   }
 
   /** Brings the service up on a shared connection: the connection first (started or waited for), then its forward. */

@@ -1,5 +1,5 @@
 import type { ServiceLog } from '../log.js';
-import type { ConnectionStatus, Endpoint, ExitExplanation, ExitInfo, FailureClass, ForwardSpec, Logger, ServiceDefinition, SharedConnectionSpec } from '../types.js';
+import type { ConnectionStatus, Endpoint, ExitExplanation, ExitInfo, FailureClass, ForwardSpec, Logger, ServiceDefinition, SharedConnectionSpec, Technology } from '../types.js';
 import { controlPath, removeSocket } from './endpoints.js';
 import { Once, type Forward } from './Forward.js';
 import { ForwardProcess } from './ForwardProcess.js';
@@ -362,7 +362,7 @@ export class SharedConnections {
 
   /** The connection for this technology and key, made on first use (kept: a later start reuses its id). */
   get(opts: Omit<ConnectionOptions, 'id'>): SharedConnection {
-    const k = `${opts.technology}\0${opts.key}`;
+    const k = opts.key;
     let connection = this.#byKey.get(k);
     if (!connection) {
       const n = (this.#counters.get(opts.technology) ?? 0) + 1;
@@ -376,4 +376,16 @@ export class SharedConnections {
   all(): SharedConnection[] {
     return [...this.#byKey.values()];
   }
+}
+
+/**
+ * The shared connection a service would ride on, without starting anything: its technology's key and
+ * label, or undefined when it runs a connection of its own (no sharing technology, `share_connection:
+ * false`, `relay: false`). What a progress tree groups services by before they start.
+ */
+export function connectionGroup(technology: Technology, service: ServiceDefinition): { key: string; label: string } | undefined {
+  const shared = technology.shared;
+  if (!shared || !service.shareConnection || service.relay === false || process.platform === 'win32') return undefined;
+  const key = shared.key(service);
+  return key === undefined ? undefined : { key: `${technology.type}\0${key}`, label: shared.describe(service) };
 }
