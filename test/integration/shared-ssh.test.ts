@@ -75,8 +75,9 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'ssh services share one master connect
     // No ssh process per service: the master is the only ssh LocalPort runs.
     expect(processesMatching(`.sock:127.0.0.1:${web.port}`)).toHaveLength(0);
     const pid = masters()[0].pid;
+    // The stop resolves once the master is gone with the last service.
     await sup!.stopAll();
-    await waitUntil(() => !alive(pid), 3000, 'the master stops with the last service');
+    expect(alive(pid)).toBe(false);
   });
 
   it('share_connection: false runs the service on a connection of its own', async () => {
@@ -137,6 +138,22 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'ssh services share one master connect
     expect(pids.has(pid)).toBe(false);
     expect(s.map((x) => x.restarts)).toEqual([1, 1, 1, 1]);
     expect(s[0].status().connection).toMatchObject({ restarts: 1, services: 4 });
+    expect(masters()).toHaveLength(1);
+  });
+
+  it('a master whose control socket was deleted is replaced when a forward cannot be added; every service comes back on the new one', async () => {
+    const { s, ports, raw } = await services(3);
+    await Promise.all(s.map((x) => x.start()));
+    const pid = s[0].pid!;
+    const control = /ControlPath=(\S+)/.exec(masters().find((m) => m.pid === pid)!.cmd)![1];
+    rmSync(control);
+    // A change to one service needs a new forward on the master: it cannot be reached any more.
+    const { config } = await resolve({ services: raw.map((r, i) => (i === 0 ? { ...r, remote_port: other.port } : r)) });
+    await sup!.replace(config.services[0]);
+    await waitUntil(() => [...sup!.services.values()].every((x) => x.state === 'ready' && x.pid !== pid && x.pid !== null), 8000, 'all ready on a new master');
+    expect(alive(pid)).toBe(false);
+    expect(await httpGet(ports[0])).toBe('other');
+    expect(await httpGet(ports[2])).toBe('web');
     expect(masters()).toHaveLength(1);
   });
 
