@@ -793,7 +793,9 @@ export class ServiceSupervisor {
     } catch (error) {
       this.#forward = undefined;
       await forward.stop();
-      if (error instanceof ConnectionAborted || signal.aborted) throw new Aborted();
+      if (signal.aborted) throw new Aborted();
+      // The start it waited for was abandoned by everyone else (they stopped): it tries again, as after a reset.
+      if (error instanceof ConnectionAborted) throw new ServiceFailure('START_FAILED', s.name, `service ${s.name}: the shared connection ${connection.id} was stopped while it started`, 'transient');
       if (error instanceof ConnectionFailure) throw new ServiceFailure(error.failure === 'rejected' ? 'AUTH_REJECTED' : 'START_FAILED', s.name, `service ${s.name}: ${error.message}`, error.failure);
       throw error;
     }

@@ -60,6 +60,8 @@ export class SharedConnection {
   #readyAt: Date | null = null;
   #starts = 0;
   readonly #lineListeners = new Set<(line: string) => void>();
+  /** Processes stopped on purpose (the last service left): their end is no news. */
+  readonly #ended = new WeakSet<ForwardProcess>();
 
   /** The process's output goes to the log of every service on the connection. */
   readonly #log: LogSink;
@@ -122,16 +124,17 @@ export class SharedConnection {
   async acquire(user: SharedForward, service: ServiceDefinition, signal: AbortSignal): Promise<ForwardProcess> {
     this.#users.add(user);
     if (this.#proc && this.#readyAt && this.#proc.pid) return this.#proc;
-    if (!this.#starting) {
+    // A start that every service left is being abandoned: this one needs a start of its own.
+    if (!this.#starting || this.#startAbort?.signal.aborted) {
       const failed = this.#lastFailure;
       if (failed && Date.now() - failed.at < FAILED_START_REUSE_MS) throw failed.error;
       this.#startAbort = new AbortController();
       const starting = this.#start(service, this.#startAbort.signal);
       this.#starting = starting;
-      void starting.then(
-        () => (this.#starting = undefined),
-        () => (this.#starting = undefined),
-      );
+      const done = () => {
+        if (this.#starting === starting) this.#starting = undefined;
+      };
+      void starting.then(done, done);
     }
     const starting = this.#starting!;
     return new Promise<ForwardProcess>((resolve, reject) => {
@@ -162,6 +165,7 @@ export class SharedConnection {
     if (!proc) return this.#stopped;
     this.#proc = undefined;
     this.#readyAt = null;
+    this.#ended.add(proc);
     this.opts.logger.info({ connection: this.opts.id }, `connection ${this.opts.id} (${this.opts.label}): no service left on it; stopping it`);
     this.#stopped = proc.stop();
     return this.#stopped;
@@ -208,12 +212,20 @@ export class SharedConnection {
     await proc.start();
     this.#proc = proc;
     proc.onLine((line) => this.#lineListeners.forEach((l) => l(line)));
-    proc.onExit((info) => {
-      removeSocket({ path: control });
+    // Dead the moment its leader exits: the next acquire starts another, once this one has fully ended.
+    proc.onDying(() => {
       if (this.#proc !== proc) return;
       this.#proc = undefined;
       this.#readyAt = null;
-      logger.warn({ connection: this.opts.id, exitCode: info.exitCode, signal: info.signal }, `connection ${this.opts.id} (${this.opts.label}) ended`);
+      this.#stopped = new Promise((resolve) => proc.onExit(() => resolve()));
+    });
+    proc.onExit((info) => {
+      removeSocket({ path: control });
+      if (this.#proc === proc) {
+        this.#proc = undefined;
+        this.#readyAt = null;
+      }
+      if (!this.#ended.has(proc)) logger.warn({ connection: this.opts.id, exitCode: info.exitCode, signal: info.signal }, `connection ${this.opts.id} (${this.opts.label}) ended`);
     });
     const outcome = await whenReady(proc, { rule: spec.ready, endpoint: { path: control }, signal: abort });
     if ('ready' in outcome) {
