@@ -69,6 +69,20 @@ async function keyCheck(name: string, keyFile: string): Promise<DoctorCheck> {
   return { name, ok: true, required: true, detail: `${file} (mode ${mode(st.mode)})` };
 }
 
+/** A file the connection names: there, a regular file, readable. */
+async function fileCheck(name: string, file: string, key: string): Promise<DoctorCheck> {
+  try {
+    const st = await fs.stat(file);
+    if (!st.isFile()) return { name, ok: false, required: true, detail: `${file} is not a file; fix ${key} (a relative path is relative to the config file's directory)` };
+    await fs.access(file, constants.R_OK);
+    return { name, ok: true, required: true, detail: file };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const what = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable by you' : `cannot be read (${code})`;
+    return { name, ok: false, required: true, detail: `${file} ${what}; fix ${key} (a relative path is relative to the config file's directory)` };
+  }
+}
+
 /** One host, port, user, key and option set: services that share them share their checks. */
 interface Endpoint {
   label: string;
@@ -80,7 +94,7 @@ function endpoints(services: ServiceDefinition<SshConnection>[]): Endpoint[] {
   const by = new Map<string, Endpoint>();
   for (const s of services) {
     const c = s.connection;
-    const key = JSON.stringify([c.host, c.port, c.user, c.keyFile, c.knownHostsFile, c.jumpHost, c.strictHostKeyChecking, c.connectTimeout, c.options]);
+    const key = JSON.stringify([c.host, c.port, c.user, c.keyFile, c.knownHostsFile, c.sshConfig, c.jumpHost, c.strictHostKeyChecking, c.connectTimeout, c.options]);
     const e = by.get(key);
     if (e) e.names.push(s.name);
     else by.set(key, { label: `${c.user ? `${c.user}@` : ''}${c.host}${c.port ? `:${c.port}` : ''}`, service: s, names: [s.name] });
@@ -106,11 +120,22 @@ async function endpointChecks(bin: string, e: Endpoint, options: DoctorOptions):
   const c = e.service.connection;
   const who = `${e.label} (${e.names.join(', ')})`;
   const checks: DoctorCheck[] = [];
+  // The paths as core resolved them (relative to the config file that set them), the ones ssh will open.
   if (c.keyFile) checks.push(await keyCheck(`${who}: key_file`, c.keyFile));
+  if (c.sshConfig) {
+    const check = await fileCheck(`${who}: ssh_config`, expandHome(c.sshConfig), 'connection.ssh_config');
+    checks.push(check);
+    // ssh would stop at the same point, with a less clear message.
+    if (!check.ok) return checks;
+  }
+  if (c.knownHostsFile && c.strictHostKeyChecking === 'yes') {
+    const check = await fileCheck(`${who}: known_hosts_file`, expandHome(c.knownHostsFile), 'connection.known_hosts_file');
+    if (!check.ok) checks.push(check);
+  }
 
   const g = await probe(bin, [...endpointArgs(c), '-G', '--', c.host]);
   if (!g.ok) {
-    checks.push({ name: `${who}: host`, ok: false, required: true, detail: `ssh -G ${c.host} failed: ${g.out.split('\n')[0]}; fix your ssh config (~/.ssh/config) or connection.options` });
+    checks.push({ name: `${who}: host`, ok: false, required: true, detail: `ssh -G ${c.host} failed: ${g.out.split('\n')[0]}; fix your ssh config (${c.sshConfig ?? '~/.ssh/config'}) or connection.options` });
     return checks;
   }
   const cfg = parseG(g.out);
@@ -147,10 +172,7 @@ async function endpointChecks(bin: string, e: Endpoint, options: DoctorOptions):
     if (r.ok) checks.push({ name: `${who}: connect`, ok: true, required: true, detail: `logged in as ${cfg.get('user') ?? c.user ?? '?'} and ran true` });
     else {
       const last = (r.out.split('\n').filter(Boolean).pop() ?? 'no output').replace(/^ssh: /, '');
-      // explainSshExit reads "Host key verification failed" as a changed key; with strict checking and
-      // no key recorded at all, ssh prints the same line, and the fix is the known_hosts check's.
-      const unknown = /host key is known for .* strict checking/i.test(r.out);
-      const explained = unknown ? { message: `the server's key is not in known_hosts and strict_host_key_checking is yes; see the known_hosts check` } : explainSshExit(e.service, { exitCode: 255, output: r.out });
+      const explained = explainSshExit(e.service, { exitCode: 255, output: r.out });
       checks.push({ name: `${who}: connect`, ok: false, required: true, detail: explained ? `${explained.message} (ssh: ${last})` : `ssh failed: ${last}` });
     }
   }
