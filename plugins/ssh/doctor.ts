@@ -157,7 +157,7 @@ async function endpointChecks(bin: string, e: Endpoint, options: DoctorOptions):
         name: `${who}: host`,
         ok: false,
         required: true,
-        detail: `${host}${alias} does not resolve (${code}); check connection.host, or add a Host ${c.host} entry with its HostName to ~/.ssh/config`,
+        detail: `${host}${alias} does not resolve (${code}); check connection.host, or add a Host ${c.host} entry with its HostName to ${c.sshConfig ?? '~/.ssh/config'}`,
       });
     }
   }

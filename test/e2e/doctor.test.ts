@@ -102,18 +102,15 @@ describeWithPeer('doctor: ssh checks', hasSshd, 'doctor against a real sshd', ()
   }, 30000);
 
   it('resolves a host alias through ssh -G (the ssh config the real ssh reads), and a name that resolves nowhere fails', async () => {
-    // ssh reads ~/.ssh/config from the passwd home, not $HOME: a wrapper named `ssh` first on PATH
-    // gives the real ssh a config of our own with -F, exactly as LocalPort would run it.
-    const bin = mkdtempSync(path.join(root, 'bin-'));
+    // ssh reads ~/.ssh/config from the passwd home, not $HOME: the service names an ssh_config of its own.
+    const bin = mkdtempSync(path.join(root, 'cfg-'));
     const config = path.join(bin, 'ssh_config');
     writeFileSync(
       config,
       `Host lp-doctor-alias\n  HostName 127.0.0.1\n  Port ${sshd.port}\n  User ${sshd.user}\n\nHost lp-doctor-nowhere\n  HostName lp-doctor-nowhere.invalid\n`,
     );
-    const real = execFileSync('sh', ['-c', 'command -v ssh'], { encoding: 'utf8' }).trim();
-    writeFileSync(path.join(bin, 'ssh'), `#!/bin/sh\nexec ${real} -F ${config} "$@"\n`, { mode: 0o755 });
-    const pathEnv = { PATH: `${bin}:${process.env.PATH}` };
-    const { port: _port, user: _user, ...aliased } = sshConnection(sshd, { host: 'lp-doctor-alias' });
+    const pathEnv = {};
+    const { port: _port, user: _user, ...aliased } = sshConnection(sshd, { host: 'lp-doctor-alias', ssh_config: config });
     const dir = project({ web: aliased, db: { ...aliased, host: 'lp-doctor-nowhere' } });
 
     const r = await doctorJson(dir, [], pathEnv);
@@ -122,7 +119,7 @@ describeWithPeer('doctor: ssh checks', hasSshd, 'doctor against a real sshd', ()
     expect(r.find(/^lp-doctor-alias .*: known_hosts$/)).toMatchObject({ ok: true, detail: `[127.0.0.1]:${sshd.port} is in ${sshd.knownHosts}` });
     const nowhere = r.find(/^lp-doctor-nowhere .*: host$/);
     expect(nowhere).toMatchObject({ ok: false, required: true });
-    expect(nowhere.detail).toMatch(/^lp-doctor-nowhere\.invalid \(lp-doctor-nowhere in your ssh config\) does not resolve \(ENOTFOUND\); check connection\.host, or add a Host lp-doctor-nowhere entry/);
+    expect(nowhere.detail).toMatch(/^lp-doctor-nowhere\.invalid \(lp-doctor-nowhere in your ssh config\) does not resolve \(ENOTFOUND\); check connection\.host, or add a Host lp-doctor-nowhere entry with its HostName to .*ssh_config$/);
     expect(r.code).toBe(1);
 
     // And the login itself goes where the alias says; a name that does not resolve gets no login.
