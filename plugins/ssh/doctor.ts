@@ -19,6 +19,13 @@ function endpointArgs(c: SshConnection): string[] {
   return args;
 }
 
+/** A `-J` hop, `[user@]host[:port]` or `ssh://[user@]host[:port]`. */
+function parseJump(spec: string): { spec: string; host: string; port?: number } | undefined {
+  const m = /^(?:ssh:\/\/)?(?:[^@]+@)?(\[[^\]]+\]|[^:@]+)(?::(\d+))?$/.exec(spec);
+  if (!m) return undefined;
+  return { spec, host: m[1].replace(/^\[(.*)\]$/, '$1'), port: m[2] ? Number(m[2]) : undefined };
+}
+
 /** `ssh -G` output: one `key value…` line per option, keys lower-case. */
 function parseG(out: string): Map<string, string> {
   const m = new Map<string, string>();
@@ -163,6 +170,16 @@ async function endpointChecks(bin: string, e: Endpoint, options: DoctorOptions):
   }
 
   checks.push(await knownHostsCheck(`${who}: known_hosts`, c, cfg, host, port, e.label));
+  // The first jump host is checked against the same file, as ssh will (its key is known_hosts' business
+  // too: LocalPort's -F file gives the hop the service's known_hosts_file and strictness).
+  const hop = c.jumpHost ? parseJump(c.jumpHost.split(',')[0]) : undefined;
+  if (hop) {
+    const hg = await probe(bin, [...endpointArgs(c).filter((_, i, a) => a[i] === '-F' || a[i - 1] === '-F'), ...(hop.port ? ['-p', String(hop.port)] : []), '-G', '--', hop.host]);
+    if (hg.ok) {
+      const hcfg = parseG(hg.out);
+      checks.push(await knownHostsCheck(`${who}: known_hosts (jump host ${hop.spec})`, c, hcfg, hcfg.get('hostname') ?? hop.host, Number(hcfg.get('port') ?? 22), hop.spec));
+    }
+  }
 
   // A name that does not resolve has already said what to do; a login would only repeat it.
   if (options.connect && resolves) {

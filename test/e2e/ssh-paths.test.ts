@@ -64,6 +64,16 @@ ${connection}`,
     const r = await runCli(['run', '-c', path.relative(elsewhere, config), '--', 'node', '-e', fetchScript], { cwd: elsewhere, env, timeoutMs: 30000 });
     expect(r.stdout).toBe('behind the bastion\n');
     expect(r.code).toBe(0);
+
+    // doctor looks both hosts up in the resolved known_hosts file; without the bastion's line, its check fails.
+    const doctor = async () => {
+      const d = await runCli(['doctor', '-o', 'json', '-c', path.relative(elsewhere, config)], { cwd: elsewhere, env, timeoutMs: 30000 });
+      return (JSON.parse(d.stdout) as { checks: { name: string; ok: boolean; detail: string }[] }).checks.find((c) => c.name.endsWith(`: known_hosts (jump host ${user}@127.0.0.1:${pair.bastion.port})`));
+    };
+    const knownHosts = path.join(path.dirname(path.dirname(config)), 'keys', 'known_hosts');
+    expect(await doctor()).toMatchObject({ ok: true, detail: `[127.0.0.1]:${pair.bastion.port} is in ${knownHosts}` });
+    writeFileSync(knownHosts, `[127.0.0.1]:${pair.target.port} ${pair.target.hostKeyPub}\n`);
+    expect((await doctor())?.detail).toMatch(new RegExp(`^no key for \\[127\\.0\\.0\\.1\\]:${pair.bastion.port} in ${knownHosts}, and strict_host_key_checking is yes`));
   }, 40000);
 
   it('an ssh_config next to the config, whose Host alias is the service host; doctor checks the resolved files', async () => {
