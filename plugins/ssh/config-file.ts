@@ -29,7 +29,7 @@ const SHELL_SAFE = /^[A-Za-z0-9_./+-]+$/;
 /** Why a path cannot be written into an ssh_config line, or undefined. Used by the schema, so the user sees it at validation. */
 export function unusablePath(p: string, include = false): string | undefined {
   if (/[\r\n\0]/.test(p)) return 'must be a single line';
-  if (p.includes('"')) return 'must not contain a double quote (") : ssh_config has no way to write one inside a quoted path';
+  if (p.includes('"')) return 'must not contain a double quote: ssh_config has no way to write one inside a quoted path';
   if (p.includes('${')) return 'must not contain "${": ssh reads it as an environment variable, with no way to escape it';
   // Include paths are expanded by some OpenSSH versions (9.4+) and not by others: no escape works for both.
   if (include && p.includes('%')) return 'must not contain "%": OpenSSH versions disagree on whether it is a token here';

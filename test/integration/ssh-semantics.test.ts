@@ -96,6 +96,25 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'ssh semantics: jump hosts, ssh_config
     });
   });
 
+  describe('a failure of the jump host is the jump host\'s', () => {
+    it('a login the jump host refuses', async () => {
+      const { s } = await service(jumpConnection({ jump_host: `nosuch@127.0.0.1:${pair.bastion.port}` }));
+      await expect(s.start()).rejects.toThrow(`service web: authentication refused by jump host nosuch@127.0.0.1:${pair.bastion.port}; check user and key_file`);
+    });
+
+    it('a final host the jump host cannot reach', async () => {
+      const closed = await freePort();
+      const { s } = await service(jumpConnection({ port: closed }));
+      await expect(s.start()).rejects.toThrow(`service web: jump host ${user}@127.0.0.1:${pair.bastion.port} could not connect to 127.0.0.1:${closed} (connect failed: Connection refused)`);
+    });
+
+    it('a jump host that is down', async () => {
+      const closed = await freePort();
+      const { s } = await service(jumpConnection({ jump_host: `${user}@127.0.0.1:${closed}` }));
+      await expect(s.start()).rejects.toThrow(`service web: connection refused by jump host ${user}@127.0.0.1:${closed}; is sshd running there`);
+    });
+  });
+
   it('uses an ssh_config file whose Host alias names the host, its port, user and ProxyJump', async () => {
     const config = path.join(dir, 'ssh_config');
     writeFileSync(config, `Host behind\n  HostName 127.0.0.1\n  Port ${pair.target.port}\n  User ${user}\n  ProxyJump ${user}@127.0.0.1:${pair.bastion.port}\n`);
