@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { sshConfigText, unusablePath } from '../../../plugins/ssh/config-file.js';
@@ -118,6 +118,14 @@ describe('ssh: the -F file that carries identity, known_hosts and strictness to 
     // ssh puts "-F FILE" unquoted into the shell command of a ProxyJump hop.
     expect(file).toMatch(/^[A-Za-z0-9_./+-]+$/);
     expect(a.slice(a.indexOf('-F') + 2)).toEqual(['-J', 'j']);
+  });
+
+  it('writes the file again if its directory vanished (a runtime directory removed at logout, a tmp cleaner)', () => {
+    const c = sshConnectionSchema.parse({ host: 'h', key_file: '/k3' });
+    const first = endpointArgs(c)[1];
+    rmSync(path.dirname(first), { recursive: true, force: true });
+    const again = endpointArgs(c)[1];
+    expect(readFileSync(again, 'utf8')).toContain('IdentityFile "/k3"');
   });
 });
 
