@@ -94,6 +94,13 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'ssh semantics: jump hosts, ssh_config
       // The host's only connection comes from the bastion's sshd, none from the client.
       expect(pair.viaBastion()).toEqual({ bastion: 1, direct: 0 });
     });
+
+    it('(the check above can fail: without jump_host, the connection to the host is counted as direct)', async () => {
+      const { s, local } = await service(jumpConnection({ jump_host: undefined }));
+      await s.start();
+      expect(await httpGet(local)).toBe('behind the bastion');
+      expect(pair.viaBastion()).toEqual({ bastion: 0, direct: 1 });
+    });
   });
 
   describe('a failure of the jump host is the jump host\'s', () => {
