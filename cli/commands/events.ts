@@ -48,7 +48,12 @@ export class EventsCommand extends BaseCommand {
         this.context.stdout.write(`${json ? JSON.stringify(event) : describeEvent(event)}\n`);
       }, abort.signal);
       if (end === 'aborted' || shutdownSeen) return 0;
-      throw new LocalPortError('DAEMON_UNREACHABLE', `the daemon (pid ${daemon.pid}) closed the event stream without shutting down; it may have been killed`, { hint: 'localport daemon status says whether it runs; its log says why it ended.' });
+      const error = new LocalPortError('DAEMON_UNREACHABLE', `the daemon (pid ${daemon.pid}) closed the event stream without shutting down; it may have been killed`, { hint: 'localport daemon status says whether it runs; its log says why it ended.' });
+      if (!json) throw error;
+      // Within an NDJSON stream, the error is one line too (the stream's reader parses line by line).
+      const { errorView, exitCodeOf, render } = await import('../../app/output.js');
+      this.context.stdout.write(`${render(await this.outputHub(), 'json', errorView(error), false, { stream: true })}\n`);
+      return exitCodeOf(error);
     } finally {
       for (const sig of ['SIGINT', 'SIGTERM'] as const) process.off(sig, stop);
     }
