@@ -16,6 +16,7 @@ import type { Forward } from './Forward.js';
 import { ForwardProcess, STOP_GRACE_MS } from './ForwardProcess.js';
 import { HealthMonitor, type HealthVerdict } from './HealthMonitor.js';
 import { START_TIMEOUT_MS, whenReady } from './readiness.js';
+import { explainExit } from './explain.js';
 
 export { START_TIMEOUT_MS, STOP_GRACE_MS };
 
@@ -660,19 +661,10 @@ export class ServiceSupervisor {
   }
 
   #describeExit(info: ExitInfo, spec: ForwardSpec | undefined): Required<ExitExplanation> {
-    let explained: string | ExitExplanation | undefined;
-    try {
-      explained = spec?.explainExit?.(info) ?? this.#currentSpec?.explainExit?.(info);
-    } catch (error) {
-      this.#internalError(`explainExit of technology ${this.#technology.type}`, error);
-    }
-    // A plain string is the original contract: a failure with no class, treated as permanent.
-    if (typeof explained === 'string' && explained) return { message: explained, failure: 'permanent' };
-    if (explained && typeof explained === 'object' && explained.message) return { message: explained.message, failure: explained.failure ?? 'permanent' };
-    const how = info.signal ? `was killed by ${info.signal}` : `exited with code ${info.exitCode}`;
-    const last = info.stderr?.trim().split('\n').filter(Boolean).pop();
-    return { message: `${this.#technology.type} process ${how}${last ? `: ${last}` : ''}`, failure: 'permanent' };
+    const explain = (i: ExitInfo) => spec?.explainExit?.(i) ?? this.#currentSpec?.explainExit?.(i);
+    return explainExit(explain, info, `${this.#technology.type} process`, (error) => this.#internalError(`explainExit of technology ${this.#technology.type}`, error));
   }
+
 
   /** The tunnel went away while ready: restart it under the policy. */
   #crashed(reason: string): void {
@@ -801,7 +793,9 @@ export class ServiceSupervisor {
     } catch (error) {
       this.#forward = undefined;
       await forward.stop();
-      if (error instanceof ConnectionAborted || signal.aborted) throw new Aborted();
+      if (signal.aborted) throw new Aborted();
+      // The start it waited for was abandoned by everyone else (they stopped): it tries again, as after a reset.
+      if (error instanceof ConnectionAborted) throw new ServiceFailure('START_FAILED', s.name, `service ${s.name}: the shared connection ${connection.id} was stopped while it started`, 'transient');
       if (error instanceof ConnectionFailure) throw new ServiceFailure(error.failure === 'rejected' ? 'AUTH_REJECTED' : 'START_FAILED', s.name, `service ${s.name}: ${error.message}`, error.failure);
       throw error;
     }
