@@ -144,6 +144,32 @@ ${extra}    connection: { host: 127.0.0.1, port: ${c.port}, user: ${c.user}, key
     for (const name of ['a', 'b']) at((e) => e.type === 'state' && e.service === name && e.to === 'stopped' && events.indexOf(e) > firstPhase, `${name} stopped in the shutdown`);
   });
 
+  it('a kill -9 of a shared ssh master: every service on it says it lost its tunnel, is scheduled to restart and is ready again', async () => {
+    const p = await project();
+    // b and c share the endpoint's master; a has its own connection.
+    const pc = await freePort();
+    writeFileSync(p.file, `${readFileSync(p.file, 'utf8')}${serviceYaml('c', pc)}`);
+    expect((await p.cli('start', '--all')).code).toBe(0);
+    const f = p.follow('events', 'b', 'c', '--output', 'json');
+    await subscribed(p, f, /"type":"reload"/);
+    const skip = eventsOf(f.stdout()).length;
+    const st = await p.status();
+    const [b, c] = ['b', 'c'].map((n) => st.services.find((s) => s.name === n)!);
+    expect(b.connection?.id).toBeDefined();
+    expect(c.connection?.id).toBe(b.connection!.id);
+    process.kill(b.connection!.pid!, 'SIGKILL');
+    for (const name of ['b', 'c']) await f.waitFor(new RegExp(`"service":"${name}","from":"restarting","to":"ready"`), 15000);
+    f.child.kill('SIGINT');
+    expect((await f.exited).code).toBe(0);
+    const events = eventsOf(f.stdout()).slice(skip);
+    for (const name of ['b', 'c']) {
+      const mine = events.filter((e) => 'service' in e && e.service === name).map((e) => (e.type === 'state' ? `${e.from}→${e.to}` : e.type));
+      expect(mine.slice(0, 3)).toEqual(['ready→restarting', 'restart', 'restarting→ready']);
+    }
+    // The filter: nothing of a.
+    expect(events.filter((e) => 'service' in e && e.service === 'a')).toEqual([]);
+  });
+
   it('run --events - prints the events as JSON lines on stdout, a ready event before the command runs, and the shutdown after it', async () => {
     const p = await project();
     const r = await runCli(['run', 'a', '--events', '-', '--', process.execPath, '-e', "console.log('CMD')"], { cwd: p.dir, env: p.env, timeoutMs: 30000 });
