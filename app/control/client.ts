@@ -71,8 +71,9 @@ export type StreamEnd = 'closed' | 'aborted';
  * the daemon closes the stream (resolves 'closed') or `signal` aborts (resolves 'aborted'). Rejects,
  * as `request` does, when the daemon cannot be reached or refuses the subscription (an unknown
  * service, too many subscribers). A line that is not JSON is skipped: one bad line does not end a stream.
+ * `onSubscribed`: the daemon accepted the subscription; every event from now on is delivered.
  */
-export function subscribe(socketPath: string, names: string[], onEvent: (event: unknown) => void, signal?: AbortSignal, timeoutMs = 10_000): Promise<StreamEnd> {
+export function subscribe(socketPath: string, names: string[], onEvent: (event: unknown) => void, signal?: AbortSignal, timeoutMs = 10_000, onSubscribed?: () => void): Promise<StreamEnd> {
   return new Promise((resolve, reject) => {
     const problem = socketProblem(socketPath);
     if (problem === ABSENT) return reject(new LocalPortError('DAEMON_UNREACHABLE', `cannot reach the daemon at ${socketPath}: ENOENT`));
@@ -105,8 +106,10 @@ export function subscribe(socketPath: string, names: string[], onEvent: (event: 
       if (subscribed) return onEvent(msg);
       clearTimeout(timer);
       const res = msg as Response;
-      if (res.ok) subscribed = true;
-      else {
+      if (res.ok) {
+        subscribed = true;
+        onSubscribed?.();
+      } else {
         socket.destroy();
         reject(new LocalPortError(isErrorCode(res.error.code) ? res.error.code : 'INTERNAL', res.error.message, { hint: res.error.hint }));
       }

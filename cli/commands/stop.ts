@@ -30,7 +30,21 @@ export class StopCommand extends BaseCommand {
       await this.show({ kind: 'stop', config: file, running: false, stopped: [] });
       return 0;
     }
-    const { stopped } = await request<{ stopped: string[] }>(daemon.socket, 'stop', { names: this.services, tags: this.tags, all: this.all, force: this.force });
+    const ask = () => request<{ stopped: string[] }>(daemon.socket, 'stop', { names: this.services, tags: this.tags, all: this.all, force: this.force });
+    const { isHumanOutput } = await import('../../app/output.js');
+    let stopped: string[];
+    if (this.progressTty && isHumanOutput(this.output)) {
+      // On a terminal: each service as it stops, from the daemon's events.
+      const { daemonStatus } = await import('../../app/control/daemons.js');
+      const everyone = this.all || (this.services.length === 0 && this.tags.length === 0);
+      const running = (await daemonStatus(daemon.socket)).services
+        .filter((s) => s.state !== 'stopped' && (everyone || this.services.includes(s.name) || s.tags.some((t) => this.tags.includes(t))))
+        .map((s) => s.name);
+      const { withStopTree } = await import('../../app/stopTree.js');
+      ({ stopped } = running.length
+        ? await withStopTree({ socket: daemon.socket, kind: 'services', running, title: `stopping ${running.length} service${running.length === 1 ? '' : 's'}`, redactor: (await this.outputHub()).redactor, act: ask })
+        : await ask());
+    } else ({ stopped } = await ask());
     await this.show({ kind: 'stop', config: file, running: true, stopped });
     return 0;
   }

@@ -132,6 +132,58 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'the progres
   }, 40000);
 });
 
+describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'stop and daemon stop draw the teardown as a tree', () => {
+  let web: HttpPeer;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-tree-stop-'));
+  const session = `lp-tree-stop-${process.pid}`;
+  const tmux = (...args: string[]) => execFileSync(TMUX!, ['-L', session, ...args], { encoding: 'utf8' });
+
+  beforeAll(async () => {
+    web = await startHttpServer('tree');
+  });
+  afterAll(async () => {
+    try {
+      tmux('kill-server');
+    } catch {
+      /* already gone */
+    }
+    try {
+      execFileSync(process.execPath, [BIN, 'daemon', 'stop'], { cwd: dir, env: { ...process.env, LOCALPORT_STATE_DIR: path.join(dir, 'state') } });
+    } catch {
+      /* already stopped */
+    }
+    await web?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('stop shows each service as it stops; daemon stop the four phases, the services counted under cancel-tasks', async () => {
+    const [api, db, cache] = [await freePort(), await freePort(), await freePort()];
+    writeFileSync(
+      path.join(dir, 'localport.yaml'),
+      ['api', 'db', 'cache'].map((name, i) => `  - name: ${name}\n    technology: tcp\n    local_port: ${[api, db, cache][i]}\n    remote_port: ${web.port}\n    connection: { host: 127.0.0.1 }\n`).join('').replace(/^/, 'services:\n'),
+    );
+    const env = { ...process.env, LOCALPORT_STATE_DIR: path.join(dir, 'state') };
+    execFileSync(process.execPath, [BIN, 'start', '--all'], { cwd: dir, env });
+    const shell = `cd '${dir}' && LOCALPORT_STATE_DIR='${path.join(dir, 'state')}' TERM=xterm-256color NO_COLOR=1`;
+    tmux('new-session', '-d', '-s', session, '-x', '100', '-y', '30', `${shell} '${process.execPath}' '${BIN}' stop api; ${shell} '${process.execPath}' '${BIN}' daemon stop; echo FINISHED; sleep 30`);
+    let frame = '';
+    await waitUntil(
+      () => {
+        frame = tmux('capture-pane', '-p', '-t', session);
+        return /FINISHED/.test(frame);
+      },
+      20000,
+      'both stops drawn',
+    );
+    const normal = frame.replace(/ in \d+ ms/g, ' in N ms').replace(/\(pid \d+\)/g, '(pid N)');
+    expect(normal).toContain('✔ stopping 1 service\n  ✔ api: stopped\n');
+    expect(normal).toContain(
+      '✔ stopping the daemon (pid N)\n  ✔ stop-new-work — done in N ms\n  ✔ complete-current — done in N ms\n  ✔ cancel-tasks: 2/2 stopped — done in N ms\n  ✔ force-kill — done in N ms\n',
+    );
+    expect(normal).toMatch(/LocalPort daemon \(pid N\) stopped in N ms/);
+  }, 40000);
+});
+
 // Services on one ssh endpoint ride on one shared master: the tree draws them under a node for it.
 describeWithPeer('tmux and OpenSSH sshd', TMUX !== undefined && hasSshd, 'the progress tree groups services by their shared connection', () => {
   let web: HttpPeer;

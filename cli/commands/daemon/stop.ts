@@ -11,9 +11,16 @@ export class DaemonStopCommand extends BaseCommand {
 
   async run(): Promise<number> {
     const file = await this.configFile();
-    const { stopDaemon } = await import('../../../app/control/daemons.js');
-    await this.outputHub();
-    const r = await stopDaemon(file);
+    const [{ stopDaemon, findDaemon, daemonStatus }, { isHumanOutput }] = await Promise.all([import('../../../app/control/daemons.js'), import('../../../app/output.js')]);
+    const hub = await this.outputHub();
+    const daemon = this.progressTty && isHumanOutput(this.output) ? await findDaemon(file) : undefined;
+    let r: Awaited<ReturnType<typeof stopDaemon>>;
+    if (daemon) {
+      // On a terminal: the shutdown phase by phase, as `run` draws its teardown.
+      const running = (await daemonStatus(daemon.socket)).services.filter((s) => s.state !== 'stopped').map((s) => s.name);
+      const { withStopTree } = await import('../../../app/stopTree.js');
+      r = await withStopTree({ socket: daemon.socket, kind: 'daemon', running, title: `stopping the daemon (pid ${daemon.pid})`, redactor: hub.redactor, act: () => stopDaemon(file) });
+    } else r = await stopDaemon(file);
     // No daemon: nothing to stop (exit 0, `stopped: false`), as `stop` without one.
     await this.show({ kind: 'daemon', action: 'stop', config: file, stopped: !!r, pid: r?.pid ?? null, ms: r?.ms ?? null });
     return 0;
