@@ -15,6 +15,8 @@ export { showAddress, showListen } from './address.js';
  */
 export const openConnection: typeof import('./supervisor/endpoints.js').connectTo = async (...args) => (await import('./supervisor/endpoints.js')).connectTo(...args);
 export { REDACTED } from './redact.js';
+/** A directory private to this LocalPort process (0700, removed at exit) for a plugin's files: see core/privateDir.ts. */
+export { privateDirectory } from './privateDir.js';
 /** The zod LocalPort validates with, for plugins' `connection` and `config` schemas. */
 export { z } from 'zod';
 

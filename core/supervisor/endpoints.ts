@@ -1,8 +1,8 @@
-import { lstatSync, mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import type { Endpoint } from '../types.js';
+import { privateDirectory } from '../privateDir.js';
 
 /**
  * The internal endpoints tunnels listen on behind LocalPort's fronts. A loopback port is picked by the
@@ -14,64 +14,10 @@ import type { Endpoint } from '../types.js';
 /** sun_path holds 108 bytes on Linux, 104 on macOS and the BSDs: stay under the smaller. */
 const MAX_SOCKET_PATH = 103;
 
-let socketDir: string | undefined;
 let sockets = 0;
 
-/** `localport-s<pid>-XXXXXX`: the pid says whose it is, so a directory a killed LocalPort left is found. */
-const PREFIX = 'localport-s';
-const OURS = /^localport-s(\d+)-[A-Za-z0-9]{6}$/;
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
-/** Removes the socket directories of LocalPort processes that are gone (killed: their exit handler never ran). */
-function removeLeftovers(base: string): void {
-  let entries: string[];
-  try {
-    entries = readdirSync(base);
-  } catch {
-    return;
-  }
-  const uid = process.getuid?.();
-  for (const name of entries) {
-    const m = OURS.exec(name);
-    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
-    const dir = path.join(base, name);
-    try {
-      const st = lstatSync(dir);
-      // Only a real directory of our own: never follow a link, never touch another user's.
-      if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
-      rmSync(dir, { recursive: true, force: true });
-    } catch {
-      /* gone meanwhile, or not ours to remove */
-    }
-  }
-}
-
-function privateDir(): string | undefined {
-  if (socketDir) return socketDir;
-  const bases = [process.env.XDG_RUNTIME_DIR, os.tmpdir(), '/tmp'].filter((b): b is string => !!b && path.isAbsolute(b));
-  for (const base of bases) {
-    // Room for "/localport-s<pid>-XXXXXX/" and a name such as "12345.sock".
-    if (base.length + 40 > MAX_SOCKET_PATH) continue;
-    try {
-      socketDir = mkdtempSync(path.join(base, `${PREFIX}${process.pid}-`));
-      removeLeftovers(base);
-      const dir = socketDir;
-      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-      return socketDir;
-    } catch {
-      /* not writable: the next base */
-    }
-  }
-  return undefined;
-}
+/** Room for "/localport-s<pid>-XXXXXX/" and a name such as "12345.sock" under MAX_SOCKET_PATH. */
+const privateDir = () => privateDirectory('s', (dir) => dir.length + 16 <= MAX_SOCKET_PATH);
 
 /** A free loopback port, as the kernel hands it out. Another process may take it before the tunnel binds: the start then fails transiently and is retried with a new one. */
 export function freeLoopbackPort(host = '127.0.0.1'): Promise<number> {

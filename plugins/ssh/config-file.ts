@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { renameSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { privateDirectory } from '../../core/index.js';
 
 /**
  * The ssh_config file LocalPort hands to ssh with `-F`. It exists for jump hosts: ssh starts a second
@@ -58,76 +59,14 @@ export function sshConfigText(c: SshConfigFileInput, home = os.homedir()): strin
   return `${lines.join('\n')}\n`;
 }
 
-const PREFIX = 'localport-f';
-const OURS = /^localport-f(\d+)-[A-Za-z0-9]{6}$/;
-let dir: string | undefined;
-let cleanup = false;
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
-/** The directories of LocalPort processes that were killed before their exit handler ran. */
-function removeLeftovers(base: string): void {
-  let entries: string[];
-  try {
-    entries = readdirSync(base);
-  } catch {
-    return;
-  }
-  const uid = process.getuid?.();
-  for (const name of entries) {
-    const m = OURS.exec(name);
-    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
-    try {
-      const st = lstatSync(path.join(base, name));
-      if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
-      rmSync(path.join(base, name), { recursive: true, force: true });
-    } catch {
-      /* gone meanwhile, or not ours */
-    }
-  }
-}
-
 /**
- * A directory of this process's own (mkdtemp: 0700, a fresh random name nobody can have planted),
- * removed at exit. Made again if it vanished (a runtime directory removed at logout, a tmp cleaner):
- * a restart of a tunnel days later must still find its file.
+ * This process's private directory for the files (see privateDirectory), on a plain path: ssh puts
+ * `-F FILE` unquoted into the hop's ProxyCommand, which a shell runs.
  */
 function privateDir(): string {
-  if (dir) {
-    try {
-      if (statSync(dir).isDirectory()) return dir;
-    } catch {
-      /* vanished */
-    }
-    dir = undefined;
-  }
-  const bases = [process.env.XDG_RUNTIME_DIR, os.tmpdir(), '/tmp'].filter((b): b is string => !!b && path.isAbsolute(b) && SHELL_SAFE.test(b));
-  for (const base of bases) {
-    try {
-      const made = mkdtempSync(path.join(base, `${PREFIX}${process.pid}-`));
-      if (!SHELL_SAFE.test(made)) {
-        rmSync(made, { recursive: true, force: true });
-        continue;
-      }
-      removeLeftovers(base);
-      dir = made;
-      if (!cleanup) {
-        cleanup = true;
-        process.once('exit', () => dir && rmSync(dir, { recursive: true, force: true }));
-      }
-      return made;
-    } catch {
-      /* not writable: the next base */
-    }
-  }
-  throw new Error(`no private directory for ssh's config file: none of ${bases.join(', ') || '$XDG_RUNTIME_DIR, the temp directory, /tmp'} is writable with a plain path; set TMPDIR to one`);
+  const dir = privateDirectory('f', (d) => SHELL_SAFE.test(d));
+  if (dir) return dir;
+  throw new Error(`no private directory for ssh's config file: none of $XDG_RUNTIME_DIR, the temp directory, /tmp is writable with a plain path (letters, digits, . _ / + -); set TMPDIR to one`);
 }
 
 /**
