@@ -1,6 +1,7 @@
 // Shared benchmark helpers: timing, statistics, table printing, and the real peers from test/helpers
 // (loaded through jiti, which LocalPort already depends on for TypeScript configs).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createJiti } from 'jiti';
 
 const jiti = createJiti(import.meta.url);
@@ -103,3 +104,62 @@ export async function superviseOne(rawService) {
   const sup = new Supervisor(hub);
   return { sup, service: sup.add(config.services[0]) };
 }
+
+/**
+ * Whether this build knows `share_connection` (issue #13's shared ssh masters). Without it every ssh
+ * service is its own connection, and a bench's "shared" rows would measure the unshared behaviour:
+ * benches print that instead of a misleading figure.
+ */
+export async function sharingSupported() {
+  try {
+    await resolveRaw({ services: [{ name: 'probe', technology: 'ssh', local_port: 1, remote_port: 1, share_connection: false, connection: { host: '127.0.0.1' } }] });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A raw ssh service's `share_connection` for a mode ('shared' | 'unshared'); absent when the build has no such key. */
+export const shareKey = (mode, supported) => (supported && mode === 'unshared' ? { share_connection: false } : {});
+
+/** TCP connections established to 127.0.0.1:`port` (the client side only), counted by `ss -tn`. */
+export function establishedTo(port) {
+  const out = execFileSync('ss', ['-tnH', 'state', 'established', `( dport = :${port} )`], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => l.trim()).length;
+}
+
+/** sshd's log lines that say it shed connections (MaxStartups). */
+export const dropLines = (log) => log.split('\n').filter((l) => /MaxStartups|\bdrop(ped)? connection/i.test(l));
+
+/** Successful logins in sshd's log (LogLevel VERBOSE): one per connection that finished its key exchange. */
+export const logins = (log) => log.match(/Accepted publickey for /g)?.length ?? 0;
+
+/** A process's resident and proportional set sizes in KiB (0 when it is gone). */
+export function memoryKb(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    return { rss: Number(/^Rss:\s+(\d+)/m.exec(s)[1]), pss: Number(/^Pss:\s+(\d+)/m.exec(s)[1]) };
+  } catch {
+    return { rss: 0, pss: 0 };
+  }
+}
+
+/** The ssh processes under `pid` (any depth): a LocalPort process's tunnels and masters. */
+export async function sshUnder(pid) {
+  const { processes } = await peers.procs();
+  const all = processes();
+  const out = [];
+  const visit = (p) =>
+    all.filter((c) => c.ppid === p).forEach((c) => {
+      if (/^(\S*\/)?ssh /.test(c.cmd)) out.push(c);
+      visit(c.pid);
+    });
+  visit(pid);
+  return out;
+}
+
+/**
+ * The process that carries a service's tunnel, from its status: its shared connection's master when it
+ * rides on one (`connection.pid`), else its own ssh (`pid`).
+ */
+export const carrierPid = (status) => status.connection?.pid ?? status.pid;
