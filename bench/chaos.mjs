@@ -10,11 +10,10 @@
 // so it drops some of the handshakes): all 30 must end healthy with no manual retry. Loopback only,
 // bounded in time. `npm run chaos`.
 import { execFile } from 'node:child_process';
-import http from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, sshBench, printTable, stats } from './lib.mjs';
+import { BIN, getOnce, sshBench, printTable, stats } from './lib.mjs';
 
 const SECONDS = Number(process.env.CHAOS_SECONDS ?? 60);
 const COUNT = 10;
@@ -32,28 +31,9 @@ const file = path.join(dir, 'localport.yaml');
 const cliIn = (cwd) => (...args) => new Promise((resolve) => execFile(process.execPath, [BIN, ...args], { cwd, env, encoding: 'utf8' }, (err, stdout, stderr) => resolve({ status: err ? (err.code ?? 1) : 0, stdout, stderr })));
 const cli = cliIn(dir);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-/**
- * One GET on a new connection: { ok, error, ms }. error: 'refused' (ECONNREFUSED: nobody listened),
- * 'cut' (reset or closed before a whole answer), 'timeout' (no answer in CLIENT_TIMEOUT_MS, longer than
- * the front's hold bound so the front, not the client, decides), 'status' (an answer other than 200).
- */
+/** A new connection per request, with a client timeout longer than the front's 10 s hold bound. */
 const CLIENT_TIMEOUT_MS = 15000;
-const get = (port) =>
-  new Promise((resolve) => {
-    const t0 = process.hrtime.bigint();
-    const done = (ok, error) => resolve({ ok, error, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
-    let timedOut = false;
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: CLIENT_TIMEOUT_MS }, (res) => {
-      res.resume();
-      res.on('end', () => done(res.statusCode === 200, res.statusCode === 200 ? undefined : 'status'));
-      res.on('error', () => done(false, 'cut'));
-    });
-    req.on('error', (e) => done(false, timedOut ? 'timeout' : e.code === 'ECONNREFUSED' ? 'refused' : 'cut'));
-    req.on('timeout', () => {
-      timedOut = true;
-      req.destroy();
-    });
-  });
+const get = (port) => getOnce(port, CLIENT_TIMEOUT_MS);
 /** ssh processes of this run: their command line names this run's client key. */
 const ourTunnels = () => processes().filter((p) => /^(\S*\/)?ssh /.test(p.cmd) && p.cmd.includes(sshd.clientKey) && alive(p.pid));
 

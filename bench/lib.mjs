@@ -163,3 +163,92 @@ export async function sshUnder(pid) {
  * rides on one (`connection.pid`), else its own ssh (`pid`).
  */
 export const carrierPid = (status) => status.connection?.pid ?? status.pid;
+
+/**
+ * A LocalPort daemon of its own project (a temp dir with `localport.yaml` and its own state dir) for
+ * `services` (raw, as a user writes them): { dir, file, cli(...args), status(), write(services), stop() }.
+ * `status()` asks over the control socket (no CLI start-up per poll); `cli` runs the built CLI there.
+ */
+export async function projectDaemon(services, prefix = 'lp-bench-') {
+  const { execFile } = await import('node:child_process');
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const { request } = await import('../dist/app/control/client.js');
+  const { daemonPaths } = await import('../dist/app/control/sockets.js');
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  const env = { ...process.env, LOCALPORT_STATE_DIR: path.join(dir, 'state') };
+  const file = path.join(dir, 'localport.yaml');
+  // JSON is YAML: one service per line keeps the file readable when a run leaves it behind.
+  const write = (list) => writeFileSync(file, `services:\n${list.map((s) => `  - ${JSON.stringify(s)}\n`).join('')}`);
+  write(services);
+  const socket = daemonPaths(file, env).socket;
+  const cli = (...args) => new Promise((resolve) => execFile(process.execPath, [BIN, ...args], { cwd: dir, env, encoding: 'utf8' }, (err, stdout, stderr) => resolve({ status: err ? (err.code ?? 1) : 0, stdout, stderr })));
+  return {
+    dir,
+    file,
+    cli,
+    write,
+    status: () => request(socket, 'status', { names: [] }),
+    async stop() {
+      await cli('daemon', 'stop');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The listening Unix sockets a process holds, as `inode path` strings: an ssh forward behind a front
+ * listens on one (`-L /path:…`, or a forward a master added). A forward cancelled and added again is a
+ * new socket (new inode) even at the same path.
+ */
+export async function unixListeners(pid) {
+  const { readdirSync, readlinkSync } = await import('node:fs');
+  const listening = new Map();
+  // /proc/net/unix: Num RefCount Protocol Flags Type St Inode Path; __SO_ACCEPTCON (0x10000) marks a listener.
+  for (const line of readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 8 && (parseInt(f[3], 16) & 0x10000) !== 0) listening.set(f[6], f[7]);
+  }
+  const out = [];
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1];
+        if (inode && listening.has(inode)) out.push(`${inode} ${listening.get(inode)}`);
+      } catch {
+        /* closed meanwhile */
+      }
+    }
+  } catch {
+    /* gone */
+  }
+  return out;
+}
+
+/**
+ * One GET on a new connection: { ok, error, ms, body }. error: 'refused' (ECONNREFUSED: nobody
+ * listened), 'cut' (reset or closed before a whole answer), 'timeout' (no answer in `timeoutMs`; keep it
+ * longer than the front's hold bound so the front, not the client, decides), 'status' (not a 200).
+ */
+export function getOnce(port, timeoutMs = 15000) {
+  return new Promise((resolve) => {
+    import('node:http').then(({ default: http }) => {
+      const t0 = process.hrtime.bigint();
+      let body = '';
+      const done = (ok, error) => resolve({ ok, error, ms: Number(process.hrtime.bigint() - t0) / 1e6, body });
+      let timedOut = false;
+      const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: timeoutMs }, (res) => {
+        res.setEncoding('utf8');
+        res.on('data', (c) => (body += c));
+        res.on('end', () => done(res.statusCode === 200, res.statusCode === 200 ? undefined : 'status'));
+        res.on('error', () => done(false, 'cut'));
+      });
+      req.on('error', (e) => done(false, timedOut ? 'timeout' : e.code === 'ECONNREFUSED' ? 'refused' : 'cut'));
+      req.on('timeout', () => {
+        timedOut = true;
+        req.destroy();
+      });
+    });
+  });
+}
