@@ -8,11 +8,11 @@
 // in the same run: the default (every service behind its front, on 127.0.0.1 and ::1) and `relay: false`
 // (the tunnels bind the ports; no fronts), and, with BENCH_BEFORE_BIN=<an earlier build's dist/cli/bin.js>,
 // that build with the same config (without the relay keys it does not know).
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, memoryKb, shareKey, sharingSupported, sshBench, sshUnder, printTable, stats } from './lib.mjs';
+import { BIN, untilHttp, memoryKb, shareKey, sharingSupported, sshBench, sshUnder, printTable, stats } from './lib.mjs';
 
 const SECONDS = Number(process.env.BENCH_FOOTPRINT_SECONDS ?? 30);
 const COUNT = 50;
@@ -69,8 +69,24 @@ async function measure(bin, extra = '') {
   return { rss, cpu, ssh, pss };
 }
 
+/** Reference: one bare `ssh -N` carrying 50 `-L` (what a shared master is), its RSS once every forward answers. */
+async function bareSsh() {
+  const ports = [];
+  for (let i = 0; i < COUNT; i++) ports.push(await freePort());
+  const ssh = spawn('ssh', ['-N', '-o', `UserKnownHostsFile=${sshd.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-i', sshd.clientKey, '-p', String(sshd.port), ...ports.flatMap((p) => ['-L', `127.0.0.1:${p}:127.0.0.1:${web.port}`]), '127.0.0.1'], { stdio: 'ignore' });
+  try {
+    await Promise.all(ports.map((p) => untilHttp(p, process.hrtime.bigint(), ssh)));
+    return memoryKb(ssh.pid);
+  } finally {
+    ssh.kill('SIGTERM');
+    await new Promise((r) => ssh.once('exit', r));
+  }
+}
+
 const runs = [];
+let bare;
 try {
+  bare = await bareSsh();
   const unshared = `    share_connection: false\n`;
   runs.push({ name: `default (fronts, relay on${sharing ? ', shared master' : ''})`, ...(await measure(BIN)) });
   if (sharing) runs.push({ name: 'share_connection: false (fronts)', ...(await measure(BIN, unshared)) });
@@ -87,6 +103,7 @@ const total = (r) => stats(r.rss).median + r.ssh.rss;
 for (const r of runs) {
   console.log(`  ${r.name.padEnd(42)} daemon ${stats(r.rss).median.toFixed(1)} MiB + ${r.ssh.count} ssh process${r.ssh.count === 1 ? '' : 'es'} ${r.ssh.rss.toFixed(1)} MiB (${(r.ssh.rss / Math.max(1, r.ssh.count)).toFixed(1)} MiB each) = total RSS ${total(r).toFixed(1)} MiB; PSS ${(r.pss + r.ssh.pss).toFixed(1)} MiB`);
 }
+console.log(`  ${'reference: bare ssh -N with 50 -L'.padEnd(42)} one process ${(bare.rss / 1024).toFixed(1)} MiB RSS, PSS ${(bare.pss / 1024).toFixed(1)} MiB`);
 const median = stats(runs[0].rss).median;
 console.log(`Goal: daemon RSS not above 81 MiB + 10 % (${GOAL_MIB.toFixed(1)} MiB) — ${median.toFixed(1)} MiB — ${median <= GOAL_MIB ? 'met' : 'MISSED'}`);
 console.log(

@@ -6,6 +6,7 @@
 // check passed through the tunnel), then one HTTP answer through each. Also the whole CLI.
 // Once the 50 and 100 services are healthy: TCP connections established to the sshd (`ss -tn`), the
 // connections and logins sshd logged, its MaxStartups drops, and services that needed more than one try.
+// A second baseline: one bare `ssh -N` carrying 50 `-L` (one connection, what sharing can approach).
 // Goals: 1 service within 1.15× bare ssh; 50 shared services ≤ 1.5× one service (issue #13).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -56,7 +57,19 @@ async function localport(count, mode) {
   }
 }
 
-const rows = { bare: [], cli: [] };
+/** What an experienced user does by hand: one `ssh -N` with `count` `-L`s; spawn → every forward answers. */
+async function bareMany(count) {
+  const ports = [];
+  for (let i = 0; i < count; i++) ports.push(await freePort());
+  const t0 = process.hrtime.bigint();
+  const ssh = spawn('ssh', ['-N', '-o', `UserKnownHostsFile=${sshd.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'KexAlgorithms=curve25519-sha256', '-i', sshd.clientKey, '-p', String(sshd.port), ...ports.flatMap((p) => ['-L', `127.0.0.1:${p}:127.0.0.1:${web.port}`]), '127.0.0.1'], { stdio: 'ignore' });
+  const took = Math.max(...(await Promise.all(ports.map((p) => untilHttp(p, t0, ssh)))));
+  ssh.kill('SIGTERM');
+  await new Promise((r) => ssh.once('exit', r));
+  return took;
+}
+
+const rows = { bare: [], bare50: [], cli: [] };
 const seen = {};
 for (const mode of MODES) for (const n of COUNTS) (rows[`${mode}${n}`] = []), (seen[`${mode}${n}`] = []);
 try {
@@ -67,6 +80,7 @@ try {
     rows.bare.push(await untilHttp(port, t0, ssh));
     ssh.kill('SIGTERM');
     await new Promise((r) => ssh.once('exit', r));
+    if (i < BIG_RUNS) rows.bare50.push(await bareMany(50));
 
     for (const n of COUNTS) {
       if (n >= 50 && i >= BIG_RUNS) continue;
@@ -95,6 +109,7 @@ try {
 const label = (mode) => (mode === 'shared' ? 'shared master' : sharing ? 'share_connection: false' : 'one connection each (this build cannot share)');
 printTable(`Time to healthy through a real sshd, default MaxStartups (${N} runs; 50 and 100 services: ${BIG_RUNS} runs)`, [
   { name: 'bare ssh -N -L, 1 tunnel (baseline)', samples: rows.bare },
+  { name: 'bare ssh -N with 50 -L on one connection, all answer', samples: rows.bare50 },
   ...MODES.flatMap((mode) => COUNTS.map((n) => ({ name: `LocalPort, ${n} service${n > 1 ? 's' : ''} healthy, ${label(mode)}`, samples: rows[`${mode}${n}`] }))),
   { name: 'localport run -- cmd (whole CLI, 1 service)', samples: rows.cli },
 ]);
