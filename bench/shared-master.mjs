@@ -84,6 +84,7 @@ async function stampede(mode) {
       healthy: st.services.filter((s) => s.state === 'ready' && s.health?.state === 'healthy').length,
       failed: st.services.filter((s) => s.state === 'failed').length,
       retried: st.services.filter((s) => s.restarts > 0 || (s.failedAttempts ?? 0) > 0).length,
+      errors: [...new Set(st.services.map((s) => s.lastError).filter(Boolean))],
       drops: dropLines(log),
       connections: sshd.connections() - conn0,
       logins: logins(log),

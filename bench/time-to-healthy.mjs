@@ -51,6 +51,7 @@ async function localport(count, mode) {
       logins: logins(log),
       drops: dropLines(log).length,
       retried: statuses.filter((s) => s.restarts > 0 || (s.failedAttempts ?? 0) > 0).length,
+      errors: statuses.map((s) => s.lastError).filter(Boolean),
     };
   } finally {
     await sup.stopAll();
@@ -120,6 +121,8 @@ for (const mode of MODES) {
   for (const n of [50, 100]) {
     const s = seen[`${mode}${n}`];
     console.log(`  ${String(n).padStart(3)} services, ${label(mode).padEnd(24)}  TCP connections to sshd (ss -tn) ${cell(s.map((r) => r.established))}; sshd logged connections ${cell(s.map((r) => r.connections))}, logins (key exchanges) ${cell(s.map((r) => r.logins))}; MaxStartups drop lines ${s.reduce((a, r) => a + r.drops, 0)} in all; services that needed more than one try ${s.reduce((a, r) => a + r.retried, 0)} in all`);
+    const errors = [...new Set(s.flatMap((r) => r.errors))];
+    if (errors.length) console.log(`      their errors (${errors.length} distinct): ${errors.slice(0, 3).join(' | ')}`);
   }
 }
 
