@@ -60,6 +60,11 @@ export interface ServiceDefinition<C = Record<string, unknown>> {
   idleStop?: number;
   /** Seconds a new connection waits for the tunnel to be ready before it is closed. */
   holdTimeout: number;
+  /**
+   * `false`: the service runs a connection of its own even when its technology can share one (ssh: one
+   * master connection per endpoint). Default true.
+   */
+  shareConnection: boolean;
 }
 
 export interface ResolvedConfig {
@@ -135,6 +140,12 @@ export interface ForwardSpec {
    * A plain string is a `permanent` failure; return `{ message, failure }` to classify it otherwise.
    */
   explainExit?(info: ExitInfo): string | ExitExplanation | undefined;
+  /**
+   * Lines the process printed while a connection through it failed (a health check): a one-line reason
+   * if they say why (ssh: "channel 3: open failed: connect failed: Connection refused" is the target
+   * behind the tunnel refusing), else undefined. Shown as the health check's message.
+   */
+  explainConnectionFailure?(lines: readonly string[]): string | undefined;
 }
 
 /**
@@ -233,10 +244,56 @@ export interface Technology<C = any> {
    */
   createForward(service: ServiceDefinition<C>, ctx: ForwardContext): ForwardSpec | StreamForwardSpec | Promise<ForwardSpec | StreamForwardSpec>;
   /**
+   * Services that reach the same endpoint can ride on one connection (ssh: one OpenSSH master per
+   * bastion): core runs the connection's process once per key, supervised like a tunnel, and attaches
+   * and detaches each service's forward on it. A service with `share_connection: false` runs its own
+   * forward (createForward), as do services of a technology without this.
+   */
+  shared?: SharedConnectionSpec<C>;
+  /**
    * `localport doctor`: whether this technology's prerequisites are met for these services (binary,
    * version, contexts, …). A failed `required` check makes doctor exit non-zero.
    */
   doctor?(services: ServiceDefinition<C>[], options?: DoctorOptions): Promise<DoctorCheck[]>;
+}
+
+/** Where a shared connection is controlled, and a service's forward on it. */
+export interface SharedConnectionContext {
+  /** The connection's control socket: a Unix socket path in a private directory (0700). */
+  control: string;
+  logger: Logger;
+}
+
+export interface SharedForwardContext extends SharedConnectionContext {
+  /** Where the service's forward must listen (as ForwardContext.listen). */
+  listen: Endpoint;
+  /** Aborted when the attempt is abandoned (the service stops, or the start timed out). */
+  signal: AbortSignal;
+}
+
+export interface SharedConnectionSpec<C = any> {
+  /**
+   * The connection's identity: services whose keys are equal share one connection. Everything that
+   * changes where or as whom the connection goes belongs in it. Undefined: this service cannot share.
+   */
+  key(service: ServiceDefinition<C>): string | undefined;
+  /** A short label for status and messages, e.g. `deploy@bastion:2222`. */
+  describe(service: ServiceDefinition<C>): string;
+  /**
+   * The connection's process (`service` is the first to need it): it must serve `ctx.control` once it is
+   * ready by its rule. Its explainExit explains its end to every service on it.
+   */
+  open(service: ServiceDefinition<C>, ctx: SharedConnectionContext): ForwardSpec | Promise<ForwardSpec>;
+  /** Adds the service's forward on the ready connection; resolves once it listens on `ctx.listen`. */
+  attach(service: ServiceDefinition<C>, ctx: SharedForwardContext): Promise<void>;
+  /** Removes it; the connection and the other forwards stay. */
+  detach(service: ServiceDefinition<C>, ctx: SharedForwardContext): Promise<void>;
+  /**
+   * Lines the connection printed while a connection through the service's forward failed (a health
+   * check): a one-line reason for that service if they say why (ssh: "channel 3: open failed: connect
+   * failed: Connection refused" is the target behind the tunnel refusing), else undefined.
+   */
+  explainConnectionFailure?(service: ServiceDefinition<C>, lines: readonly string[]): string | undefined;
 }
 
 /** What `localport doctor` was asked for beyond its default, offline checks. */
@@ -325,6 +382,24 @@ export interface ServiceStatus {
   nextRetryAt?: string | null;
   /** Health through the tunnel: state, last check time, consecutive failures, last message and failure kind. */
   health: HealthStatus | null;
+  /** The shared connection the service rides on (ssh: its OpenSSH master); null when it runs its own. */
+  connection?: ConnectionStatus | null;
+}
+
+/** A shared connection (one per endpoint), as each service on it shows it. */
+export interface ConnectionStatus {
+  /** `ssh#1`: the technology and a number, unique in this LocalPort process. */
+  id: string;
+  /** Where it goes, e.g. `deploy@bastion:2222`. */
+  label: string;
+  /** The connection's process while it runs. */
+  pid: number | null;
+  /** ISO time the running process became ready. */
+  since: string | null;
+  /** How many times it was started again after its first start. */
+  restarts: number;
+  /** Services attached to it now. */
+  services: number;
 }
 
 export interface TrafficStatus {

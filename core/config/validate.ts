@@ -77,6 +77,8 @@ const serviceSchema = configObject({
   // tunnel could answer it: mistakes, not settings.
   idleStop: seconds().refine((v) => v >= 1, 'must be at least 1 s').optional(),
   holdTimeout: seconds().refine((v) => v >= 0.1, 'must be at least 0.1 s').default(DEFAULT_HOLD_TIMEOUT),
+  // Technologies that can share one connection per endpoint (ssh) do so unless a service says no.
+  shareConnection: bool().default(true),
 });
 
 const topSchema = configObject({
@@ -220,6 +222,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
       start: s.start,
       ...(s.idleStop !== undefined ? { idleStop: s.idleStop } : {}),
       holdTimeout: s.holdTimeout,
+      shareConnection: s.shareConnection,
     });
   }
 

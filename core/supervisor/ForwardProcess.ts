@@ -9,8 +9,11 @@ export const STOP_GRACE_MS = 2_000;
 const TAIL_LINES = 20;
 
 export interface ForwardProcessContext {
-  /** The service's own log: the spawn, every line, what is stopped on the way out, the exit. */
-  log: ServiceLog;
+  /**
+   * The service's own log: the spawn, every line, what is stopped on the way out, the exit. (A shared
+   * connection's process writes to the log of every service on it.)
+   */
+  log: Pick<ServiceLog, 'line' | 'redactor'>;
   logger: Logger;
   /** The service's name, for messages. */
   service: string;

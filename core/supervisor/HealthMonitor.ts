@@ -22,6 +22,8 @@ export interface HealthTarget {
   readonly service: ServiceDefinition;
   /** Where a check reaches the upstream, and how to open one connection to it. */
   upstream(signal: AbortSignal): Promise<{ host: string; port: number; connect(): Promise<Duplex> }>;
+  /** Collects the tunnel's output during one check; the result says why a failed check failed, if the output does. */
+  watchOutput?(): (failed: boolean) => Promise<string | undefined>;
 }
 
 /**
@@ -171,8 +173,11 @@ export class HealthMonitor {
         return { ok: false, kind: 'protocol', message: e.message };
       }
     })();
+    const explain = this.host.watchOutput?.();
     try {
-      const result = await Promise.race([run, timedOut]);
+      let result = await Promise.race([run, timedOut]);
+      const why = await explain?.(!result.ok);
+      if (why) result = { ...result, kind: 'service_down', message: why };
       // A check's message quotes the peer (an HTTP reason, a server's error): it goes to terminals.
       return typeof result.message === 'string' ? { ...result, message: printable(result.message) } : result;
     } finally {

@@ -11,6 +11,7 @@ import { bindFailure, bindProblem, canConnect } from './ports.js';
 import { connectTo, describeEndpoint, internalEndpoint, removeSocket } from './endpoints.js';
 import { emptyTraffic, Front, isOwnAddress, type Connector } from './front.js';
 import { StreamForward } from './StreamForward.js';
+import { ConnectionAborted, ConnectionFailure, SharedConnections, SharedForward, type SharedConnection } from './SharedConnection.js';
 import type { Forward } from './Forward.js';
 import { ForwardProcess, STOP_GRACE_MS } from './ForwardProcess.js';
 import { HealthMonitor, type HealthVerdict } from './HealthMonitor.js';
@@ -19,6 +20,14 @@ import { START_TIMEOUT_MS, whenReady } from './readiness.js';
 export { START_TIMEOUT_MS, STOP_GRACE_MS };
 
 class Aborted extends Error {}
+
+/** The shared connections (ssh masters) of each LocalPort hub: every supervisor of the hub, across reloads, sees the same. */
+const connectionsOf = new WeakMap<LocalPort, SharedConnections>();
+const sharedConnections = (hub: LocalPort) => {
+  let registry = connectionsOf.get(hub);
+  if (!registry) connectionsOf.set(hub, (registry = new SharedConnections()));
+  return registry;
+};
 
 /**
  * One service's state machine with its restart policy. It starts the service's forward (a Forward:
@@ -42,7 +51,9 @@ export class ServiceSupervisor {
 
   #forward: Forward | undefined;
   /** The spec `#forward` was made from: its explainExit names why it ended. */
-  #currentSpec: Pick<ForwardSpec, 'explainExit'> | undefined;
+  #currentSpec: Pick<ForwardSpec, 'explainExit' | 'explainConnectionFailure'> | undefined;
+  /** The shared connection the service rides on (the last one, while it restarts). */
+  #connection: SharedConnection | undefined;
   /** LocalPort's listener on the user's port (with the relay): it lives from start to stop, across restarts. */
   #front: Front | undefined;
   /** Traffic counted by every front this service opens (and by the one it took over in a reload). */
@@ -149,6 +160,34 @@ export class ServiceSupervisor {
       failedAttempts: this.failedAttempts,
       nextRetryAt: this.nextRetryAt?.toISOString() ?? null,
       health: this.health.status(),
+      connection: this.#connection?.status() ?? null,
+    };
+  }
+
+  /**
+   * Starts collecting what the forward prints while a health check runs; the returned function, called
+   * once the check failed, says why in the technology's words if that output does (ssh: the target behind
+   * the tunnel refused), else undefined. Call it also when the check passed: it stops collecting.
+   */
+  watchOutput(): (failed: boolean) => Promise<string | undefined> {
+    const forward = this.#forward;
+    const spec = this.#currentSpec;
+    if (!forward || !spec?.explainConnectionFailure) return async () => undefined;
+    const lines: string[] = [];
+    const stop = forward.onLine((line) => {
+      if (lines.length < 50) lines.push(line);
+    });
+    return async (failed) => {
+      // What the tunnel printed about the failed connection may still be in its pipe.
+      if (failed && lines.length === 0) await new Promise((r) => setTimeout(r, 100));
+      stop();
+      if (!failed || lines.length === 0) return undefined;
+      try {
+        return spec.explainConnectionFailure?.(lines) || undefined;
+      } catch (error) {
+        this.#internalError(`explainConnectionFailure of technology ${this.#technology.type}`, error);
+        return undefined;
+      }
     };
   }
 
@@ -700,6 +739,77 @@ export class ServiceSupervisor {
     this.#becameReady();
   }
 
+  /**
+   * The moment the tunnel's process dies, before its exit is fully handled (its process group, its
+   * output): new connections wait for the next one, and the front knows a FIN from it is a cut. (A
+   * wrapper whose forked forwarder still serves has not died: that is checked with one connect.)
+   */
+  #watchDeath(forward: Forward, endpoint: Endpoint): void {
+    forward.onDying(() => {
+      if (this.#forward !== forward || this.state !== 'ready') return;
+      void canConnect(endpoint, 200).then((serving) => {
+        if (serving || this.#forward !== forward || this.state !== 'ready') return;
+        this.#front?.notReady();
+        this.#connector = undefined;
+      });
+    });
+  }
+
+  /**
+   * The shared connection this start rides on, if the service can share one: its technology shares
+   * (Technology.shared), the service did not opt out, the relay is on and the forward listens on a
+   * Unix socket (the connection is controlled through one, in the same private directory).
+   */
+  #sharedConnection(endpoint: Endpoint): SharedConnection | undefined {
+    const shared = this.#technology.shared;
+    const s = this.service;
+    if (!shared || !s.shareConnection || !this.relayed || !('path' in endpoint)) return undefined;
+    let key: string | undefined;
+    let label: string;
+    try {
+      key = shared.key(s);
+      label = shared.describe(s);
+    } catch (error) {
+      this.#internalError(`the shared connection of technology ${this.#technology.type}`, error);
+      return undefined;
+    }
+    if (key === undefined) return undefined;
+    return sharedConnections(this.hub).get({
+      technology: this.#technology.type,
+      key,
+      label,
+      spec: shared,
+      logger: this.#logger,
+      redactor: this.hub.redactor,
+      internalError: (where, error) => this.#internalError(where, error),
+    });
+  }
+
+  /** Brings the service up on a shared connection: the connection first (started or waited for), then its forward. */
+  async #launchShared(connection: SharedConnection, endpoint: { path: string }, signal: AbortSignal): Promise<void> {
+    const s = this.service;
+    const forward = new SharedForward(connection, s, { listen: endpoint, log: this.#log, logger: this.#logger, internalError: (where, error) => this.#internalError(where, error) });
+    const shared = connection.opts.spec;
+    this.#connection = connection;
+    this.#currentSpec = {
+      explainExit: (info) => connection.explainExit(info),
+      ...(shared.explainConnectionFailure ? { explainConnectionFailure: (lines: readonly string[]) => shared.explainConnectionFailure?.(s, lines) } : {}),
+    };
+    this.#endpoint = endpoint;
+    this.#forward = forward;
+    try {
+      await forward.open(signal);
+    } catch (error) {
+      this.#forward = undefined;
+      await forward.stop();
+      if (error instanceof ConnectionAborted || signal.aborted) throw new Aborted();
+      if (error instanceof ConnectionFailure) throw new ServiceFailure(error.failure === 'rejected' ? 'AUTH_REJECTED' : 'START_FAILED', s.name, `service ${s.name}: ${error.message}`, error.failure);
+      throw error;
+    }
+    this.#watchDeath(forward, endpoint);
+    this.#connector = (sig, opts) => connectTo(endpoint, sig, undefined, opts?.reader);
+  }
+
   /** Spawns the forward and waits until it listens. Throws with a clear message otherwise. */
   async #launchOnce(): Promise<void> {
     const s = this.service;
@@ -723,6 +833,10 @@ export class ServiceSupervisor {
       if (cannotBind) throw cannotBind;
     }
     if (abort.signal.aborted) throw new Aborted();
+
+    const connection = this.#sharedConnection(endpoint);
+    if (connection) return this.#launchShared(connection, endpoint as { path: string }, abort.signal);
+    this.#connection = undefined;
 
     let stream: StreamForward | undefined;
     const spec = await this.#technology.createForward(s, {
@@ -784,17 +898,7 @@ export class ServiceSupervisor {
     await forward.start();
     this.#forward = forward;
     forward.onExit(() => removeSocket(endpoint));
-    // The moment the tunnel's process dies, before its exit is fully handled (its process group, its
-    // output): new connections wait for the next one, and the front knows a FIN from it is a cut.
-    // (A wrapper whose forked forwarder still serves has not died: that is checked with one connect.)
-    forward.onDying(() => {
-      if (this.#forward !== forward || this.state !== 'ready') return;
-      void canConnect(endpoint, 200).then((serving) => {
-        if (serving || this.#forward !== forward || this.state !== 'ready') return;
-        this.#front?.notReady();
-        this.#connector = undefined;
-      });
-    });
+    this.#watchDeath(forward, endpoint);
 
     const outcome = await whenReady(forward, { rule: processSpec.ready, endpoint, signal: abort.signal });
     if ('ready' in outcome) {

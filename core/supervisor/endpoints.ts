@@ -101,6 +101,16 @@ export async function internalEndpoint(kind: 'tcp' | 'unix'): Promise<Endpoint> 
   return { host: '127.0.0.1', port: await freeLoopbackPort() };
 }
 
+/** A control socket path for a shared connection (`m<n>` in the private directory); undefined where there is none. */
+export function controlPath(): string | undefined {
+  if (process.platform === 'win32') return undefined;
+  const dir = privateDir();
+  if (!dir) return undefined;
+  const file = path.join(dir, `m${++sockets}`);
+  removeSocket({ path: file });
+  return file;
+}
+
 /** Removes a Unix socket endpoint's file (a tunnel killed by force leaves it behind). */
 export function removeSocket(endpoint: Endpoint): void {
   if (!('path' in endpoint)) return;

@@ -152,7 +152,7 @@ export function uptime(ms: number): string {
 }
 
 /** Column indexes of the status table, for its Fit. */
-const COL = { service: 0, tech: 1, state: 2, health: 3, pid: 4, local: 5, target: 6, uptime: 7, restarts: 8, conns: 9, io: 10, error: 11 } as const;
+const COL = { service: 0, tech: 1, state: 2, health: 3, pid: 4, via: 5, local: 6, target: 7, uptime: 8, restarts: 9, conns: 10, io: 11, error: 12 } as const;
 
 /** The target gives room first (it is the longest and the least read), then the error, health and address. */
 const STATUS_FIT: Fit = {
@@ -163,14 +163,14 @@ const STATUS_FIT: Fit = {
     [COL.local, 24, 24, 12],
     [COL.service, 20, 20, 10],
   ],
-  drop: [COL.pid, COL.uptime, COL.tech, COL.restarts, COL.io, COL.conns],
+  drop: [COL.via, COL.pid, COL.uptime, COL.tech, COL.restarts, COL.io, COL.conns],
 };
 
 /** `width`: the terminal's columns (the table is fitted to it); undefined shows every column uncut (`--wide`, a pipe). */
 export function renderStatus(services: ServiceStatus[], color: boolean, width?: number): string {
   if (services.length === 0) return 'No services.';
   const paint = (state: ServiceState) => (color ? `\x1b[${COLORS[state]}m${state}\x1b[0m` : state);
-  const head = ['SERVICE', 'TECH', 'STATE', 'HEALTH', 'PID', 'LOCAL', 'TARGET', 'UPTIME', 'RESTARTS', 'CONNS', 'IN/OUT', 'LAST ERROR'];
+  const head = ['SERVICE', 'TECH', 'STATE', 'HEALTH', 'PID', 'VIA', 'LOCAL', 'TARGET', 'UPTIME', 'RESTARTS', 'CONNS', 'IN/OUT', 'LAST ERROR'];
   const health = (s: ServiceStatus) => {
     const h = s.health;
     if (!h || s.state !== 'ready') return '-';
@@ -185,6 +185,7 @@ export function renderStatus(services: ServiceStatus[], color: boolean, width?: 
     paint(s.state),
     health(s),
     s.pid == null ? '-' : String(s.pid),
+    s.connection ? s.connection.id : '-',
     listenCell(s),
     s.target,
     s.state === 'ready' && s.since ? uptime(Date.now() - Date.parse(s.since)) : '-',
@@ -192,7 +193,20 @@ export function renderStatus(services: ServiceStatus[], color: boolean, width?: 
     ...trafficCells(s),
     lastErrorCell(s),
   ].map((cell, i) => (i === COL.state ? cell : printable(cell))));
-  return fitTable([head, ...rows], width, STATUS_FIT);
+  return fitTable([head, ...rows], width, STATUS_FIT) + connectionsLegend(services, width);
+}
+
+/** Under the table, each shared connection the services ride on (VIA): where it goes, its process and its story. */
+function connectionsLegend(services: ServiceStatus[], width?: number): string {
+  const seen = new Map<string, NonNullable<ServiceStatus['connection']>>();
+  for (const s of services) if (s.connection && !seen.has(s.connection.id)) seen.set(s.connection.id, s.connection);
+  if (seen.size === 0) return '';
+  const lines = [...seen.values()].map((c) => {
+    const up = c.pid && c.since ? `pid ${c.pid}, up ${uptime(Date.now() - Date.parse(c.since))}` : 'not connected';
+    const line = printable(`${c.id}: ${c.label} — ${up}, ${c.restarts} restart${c.restarts === 1 ? '' : 's'}, ${c.services} service${c.services === 1 ? '' : 's'}`);
+    return width && stringWidth(line) > width ? cliTruncate(line, width, { position: 'end' }) : line;
+  });
+  return `\n\nshared connections:\n${lines.join('\n')}`;
 }
 
 function renderError(view: Extract<View, { kind: 'error' }>): string {

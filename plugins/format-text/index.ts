@@ -22,9 +22,9 @@ const line = (...fields: (string | number | boolean | null | undefined)[]) => fi
 const healthOf = (s: ServiceStatus) => (s.health && s.state === 'ready' ? s.health.state : null);
 const lastErrorOf = (s: ServiceStatus) => (s.state === 'ready' && s.health?.state === 'unhealthy' ? s.health.message : s.lastError);
 
-/** status: name state health local-address:port pid restarts technology target since last-error. */
+/** status: name state health local-address:port pid restarts technology target since last-error connection (new fields go last). */
 export const statusLine = (s: ServiceStatus) =>
-  line(s.name, s.state, healthOf(s), `${s.localAddress}:${s.localPort}`, s.pid, s.restarts, s.technology, s.target, s.since, lastErrorOf(s));
+  line(s.name, s.state, healthOf(s), `${s.localAddress}:${s.localPort}`, s.pid, s.restarts, s.technology, s.target, s.since, lastErrorOf(s), s.connection?.id);
 
 /** config print: name technology enabled|disabled local-port remote-port health-check tags source. */
 const serviceLine = (s: ServiceDefinition) =>

@@ -15,6 +15,9 @@ const MANAGED: Record<string, string> = {
   permitlocalcommand: 'LocalPort uses it to know when the forward listens',
   localcommand: 'LocalPort uses it to know when the forward listens',
   userknownhostsfile: 'use known_hosts_file',
+  controlmaster: 'LocalPort shares one connection per endpoint itself; use share_connection',
+  controlpath: 'LocalPort shares one connection per endpoint itself; use share_connection',
+  controlpersist: 'LocalPort shares one connection per endpoint itself; use share_connection',
 };
 
 const READY_MARK = 'LOCALPORT_SSH_READY';
@@ -102,6 +105,71 @@ export function endpointArgs(c: SshConnection): string[] {
  */
 export function sshArgs(service: ServiceDefinition<SshConnection>, listen: Endpoint = { host: service.connection.bindAddress ?? '127.0.0.1', port: service.localPort }): string[] {
   const c = service.connection;
+  // Its own connection: never a client of a master that ~/.ssh/config's ControlPath points to.
+  const args = sessionArgs(c, [['ControlPath', 'none'], ...('path' in listen ? [['StreamLocalBindUnlink', 'yes'] as const] : [])]);
+  if ('path' in listen) {
+    // ssh makes the socket 0600 (StreamLocalBindMask 0177); a socket left by a killed ssh is replaced.
+    args.push('-L', `${listen.path}:${bracket(c.remoteHost)}:${service.remotePort}`);
+  } else {
+    args.push('-L', `${bracket(listen.host)}:${listen.port}:${bracket(c.remoteHost)}:${service.remotePort}`);
+  }
+  args.push('--', c.host);
+  return args;
+}
+
+/**
+ * The master of a shared connection: no forward of its own (each service's is added over `control`,
+ * see mux.ts), ready once it is authenticated and serves `control` (LocalCommand runs after ssh opened
+ * its control socket). ControlPersist=no: it is LocalPort's child, stopped with it.
+ */
+export function masterArgs(c: SshConnection, control: string): string[] {
+  const args = sessionArgs(c, [
+    ['ControlMaster', 'yes'],
+    ['ControlPath', control],
+    ['ControlPersist', 'no'],
+    // Forward sockets are made 0600 in LocalPort's private directory; one left by a killed master is replaced.
+    ['StreamLocalBindUnlink', 'yes'],
+  ]);
+  args.push('--', c.host);
+  return args;
+}
+
+/**
+ * Services whose connections differ only in where the far end connects to (remote_host) or where the
+ * forward listens (bind_address) reach the same endpoint: one master carries them all.
+ */
+export function connectionKey(c: SshConnection): string {
+  const { remoteHost: _r, bindAddress: _b, ...endpoint } = c;
+  const sorted = (o: object) => Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify(sorted({ ...endpoint, options: sorted(endpoint.options) }));
+}
+
+/** `user@host:port` for status, as the user would type it. */
+export const describeEndpoint = (c: SshConnection) => `${c.user ? `${c.user}@` : ''}${c.host}${c.port ? `:${c.port}` : ''}${c.jumpHost ? ` via ${c.jumpHost}` : ''}`;
+
+/**
+ * ssh's word for a connection through the tunnel that the far end could not open (the lines it printed
+ * while a health check failed): "channel 3: open failed: connect failed: Connection refused" is the
+ * target behind the tunnel refusing; "administratively prohibited" is the server not allowing it.
+ */
+export function explainChannelFailure(service: ServiceDefinition<SshConnection>, lines: readonly string[]): string | undefined {
+  const target = `${bracket(service.connection.remoteHost)}:${service.remotePort}`;
+  for (const line of lines) {
+    const m = /channel \d+: open failed: (.*)$/.exec(line.trim());
+    if (!m) continue;
+    const why = m[1]!;
+    if (/connect failed: Connection refused/i.test(why)) return `the target behind the tunnel refused the connection (${target}); is the service running there, on that port?`;
+    if (/administratively prohibited/i.test(why)) return `the ssh server does not allow forwarding to ${target} (${why}); check AllowTcpForwarding/PermitOpen on the server`;
+    return `the ssh server could not connect to the target behind the tunnel (${target}): ${why}`;
+  }
+  return undefined;
+}
+
+/**
+ * The options every ssh process LocalPort runs starts with, then `extra`, then the endpoint's (see
+ * endpointArgs). ssh keeps the first value it reads for an option: LocalPort's come before the user's.
+ */
+function sessionArgs(c: SshConnection, extra: readonly (readonly [string, string])[] = []): string[] {
   const args = ['-N', '-T'];
   const o = (k: string, v: string | number) => args.push('-o', `${k}=${v}`);
   o('ExitOnForwardFailure', 'yes');
@@ -114,15 +182,8 @@ export function sshArgs(service: ServiceDefinition<SshConnection>, listen: Endpo
   // the readiness signal, with no polling and no sleep.
   o('PermitLocalCommand', 'yes');
   o('LocalCommand', `echo ${READY_MARK}`);
+  for (const [k, v] of extra) o(k, v);
   args.push(...endpointArgs(c));
-  if ('path' in listen) {
-    // ssh makes the socket 0600 (StreamLocalBindMask 0177); a socket left by a killed ssh is replaced.
-    o('StreamLocalBindUnlink', 'yes');
-    args.push('-L', `${listen.path}:${bracket(c.remoteHost)}:${service.remotePort}`);
-  } else {
-    args.push('-L', `${bracket(listen.host)}:${listen.port}:${bracket(c.remoteHost)}:${service.remotePort}`);
-  }
-  args.push('--', c.host);
   return args;
 }
 
@@ -174,6 +235,12 @@ export function explainSshExit(service: ServiceDefinition<SshConnection>, info: 
   return undefined;
 }
 
+/** The forward a service adds on a master: LocalPort's private socket → remote_host:remote_port. */
+function forwardOf(service: ServiceDefinition<SshConnection>, listen: Endpoint) {
+  if (!('path' in listen)) throw new Error('a shared ssh connection forwards to a Unix socket only');
+  return { listenPath: listen.path, host: service.connection.remoteHost, port: service.remotePort };
+}
+
 /** Forwards with the system `ssh` client, so ~/.ssh/config aliases, the agent and ProxyJump keep working. */
 export const sshPlugin = (opts: { binary?: string } = {}) =>
   definePlugin({
@@ -195,7 +262,29 @@ export const sshPlugin = (opts: { binary?: string } = {}) =>
           args: sshArgs(service, ctx.listen),
           ready: { output: new RegExp(`^${READY_MARK}$`) },
           explainExit: (info) => explainSshExit(service, info),
+          explainConnectionFailure: (lines) => explainChannelFailure(service, lines),
         }),
+        // One OpenSSH master per endpoint carries every service's forward: one key exchange, one sshd
+        // session, one TCP connection (sshd's MaxStartups and PerSourcePenalties never see a stampede).
+        shared: {
+          key: (service) => connectionKey(service.connection),
+          describe: (service) => describeEndpoint(service.connection),
+          open: (service, ctx) => ({
+            command: opts.binary ?? 'ssh',
+            args: masterArgs(service.connection, ctx.control),
+            ready: { output: new RegExp(`^${READY_MARK}$`) },
+            explainExit: (info) => explainSshExit(service, info),
+          }),
+          attach: async (service, ctx) => {
+            const { openForward } = await import('./mux.js');
+            await openForward(ctx.control, forwardOf(service, ctx.listen), ctx.signal);
+          },
+          detach: async (service, ctx) => {
+            const { closeForward } = await import('./mux.js');
+            await closeForward(ctx.control, forwardOf(service, ctx.listen), ctx.signal);
+          },
+          explainConnectionFailure: (service, lines) => explainChannelFailure(service, lines),
+        },
         async doctor(services, options) {
           const { sshDoctor } = await import('./doctor.js');
           return sshDoctor(opts.binary ?? 'ssh', services, options);

@@ -16,7 +16,7 @@ interface Status {
   running: boolean;
   reloadError: string | null;
   runner: { mode: string; pid: number } | null;
-  services: { name: string; state: string; pid: number | null; remotePort: number; health: { state: string } | null }[];
+  services: { name: string; state: string; pid: number | null; remotePort: number; health: { state: string } | null; since: string | null; connection: { id: string; pid: number | null; services: number } | null }[];
 }
 
 describeWithPeer('OpenSSH sshd', hasSshd, 'the daemon', () => {
@@ -112,6 +112,11 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'the daemon', () => {
     const p = await project(['a', 'b', 'c']);
     expect((await p.cli('start', '--all')).code).toBe(0);
     const before = await p.pids();
+    // The three ride on one ssh master (same endpoint): a change of one adds and removes its forward
+    // only; the others stay ready all along (their last state change is the first start).
+    const since = async () => Object.fromEntries((await p.status()).services.map((s) => [s.name, s.since]));
+    const sinceBefore = await since();
+    expect(new Set(Object.values(before)).size).toBe(1);
     const yaml = readFileSync(p.file, 'utf8');
 
     // Change b's remote port.
@@ -121,10 +126,10 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'the daemon', () => {
       return s.remotePort === web2.port && s.state === 'ready';
     }, 10000, 'b restarted on the new remote port');
     const after = await p.pids();
-    expect(after.a).toBe(before.a);
-    expect(after.c).toBe(before.c);
-    expect(after.b).not.toBe(before.b);
-    expect(alive(before.b!)).toBe(false);
+    expect(after).toEqual(before);
+    const sinceAfter = await since();
+    expect({ a: sinceAfter.a, c: sinceAfter.c }).toEqual({ a: sinceBefore.a, c: sinceBefore.c });
+    expect(sinceAfter.b).not.toBe(sinceBefore.b);
     expect(await httpGet(p.ports.b)).toBe('two');
 
     // Add d.
@@ -140,7 +145,10 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'the daemon', () => {
     const withD = readFileSync(p.file, 'utf8');
     p.write(withD.slice(0, cStart) + withD.slice(dStart));
     await waitUntil(async () => !(await p.status()).services.some((s) => s.name === 'c'), 10000, 'c removed');
-    await waitUntil(() => !alive(before.c!), 3000, "c's tunnel gone");
+    await expect(httpGet(p.ports.c, '127.0.0.1', 300)).rejects.toThrow();
+    // The master stays for the services still on it.
+    expect(alive(before.a!)).toBe(true);
+    expect((await p.status()).services.find((s) => s.name === 'a')!.connection!.services).toBe(3);
     const good = await p.pids();
 
     // Invalid YAML: nothing changes, and status says why.
@@ -186,7 +194,9 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'the daemon', () => {
     expect((await p.cli('start', '--all')).code).toBe(0);
     const st = await p.status();
     const daemonPid = st.runner!.pid;
-    const old = st.services.map((s) => s.pid!);
+    // a and b share one ssh master: one tunnel process.
+    const old = [...new Set(st.services.map((s) => s.pid!))];
+    expect(old).toHaveLength(1);
     process.kill(daemonPid, 'SIGKILL');
     await waitUntil(() => !alive(daemonPid), 3000, 'daemon dead');
     expect(old.every((pid) => alive(pid))).toBe(true); // orphans, still forwarding
@@ -197,9 +207,9 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'the daemon', () => {
     const now = await p.status();
     expect(now.services.every((s) => s.state === 'ready' && !old.includes(s.pid!))).toBe(true);
     const info = JSON.parse((await p.cli('daemon', 'status', '--json')).stdout);
-    expect(info.orphansReaped).toBe(2);
+    expect(info.orphansReaped).toBe(1);
     const log = (await p.cli('logs', '-n', '200')).stdout;
-    expect(log).toMatch(/reaped 2 orphaned tunnel processes left by a killed LocalPort for this config/);
+    expect(log).toMatch(/reaped 1 orphaned tunnel process left by a killed LocalPort for this config/);
     expect(await httpGet(p.ports.a)).toBe('one');
   }, 30000);
 
@@ -265,8 +275,9 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'the daemon', () => {
       process.kill(pid, 'SIGKILL');
       await waitForHttp(p.ports.a, 5000);
       await follow.waitFor(/state restarting → ready/, 5000);
-      expect(follow.stdout()).toMatch(/localport exit SIGKILL/);
-      expect(follow.stdout()).toMatch(/localport spawn .*ssh -N/);
+      // The service rides on a shared master: its lines are marked with the connection's id.
+      expect(follow.stdout()).toMatch(/localport \[ssh#1\] exit SIGKILL/);
+      expect(follow.stdout()).toMatch(/localport \[ssh#1\] spawn .*ssh -N/);
     } finally {
       follow.child.kill('SIGINT');
       await follow.exited;

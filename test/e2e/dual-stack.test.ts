@@ -6,7 +6,7 @@ import { runCli } from '../helpers/cli.js';
 import { startFakeKube, type FakeKube } from '../helpers/kube.js';
 import { freePort, startHttpServer, type HttpPeer } from '../helpers/net.js';
 import { CURL, describeWithPeer, hasCurl, hasKubectl, hasSshd } from '../helpers/peers.js';
-import { tunnelsServing } from '../helpers/procs.js';
+import { sshTunnels, tunnelsServing } from '../helpers/procs.js';
 import { sshConnection, startSshd, type SshdPeer } from '../helpers/sshd.js';
 
 // Issue #12, acceptance 2: with default settings (no bind_address), `curl http://[::1]:PORT/` and
@@ -58,6 +58,7 @@ describeWithPeer('curl + OpenSSH sshd', hasCurl && hasSshd, 'curl on 127.0.0.1 a
         `    connection: { host: 127.0.0.1, port: ${c.port}, user: ${c.user}, key_file: ${c.key_file}, known_hosts_file: ${c.known_hosts_file}, remote_host: 127.0.0.1 }\n`,
     );
     await curlBothStacks(dir, local, { LOCALPORT_STATE_DIR: path.join(root, 'state-ssh') });
+    expect(sshTunnels(local, sshd.port)).toEqual([]);
   }, 60000);
 });
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { BIN, hasStack, runCli, startCli } from '../helpers/cli.js';
 import { freePort } from '../helpers/net.js';
 import { describeWithPeer, hasPostgres, hasSshd } from '../helpers/peers.js';
-import { processesMatching, tunnelsServing, waitUntil } from '../helpers/procs.js';
+import { processesMatching, sshTunnels, waitUntil } from '../helpers/procs.js';
 import { startPostgres, type PostgresPeer } from '../helpers/postgres.js';
 import { sshConnection, startSshd, type SshdPeer } from '../helpers/sshd.js';
 
@@ -97,7 +97,7 @@ describeWithPeer('OpenSSH sshd + PostgreSQL', hasSshd && hasPostgres, 'health th
       await cli.exited;
       if (pgDown) await pg.startServer();
     }
-    expect(tunnelsServing(local, 'ssh')).toEqual([]);
+    expect(sshTunnels(local, sshd.port)).toEqual([]);
     const after = await status(dir);
     expect(after.running).toBe(false);
     expect(after.services[0].state).toBe('stopped');
@@ -112,7 +112,7 @@ describeWithPeer('OpenSSH sshd + PostgreSQL', hasSshd && hasPostgres, 'health th
     expect(r.stderr).toMatch(/service db: not (healthy|ready) after --timeout 2 s \(last postgres check: postgres: 3D000 database "nope" does not exist\)/);
     expect(existsSync(marker)).toBe(false);
     expect(hasStack(r.stderr)).toBe(false);
-    expect(tunnelsServing(local, 'ssh')).toEqual([]);
+    expect(sshTunnels(local, sshd.port)).toEqual([]);
   }, 20000);
 });
 

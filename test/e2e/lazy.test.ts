@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { runCli } from '../helpers/cli.js';
 import { freePort, httpGet, startHttpServer, type HttpPeer } from '../helpers/net.js';
 import { describeWithPeer, hasSshd } from '../helpers/peers.js';
-import { alive, tunnelsServing, waitUntil } from '../helpers/procs.js';
+import { alive, sshTunnels, waitUntil } from '../helpers/procs.js';
 import { sshConnection, startSshd, type SshdPeer } from '../helpers/sshd.js';
 
 // `start: lazy` and `idle_stop` under the daemon, seen the way a user sees them: `status --output json`
@@ -67,7 +67,7 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'a lazy service under the daemon', () 
     const idle = await status();
     expect(idle).toMatchObject({ state: 'idle', pid: null, start: 'lazy', listen: [`127.0.0.1:${local}`, `[::1]:${local}`], traffic: { total: 0 } });
     expect(idle.health?.lastCheck ?? null).toBeNull();
-    expect(tunnelsServing(local, 'ssh')).toEqual([]);
+    expect(sshTunnels(local, sshd.port)).toEqual([]);
 
     // 2. The first connection starts the tunnel (it waits for it: counted as held). It stays open, so the
     //    tunnel cannot go idle while we look; a request beside it is answered.
@@ -79,7 +79,7 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'a lazy service under the daemon', () 
     expect(up.traffic!.heldTotal).toBeGreaterThanOrEqual(1);
     expect(up.pid).toEqual(expect.any(Number));
     expect(alive(up.pid!)).toBe(true);
-    expect(tunnelsServing(local, 'ssh').map((p) => p.pid)).toEqual([up.pid]);
+    expect(sshTunnels(local, sshd.port).map((p) => p.pid)).toEqual([up.pid]);
     await waitUntil(async () => (await status()).health?.state === 'healthy', 5000, 'healthy while up');
 
     // 3. One second without a connection: the tunnel stops; the service is idle, not failed.
@@ -88,7 +88,7 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'a lazy service under the daemon', () 
     const again = await status();
     expect(again).toMatchObject({ state: 'idle', pid: null, traffic: { total: 2, active: 0 } });
     await waitUntil(() => !alive(up.pid!), 3000, 'the tunnel process gone');
-    expect(tunnelsServing(local, 'ssh')).toEqual([]);
+    expect(sshTunnels(local, sshd.port)).toEqual([]);
     // Health checks run only while the tunnel is up.
     const lastCheck = again.health?.lastCheck;
     await new Promise((r) => setTimeout(r, 600));

@@ -64,7 +64,7 @@ it('status, config validate, config print, doctor, logs --list and daemon status
   // No daemon: every service stopped, no header, no runner line.
   let r = await p.text('status');
   expect(r.code).toBe(0);
-  expect(r.lines).toEqual([`web stopped - 127.0.0.1:${p.webPort} - 0 exec ${p.target(p.webPort)} - -`, `off stopped - 127.0.0.1:${p.offPort} - 0 exec ${p.target(p.offPort)} - -`]);
+  expect(r.lines).toEqual([`web stopped - 127.0.0.1:${p.webPort} - 0 exec ${p.target(p.webPort)} - - -`, `off stopped - 127.0.0.1:${p.offPort} - 0 exec ${p.target(p.offPort)} - - -`]);
 
   r = await p.text('config', 'validate');
   expect([r.code, r.lines]).toEqual([0, ['web exec enabled', 'off exec disabled']]);
@@ -92,8 +92,8 @@ it('status, config validate, config print, doctor, logs --list and daemon status
     return / healthy /.test(web);
   }, 15000, 'web healthy in status -o text');
   expect(r.lines).toHaveLength(2);
-  expect(web).toMatch(new RegExp(`^web ready healthy 127\\.0\\.0\\.1:${p.webPort} \\d+ 0 exec ${esc(p.target(p.webPort))} ${ISO} -$`));
-  expect(r.lines[1]).toBe(`off stopped - 127.0.0.1:${p.offPort} - 0 exec ${p.target(p.offPort)} - -`);
+  expect(web).toMatch(new RegExp(`^web ready healthy 127\\.0\\.0\\.1:${p.webPort} \\d+ 0 exec ${esc(p.target(p.webPort))} ${ISO} - -$`));
+  expect(r.lines[1]).toBe(`off stopped - 127.0.0.1:${p.offPort} - 0 exec ${p.target(p.offPort)} - - -`);
   for (const l of r.lines) expect(l).not.toMatch(/\x1b|\t|  /);
 
   r = await p.text('daemon', 'status');

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { hasStack, runCli, startCli } from '../helpers/cli.js';
 import { freePort, startHttpServer, waitForHttp, type HttpPeer } from '../helpers/net.js';
 import { describeWithPeer, hasSshd } from '../helpers/peers.js';
-import { processesMatching, tunnelsServing, waitUntil } from '../helpers/procs.js';
+import { processesMatching, sshTunnels, waitUntil } from '../helpers/procs.js';
 import { sshConnection, startSshd, type SshdPeer } from '../helpers/sshd.js';
 
 // The built CLI, a real OpenSSH sshd on 127.0.0.1, the system ssh client and a real HTTP server.
@@ -54,7 +54,8 @@ ${connectionExtra}${extra(local)}`,
   }
 
   const fetchScript = 'fetch(`http://${process.env.LOCALPORT_WEB_HOST}:${process.env.LOCALPORT_WEB_PORT}/`).then(r => r.text()).then(t => console.log(t))';
-  const tunnels = (local: number) => tunnelsServing(local, 'ssh');
+  // Its own ssh, or the shared master it rides on.
+  const tunnels = (local: number) => sshTunnels(local, sshd.port);
 
   it('runs the command against the forward, prints its output, and exits 0 leaving no ssh behind', async () => {
     const { dir, local } = await project();

@@ -44,6 +44,17 @@ export function environOf(pid: number): Record<string, string> {
  */
 export const tunnelsServing = (port: number, command = '') => processes().filter((p) => p.cmd.startsWith(command) && environOf(p.pid).LOCALPORT_SERVICE_PORT === String(port));
 
+/**
+ * The ssh processes a service's tunnel runs on: its own ssh (see tunnelsServing), or the shared master
+ * (ControlMaster) to the sshd on `sshdPort` that carries its forward. Each test's sshd has a port of its
+ * own, so another test's masters are never counted.
+ */
+export const sshTunnels = (local: number, sshdPort: number) => {
+  const own = tunnelsServing(local, 'ssh');
+  const masters = processes().filter((p) => p.cmd.startsWith('ssh ') && p.cmd.includes('ControlMaster=yes') && p.cmd.includes(` -p ${sshdPort} `));
+  return [...own, ...masters.filter((m) => !own.some((o) => o.pid === m.pid))];
+};
+
 /** Processes whose command line contains `needle` (e.g. a port forward spec unique to one test). */
 export const processesMatching = (needle: string) => processes().filter((p) => p.cmd.includes(needle));
 

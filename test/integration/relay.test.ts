@@ -110,7 +110,7 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'the relay in front of a real ssh tunn
   });
 
   it('ssh listens on a private Unix socket (0600, in a 0700 directory), which is gone after the stop', async () => {
-    const { s } = await service();
+    const { s } = await service({ share_connection: false });
     await s.start();
     const [tunnel] = tunnelsServing(s.service.localPort, 'ssh');
     const socket = /-L (\S+\.sock):/.exec(tunnel.cmd)![1];
@@ -119,6 +119,23 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'the relay in front of a real ssh tunn
     expect(statSync(path.dirname(socket)).mode & 0o777).toBe(0o700);
     await s.stop();
     expect(existsSync(socket)).toBe(false);
+  });
+
+  it('a shared master listens for the service on a private Unix socket, and has its control socket there (0600, 0700 directory); both gone after the stop', async () => {
+    const { s } = await service();
+    await s.start();
+    const master = processesMatching('ControlPath=').find((p) => p.pid === s.pid)!;
+    const control = /ControlPath=(\S+)/.exec(master.cmd)![1];
+    const { statSync, existsSync, readdirSync } = await import('node:fs');
+    const dir = path.dirname(control);
+    const forwards = readdirSync(dir).filter((f) => f.endsWith('.sock')).map((f) => path.join(dir, f));
+    expect(forwards.length).toBeGreaterThanOrEqual(1);
+    for (const file of [control, ...forwards]) expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(dir).uid).toBe(process.getuid!());
+    await s.stop();
+    await waitUntil(() => !existsSync(control), 3000, 'the control socket gone with the master');
+    for (const file of forwards) expect(existsSync(file)).toBe(false);
   });
 
   it('a hot reload that changes the service keeps its port open: connections during the change wait for the new tunnel', async () => {

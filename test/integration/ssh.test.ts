@@ -8,7 +8,7 @@ import { Supervisor } from '../../core/supervisor/Supervisor.js';
 import { resolve } from '../helpers/hub.js';
 import { freePort, httpGet, startHttpServer, waitForHttp, type HttpPeer } from '../helpers/net.js';
 import { describeWithPeer, hasSshd } from '../helpers/peers.js';
-import { alive, processesMatching, tunnelsServing, waitUntil } from '../helpers/procs.js';
+import { alive, processesMatching, sshTunnels, waitUntil } from '../helpers/procs.js';
 import { sshConnection, startSshd, type SshdPeer } from '../helpers/sshd.js';
 
 // Real OpenSSH: /usr/sbin/sshd on 127.0.0.1 and the system ssh client, with a real HTTP server behind the tunnel.
@@ -42,7 +42,8 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'ssh technology through a real sshd', 
   }
 
   it('forwards real bytes once ready, with no sleep and no polling loop in between', async () => {
-    const { s, local } = await service();
+    // Its own ssh process (not a shared master: see shared-ssh.test.ts), to see its command line.
+    const { s, local } = await service({}, { share_connection: false });
     await s.start();
     expect(s.state).toBe('ready');
     // Ready means listening: the very first request succeeds.
@@ -118,7 +119,7 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'ssh technology through a real sshd', 
       sup = new Supervisor(hub);
       const err = await sup.add(config.services[0]).start().catch((e) => e);
       expect(err.message).toMatch(new RegExp(`^service web: local port ${port} on 127\\.0\\.0\\.1 is already in use by pid ${process.pid} \\(.*node`));
-      expect(tunnelsServing(port)).toHaveLength(0);
+      expect(sshTunnels(port, sshd.port)).toHaveLength(0);
     } finally {
       holder.close();
     }

@@ -1,0 +1,206 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
+import { Supervisor } from '../../core/supervisor/Supervisor.js';
+import { resolve } from '../helpers/hub.js';
+import { freePort, httpGet, startHttpServer, type HttpPeer } from '../helpers/net.js';
+import { describeWithPeer, hasSshd } from '../helpers/peers.js';
+import { alive, processesMatching, waitUntil } from '../helpers/procs.js';
+import { sshConnection, startSshd, type SshdPeer } from '../helpers/sshd.js';
+
+// Real OpenSSH: /usr/sbin/sshd on 127.0.0.1 (default limits), the system ssh client as the master, and real
+// HTTP servers behind the tunnel. Services to one endpoint share one master (ControlMaster); their forwards
+// are added and removed over its control socket (mux protocol).
+
+describeWithPeer('OpenSSH sshd', hasSshd, 'ssh services share one master connection per endpoint', () => {
+  let sshd: SshdPeer;
+  let web: HttpPeer;
+  let other: HttpPeer;
+  let echo: net.Server;
+  let echoPort: number;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-shared-'));
+  let sup: Supervisor | undefined;
+
+  beforeAll(async () => {
+    process.env.LOCALPORT_STATE_DIR = dir;
+    [sshd, web, other] = await Promise.all([startSshd(), startHttpServer('web'), startHttpServer('other')]);
+    // Echoes what it reads: a long-lived connection through a forward, to see whether it is ever cut.
+    echo = net.createServer((socket) => socket.pipe(socket));
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+    echoPort = (echo.address() as net.AddressInfo).port;
+  });
+  afterEach(async () => {
+    await sup?.stopAll();
+    sup = undefined;
+  });
+  afterAll(async () => {
+    await Promise.all([sshd?.stop(), web?.close(), other?.close(), new Promise((r) => echo?.close(r))]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const echoService = () => ({ remote_port: echoPort, health_check: { type: 'tcp', interval: 0.2 } });
+  const masters = () => processesMatching(`ControlPath=`).filter((p) => p.cmd.includes(`-p ${sshd.port} `) && p.cmd.startsWith('ssh '));
+
+  async function services(n: number, over: (i: number) => Record<string, unknown> = () => ({}), connection: Record<string, unknown> = {}) {
+    const ports = await Promise.all(Array.from({ length: n }, () => freePort()));
+    const raw = ports.map((p, i) => ({
+      name: `svc${i}`,
+      technology: 'ssh',
+      local_port: p,
+      remote_port: web.port,
+      connection: { ...sshConnection(sshd), remote_host: '127.0.0.1', ...connection },
+      health_check: { type: 'http', interval: 0.2, failure_threshold: 2, config: { path: '/' } },
+      ...over(i),
+    }));
+    const { hub, config } = await resolve({ services: raw });
+    sup = new Supervisor(hub);
+    const s = config.services.map((d) => sup!.add(d));
+    return { s, ports, raw, hub };
+  }
+
+  it('carries every service on one master: one TCP connection and one login to sshd', async () => {
+    const before = sshd.connections();
+    const { s, ports } = await services(5);
+    await Promise.all(s.map((x) => x.start()));
+    for (const p of ports) expect(await httpGet(p)).toBe('web');
+    expect(sshd.connections() - before).toBe(1);
+    expect(masters()).toHaveLength(1);
+    const conns = s.map((x) => x.status().connection!);
+    expect(new Set(conns.map((c) => c.id)).size).toBe(1);
+    expect(conns[0]).toMatchObject({ label: `${sshd.user}@127.0.0.1:${sshd.port}`, pid: masters()[0].pid, restarts: 0, services: 5 });
+    expect(s.every((x) => x.pid === masters()[0].pid)).toBe(true);
+    // No ssh process per service: the master is the only ssh LocalPort runs.
+    expect(processesMatching(`.sock:127.0.0.1:${web.port}`)).toHaveLength(0);
+    const pid = masters()[0].pid;
+    await sup!.stopAll();
+    await waitUntil(() => !alive(pid), 3000, 'the master stops with the last service');
+  });
+
+  it('share_connection: false runs the service on a connection of its own', async () => {
+    const { s, ports } = await services(2, (i) => (i === 1 ? { share_connection: false } : {}));
+    await Promise.all(s.map((x) => x.start()));
+    for (const p of ports) expect(await httpGet(p)).toBe('web');
+    expect(s[0].status().connection).not.toBeNull();
+    expect(s[1].status().connection).toBeNull();
+    expect(s[0].pid).not.toBe(s[1].pid);
+    const own = processesMatching(`.sock:127.0.0.1:${web.port}`);
+    expect(own).toHaveLength(1);
+    expect(own[0].cmd).toContain('ControlPath=none');
+  });
+
+  it('stopping one service cancels its forward only; the others keep their master and connections', async () => {
+    const { s, ports } = await services(3, (i) => (i === 1 ? echoService() : {}));
+    await Promise.all(s.map((x) => x.start()));
+    const pid = s[0].pid!;
+    const keep = await openEcho(ports[1]);
+    await sup!.stop('svc0');
+    await expect(httpGet(ports[0], '127.0.0.1', 300)).rejects.toThrow();
+    expect(s[1].pid).toBe(pid);
+    expect(await keep.ask('still there?')).toBe('still there?');
+    expect(await httpGet(ports[2])).toBe('web');
+    expect(s[1].status().connection!.services).toBe(2);
+    keep.close();
+  });
+
+  it('a hot reload of one of them adds and cancels one forward: the others keep master, login and connections', async () => {
+    const { s, ports, raw } = await services(4, (i) => (i === 2 ? echoService() : {}));
+    await Promise.all(s.map((x) => x.start()));
+    const pid = s[0].pid!;
+    const logins = sshd.connections();
+    const keep = await openEcho(ports[2]);
+    const { config } = await resolve({ services: raw.map((r, i) => (i === 1 ? { ...r, remote_port: other.port } : r)) });
+    const { started } = await sup!.replace(config.services.find((d) => d.name === 'svc1')!);
+    await started;
+    expect(await httpGet(ports[1])).toBe('other');
+    expect(sup!.services.get('svc1')!.pid).toBe(pid);
+    expect(sshd.connections()).toBe(logins);
+    expect(await keep.ask('still there?')).toBe('still there?');
+    expect(masters()).toHaveLength(1);
+    expect(sup!.services.get('svc0')!.status().connection!.services).toBe(4);
+    keep.close();
+  });
+
+  it('when the master dies, every service on it restarts together on a new one; new connections are held, not refused', async () => {
+    const { s, ports } = await services(4);
+    await Promise.all(s.map((x) => x.start()));
+    const pid = s[0].pid!;
+    process.kill(pid, 'SIGKILL');
+    // Asked at once: the fronts hold these until the new master's forwards are up.
+    const answers = await Promise.all(ports.map((p) => httpGet(p, '127.0.0.1', 5000)));
+    expect(answers).toEqual(['web', 'web', 'web', 'web']);
+    await waitUntil(() => s.every((x) => x.state === 'ready'), 5000, 'all ready again');
+    const pids = new Set(s.map((x) => x.pid));
+    expect(pids.size).toBe(1);
+    expect(pids.has(pid)).toBe(false);
+    expect(s.map((x) => x.restarts)).toEqual([1, 1, 1, 1]);
+    expect(s[0].status().connection).toMatchObject({ restarts: 1, services: 4 });
+    expect(masters()).toHaveLength(1);
+  });
+
+  it('a target behind the tunnel that refuses fails only its own service, named as such', async () => {
+    const closed = await freePort();
+    const { s, ports } = await services(3, (i) => (i === 0 ? { remote_port: closed } : {}));
+    await Promise.all(s.map((x) => x.start()));
+    const pid = s[1].pid!;
+    await waitUntil(() => /target behind the tunnel refused/.test(s[0].status().health?.message ?? ''), 5000, 'the refusal named');
+    expect(s[0].status().health!.message).toContain(`the target behind the tunnel refused the connection (127.0.0.1:${closed})`);
+    // Its failures restart its own forward, never the master the others ride on.
+    await waitUntil(() => s[0].restarts >= 1, 5000, 'svc0 restarted');
+    expect(s[1].pid).toBe(pid);
+    expect(s[1].restarts + s[2].restarts).toBe(0);
+    expect(await httpGet(ports[1])).toBe('web');
+  });
+
+  it('a refused key is tried once for all the services on the endpoint, and fails each', async () => {
+    const wrong = path.join(dir, 'wrong_key');
+    if (!existsSync(wrong)) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', wrong]);
+    const before = sshd.connections();
+    const { s } = await services(5, () => ({}), { key_file: wrong });
+    const results = await Promise.allSettled(s.map((x) => x.start()));
+    expect(results.every((r) => r.status === 'rejected')).toBe(true);
+    for (const x of s) {
+      expect(x.state).toBe('failed');
+      expect(x.lastError).toMatch(/authentication refused/);
+    }
+    expect(sshd.connections() - before).toBe(1);
+    expect(masters()).toHaveLength(0);
+  });
+
+  it('a master that cannot connect fails a first start at once, for every service, in one attempt', async () => {
+    const before = sshd.connections();
+    const { s } = await services(3, () => ({}), { port: await freePort() });
+    const results = await Promise.allSettled(s.map((x) => x.start()));
+    expect(results.every((r) => r.status === 'rejected')).toBe(true);
+    for (const x of s) expect(x.lastError).toMatch(/connection refused by/);
+    expect(sshd.connections()).toBe(before);
+  });
+});
+
+/** One long-lived connection through a front to the echo server: asks again on the same socket (a cut shows as an error). */
+async function openEcho(port: number): Promise<{ ask(text: string): Promise<string>; close(): void }> {
+  const socket = net.connect({ host: '127.0.0.1', port });
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  let closed: Error | undefined;
+  socket.on('error', (e) => (closed = e));
+  socket.on('close', () => (closed ??= new Error('the connection was closed')));
+  const ask = (text: string) =>
+    new Promise<string>((resolve, reject) => {
+      if (closed) return reject(closed);
+      let data = '';
+      const onData = (chunk: Buffer) => {
+        data += chunk.toString('utf8');
+        if (data.length >= text.length) {
+          socket.off('data', onData);
+          resolve(data);
+        }
+      };
+      socket.on('data', onData);
+      socket.once('close', () => reject(closed));
+      socket.write(text);
+    });
+  expect(await ask('hello')).toBe('hello');
+  return { ask, close: () => socket.destroy() };
+}
