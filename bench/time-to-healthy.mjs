@@ -132,6 +132,9 @@ for (const mode of MODES) {
   const one = stats(rows[`${mode}1`]).median;
   const fifty = stats(rows[`${mode}50`]).median;
   const hundred = stats(rows[`${mode}100`]).median;
+  // Back to back in the same iteration, so a neighbour's burst on this shared machine hits both or neither.
+  const paired = rows[`${mode}50`].map((t, i) => t / rows[`${mode}1`][i]);
+  console.log(`${label(mode)}: 50 ÷ 1 per run (measured back to back): min ${stats(paired).min.toFixed(2)}×, median ${stats(paired).median.toFixed(2)}×, max ${stats(paired).max.toFixed(2)}×`);
   console.log(`${label(mode)}: 1 service ÷ bare ssh ${(one / bare).toFixed(2)}× (goal ≤ 1.15: ${verdict(one / bare <= 1.15)}); 50 ÷ 1 ${(fifty / one).toFixed(2)}×${mode === 'shared' ? ` (goal ≤ 1.5: ${verdict(fifty / one <= 1.5)})` : ''}; 100 ÷ 1 ${(hundred / one).toFixed(2)}×`);
 }
 if (sharing) {
