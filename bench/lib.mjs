@@ -128,6 +128,9 @@ export function establishedTo(port) {
   return out.split('\n').filter((l) => l.trim()).length;
 }
 
+/** `ss -tnp`'s lines for the connections established to 127.0.0.1:`port` (which process holds each). */
+export const establishedToWho = (port) => execFileSync('ss', ['-tnpH', 'state', 'established', `( dport = :${port} )`], { encoding: 'utf8' }).trim();
+
 /** sshd's log lines that say it shed connections (MaxStartups). */
 export const dropLines = (log) => log.split('\n').filter((l) => /MaxStartups|\bdrop(ped)? connection/i.test(l));
 

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, dropLines, establishedTo, httpOk, logins, printTable, resolveRaw, shareKey, sharingSupported, sshBench, stats, untilHttp } from './lib.mjs';
+import { BIN, dropLines, establishedTo, establishedToWho, httpOk, logins, printTable, resolveRaw, shareKey, sharingSupported, sshBench, stats, untilHttp } from './lib.mjs';
 
 const N = Number(process.env.BENCH_RUNS ?? 10);
 const BIG_RUNS = Math.min(N, Number(process.env.BENCH_BIG_RUNS ?? 5));
@@ -35,6 +35,9 @@ async function localport(count, mode) {
   const sup = new Supervisor(hub);
   const log0 = sshd.log().length;
   const conn0 = sshd.connections();
+  // Nothing of an earlier case may still be connected: it would be counted as this case's connection.
+  const leftover = establishedTo(sshd.port);
+  if (leftover) console.log(`(before ${count} ${mode} services started: ${leftover} connections still established to the sshd; ss -tnp says:\n${establishedToWho(sshd.port)})`);
   const t0 = process.hrtime.bigint();
   try {
     const results = await sup.startAll(config.services);
@@ -44,9 +47,11 @@ async function localport(count, mode) {
     for (const s of config.services) if (!(await httpOk(s.localPort))) throw new Error(`${s.name} healthy but no answer`);
     const log = sshd.log().slice(log0);
     const statuses = [...sup.services.values()].map((s) => s.status());
+    const established = establishedTo(sshd.port);
+    if (mode === 'shared' && established !== 1) console.log(`(${count} shared services: ${established} connections established to the sshd; ss -tnp says:\n${establishedToWho(sshd.port)})`);
     return {
       took,
-      established: establishedTo(sshd.port),
+      established,
       connections: sshd.connections() - conn0,
       logins: logins(log),
       drops: dropLines(log).length,
