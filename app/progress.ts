@@ -1,11 +1,13 @@
+import type { ServiceStatus } from '../core/types.js';
 import { useColor, withColorEnv } from './terminal.js';
 
 /**
  * The listr2 progress tree both `run` and `start` draw: on stderr (stdout belongs to the command or the
  * summary), animated on a terminal, plain lines otherwise, none for a machine format. listr2 loads only when a tree is drawn.
  */
-export async function progressList<T>(tasks: T[], tty: boolean, quiet = false) {
+export async function progressList<T extends { title: string; group?: TaskGroup }>(tasks: T[], tty: boolean, quiet = false) {
   const { Listr, ListrLogger, ProcessOutput } = await withColorEnv(useColor(process.stderr), () => import('listr2'));
+  if (tty) tasks = grouped(tasks) as T[];
   const logger = new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr), useIcons: tty });
   return new Listr(tasks as never, {
     concurrent: true,
@@ -20,4 +22,44 @@ export async function progressList<T>(tasks: T[], tty: boolean, quiet = false) {
     rendererOptions: { logger, collapseErrors: false },
     fallbackRendererOptions: { logger },
   } as never);
+}
+
+/** Which shared connection a service rides on, and whether it is up yet: said after its target. */
+export const via = (c: ServiceStatus['connection']) => (!c ? '' : c.pid ? ` via ${c.id} (pid ${c.pid})` : ` — waiting for the shared connection ${c.id}`);
+
+/** Services on one shared connection are drawn under a node for it (on a terminal). */
+export const treeGroup = (technology: string, group: { key: string; label: string } | undefined): TaskGroup | undefined =>
+  group && { key: group.key, title: `shared ${technology} connection ${group.label}` };
+
+/** Services that ride on one shared connection (an ssh master): drawn under one node for it. */
+export interface TaskGroup {
+  key: string;
+  title: string;
+}
+
+/**
+ * On a terminal, the tasks of a group of two or more become subtasks of one node, in the place of the
+ * group's first task; the others stay where they are. Off a terminal the lines stay flat.
+ */
+function grouped<T extends { group?: TaskGroup }>(tasks: T[]): unknown[] {
+  const members = new Map<string, T[]>();
+  for (const t of tasks) if (t.group) members.set(t.group.key, [...(members.get(t.group.key) ?? []), t]);
+  const out: unknown[] = [];
+  const placed = new Set<string>();
+  for (const t of tasks) {
+    const group = t.group;
+    const list = group ? members.get(group.key)! : [];
+    if (!group || list.length < 2) {
+      out.push(t);
+      continue;
+    }
+    if (placed.has(group.key)) continue;
+    placed.add(group.key);
+    out.push({
+      title: `${group.title} (${list.length} services)`,
+      task: (_: unknown, task: { newListr(tasks: unknown[], options?: object): unknown }) =>
+        task.newListr(list, { concurrent: true, exitOnError: false, rendererOptions: { collapseSubtasks: false } }),
+    });
+  }
+  return out;
 }

@@ -8,7 +8,7 @@ import { showListen } from '../core/address.js';
 import type { Redactor } from '../core/redact.js';
 import type { Project } from './project.js';
 import { DEFAULT_OUTPUT, errorView, isHumanOutput, render, startFailure } from './output.js';
-import { progressList } from './progress.js';
+import { progressList, treeGroup, via } from './progress.js';
 import { removeRunState, runStateFile, writeRunState } from '../core/runstate.js';
 import { reapLeftovers, recordChildren, type ChildrenRecorder } from '../core/supervisor/reaper.js';
 import { findExecutable, withParentDeathSignal } from '../core/supervisor/children.js';
@@ -277,7 +277,7 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
       const started = Promise.race([s.start(), timeout, stopped, abandoned]);
       watch(report, 'connect', () => {
         const retrying = s.state === 'restarting' ? ` — attempt ${s.attempts + 1}${s.lastError ? `, last: ${s.lastError.replace(`service ${s.name}: `, '')}` : ''}` : '';
-        return `connecting to ${target()}${retrying}`;
+        return `connecting to ${target()}${via(s.status().connection)}${retrying}`;
       }, started);
       await started;
       if (s.state === 'idle') {
@@ -286,7 +286,7 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
         return;
       }
       if (s.state !== 'ready' || signalled) return;
-      report.done('connect', `connected to ${target()}`);
+      report.done('connect', `connected to ${target()}${via(s.status().connection)}`);
       report.done('listen', `listening on ${where()}`);
       // Healthy, not merely started: the check proves the service answers through the tunnel.
       const healthy = Promise.race([s.whenHealthy(), timeout, stopped, abandoned]);
@@ -317,6 +317,7 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
       // Everything listr2 prints passes through the redactor (targets and errors may hold secrets) and is
       // made printable (they may quote a tunnel's output or a peer's answer).
       title: shown(`${s.name}: ${s.status().target}`),
+      group: treeGroup(s.service.technology, s.connectionGroup()),
       task: async (_: unknown, task: Task) => {
         const where = () => showListen(s.status().listen, s.service.localPort);
         if (!opts.tty) {

@@ -9,7 +9,8 @@ import { printable } from '../core/printable.js';
 import { showListen } from '../core/address.js';
 import { serviceLogFile } from '../core/dirs.js';
 import { stoppedStatus } from './status.js';
-import { progressList } from './progress.js';
+import { progressList, treeGroup, via } from './progress.js';
+import { connectionGroup } from '../core/supervisor/SharedConnection.js';
 
 export interface StartOptions {
   selection: Selection;
@@ -79,11 +80,21 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
     const retrying = s?.state === 'restarting' && s.lastError ? ` — retrying, last: ${s.lastError.replace(/^service \S+: /, '')}` : '';
     const h = s?.health;
     const check = h?.lastCheck && h.state !== 'healthy' ? ` — attempt ${h.consecutiveFailures + 1}, last: ${h.message ?? h.kind}` : h?.state === 'healthy' ? ` ok${h.message ? ` (${h.message})` : ''}` : '';
-    return [`${s?.state === 'ready' ? 'connected to' : 'connecting to'} ${known?.target ?? ''}${retrying}`, `listening on ${where}`, `health: ${h?.type ?? configured(name)?.check ?? ''}${check}`];
+    return [`${s?.state === 'ready' ? 'connected to' : 'connecting to'} ${known?.target ?? ''}${via(s?.connection)}${retrying}`, `listening on ${where}`, `health: ${h?.type ?? configured(name)?.check ?? ''}${check}`];
+  };
+  const groupOf = (name: string) => {
+    const def = config.services.find((d) => d.name === name);
+    if (!def || !hub.technologies.has(def.technology)) return undefined;
+    try {
+      return treeGroup(def.technology, connectionGroup(hub.technologies.get(def.technology), def));
+    } catch {
+      return undefined; // a plugin's bug there is reported by the daemon, against the service
+    }
   };
   const list = await progressList(
     names.map((name) => ({
       title: name,
+      group: groupOf(name),
       task: async (_: unknown, task: { title: string; newListr(tasks: unknown[], options?: object): unknown }) => {
         // The one loop that decides: settled, failed or timed out. The tree (on a terminal) only shows it.
         const decide = async (show: (s: ServiceStatus | undefined) => void) => {

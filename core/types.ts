@@ -284,7 +284,11 @@ export interface SharedConnectionSpec<C = any> {
    * ready by its rule. Its explainExit explains its end to every service on it.
    */
   open(service: ServiceDefinition<C>, ctx: SharedConnectionContext): ForwardSpec | Promise<ForwardSpec>;
-  /** Adds the service's forward on the ready connection; resolves once it listens on `ctx.listen`. */
+  /**
+   * Adds the service's forward on the ready connection; resolves once it listens on `ctx.listen`. A
+   * rejection whose `code` is `ENOENT` or `ECONNREFUSED` says the control socket cannot be reached: core
+   * replaces the connection (every service on it restarts); any other rejection fails this attach only.
+   */
   attach(service: ServiceDefinition<C>, ctx: SharedForwardContext): Promise<void>;
   /** Removes it; the connection and the other forwards stay. */
   detach(service: ServiceDefinition<C>, ctx: SharedForwardContext): Promise<void>;

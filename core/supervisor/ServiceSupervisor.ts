@@ -11,11 +11,12 @@ import { bindFailure, bindProblem, canConnect } from './ports.js';
 import { connectTo, describeEndpoint, internalEndpoint, removeSocket } from './endpoints.js';
 import { emptyTraffic, Front, isOwnAddress, type Connector } from './front.js';
 import { StreamForward } from './StreamForward.js';
-import { ConnectionAborted, ConnectionFailure, SharedConnections, SharedForward, type SharedConnection } from './SharedConnection.js';
+import { ConnectionAborted, ConnectionFailure, connectionGroup, SharedConnections, SharedForward, type SharedConnection } from './SharedConnection.js';
 import type { Forward } from './Forward.js';
 import { ForwardProcess, STOP_GRACE_MS } from './ForwardProcess.js';
 import { HealthMonitor, type HealthVerdict } from './HealthMonitor.js';
 import { START_TIMEOUT_MS, whenReady } from './readiness.js';
+import { explainExit } from './explain.js';
 
 export { START_TIMEOUT_MS, STOP_GRACE_MS };
 
@@ -660,19 +661,10 @@ export class ServiceSupervisor {
   }
 
   #describeExit(info: ExitInfo, spec: ForwardSpec | undefined): Required<ExitExplanation> {
-    let explained: string | ExitExplanation | undefined;
-    try {
-      explained = spec?.explainExit?.(info) ?? this.#currentSpec?.explainExit?.(info);
-    } catch (error) {
-      this.#internalError(`explainExit of technology ${this.#technology.type}`, error);
-    }
-    // A plain string is the original contract: a failure with no class, treated as permanent.
-    if (typeof explained === 'string' && explained) return { message: explained, failure: 'permanent' };
-    if (explained && typeof explained === 'object' && explained.message) return { message: explained.message, failure: explained.failure ?? 'permanent' };
-    const how = info.signal ? `was killed by ${info.signal}` : `exited with code ${info.exitCode}`;
-    const last = info.stderr?.trim().split('\n').filter(Boolean).pop();
-    return { message: `${this.#technology.type} process ${how}${last ? `: ${last}` : ''}`, failure: 'permanent' };
+    const explain = (i: ExitInfo) => spec?.explainExit?.(i) ?? this.#currentSpec?.explainExit?.(i);
+    return explainExit(explain, info, `${this.#technology.type} process`, (error) => this.#internalError(`explainExit of technology ${this.#technology.type}`, error));
   }
+
 
   /** The tunnel went away while ready: restart it under the policy. */
   #crashed(reason: string): void {
@@ -761,28 +753,27 @@ export class ServiceSupervisor {
    * Unix socket (the connection is controlled through one, in the same private directory).
    */
   #sharedConnection(endpoint: Endpoint): SharedConnection | undefined {
-    const shared = this.#technology.shared;
-    const s = this.service;
-    if (!shared || !s.shareConnection || !this.relayed || !('path' in endpoint)) return undefined;
-    let key: string | undefined;
-    let label: string;
-    try {
-      key = shared.key(s);
-      label = shared.describe(s);
-    } catch (error) {
-      this.#internalError(`the shared connection of technology ${this.#technology.type}`, error);
-      return undefined;
-    }
-    if (key === undefined) return undefined;
+    const group = 'path' in endpoint ? this.connectionGroup() : undefined;
+    if (!group) return undefined;
     return sharedConnections(this.hub).get({
       technology: this.#technology.type,
-      key,
-      label,
-      spec: shared,
+      key: group.key,
+      label: group.label,
+      spec: this.#technology.shared!,
       logger: this.#logger,
       redactor: this.hub.redactor,
       internalError: (where, error) => this.#internalError(where, error),
     });
+  }
+
+  /** The shared connection the service rides on (its key and label), or undefined; a plugin's bug there means none. */
+  connectionGroup(): { key: string; label: string } | undefined {
+    try {
+      return connectionGroup(this.#technology, this.service);
+    } catch (error) {
+      this.#internalError(`the shared connection of technology ${this.#technology.type}`, error);
+      return undefined;
+    }
   }
 
   /** Brings the service up on a shared connection: the connection first (started or waited for), then its forward. */
@@ -802,7 +793,9 @@ export class ServiceSupervisor {
     } catch (error) {
       this.#forward = undefined;
       await forward.stop();
-      if (error instanceof ConnectionAborted || signal.aborted) throw new Aborted();
+      if (signal.aborted) throw new Aborted();
+      // The start it waited for was abandoned by everyone else (they stopped): it tries again, as after a reset.
+      if (error instanceof ConnectionAborted) throw new ServiceFailure('START_FAILED', s.name, `service ${s.name}: the shared connection ${connection.id} was stopped while it started`, 'transient');
       if (error instanceof ConnectionFailure) throw new ServiceFailure(error.failure === 'rejected' ? 'AUTH_REJECTED' : 'START_FAILED', s.name, `service ${s.name}: ${error.message}`, error.failure);
       throw error;
     }

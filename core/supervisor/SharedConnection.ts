@@ -1,9 +1,10 @@
 import type { ServiceLog } from '../log.js';
-import type { ConnectionStatus, Endpoint, ExitExplanation, ExitInfo, FailureClass, ForwardSpec, Logger, ServiceDefinition, SharedConnectionSpec } from '../types.js';
+import type { ConnectionStatus, Endpoint, ExitExplanation, ExitInfo, FailureClass, ForwardSpec, Logger, ServiceDefinition, SharedConnectionSpec, Technology } from '../types.js';
 import { controlPath, removeSocket } from './endpoints.js';
 import { Once, type Forward } from './Forward.js';
 import { ForwardProcess } from './ForwardProcess.js';
 import { START_TIMEOUT_MS, whenReady } from './readiness.js';
+import { explainExit } from './explain.js';
 
 /**
  * A failed start of a shared connection is the answer, for this long, to every service that asks for
@@ -59,6 +60,8 @@ export class SharedConnection {
   #readyAt: Date | null = null;
   #starts = 0;
   readonly #lineListeners = new Set<(line: string) => void>();
+  /** Processes stopped on purpose (the last service left): their end is no news. */
+  readonly #ended = new WeakSet<ForwardProcess>();
 
   /** The process's output goes to the log of every service on the connection. */
   readonly #log: LogSink;
@@ -121,16 +124,17 @@ export class SharedConnection {
   async acquire(user: SharedForward, service: ServiceDefinition, signal: AbortSignal): Promise<ForwardProcess> {
     this.#users.add(user);
     if (this.#proc && this.#readyAt && this.#proc.pid) return this.#proc;
-    if (!this.#starting) {
+    // A start that every service left is being abandoned: this one needs a start of its own.
+    if (!this.#starting || this.#startAbort?.signal.aborted) {
       const failed = this.#lastFailure;
       if (failed && Date.now() - failed.at < FAILED_START_REUSE_MS) throw failed.error;
       this.#startAbort = new AbortController();
       const starting = this.#start(service, this.#startAbort.signal);
       this.#starting = starting;
-      void starting.then(
-        () => (this.#starting = undefined),
-        () => (this.#starting = undefined),
-      );
+      const done = () => {
+        if (this.#starting === starting) this.#starting = undefined;
+      };
+      void starting.then(done, done);
     }
     const starting = this.#starting!;
     return new Promise<ForwardProcess>((resolve, reject) => {
@@ -150,15 +154,30 @@ export class SharedConnection {
     });
   }
 
-  /** `user` no longer rides on the connection; the last one to leave stops its process. */
-  release(user: SharedForward): void {
-    if (!this.#users.delete(user) || this.#users.size > 0) return;
+  /**
+   * `user` no longer rides on the connection; the last one to leave stops its process. Resolves once
+   * that process has ended (at once for the others): a stopped service leaves nothing running.
+   */
+  release(user: SharedForward): Promise<void> {
+    if (!this.#users.delete(user) || this.#users.size > 0) return Promise.resolve();
     this.#startAbort?.abort();
     const proc = this.#proc;
-    if (!proc) return;
+    if (!proc) return this.#stopped;
     this.#proc = undefined;
     this.#readyAt = null;
+    this.#ended.add(proc);
     this.opts.logger.info({ connection: this.opts.id }, `connection ${this.opts.id} (${this.opts.label}): no service left on it; stopping it`);
+    this.#stopped = proc.stop();
+    return this.#stopped;
+  }
+
+  /** The process cannot serve (its control socket is gone): it is stopped, and the next acquire starts another. */
+  discard(reason: string): void {
+    const proc = this.#proc;
+    if (!proc) return;
+    this.opts.logger.warn({ connection: this.opts.id }, `connection ${this.opts.id} (${this.opts.label}): ${reason}; replacing it`);
+    this.#proc = undefined;
+    this.#readyAt = null;
     this.#stopped = proc.stop();
   }
 
@@ -193,12 +212,20 @@ export class SharedConnection {
     await proc.start();
     this.#proc = proc;
     proc.onLine((line) => this.#lineListeners.forEach((l) => l(line)));
-    proc.onExit((info) => {
-      removeSocket({ path: control });
+    // Dead the moment its leader exits: the next acquire starts another, once this one has fully ended.
+    proc.onDying(() => {
       if (this.#proc !== proc) return;
       this.#proc = undefined;
       this.#readyAt = null;
-      logger.warn({ connection: this.opts.id, exitCode: info.exitCode, signal: info.signal }, `connection ${this.opts.id} (${this.opts.label}) ended`);
+      this.#stopped = new Promise((resolve) => proc.onExit(() => resolve()));
+    });
+    proc.onExit((info) => {
+      removeSocket({ path: control });
+      if (this.#proc === proc) {
+        this.#proc = undefined;
+        this.#readyAt = null;
+      }
+      if (!this.#ended.has(proc)) logger.warn({ connection: this.opts.id, exitCode: info.exitCode, signal: info.signal }, `connection ${this.opts.id} (${this.opts.label}) ended`);
     });
     const outcome = await whenReady(proc, { rule: spec.ready, endpoint: { path: control }, signal: abort });
     if ('ready' in outcome) {
@@ -223,18 +250,10 @@ export class SharedConnection {
   }
 
   #explain(info: ExitInfo): Required<ExitExplanation> {
-    let explained: string | ExitExplanation | undefined;
-    try {
-      explained = this.#spec?.explainExit?.(info);
-    } catch (error) {
-      this.opts.internalError(`explainExit of technology ${this.opts.technology}`, error);
-    }
-    if (typeof explained === 'string' && explained) return { message: explained, failure: 'permanent' };
-    if (explained && typeof explained === 'object' && explained.message) return { message: explained.message, failure: explained.failure ?? 'permanent' };
-    const how = info.signal ? `was killed by ${info.signal}` : `exited with code ${info.exitCode}`;
-    const last = info.stderr?.trim().split('\n').filter(Boolean).pop();
-    return { message: `the shared ${this.opts.technology} connection ${how}${last ? `: ${last}` : ''}`, failure: 'permanent' };
+    const spec = this.#spec;
+    return explainExit(spec?.explainExit && ((i) => spec.explainExit!(i)), info, `the shared ${this.opts.technology} connection`, (error) => this.opts.internalError(`explainExit of technology ${this.opts.technology}`, error));
   }
+
 
 }
 
@@ -299,7 +318,7 @@ export class SharedForward implements Forward {
       // The connection's process ended: so did this forward (its socket with it). The service starts a
       // new one, which acquires the connection again.
       removeSocket(this.ctx.listen);
-      this.connection.release(this);
+      void this.connection.release(this);
       this.#dying.settle();
       this.#exit.settle(info);
     });
@@ -314,6 +333,10 @@ export class SharedForward implements Forward {
     } catch (error) {
       if (signal.aborted) throw new ConnectionAborted();
       if (error instanceof ConnectionFailure) throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      // The process runs but cannot be reached through its control socket (deleted, or not answering):
+      // no forward can be added to it, now or later. It is replaced; every service on it restarts.
+      if (code === 'ENOENT' || code === 'ECONNREFUSED') this.connection.discard(`its control socket cannot be reached (${code})`);
       throw new ConnectionFailure(`could not add the forward on the shared connection ${this.connection.id}: ${(error as Error).message}`, 'transient');
     } finally {
       clearTimeout(timer);
@@ -342,7 +365,7 @@ export class SharedForward implements Forward {
         }
       }
       removeSocket(this.ctx.listen);
-      this.connection.release(this);
+      await this.connection.release(this);
       this.#dying.settle();
       this.#exit.settle({ exitCode: 0, output: '' });
     })();
@@ -362,7 +385,7 @@ export class SharedConnections {
 
   /** The connection for this technology and key, made on first use (kept: a later start reuses its id). */
   get(opts: Omit<ConnectionOptions, 'id'>): SharedConnection {
-    const k = `${opts.technology}\0${opts.key}`;
+    const k = opts.key;
     let connection = this.#byKey.get(k);
     if (!connection) {
       const n = (this.#counters.get(opts.technology) ?? 0) + 1;
@@ -376,4 +399,16 @@ export class SharedConnections {
   all(): SharedConnection[] {
     return [...this.#byKey.values()];
   }
+}
+
+/**
+ * The shared connection a service would ride on, without starting anything: its technology's key and
+ * label, or undefined when it runs a connection of its own (no sharing technology, `share_connection:
+ * false`, `relay: false`). What a progress tree groups services by before they start.
+ */
+export function connectionGroup(technology: Technology, service: ServiceDefinition): { key: string; label: string } | undefined {
+  const shared = technology.shared;
+  if (!shared || !service.shareConnection || service.relay === false || process.platform === 'win32') return undefined;
+  const key = shared.key(service);
+  return key === undefined ? undefined : { key: `${technology.type}\0${key}`, label: shared.describe(service) };
 }

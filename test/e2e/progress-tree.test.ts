@@ -5,8 +5,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { BIN } from '../helpers/cli.js';
 import { freePort, startHttpServer, type HttpPeer } from '../helpers/net.js';
-import { describeWithPeer } from '../helpers/peers.js';
+import { describeWithPeer, hasSshd } from '../helpers/peers.js';
 import { waitUntil } from '../helpers/procs.js';
+import { startSshd, type SshdPeer } from '../helpers/sshd.js';
 
 // The progress tree as a terminal shows it: `localport run` in a tmux pane (a real pseudo-terminal,
 // 100×24), the pane's final frame captured by tmux itself. Two tcp services to a real HTTP server.
@@ -128,5 +129,65 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'the progres
     expect(normal).toMatch(/broken\n  ✖ connecting to 127\.0\.0\.1:CLOSED_PORT\n    › service broken: connection refused by 127\.0\.0\.1:CLOSED_PORT/);
     expect(frame.replace(/\n/g, '')).toMatch(/Logs: broken: \S+\/logs\/services\/[^/]+\/broken\.log/);
     expect(normal).toMatchSnapshot();
+  }, 40000);
+});
+
+// Services on one ssh endpoint ride on one shared master: the tree draws them under a node for it.
+describeWithPeer('tmux and OpenSSH sshd', TMUX !== undefined && hasSshd, 'the progress tree groups services by their shared connection', () => {
+  let web: HttpPeer;
+  let sshd: SshdPeer;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-tree-ssh-'));
+  const session = `lp-tree-ssh-${process.pid}`;
+  const tmux = (...args: string[]) => execFileSync(TMUX!, ['-L', session, ...args], { encoding: 'utf8' });
+
+  beforeAll(async () => {
+    [web, sshd] = await Promise.all([startHttpServer('tree'), startSshd()]);
+  });
+  afterAll(async () => {
+    try {
+      tmux('kill-server');
+    } catch {
+      /* already gone */
+    }
+    await Promise.all([web?.close(), sshd?.stop()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('draws the ssh services under their connection, each connected via it, and a service of its own apart', async () => {
+    const [a, b, c] = [await freePort(), await freePort(), await freePort()];
+    const conn = `{ host: 127.0.0.1, port: ${sshd.port}, user: ${sshd.user}, key_file: ${sshd.clientKey}, known_hosts_file: ${sshd.knownHosts}, strict_host_key_checking: 'yes', remote_host: 127.0.0.1 }`;
+    writeFileSync(
+      path.join(dir, 'localport.yaml'),
+      ['a', 'b']
+        .map((name, i) => `  - name: ${name}\n    technology: ssh\n    local_port: ${[a, b][i]}\n    remote_port: ${web.port}\n    connection: ${conn}\n`)
+        .join('')
+        .replace(/^/, 'services:\n') + `  - name: c\n    technology: tcp\n    local_port: ${c}\n    remote_port: ${web.port}\n    connection: { host: 127.0.0.1 }\n`,
+    );
+    const command = `cd '${dir}' && LOCALPORT_STATE_DIR='${path.join(dir, 'state')}' TERM=xterm-256color NO_COLOR=1 '${process.execPath}' '${BIN}' run -- sleep 2; sleep 30`;
+    tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '40', command);
+    let frame = '';
+    await waitUntil(
+      () => {
+        frame = tmux('capture-pane', '-p', '-t', session);
+        return /force-kill — /.test(frame) && /✔ stopping/.test(frame);
+      },
+      20000,
+      'the tree, the status table, then the teardown',
+    );
+    const normal = frame
+      .slice(frame.lastIndexOf('✔ shared ssh'))
+      .replaceAll(String(sshd.port), 'SSHD_PORT')
+      .replaceAll(String(web.port), 'WEB_PORT')
+      .replace(/\(pid \d+\)/g, '(pid N)');
+    const target = `${sshd.user}@127.0.0.1:SSHD_PORT → 127.0.0.1:WEB_PORT`;
+    expect(normal).toContain(`✔ shared ssh connection ${sshd.user}@127.0.0.1:SSHD_PORT (2 services)\n`);
+    for (const [name, port] of [['a', a], ['b', b]] as const) {
+      expect(normal).toContain(`  ✔ ${name}: healthy on localhost:${port} (${target})\n    ✔ connected to ${target} via ssh#1 (pid N)\n`);
+    }
+    // Not on the connection: its own node, at the top level.
+    expect(normal).toMatch(new RegExp(`^✔ c: healthy on localhost:${c} `, 'm'));
+    // The table says which connection each rides on, and what that connection is.
+    expect(normal).toMatch(/^a\s+ssh\s+ready.*\sssh#1\s/m);
+    expect(normal).toMatch(new RegExp(`^ssh#1: ${sshd.user}@127\\.0\\.0\\.1:SSHD_PORT — pid \\d+, up \\d+s, 0 restarts, 2 services$`, 'm'));
   }, 40000);
 });

@@ -89,13 +89,13 @@ describe('width', () => {
   it('at 80 columns the least useful columns go first; at 120 more of them stay', async () => {
     const narrow = lines(await status({ COLUMNS: '80' }))[1];
     const wide = lines(await status({ COLUMNS: '120' }))[1];
-    expect(narrow).not.toMatch(/\bPID\b|\bUPTIME\b|\bTECH\b/);
+    expect(narrow).not.toMatch(/\bVIA\b|\bPID\b|\bUPTIME\b|\bTECH\b/);
     expect(wide).toMatch(/\bCONNS\b.*\bIN\/OUT\b/);
   });
 
   it('--wide shows every column uncut; so does a pipe without COLUMNS', async () => {
     for (const out of [await status({ COLUMNS: '80' }, '--wide'), await status({})]) {
-      expect(lines(out)[1]).toMatch(/^SERVICE\s+TECH\s+STATE\s+HEALTH\s+PID\s+LOCAL\s+TARGET\s+UPTIME\s+RESTARTS\s+CONNS\s+IN\/OUT\s+LAST ERROR$/);
+      expect(lines(out)[1]).toMatch(/^SERVICE\s+TECH\s+STATE\s+HEALTH\s+PID\s+VIA\s+LOCAL\s+TARGET\s+UPTIME\s+RESTARTS\s+CONNS\s+IN\/OUT\s+LAST ERROR$/);
       expect(out).toContain('deploy-user@bastion.very-long-hostname.example.com → api-gateway.internal.cluster.local:8443');
     }
   });
