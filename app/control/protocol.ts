@@ -17,6 +17,8 @@ export const requestSchema = z.discriminatedUnion('method', [
   z.strictObject({ id: z.number().int(), method: z.literal('stop'), params: selection.extend({ force: z.boolean().default(false) }) }),
   z.strictObject({ id: z.number().int(), method: z.literal('reload') }),
   z.strictObject({ id: z.number().int(), method: z.literal('shutdown') }),
+  // The connection stays open: after the reply, one event per line (app/events.ts) until either side closes it.
+  z.strictObject({ id: z.number().int(), method: z.literal('subscribe'), params: z.strictObject({ names: z.array(z.string().max(200)).max(1000).default([]) }).default({ names: [] }) }),
 ]);
 
 export type Request = z.output<typeof requestSchema>;
