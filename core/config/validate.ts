@@ -87,6 +87,8 @@ const topSchema = configObject({
   services: z.unknown(),
   plugins: z.array(z.unknown()).optional(),
   extends: z.union([z.string(), z.array(z.string())]).optional(),
+  // The daemon's loopback HTTP server (/metrics, the dashboard): a fixed port, else one the kernel picks.
+  ui: configObject({ port: port().optional() }).optional(),
 });
 
 export interface ValidateContext {
@@ -258,7 +260,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
   });
 
   if (problems.length) throw new ConfigError(problems);
-  return { file, version: top.data.version, services };
+  return { file, version: top.data.version, services, ...(top.data.ui ? { ui: top.data.ui } : {}) };
 }
 
 /** The top-level `plugins` entry of a raw config, if any (TypeScript/JavaScript configs only). */
