@@ -20,15 +20,21 @@ import { portHolder } from '../core/supervisor/ports.js';
 /** A route's handler: the request passed the checks; `query` is its parsed query string. */
 export type Route = (req: http.IncomingMessage, res: http.ServerResponse, query: URLSearchParams) => void | Promise<void>;
 
-/** Headers up to this size; a larger request is refused by Node with 431. */
-const MAX_HEADER_BYTES = 8 * 1024;
-/** A client has this long to send its headers, and its whole request. */
-const HEADERS_TIMEOUT_MS = 5_000;
-const REQUEST_TIMEOUT_MS = 10_000;
-/** Connections at once, per address: a browser opens six, a scraper one. */
-const MAX_CONNECTIONS = 64;
-/** How often Node looks for connections past those timeouts. */
-const CHECK_INTERVAL_MS = 2_000;
+export interface UiLimits {
+  /** Headers up to this size; a larger request is refused by Node with 431. */
+  maxHeaderBytes: number;
+  /** A client has this long to send its headers, and its whole request. */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** Connections at once, per address: a browser opens six, a scraper one. */
+  maxConnections: number;
+  /** How often Node looks for connections past those timeouts. */
+  checkIntervalMs: number;
+  /** An idle keep-alive connection is closed after this long. */
+  keepAliveMs: number;
+}
+
+export const UI_LIMITS: UiLimits = { maxHeaderBytes: 8 * 1024, headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, maxConnections: 64, checkIntervalMs: 2_000, keepAliveMs: 5_000 };
 /** A fixed port that is busy on ::1 but was free on 127.0.0.1 is retried this often with a port the kernel picks. */
 const PICK_ATTEMPTS = 5;
 const SKIPPABLE = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT', 'EINVAL']);
@@ -55,7 +61,14 @@ export class UiServer {
   /** The addresses listened on, as shown: `127.0.0.1:7070`, `[::1]:7070`. */
   listen: string[] = [];
 
-  constructor(private readonly logger: Logger) {}
+  readonly #limits: UiLimits;
+
+  constructor(
+    private readonly logger: Logger,
+    limits: Partial<UiLimits> = {},
+  ) {
+    this.#limits = { ...UI_LIMITS, ...limits };
+  }
 
   get port(): number {
     return this.#port;
@@ -98,11 +111,12 @@ export class UiServer {
   async #bindAll(port: number): Promise<void> {
     this.listen = [];
     for (const host of ['127.0.0.1', '::1']) {
+      const l = this.#limits;
       const server = http.createServer(
-        { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: CHECK_INTERVAL_MS, keepAliveTimeout: 5_000 },
+        { maxHeaderSize: l.maxHeaderBytes, headersTimeout: l.headersTimeoutMs, requestTimeout: l.requestTimeoutMs, connectionsCheckingInterval: l.checkIntervalMs, keepAliveTimeout: l.keepAliveMs },
         (req, res) => void this.#serve(req, res),
       );
-      server.maxConnections = MAX_CONNECTIONS;
+      server.maxConnections = l.maxConnections;
       try {
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
