@@ -20,7 +20,8 @@ const root = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-metrics-'));
 const projects: TestProject[] = [];
 let sshd: SshdPeer;
 let web: HttpPeer;
-const BODY = 'through ssh, counted';
+// Large enough to tell the answers (out) from the requests (in) by their size.
+const BODY = 'through ssh, counted. '.repeat(100);
 
 beforeAll(async () => {
   if (!hasSshd || !hasCurl) return;
@@ -112,7 +113,9 @@ describeWithPeer('OpenSSH sshd and curl', hasSshd && hasCurl, "the daemon's Prom
     const after = await scrape();
     expect(total(after, 'a') - total(before, 'a')).toBe(3);
     // Each request's headers in; each answer's body (and headers) out.
-    expect(bytes(after, 'a', 'received') - bytes(before, 'a', 'received')).toBeGreaterThanOrEqual(3 * 'GET / HTTP/1.1\r\n'.length);
+    const received = bytes(after, 'a', 'received') - bytes(before, 'a', 'received');
+    expect(received).toBeGreaterThanOrEqual(3 * 'GET / HTTP/1.1\r\n'.length);
+    expect(received).toBeLessThan(3 * 500);
     expect(bytes(after, 'a', 'sent') - bytes(before, 'a', 'sent')).toBeGreaterThanOrEqual(3 * BODY.length);
     // A gauge, not a counter: the last connection may still be closing.
     expect(sampleValue(after, 'localport_service_connections_active', { service: 'a' })).toBeLessThanOrEqual(1);
