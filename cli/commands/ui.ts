@@ -9,8 +9,8 @@ export class UiCommand extends BaseCommand {
     details: `
       The daemon serves /metrics (Prometheus) and, soon, a dashboard on 127.0.0.1 and ::1 only, behind a
       token that is new for each daemon. This command makes sure it listens, then opens its URL (with the
-      token) in the browser, or prints it with --no-open. The port is the config's ui.port, else --port,
-      else one the system picks.
+      token) in the browser, or prints it with --no-open. Its port, when it starts: --port, else ui.port
+      from the config, else one the system picks.
     `,
     examples: [
       ['Open the page', '$0 ui'],

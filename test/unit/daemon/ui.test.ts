@@ -16,7 +16,7 @@ afterEach(async () => {
 
 async function serve(limits = {}, port = 0): Promise<UiServer> {
   const s = new UiServer(quiet, limits);
-  s.route('/metrics', (_req, res) => res.end('metrics body\n'));
+  s.route('/metrics', (_req, res) => void res.end('metrics body\n'));
   servers.push(s);
   await s.start(port);
   return s;
