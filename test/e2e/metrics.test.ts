@@ -130,6 +130,11 @@ describeWithPeer('OpenSSH sshd and curl', hasSshd && hasCurl, "the daemon's Prom
     if (ui.listen.includes(`[::1]:${port}`)) expect((await curl(metricsUrl('[::1]'))).status).toBe(200);
   });
 
+  it('prints the URL when no browser can be opened (no display), as --no-open does', async () => {
+    const r = await runCli(['ui'], { cwd: p.dir, env: { ...p.env, DISPLAY: '', WAYLAND_DISPLAY: '' } });
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: expect.stringContaining(`${ui.url}\n`) });
+  });
+
   it('answers 403, with nothing more, without the token, with a wrong one, or with a foreign Host', async () => {
     const refused = {
       'no token': await curl(metricsUrl('127.0.0.1', '')),
