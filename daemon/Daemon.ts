@@ -370,7 +370,7 @@ export class Daemon {
 
   async #startUi(port: number | undefined): Promise<UiServer> {
     const [{ UiServer, placeholderPage }, { createMetrics }] = await Promise.all([import('./ui.js'), import('../app/metrics.js')]);
-    const server = new UiServer(this.logger);
+    const server = new UiServer(this.logger, {}, (t) => this.hub.redactor.text(t) !== t);
     let metrics: ReturnType<typeof createMetrics> | undefined;
     server.route('/', (_req, res) => {
       const body = placeholderPage(server.token);

@@ -52,8 +52,8 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 
 export class UiServer {
   /** 256 random bits; base64url, so it goes in a URL as it is. */
-  readonly token = randomBytes(32).toString('base64url');
-  readonly #tokenDigest = digest(this.token);
+  readonly token: string;
+  readonly #tokenDigest: Buffer;
   readonly #servers: http.Server[] = [];
   readonly #routes = new Map<string, Route>();
   #port = 0;
@@ -63,11 +63,22 @@ export class UiServer {
 
   readonly #limits: UiLimits;
 
+  /**
+   * `mangled`: whether the daemon's redaction would change a string. The token travels in replies that are
+   * redacted; one that happened to contain a config secret (3 characters are enough) would arrive broken.
+   */
   constructor(
     private readonly logger: Logger,
     limits: Partial<UiLimits> = {},
+    mangled: (text: string) => boolean = () => false,
   ) {
     this.#limits = { ...UI_LIMITS, ...limits };
+    let token: string;
+    let tries = 0;
+    do token = randomBytes(32).toString('base64url');
+    while (mangled(token) && ++tries < 1000);
+    this.token = token;
+    this.#tokenDigest = digest(token);
   }
 
   get port(): number {

@@ -100,6 +100,15 @@ describe('UiServer access', () => {
   });
 });
 
+describe('UiServer token', () => {
+  it('is new for each server, and never one that redaction would change (it travels in redacted replies)', () => {
+    const tokens = new Set(Array.from({ length: 20 }, () => new UiServer(quiet).token));
+    expect(tokens.size).toBe(20);
+    // A config secret 'A': about half the tokens would hold it.
+    for (let i = 0; i < 20; i++) expect(new UiServer(quiet, {}, (t) => t.includes('A')).token).not.toContain('A');
+  });
+});
+
 describe('UiServer listening', () => {
   it('listens on 127.0.0.1 and ::1 on one port, and on no other address', async () => {
     const s = await serve();
