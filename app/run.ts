@@ -29,6 +29,8 @@ export interface RunOptions {
   tty: boolean;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
+  /** `--events`: where the event stream goes (NDJSON): a file path, or `-` for stdout. */
+  events?: string;
 }
 
 /** `LOCALPORT_<NAME>_PORT` / `_HOST`: upper case, every non-alphanumeric character turned into `_`. */
@@ -50,10 +52,14 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
   if (selected.length === 0) {
     throw new UsageError(`no enabled services to run${config.file ? ` in ${config.file}` : ''}`, 'Enable a service, or name it: localport run NAME.');
   }
+  // Opened first: a path that cannot be written fails the run before anything starts.
+  const events = opts.events === undefined ? undefined : await openEventStream(opts.events, opts.stdout);
+  if (events) (await import('./events.js')).tapEvents(hub, events.write);
   const supervisor = new Supervisor(hub, { configFile: config.file });
   const sups = selected.map((s) => supervisor.add(s));
-  // LocalPort's own output goes to stderr when a command runs, so the command's stdout stays clean.
-  const out = opts.command.length ? opts.stderr : opts.stdout;
+  // LocalPort's own output goes to stderr when a command runs, so the command's stdout stays clean,
+  // and when the events go to stdout, so that stdout is NDJSON (and the command's output).
+  const out = opts.command.length || events?.stdout ? opts.stderr : opts.stdout;
 
   const stateFile = config.file ? runStateFile(config.file) : undefined;
 
@@ -142,6 +148,8 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
       opts.stderr.write(`${hub.redactor.text(`${failures.length} of ${sups.length} service${sups.length === 1 ? '' : 's'} could not start (${failed.join(', ')}); ${opts.command.length ? 'the command was not run' : 'stopping'}. Logs: ${where}`)}\n`);
       return 1;
     }
+    // Every selected service is healthy (a lazy one: listening): said before the command starts.
+    if (events) events.write((await import('./events.js')).toEvent({ kind: 'ready', services: sups.map((s) => s.name) }, hub.redactor));
     out.write(`${render(hub, opts.output, { kind: 'status', services: supervisor.status() }, opts.color, { width: opts.width })}\n`);
 
     // From here on, state and health changes are news: print them as they happen.
@@ -173,8 +181,55 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
     if (stateFile) removeRunState(stateFile);
     recorder?.stop();
     cleanup();
+    events?.close();
     logger.flush();
   }
+}
+
+/**
+ * `--events` output: each event one JSON line, written synchronously, so that the `ready` line is out
+ * before the command starts and nothing is lost when `run` ends. A file is created 0600 (events may
+ * name hosts and quote errors) and truncated; `-` is stdout. A write that fails (a full disk, a
+ * closed pipe) ends the stream, not the run: the services matter more than their log.
+ */
+async function openEventStream(where: string, stdout: NodeJS.WritableStream): Promise<{ stdout: boolean; write(event: object): void; close(): void }> {
+  if (where === '-') {
+    let open = true;
+    return {
+      stdout: true,
+      write: (event) => {
+        if (open) stdout.write(`${JSON.stringify(event)}\n`);
+      },
+      close: () => (open = false),
+    };
+  }
+  const { closeSync, fchmodSync, fstatSync, openSync, writeSync } = await import('node:fs');
+  let fd: number | undefined;
+  try {
+    fd = openSync(where, 'w', 0o600);
+    // An existing regular file keeps its old mode through open(): make it private too. A FIFO or a
+    // device (/dev/stderr) is left as it is.
+    if (fstatSync(fd).isFile()) fchmodSync(fd, 0o600);
+  } catch (error) {
+    if (fd !== undefined) closeSync(fd);
+    throw new UsageError(`--events: cannot write ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 'Give a file in a directory you can write to, or - for stdout.');
+  }
+  return {
+    stdout: false,
+    write: (event) => {
+      if (fd === undefined) return;
+      try {
+        writeSync(fd, `${JSON.stringify(event)}\n`);
+      } catch {
+        closeSync(fd);
+        fd = undefined;
+      }
+    },
+    close: () => {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+    },
+  };
 }
 
 /**

@@ -11,6 +11,7 @@ export const VALUE_NAMES: Readonly<Record<string, string>> = {
   '--log-level': 'LEVEL',
   '--tag': 'TAG',
   '--timeout': 'SECONDS',
+  '--events': 'FILE',
   '--interval': 'SECONDS',
   '--lines': 'N',
   '--grep': 'REGEX',

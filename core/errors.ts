@@ -59,6 +59,7 @@ export const ERROR_CODES = {
   RELOAD_FAILED: { exit: 2, meaning: '`daemon reload`: the new config is invalid; the daemon keeps running the previous one' },
   BAD_REQUEST: { exit: 1, meaning: 'control socket: a request that is not JSON or not a known method (seen only by other clients)' },
   MESSAGE_TOO_LARGE: { exit: 1, meaning: 'control socket: a request longer than 1 MiB (seen only by other clients)' },
+  TOO_MANY_SUBSCRIBERS: { exit: 1, meaning: 'control socket: 64 event subscribers (`localport events`) are connected already' },
   INTERNAL: { exit: 1, meaning: "a bug in the daemon, or an error code this CLI does not know (a daemon of another version)" },
 } as const satisfies Record<string, { exit: ExitCode; meaning: string }>;
 

@@ -28,6 +28,8 @@ export interface RestartInfo {
 
 export interface HealthChange {
   service: ServiceDefinition;
+  /** The health before this change: `unknown` until the first verdict after a (re)start. */
+  from: 'unknown' | 'healthy' | 'unhealthy';
   healthy: boolean;
   result: HealthResult;
 }

@@ -222,6 +222,13 @@ export interface Technology<C = any> {
    */
   freeFormKeys?: readonly string[];
   /**
+   * Keys of `connection` (camelCase) that hold file paths (ssh's `keyFile`). Core resolves them when the
+   * config is loaded, before the technology sees the service: `~` is the user's home, and a relative path
+   * is relative to the directory of the file that holds the value (the config, or the preset that set
+   * it), not to the working directory.
+   */
+  pathKeys?: readonly string[];
+  /**
    * The bind address the user configured for the service, if any (ssh's `bind_address`, kubectl's
    * `address`). Unset: LocalPort's front listens on 127.0.0.1 and ::1; with `relay: false`, 127.0.0.1.
    */

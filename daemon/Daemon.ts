@@ -10,7 +10,8 @@ import { Shutdown, type ShutdownOutcome } from '../core/supervisor/shutdown.js';
 import { reloadConfig } from '../app/project.js';
 import { stoppedStatus } from '../app/status.js';
 import { errorView } from '../app/output.js';
-import { ControlServer } from './server.js';
+import { ControlServer, type Subscriber } from './server.js';
+import { tapEvents, toEvent, type EventSource, type LocalPortEvent } from '../app/events.js';
 import type { Request, UiInfo } from '../app/control/protocol.js';
 import type { UiServer } from './ui.js';
 import { daemonPaths } from '../app/control/sockets.js';
@@ -48,6 +49,9 @@ export interface ReloadResult {
   changed: string[];
   unchanged: string[];
 }
+
+/** Event subscribers (`localport events`) at once; each holds a connection and up to SUBSCRIBER_BUFFER_BYTES. */
+export const MAX_SUBSCRIBERS = 64;
 
 /** How often the daemon checks that its socket and state files are still there. */
 const FINDABLE_CHECK_MS = 2000;
@@ -100,6 +104,8 @@ export class Daemon {
     this.supervisor = new Supervisor(hub, { configFile: config.file });
     this.paths = daemonPaths(config.file!);
     this.#socket = this.paths.socket;
+    // Before anything can fire: every subscriber hears the same events, in the order core fires them.
+    tapEvents(hub, (event) => this.#publish(event));
     this.#shutdown = new Shutdown(hub, this.supervisor, {
       logger,
       actions: {
@@ -111,6 +117,30 @@ export class Daemon {
 
   get socket(): string {
     return this.#socket;
+  }
+
+  readonly #subscribers = new Set<Subscriber>();
+
+  #publish(event: LocalPortEvent): void {
+    for (const s of this.#subscribers) s.send(event);
+  }
+
+  #event(source: EventSource): void {
+    if (this.#subscribers.size) this.#publish(toEvent(source, this.hub.redactor));
+  }
+
+  /**
+   * A `subscribe` request (daemon/server.ts): the names must be services of the config (as for
+   * `status`), the daemon must not be stopping, and at most MAX_SUBSCRIBERS are served at once.
+   */
+  #subscribe(subscriber: Subscriber): void {
+    if (this.#shutdown.requested) throw new LocalPortError('DAEMON_STOPPING', 'the daemon is shutting down');
+    if (subscriber.names.length) selectServices(this.config, { names: [...subscriber.names] });
+    if (this.#subscribers.size >= MAX_SUBSCRIBERS) {
+      throw new LocalPortError('TOO_MANY_SUBSCRIBERS', `${MAX_SUBSCRIBERS} event subscribers are connected to this daemon already`, { hint: 'Stop a `localport events` you no longer need.' });
+    }
+    this.#subscribers.add(subscriber);
+    void subscriber.closed.then(() => this.#subscribers.delete(subscriber));
   }
 
   /** Reaps what a SIGKILLed predecessor left, opens the socket, watches the config. */
@@ -156,7 +186,7 @@ export class Daemon {
     const socket = chooseSocket(this.paths.sockets, ({ problem }) =>
       this.logger.error({ hint: problem.hint }, `refusing the control socket directory: ${problem.message}. ${problem.hint}`),
     );
-    const server = new ControlServer(socket, (r) => this.#track(this.handle(r)), this.logger, (v) => this.hub.redactor.data(v));
+    const server = new ControlServer(socket, (r) => this.#track(this.handle(r)), this.logger, (v) => this.hub.redactor.data(v), (s) => this.#subscribe(s));
     await server.listen();
     const old = this.#server;
     this.#server = server;
@@ -340,6 +370,9 @@ export class Daemon {
       case 'shutdown':
         setImmediate(() => void this.shutdown('request'));
         return { pid: process.pid };
+      case 'subscribe':
+        // The server keeps the connection open and registers it (#subscribe); it never comes here.
+        throw new LocalPortError('INTERNAL', 'subscribe is handled by the control server');
       case 'ui':
         return this.ui(req.params.port);
     }
@@ -492,6 +525,7 @@ export class Daemon {
       const message = (error as Error).message;
       this.reloadError = message;
       this.logger.error({ trigger }, `config reload failed; the running services stay as they are: ${message}`);
+      this.#event({ kind: 'reload', result: { ok: false, error: message, added: [], removed: [], changed: [] } });
       return { ok: false, error: message, added: [], removed: [], changed: [], unchanged: [] };
     }
     if (seq < this.#reloadsDone) return superseded();
@@ -510,6 +544,8 @@ export class Daemon {
     this.reloadError = null;
     this.lastReload = new Date().toISOString();
     this.logger.info({ trigger, ...result }, `config reloaded (${trigger}): +${result.added.length} -${result.removed.length} ~${result.changed.length}`);
+    // Before the services it starts and stops say so: the reload is the cause of their events.
+    this.#event({ kind: 'reload', result });
     this.#reloadUi();
 
     // Queued synchronously, right after the check above: operations on one service run in the order
@@ -571,7 +607,11 @@ export class Daemon {
     const o = await outcome;
     try {
       await this.#stopNewWork().catch(() => {});
+      // The stream ends after the last phase's event; subscribers of a socket re-created since are ended here too.
+      for (const s of this.#subscribers) s.end();
       await this.#server?.close().catch(() => {});
+      await Promise.race([Promise.all([...this.#subscribers].map((s) => s.closed)), new Promise((r) => setTimeout(r, 1000).unref())]);
+      for (const s of this.#subscribers) s.destroy();
       this.#recorder?.stop();
       this.#removeFiles();
       // The lock goes last, once nothing of this daemon is left that a successor could trip over.

@@ -5,6 +5,8 @@ import { LocalPortError } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
 import { ping } from '../app/control/client.js';
 import { MAX_MESSAGE_BYTES, requestSchema, type Request, type Response } from '../app/control/protocol.js';
+import { EVENT_SCHEMA_VERSION, toEvent, wanted, type LocalPortEvent } from '../app/events.js';
+import { Redactor } from '../core/redact.js';
 
 let bindCount = 0;
 
@@ -12,6 +14,68 @@ let bindCount = 0;
 const MAX_IN_FLIGHT = 4;
 
 export type Handler = (request: Request) => Promise<unknown>;
+
+/**
+ * Bytes of events a subscriber's socket may hold unsent (Node's buffer on top of the kernel's). Past
+ * it, events are left out for that subscriber and counted; once its socket drains it gets a `dropped`
+ * event with the count, then the stream goes on. The daemon's memory per subscriber stays bounded,
+ * and a stuck reader never slows the daemon or the other readers.
+ */
+export const SUBSCRIBER_BUFFER_BYTES = 256 * 1024;
+
+/** How long closing the socket waits for subscribers to take their last events before it cuts them off. */
+const CLOSE_GRACE_MS = 1000;
+
+/** One `subscribe` connection: the events it asked for, one JSON line each, never more than the buffer bound. */
+export class Subscriber {
+  #dropped = 0;
+  readonly closed: Promise<void>;
+  static readonly #plain = new Redactor();
+
+  constructor(
+    private readonly socket: net.Socket,
+    readonly names: readonly string[],
+  ) {
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    socket.on('drain', () => this.#flushDropped());
+  }
+
+  /** Queues `event` if this subscriber wants it and has room; otherwise counts it as dropped. Never blocks. */
+  send(event: LocalPortEvent): void {
+    if (!wanted(event, this.names) || !this.socket.writable) return;
+    if (this.socket.writableLength > SUBSCRIBER_BUFFER_BYTES) {
+      this.#dropped += 1;
+      return;
+    }
+    this.#flushDropped();
+    this.socket.write(`${JSON.stringify(event)}\n`);
+  }
+
+  #flushDropped(): void {
+    if (this.#dropped === 0 || !this.socket.writable) return;
+    const count = this.#dropped;
+    this.#dropped = 0;
+    this.socket.write(`${JSON.stringify(toEvent({ kind: 'dropped', count }, Subscriber.#plain))}\n`);
+  }
+
+  /** Bytes of events queued and not yet taken by the reader. */
+  get buffered(): number {
+    return this.socket.writableLength;
+  }
+
+  /** Ends the stream once what is queued is written (the daemon stops). */
+  end(): void {
+    this.socket.end();
+  }
+
+  /** Cuts the connection at once, queued events and all (a subscriber that would not take them). */
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Where `subscribe` requests go: it registers the subscriber or throws (a LocalPortError) to refuse it. */
+export type SubscribeHandler = (subscriber: Subscriber) => void;
 
 /**
  * The daemon's control socket: newline-delimited JSON, every request validated with zod. A malformed
@@ -28,6 +92,8 @@ export class ControlServer {
     private readonly logger: Logger,
     /** Applied to every reply, errors included: the daemon's secrets never leave through the socket. */
     private readonly redact: <T>(value: T) => T = (v) => v,
+    /** `subscribe` requests; without it they are refused. */
+    private readonly subscribe?: SubscribeHandler,
   ) {
     this.#server = net.createServer((socket) => this.#serve(socket));
   }
@@ -80,10 +146,22 @@ export class ControlServer {
     }
   }
 
-  /** Stops accepting connections; open ones are closed once their reply is written. */
+  /**
+   * Stops accepting connections; open ones are closed once their reply (a subscriber: its last events)
+   * is written. One that does not take it within CLOSE_GRACE_MS is cut off: a stuck reader cannot
+   * hold the daemon's exit.
+   */
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    for (const s of this.#sockets) s.end();
+    this.#server.close();
+    const open = [...this.#sockets];
+    for (const s of open) s.end();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(open.map((s) => (s.closed ? undefined : new Promise((resolve) => s.once('close', resolve))))),
+      new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS))),
+    ]);
+    clearTimeout(timer);
+    for (const s of open) s.destroy();
     // Only our own socket file: another daemon's at the same path is not ours to remove.
     if (this.ownsPath()) rmSync(this.socketPath, { force: true });
   }
@@ -108,6 +186,8 @@ export class ControlServer {
     let partial = '';
     let inFlight = 0;
     let done = false;
+    /** A subscriber's connection: nothing more it sends is read as a request. */
+    let streaming = false;
     const finish = () => {
       done = true;
       queue.length = next = 0;
@@ -127,11 +207,13 @@ export class ControlServer {
     };
     const pump = () => {
       if (done || !socket.writable) return finish();
+      // A subscriber's socket is read to its end, whatever its write buffer holds (Subscriber bounds that).
+      if (streaming) return void socket.resume();
       // socket.write returned false: wait for 'drain' before producing more replies.
       while (inFlight < MAX_IN_FLIGHT && next < queue.length && !socket.writableNeedDrain) {
         const line = queue[next++];
         inFlight++;
-        this.#dispatch(line, reply)
+        this.#dispatch(line, reply, startStream)
           .catch((error: unknown) => this.logger.error({ err: (error as Error)?.stack ?? String(error) }, 'control request failed'))
           .finally(() => {
             inFlight--;
@@ -142,9 +224,26 @@ export class ControlServer {
       if (queue.length === 0 && !socket.writableNeedDrain) socket.resume();
       else socket.pause();
     };
-    socket.on('drain', pump);
+    socket.on('drain', () => !streaming && pump());
+    const startStream = (id: number, names: string[]): Response | undefined => {
+      if (!this.subscribe) return { id, ok: false, error: { code: 'BAD_REQUEST', message: 'this daemon does not stream events' } };
+      const subscriber = new Subscriber(socket, names);
+      try {
+        this.subscribe(subscriber);
+      } catch (error) {
+        const e = error as LocalPortError;
+        return { id, ok: false, error: { code: e.code ?? 'INTERNAL', message: e.message ?? String(error), hint: e.hint, exitCode: e.exitCode } };
+      }
+      // The reply first (same tick as the registration: no event can come between), then events only.
+      reply({ id, ok: true, result: { subscribed: names, v: EVENT_SCHEMA_VERSION } });
+      streaming = true;
+      queue.length = next = 0;
+      partial = '';
+      return undefined;
+    };
     socket.on('data', (chunk: string) => {
-      if (done) return;
+      // A subscriber's further input is read (so that its close is seen) and ignored.
+      if (done || streaming) return;
       let from = 0;
       let nl: number;
       while ((nl = chunk.indexOf('\n', from)) >= 0) {
@@ -161,7 +260,7 @@ export class ControlServer {
     });
   }
 
-  async #dispatch(line: string, reply: (r: Response) => void): Promise<void> {
+  async #dispatch(line: string, reply: (r: Response) => void, startStream: (id: number, names: string[]) => Response | undefined): Promise<void> {
     let json: unknown;
     try {
       json = JSON.parse(line);
@@ -174,6 +273,11 @@ export class ControlServer {
     if (!parsed.success) {
       const why = parsed.error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.message}`).join('; ');
       reply({ id, ok: false, error: { code: 'BAD_REQUEST', message: `invalid request: ${why}` } });
+      return;
+    }
+    if (parsed.data.method === 'subscribe') {
+      const refused = startStream(parsed.data.id, parsed.data.params.names);
+      if (refused) reply(refused);
       return;
     }
     try {

@@ -62,3 +62,74 @@ export async function ping(socketPath: string, timeoutMs = 2000): Promise<{ pid:
     return undefined;
   }
 }
+
+/** How a subscription ended: the daemon closed the stream (it stopped, or died), or the caller aborted. */
+export type StreamEnd = 'closed' | 'aborted';
+
+/**
+ * Subscribes to the daemon's event stream: `onEvent` gets each event (one JSON line each, parsed) until
+ * the daemon closes the stream (resolves 'closed') or `signal` aborts (resolves 'aborted'). Rejects,
+ * as `request` does, when the daemon cannot be reached or refuses the subscription (an unknown
+ * service, too many subscribers). A line that is not JSON is skipped: one bad line does not end a stream.
+ */
+export function subscribe(socketPath: string, names: string[], onEvent: (event: unknown) => void, signal?: AbortSignal, timeoutMs = 10_000): Promise<StreamEnd> {
+  return new Promise((resolve, reject) => {
+    const problem = socketProblem(socketPath);
+    if (problem === ABSENT) return reject(new LocalPortError('DAEMON_UNREACHABLE', `cannot reach the daemon at ${socketPath}: ENOENT`));
+    if (problem) return reject(new LocalPortError('DAEMON_SOCKET_UNSAFE', `refusing to talk to the control socket ${socketPath}: ${problem.message}`, { hint: problem.hint }));
+    const id = nextId++;
+    const socket = net.connect(socketPath);
+    let subscribed = false;
+    let buffer = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new LocalPortError('DAEMON_TIMEOUT', `the daemon did not answer 'subscribe' within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    const abort = () => {
+      socket.destroy();
+      clearTimeout(timer);
+      resolve('aborted');
+    };
+    if (signal?.aborted) return abort();
+    signal?.addEventListener('abort', abort, { once: true });
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(`${JSON.stringify({ id, method: 'subscribe', params: { names } })}\n`));
+    const line = (text: string) => {
+      let msg: unknown;
+      try {
+        msg = JSON.parse(text);
+      } catch {
+        if (!subscribed) reject(new LocalPortError('DAEMON_BAD_REPLY', `the daemon at ${socketPath} answered 'subscribe' with something that is not JSON`));
+        return;
+      }
+      if (subscribed) return onEvent(msg);
+      clearTimeout(timer);
+      const res = msg as Response;
+      if (res.ok) subscribed = true;
+      else {
+        socket.destroy();
+        reject(new LocalPortError(isErrorCode(res.error.code) ? res.error.code : 'INTERNAL', res.error.message, { hint: res.error.hint }));
+      }
+    };
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      let nl: number;
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const text = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        if (text.trim()) line(text);
+      }
+    });
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      if (subscribed) return;
+      clearTimeout(timer);
+      reject(new LocalPortError('DAEMON_UNREACHABLE', `cannot reach the daemon at ${socketPath}: ${e.code ?? e.message}`));
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', abort);
+      if (subscribed) resolve('closed');
+      else reject(new LocalPortError('DAEMON_UNREACHABLE', `the daemon at ${socketPath} closed the connection before answering 'subscribe'`));
+    });
+  });
+}

@@ -17,6 +17,8 @@ export const requestSchema = z.discriminatedUnion('method', [
   z.strictObject({ id: z.number().int(), method: z.literal('stop'), params: selection.extend({ force: z.boolean().default(false) }) }),
   z.strictObject({ id: z.number().int(), method: z.literal('reload') }),
   z.strictObject({ id: z.number().int(), method: z.literal('shutdown') }),
+  // The connection stays open: after the reply, one event per line (app/events.ts) until either side closes it.
+  z.strictObject({ id: z.number().int(), method: z.literal('subscribe'), params: z.strictObject({ names: z.array(z.string().max(200)).max(1000).default([]) }).default({ names: [] }) }),
   // The daemon's loopback HTTP server: started if it is not running (on `port`, else the config's, else
   // one the kernel picks); the reply says where, with the token (daemon/ui.ts).
   z.strictObject({ id: z.number().int(), method: z.literal('ui'), params: z.strictObject({ port: z.number().int().min(1).max(65535).optional() }).default({}) }),

@@ -41,6 +41,7 @@ const OPERANDS: Record<string, 'services' | 'service' | 'commands' | 'shells'> =
   stop: 'services',
   status: 'services',
   logs: 'service',
+  events: 'services',
   help: 'commands',
   completion: 'shells',
 };

@@ -17,12 +17,18 @@ export class RunCommand extends BaseCommand {
 
       If a service cannot start, LocalPort says which and why, stops the others and exits 1 without running
       the command. While a command runs, LocalPort's own output goes to stderr.
+
+      With \`--events FILE\` (or \`-\` for stdout), every state and health change, scheduled restart and
+      shutdown phase is written as one JSON line (the schema of \`localport events\`), and a \`ready\` event
+      once every service is healthy, before the command starts. With \`--events -\`, LocalPort's own output
+      goes to stderr.
     `,
     examples: [
       ['Run a script against every enabled service', '$0 run -- npm run integration'],
       ['Forward one service and query it', '$0 run db -- psql -h 127.0.0.1 -p 5432'],
       ['Forward the services tagged "database" until Ctrl-C', '$0 run -t database'],
       ['Give slow tunnels three minutes', '$0 run --timeout 3m -- make e2e'],
+      ['Events as NDJSON on stdout, a `ready` line before the command', '$0 run --events - -- ./e2e.sh'],
     ],
   });
 
@@ -31,6 +37,7 @@ export class RunCommand extends BaseCommand {
   all = Option.Boolean('-a,--all', false, { description: 'Select every enabled service (the default when nothing is named)' });
   timeout = Option.String('--timeout', { description: 'Seconds to wait for every service to be ready (default 60)' });
   wide = Option.Boolean('--wide', false, { description: 'The status table with every column, uncut (default: it fits the terminal)' });
+  events = Option.String('--events', { description: 'Write the event stream (NDJSON, as `localport events -o json`, plus a `ready` event before the command) to this file (created 0600), or - for stdout' });
 
   async run(): Promise<number> {
     const timeout = this.seconds(this.timeout, '--timeout', 60);
@@ -46,6 +53,7 @@ export class RunCommand extends BaseCommand {
       tty: this.progressTty,
       stdout: this.context.stdout,
       stderr: this.context.stderr,
+      events: this.events,
     });
   }
 }

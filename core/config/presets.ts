@@ -242,21 +242,32 @@ function servicesByName(services: unknown): Map<string, Record<string, unknown>>
 export interface Layer {
   source: string;
   config: Record<string, unknown>;
+  /** The file this layer was written in: a relative path value in it is resolved from its directory. */
+  file?: string;
 }
+
+/** Per service, per path key of its `connection`: the directory of the layer that set the value last. */
+export type PathDirs = Map<string, Map<string, string>>;
 
 /**
  * One rule per key: services merge by name (a later layer's fields win; `enabled: false` switches an
  * inherited service off), plugins concatenate (the hub de-duplicates by name), defaults merge deeply,
  * scalars replace. Returns the merged config and where each service came from.
  */
-export function mergeLayers(layers: Layer[], freeForm: ReadonlySet<string> = new Set()): { config: Record<string, unknown>; sources: Map<string, string> } {
+export function mergeLayers(
+  layers: Layer[],
+  freeForm: ReadonlySet<string> = new Set(),
+  pathKeys: ReadonlySet<string> = new Set(),
+): { config: Record<string, unknown>; sources: Map<string, string>; pathDirs: PathDirs } {
   const sources = new Map<string, string>();
+  const pathDirs: PathDirs = new Map();
   const services = new Map<string, Record<string, unknown>>();
   let defaults: unknown = {};
   let version: unknown;
   let ui: unknown;
   const plugins: unknown[] = [];
-  for (const { source, config } of layers) {
+  for (const layer of layers) {
+    const { source, config } = layer;
     const c = camelize({ ...config, plugins: undefined }, freeForm) as Record<string, unknown>;
     if (c.version !== undefined) version = c.version;
     if (c.ui !== undefined) ui = deepMerge(ui ?? {}, c.ui);
@@ -265,6 +276,16 @@ export function mergeLayers(layers: Layer[], freeForm: ReadonlySet<string> = new
       const prev = services.get(name);
       services.set(name, prev ? (deepMerge(prev, s) as Record<string, unknown>) : s);
       sources.set(name, prev ? `${sources.get(name)} + ${source}` : source);
+      // A path is relative to the file it is written in: a preset's own files travel with the preset.
+      const connection = s.connection;
+      if (layer.file !== undefined && plain(connection)) {
+        for (const key of Object.keys(connection)) {
+          if (!pathKeys.has(key)) continue;
+          const dirs = pathDirs.get(name) ?? new Map<string, string>();
+          dirs.set(key, path.dirname(layer.file));
+          pathDirs.set(name, dirs);
+        }
+      }
     }
     if (Array.isArray(config.plugins)) plugins.push(...config.plugins);
   }
@@ -272,7 +293,7 @@ export function mergeLayers(layers: Layer[], freeForm: ReadonlySet<string> = new
   if (version !== undefined) config.version = version;
   if (ui !== undefined) config.ui = ui;
   if (plugins.length) config.plugins = plugins;
-  return { config, sources };
+  return { config, sources, pathDirs };
 }
 
 /**
@@ -326,7 +347,7 @@ export async function collectExtends(raw: Record<string, unknown>, file: string,
     const { extends: _e, name: _n, ...rest } = config;
     // A preset's named plugins are found from the preset's own location.
     if (Array.isArray(rest.plugins)) rest.plugins = await resolvePluginEntries(rest.plugins, from, cwd);
-    layers.push({ source, config: rest });
+    layers.push({ source, config: rest, file: from });
   };
   await visit(raw, file, 'local', [file]);
   return { layers, files, plugins: layers.flatMap((l) => (Array.isArray(l.config.plugins) ? l.config.plugins : [])) };

@@ -5,7 +5,8 @@ import { checkBindAddresses } from './bind.js';
 import { runConfigCode } from './code.js';
 import { substituteEnv } from './env.js';
 import { freeFormKeys } from './keys.js';
-import { collectExtends, mergeLayers, resolvePluginEntries } from './presets.js';
+import { pathKeys } from './paths.js';
+import { collectExtends, mergeLayers, resolvePluginEntries, type PathDirs } from './presets.js';
 import { rawPlugins, validateConfig } from './validate.js';
 
 export interface ResolveOptions {
@@ -68,6 +69,7 @@ export async function resolveConfig(raw: unknown, opts: ResolveOptions): Promise
   const ext = raw && typeof raw === 'object' ? await collectExtends(raw as Record<string, unknown>, file, cwd) : undefined;
   let substituted: unknown;
   let sources: Map<string, string> | undefined;
+  let pathDirs: PathDirs | undefined;
   // Lenient: a variable missing inside a service makes that service unresolved, not the config invalid.
   const missing = new Map<string | number, UnresolvedService['problems']>();
   const templates: { path: readonly (string | number)[]; text: string }[] = [];
@@ -76,8 +78,9 @@ export async function resolveConfig(raw: unknown, opts: ResolveOptions): Promise
   if (ext) {
     // The plugins come first here: the merge asks them which keys hold user data (kept as written).
     await apply(ext.plugins);
-    const merged = mergeLayers(ext.layers, freeFormKeys(hub));
+    const merged = mergeLayers(ext.layers, freeFormKeys(hub), pathKeys(hub));
     sources = merged.sources;
+    pathDirs = merged.pathDirs;
     substituted = substituteEnv(merged.config, env, hub.redactor, file, { ...lenient, template });
   } else {
     substituted = substituteEnv(raw, env, hub.redactor, file, { ...lenient, template });
@@ -86,7 +89,7 @@ export async function resolveConfig(raw: unknown, opts: ResolveOptions): Promise
   }
 
   const unresolved = unresolvedServices(substituted, missing);
-  const validated = validateConfig(substituted, { file, technologies: hub.technologies, healthChecks: hub.healthChecks, sources, tolerate: new Set(unresolved.map((u) => u.name)) });
+  const validated = validateConfig(substituted, { file, technologies: hub.technologies, healthChecks: hub.healthChecks, sources, pathDirs, tolerate: new Set(unresolved.map((u) => u.name)) });
   if (unresolved.length) validated.unresolved = unresolved;
   validated.templates = serviceTemplates(substituted, templates);
   await checkBindAddresses(validated, substituted, hub.technologies);

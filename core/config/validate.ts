@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { Registry } from '../registry.js';
@@ -6,6 +7,8 @@ import { clip, describePath } from './keys.js';
 import { bool, configObject, count, MAX_NAME_LENGTH, nonEmpty, numeric, port, seconds } from './schema.js';
 import { MIN_CHECK_INTERVAL } from './limits.js';
 import { bindsOverlap, listenHosts } from '../address.js';
+import { resolvePathValue } from './paths.js';
+import type { PathDirs } from './presets.js';
 
 /**
  * Tuned by bench/recovery.mjs: the first restart comes fast (a killed tunnel is back in ~0.2 s), ×1.5
@@ -102,6 +105,11 @@ export interface ValidateContext {
    * (a `${PORT}` is no port yet); one that does not validate is left out of `services`.
    */
   tolerate?: ReadonlySet<string>;
+  /**
+   * Where a preset set a path key (see mergeLayers): that value is relative to the preset's directory.
+   * Any other relative path value is relative to the directory of `file`.
+   */
+  pathDirs?: PathDirs;
 }
 
 /** Problems from a zod result, with paths rewritten as the user spelled them. */
@@ -171,7 +179,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
     } else {
       const tech = ctx.technologies.get(s.technology);
       const c = tech.connectionSchema.safeParse(s.connection);
-      if (c.success) connection = c.data as Record<string, unknown>;
+      if (c.success) connection = resolvePaths(c.data as Record<string, unknown>, tech.pathKeys, (key) => ctx.pathDirs?.get(s.name)?.get(key) ?? (file === undefined ? undefined : path.dirname(file)));
       else problems.push(...zodProblems(c.error, raw, [...entry.path, 'connection'], file));
       // A technology that cannot listen where it is told binds the user's port itself.
       if (tech.relay === false) relay = false;
@@ -261,6 +269,17 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
 
   if (problems.length) throw new ConfigError(problems);
   return { file, version: top.data.version, services, ...(top.data.ui ? { ui: top.data.ui } : {}) };
+}
+
+/** The connection with its path keys resolved (`~`, and relative to the file that set each one). */
+function resolvePaths(connection: Record<string, unknown>, keys: readonly string[] | undefined, dirOf: (key: string) => string | undefined): Record<string, unknown> {
+  if (!keys?.length) return connection;
+  const out = { ...connection };
+  for (const key of keys) {
+    const value = out[key];
+    if (typeof value === 'string' && value !== '') out[key] = resolvePathValue(value, dirOf(key));
+  }
+  return out;
 }
 
 /** The top-level `plugins` entry of a raw config, if any (TypeScript/JavaScript configs only). */

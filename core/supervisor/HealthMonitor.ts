@@ -260,11 +260,12 @@ export class HealthMonitor {
   }
 
   #change(to: HealthState, result: HealthResult): void {
+    const from = this.#status.state;
     this.#status.state = to;
     const name = this.host.service.name;
     this.logger.info({ service: name, health: to, kind: result.kind, code: result.code }, `service ${name} is ${to}: ${result.message ?? ''}`);
     try {
-      this.hub.hooks.healthChanged.call({ service: this.host.service, healthy: to === 'healthy', result });
+      this.hub.hooks.healthChanged.call({ service: this.host.service, from, healthy: to === 'healthy', result });
     } catch (error) {
       this.logger.error({ service: name, err: (error as Error).message }, (error as Error).message);
     }

@@ -19,6 +19,13 @@ function endpointArgs(c: SshConnection): string[] {
   return args;
 }
 
+/** A `-J` hop, `[user@]host[:port]` or `ssh://[user@]host[:port]`. */
+function parseJump(spec: string): { spec: string; host: string; port?: number } | undefined {
+  const m = /^(?:ssh:\/\/)?(?:[^@]+@)?(\[[^\]]+\]|[^:@]+)(?::(\d+))?$/.exec(spec);
+  if (!m) return undefined;
+  return { spec, host: m[1].replace(/^\[(.*)\]$/, '$1'), port: m[2] ? Number(m[2]) : undefined };
+}
+
 /** `ssh -G` output: one `key value…` line per option, keys lower-case. */
 function parseG(out: string): Map<string, string> {
   const m = new Map<string, string>();
@@ -69,6 +76,20 @@ async function keyCheck(name: string, keyFile: string): Promise<DoctorCheck> {
   return { name, ok: true, required: true, detail: `${file} (mode ${mode(st.mode)})` };
 }
 
+/** A file the connection names: there, a regular file, readable. */
+async function fileCheck(name: string, file: string, key: string): Promise<DoctorCheck> {
+  try {
+    const st = await fs.stat(file);
+    if (!st.isFile()) return { name, ok: false, required: true, detail: `${file} is not a file; fix ${key} (a relative path is relative to the config file's directory)` };
+    await fs.access(file, constants.R_OK);
+    return { name, ok: true, required: true, detail: file };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const what = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable by you' : `cannot be read (${code})`;
+    return { name, ok: false, required: true, detail: `${file} ${what}; fix ${key} (a relative path is relative to the config file's directory)` };
+  }
+}
+
 /** One host, port, user, key and option set: services that share them share their checks. */
 interface Endpoint {
   label: string;
@@ -80,7 +101,7 @@ function endpoints(services: ServiceDefinition<SshConnection>[]): Endpoint[] {
   const by = new Map<string, Endpoint>();
   for (const s of services) {
     const c = s.connection;
-    const key = JSON.stringify([c.host, c.port, c.user, c.keyFile, c.knownHostsFile, c.jumpHost, c.strictHostKeyChecking, c.connectTimeout, c.options]);
+    const key = JSON.stringify([c.host, c.port, c.user, c.keyFile, c.knownHostsFile, c.sshConfig, c.jumpHost, c.strictHostKeyChecking, c.connectTimeout, c.options]);
     const e = by.get(key);
     if (e) e.names.push(s.name);
     else by.set(key, { label: `${c.user ? `${c.user}@` : ''}${c.host}${c.port ? `:${c.port}` : ''}`, service: s, names: [s.name] });
@@ -106,11 +127,22 @@ async function endpointChecks(bin: string, e: Endpoint, options: DoctorOptions):
   const c = e.service.connection;
   const who = `${e.label} (${e.names.join(', ')})`;
   const checks: DoctorCheck[] = [];
+  // The paths as core resolved them (relative to the config file that set them), the ones ssh will open.
   if (c.keyFile) checks.push(await keyCheck(`${who}: key_file`, c.keyFile));
+  if (c.sshConfig) {
+    const check = await fileCheck(`${who}: ssh_config`, expandHome(c.sshConfig), 'connection.ssh_config');
+    checks.push(check);
+    // ssh would stop at the same point, with a less clear message.
+    if (!check.ok) return checks;
+  }
+  if (c.knownHostsFile && c.strictHostKeyChecking === 'yes') {
+    const check = await fileCheck(`${who}: known_hosts_file`, expandHome(c.knownHostsFile), 'connection.known_hosts_file');
+    if (!check.ok) checks.push(check);
+  }
 
   const g = await probe(bin, [...endpointArgs(c), '-G', '--', c.host]);
   if (!g.ok) {
-    checks.push({ name: `${who}: host`, ok: false, required: true, detail: `ssh -G ${c.host} failed: ${g.out.split('\n')[0]}; fix your ssh config (~/.ssh/config) or connection.options` });
+    checks.push({ name: `${who}: host`, ok: false, required: true, detail: `ssh -G ${c.host} failed: ${g.out.split('\n')[0]}; fix your ssh config (${c.sshConfig ?? '~/.ssh/config'}) or connection.options` });
     return checks;
   }
   const cfg = parseG(g.out);
@@ -132,12 +164,22 @@ async function endpointChecks(bin: string, e: Endpoint, options: DoctorOptions):
         name: `${who}: host`,
         ok: false,
         required: true,
-        detail: `${host}${alias} does not resolve (${code}); check connection.host, or add a Host ${c.host} entry with its HostName to ~/.ssh/config`,
+        detail: `${host}${alias} does not resolve (${code}); check connection.host, or add a Host ${c.host} entry with its HostName to ${c.sshConfig ?? '~/.ssh/config'}`,
       });
     }
   }
 
   checks.push(await knownHostsCheck(`${who}: known_hosts`, c, cfg, host, port, e.label));
+  // The first jump host is checked against the same file, as ssh will (its key is known_hosts' business
+  // too: LocalPort's -F file gives the hop the service's known_hosts_file and strictness).
+  const hop = c.jumpHost ? parseJump(c.jumpHost.split(',')[0]) : undefined;
+  if (hop) {
+    const hg = await probe(bin, [...endpointArgs(c).filter((_, i, a) => a[i] === '-F' || a[i - 1] === '-F'), ...(hop.port ? ['-p', String(hop.port)] : []), '-G', '--', hop.host]);
+    if (hg.ok) {
+      const hcfg = parseG(hg.out);
+      checks.push(await knownHostsCheck(`${who}: known_hosts (jump host ${hop.spec})`, c, hcfg, hcfg.get('hostname') ?? hop.host, Number(hcfg.get('port') ?? 22), hop.spec));
+    }
+  }
 
   // A name that does not resolve has already said what to do; a login would only repeat it.
   if (options.connect && resolves) {
@@ -147,10 +189,7 @@ async function endpointChecks(bin: string, e: Endpoint, options: DoctorOptions):
     if (r.ok) checks.push({ name: `${who}: connect`, ok: true, required: true, detail: `logged in as ${cfg.get('user') ?? c.user ?? '?'} and ran true` });
     else {
       const last = (r.out.split('\n').filter(Boolean).pop() ?? 'no output').replace(/^ssh: /, '');
-      // explainSshExit reads "Host key verification failed" as a changed key; with strict checking and
-      // no key recorded at all, ssh prints the same line, and the fix is the known_hosts check's.
-      const unknown = /host key is known for .* strict checking/i.test(r.out);
-      const explained = unknown ? { message: `the server's key is not in known_hosts and strict_host_key_checking is yes; see the known_hosts check` } : explainSshExit(e.service, { exitCode: 255, output: r.out });
+      const explained = explainSshExit(e.service, { exitCode: 255, output: r.out });
       checks.push({ name: `${who}: connect`, ok: false, required: true, detail: explained ? `${explained.message} (ssh: ${last})` : `ssh failed: ${last}` });
     }
   }

@@ -1,6 +1,8 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { configObject, count, definePlugin, hostname, port, seconds, type Endpoint, type ExitExplanation, type ExitInfo, type ServiceDefinition } from '../../core/index.js';
+import { sshConfigFile, sshConfigText, unusablePath } from './config-file.js';
+import { explainSshOutput, forgetHostKey, knownHostsEntry } from './explain.js';
 
 const PLUGIN_NAME = 'localport:ssh';
 
@@ -22,16 +24,31 @@ const MANAGED: Record<string, string> = {
 
 const READY_MARK = 'LOCALPORT_SSH_READY';
 
+/** A file path that goes into LocalPort's ssh_config file (see config-file.ts). */
+const filePath = (include = false) =>
+  z
+    .string()
+    .min(1)
+    .superRefine((p, ctx) => {
+      const why = unusablePath(p, include);
+      if (why) ctx.addIssue({ code: 'custom', message: why });
+    });
+
+/** Resolved by core when the config is loaded: `~`, and relative to the file that sets them. */
+const PATH_KEYS = ['keyFile', 'knownHostsFile', 'sshConfig'] as const;
+
 export const sshConnectionSchema = configObject({
   host: hostname(),
   user: z.string().regex(/^[^-\s][^\s@]*$/, 'must be a user name (no spaces, no leading "-")').optional(),
   port: port().optional(),
-  keyFile: z.string().min(1).optional(),
+  keyFile: filePath().optional(),
   remoteHost: hostname().default('localhost'),
   /** Unset: LocalPort listens on 127.0.0.1 and ::1 (127.0.0.1 with relay: false). */
   bindAddress: hostname().optional(),
   jumpHost: hostname().optional(),
-  knownHostsFile: z.string().min(1).optional(),
+  knownHostsFile: filePath().optional(),
+  /** An ssh_config file used instead of ~/.ssh/config and the system one (`ssh -F`). */
+  sshConfig: filePath(true).optional(),
   strictHostKeyChecking: z.enum(['yes', 'accept-new', 'no']).default('accept-new'),
   // ssh takes whole seconds only: `ConnectTimeout=0.5` makes it exit with "invalid time value".
   serverAliveInterval: seconds().refine(Number.isInteger, 'must be a whole number of seconds (ssh takes no fractions)').default(5),
@@ -66,6 +83,7 @@ export type SshConnectionInput = {
   bindAddress?: string;
   jumpHost?: string;
   knownHostsFile?: string;
+  sshConfig?: string;
   strictHostKeyChecking?: 'yes' | 'accept-new' | 'no';
   serverAliveInterval?: number;
   serverAliveCountMax?: number;
@@ -82,17 +100,26 @@ declare module '../../core/types.js' {
 export const expandHome = (p: string) => (p === '~' || p.startsWith('~/') ? os.homedir() + p.slice(1) : p);
 const bracket = (h: string) => (h.includes(':') ? `[${h}]` : h);
 
-/** The ssh argument array for a service. Exported for tests and for `exec`-style reuse. */
 /**
- * What says where and as whom ssh connects: known_hosts, the user's options, key, port, user, jump
- * host. Shared by the forward and by doctor, so doctor checks the endpoint the forward will use.
+ * What says where and as whom ssh connects: LocalPort's ssh_config file (`-F`: key, known_hosts, host key
+ * checking, and through its Include the user's ssh_config — for the final host and every jump host, see
+ * config-file.ts), the user's options, port, user, jump host. Shared by the forward and by doctor, so
+ * doctor checks the endpoint the forward will use. The file is named by its content: identical
+ * endpoints get identical arguments.
  */
 export function endpointArgs(c: SshConnection): string[] {
-  const args: string[] = [];
+  const file = sshConfigFile(
+    sshConfigText({
+      keyFile: c.keyFile && expandHome(c.keyFile),
+      knownHostsFile: c.knownHostsFile && expandHome(c.knownHostsFile),
+      sshConfig: c.sshConfig && expandHome(c.sshConfig),
+      strictHostKeyChecking: c.strictHostKeyChecking,
+      connectTimeout: c.connectTimeout,
+    }),
+  );
+  const args: string[] = ['-F', file];
   const o = (k: string, v: string | number) => args.push('-o', `${k}=${v}`);
-  if (c.knownHostsFile) o('UserKnownHostsFile', expandHome(c.knownHostsFile));
   for (const [k, v] of Object.entries(c.options)) o(k, typeof v === 'boolean' ? (v ? 'yes' : 'no') : v);
-  if (c.keyFile) args.push('-i', expandHome(c.keyFile));
   if (c.port) args.push('-p', String(c.port));
   if (c.user) args.push('-l', c.user);
   if (c.jumpHost) args.push('-J', c.jumpHost);
@@ -187,52 +214,21 @@ function sessionArgs(c: SshConnection, extra: readonly (readonly [string, string
   return args;
 }
 
-/** The exact command that removes the host's recorded key: its file, and `[host]:port` off port 22. */
+/** The exact command that removes the final host's recorded key: its file, and `[host]:port` off port 22. */
 export function forgetHostKeyCommand(c: SshConnection): string {
-  const entry = c.port && c.port !== 22 ? `"[${c.host}]:${c.port}"` : c.host;
-  return `ssh-keygen${c.knownHostsFile ? ` -f ${expandHome(c.knownHostsFile)}` : ''} -R ${entry}`;
+  return forgetHostKey(knownHostsEntry(c.host, c.port), c.knownHostsFile && expandHome(c.knownHostsFile));
 }
 
 /**
- * ssh's own failure messages, turned into what happened and what to do (core prefixes the service name),
- * and how core should treat them: a refused login or a changed host key is `rejected` (never retried:
- * it would count against the account, or repeat a possible attack); a connection dropped during the
- * handshake — sshd's MaxStartups sheds excess unauthenticated connections that way — or a timeout is
- * `transient`; the rest is a setup mistake, `permanent`.
+ * ssh's own failure messages, turned into what happened, to which host (the final one or a jump host),
+ * and what to do (core prefixes the service name), and how core should treat them: a refused login or a
+ * changed host key is `rejected` (never retried: it would count against the account, or repeat a
+ * possible attack); a connection dropped during the handshake — sshd's MaxStartups sheds excess
+ * unauthenticated connections that way — or a timeout is `transient`; the rest (an unknown host key
+ * under strict checking included) is a setup mistake, `permanent`. See explain.ts.
  */
 export function explainSshExit(service: ServiceDefinition<SshConnection>, info: ExitInfo): ExitExplanation | undefined {
-  const out = info.output;
-  const c = service.connection;
-  const target = `${c.user ? `${c.user}@` : ''}${c.host}${c.port ? `:${c.port}` : ''}`;
-  const last = (re: RegExp) => out.trim().split('\n').filter((l) => re.test(l)).pop()?.trim();
-  const permanent = (message: string): ExitExplanation => ({ message, failure: 'permanent' });
-  if (/command not found|ENOENT/.test(out) && info.exitCode === 127) return permanent(`ssh is not installed or not on PATH; install the OpenSSH client`);
-  if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/i.test(out)) {
-    return {
-      message: `host key verification failed for ${c.host}: the server's key does not match known_hosts; if the server was really re-keyed, remove the old key with ${forgetHostKeyCommand(c)}`,
-      failure: 'rejected',
-    };
-  }
-  if (/Permission denied|Too many authentication failures/i.test(out)) {
-    return { message: `authentication refused by ${target}; check user and key_file, or load the key into ssh-agent`, failure: 'rejected' };
-  }
-  if (/Could not resolve hostname|Name or service not known|nodename nor servname/i.test(out)) return permanent(`unknown host ${c.host}; check connection.host or your ~/.ssh/config`);
-  if (/Connection refused/i.test(out)) return permanent(`connection refused by ${target}; is sshd running there, on that port?`);
-  if (/Address already in use|cannot listen to port|Could not request local forwarding/i.test(out)) {
-    return permanent(`local port ${service.localPort} is already in use; stop what holds it or change local_port`);
-  }
-  if (/timed out|not responding/i.test(out)) return { message: `${target} did not answer (${out.trim().split('\n').pop()})`, failure: 'transient' };
-  if (/Identity file .* not accessible|Load key .*: (No such file|invalid format|bad permissions)/i.test(out)) {
-    return permanent(`cannot use key_file ${c.keyFile ?? ''}: ${out.trim().split('\n').find((l) => /Identity file|Load key/.test(l))}`);
-  }
-  // "kex_exchange_identification: read: Connection reset by peer", "…: Connection closed by remote host"
-  // (not "banner exchange: … invalid format": that is no ssh server at all, a setup mistake).
-  const dropped = last(/^Connection (reset|closed) by|kex_exchange_identification: (read: )?Connection (reset|closed)/i);
-  if (dropped) {
-    return { message: `${target} dropped the connection during the handshake (${dropped}); it may be limiting new connections (sshd MaxStartups)`, failure: 'transient' };
-  }
-  if (/connect to host .* port \d+: .*/i.test(out)) return permanent(`${out.trim().split('\n').find((l) => /connect to host/.test(l))}`);
-  return undefined;
+  return explainSshOutput(service.connection, info.output, service.localPort, info.exitCode);
 }
 
 /** The forward a service adds on a master: LocalPort's private socket → remote_host:remote_port. */
@@ -251,6 +247,7 @@ export const sshPlugin = (opts: { binary?: string } = {}) =>
         type: 'ssh',
         connectionSchema: sshConnectionSchema,
         freeFormKeys: ['options'],
+        pathKeys: PATH_KEYS,
         localAddress: (c) => c.bindAddress,
         endpoint: 'unix',
         describeTarget: (s) => {

@@ -21,6 +21,16 @@ const PORT_STREAMLOCAL = 0xfffffffe;
 const MUX_VERSION = 4;
 /** A reply larger than this is no mux master's. */
 const MAX_PACKET = 256 * 1024;
+/**
+ * Control connections open at once per master. OpenSSH listens on its control socket with a backlog of
+ * 64 (mux.c); 100 services attaching the moment their master is ready would overflow it, and a Unix
+ * socket's full backlog answers EAGAIN at once. Well under it: the others wait their turn (each turn is
+ * well under a millisecond).
+ */
+const MAX_IN_FLIGHT = 32;
+/** A full backlog anyway (another client of the master): tried again this often, this many times. */
+const EAGAIN_RETRY_MS = 20;
+const EAGAIN_RETRIES = 50;
 
 const u32 = (n: number) => {
   const b = Buffer.alloc(4);
@@ -46,14 +56,41 @@ export interface LocalForward {
 export class MuxError extends Error {
   constructor(
     message: string,
-    readonly code: 'ENOENT' | 'ECONNREFUSED' | 'DENIED' | 'FAILED' | 'PROTOCOL' | 'TIMEOUT' | 'ABORTED' | 'CLOSED',
+    readonly code: 'ENOENT' | 'ECONNREFUSED' | 'EAGAIN' | 'SOCKET' | 'DENIED' | 'FAILED' | 'PROTOCOL' | 'TIMEOUT' | 'ABORTED' | 'CLOSED',
   ) {
     super(message);
   }
 }
 
+/** Requests waiting for a turn, per control socket, and how many are in flight. */
+const turns = new Map<string, { inFlight: number; waiting: (() => void)[] }>();
+
+/** One request and its reply, in its turn (see MAX_IN_FLIGHT), a full backlog tried again. */
+async function request(control: string, type: number, body: Buffer[], signal?: AbortSignal, timeoutMs = 10_000): Promise<{ type: number; body: Buffer }> {
+  let turn = turns.get(control);
+  if (!turn) turns.set(control, (turn = { inFlight: 0, waiting: [] }));
+  const t = turn;
+  // A finished request hands its slot to the next in line (so the count never overshoots).
+  if (t.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((resolve) => t.waiting.push(resolve));
+  else t.inFlight += 1;
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await requestOnce(control, type, body, signal, timeoutMs);
+      } catch (error) {
+        if (!(error instanceof MuxError) || error.code !== 'EAGAIN' || attempt >= EAGAIN_RETRIES || signal?.aborted) throw error;
+        await new Promise((r) => setTimeout(r, EAGAIN_RETRY_MS));
+      }
+    }
+  } finally {
+    const next = t.waiting.shift();
+    if (next) next();
+    else if (--t.inFlight === 0) turns.delete(control);
+  }
+}
+
 /** One request and its reply over a fresh connection to the master's control socket. */
-function request(control: string, type: number, body: Buffer[], signal?: AbortSignal, timeoutMs = 10_000): Promise<{ type: number; body: Buffer }> {
+function requestOnce(control: string, type: number, body: Buffer[], signal?: AbortSignal, timeoutMs = 10_000): Promise<{ type: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ path: control });
     let buffer = Buffer.alloc(0);
@@ -70,7 +107,11 @@ function request(control: string, type: number, body: Buffer[], signal?: AbortSi
     const timer = setTimeout(() => finish(new MuxError(`the master did not answer within ${timeoutMs / 1000} s`, 'TIMEOUT')), timeoutMs);
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
-    socket.on('error', (e: NodeJS.ErrnoException) => finish(new MuxError(`control socket ${control}: ${e.code ?? e.message}`, e.code === 'ENOENT' ? 'ENOENT' : 'ECONNREFUSED')));
+    // ENOENT and ECONNREFUSED: no master behind the path (core replaces the connection); EAGAIN: its backlog is full.
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      const code = e.code === 'ENOENT' || e.code === 'ECONNREFUSED' || e.code === 'EAGAIN' ? e.code : 'SOCKET';
+      finish(new MuxError(`control socket ${control}: ${e.code ?? e.message}`, code));
+    });
     socket.on('close', () => finish(new MuxError('the master closed the control connection', 'CLOSED')));
     socket.on('connect', () => {
       socket.write(packet(u32(MUX_MSG_HELLO), u32(MUX_VERSION)));

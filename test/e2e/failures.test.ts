@@ -143,7 +143,7 @@ describeWithPeer('OpenSSH sshd + PostgreSQL', hasSshd && hasPostgres, 'refused c
       expect(st.denied).toMatchObject({ state: 'failed', pid: null });
       expect(st.denied.lastError).toMatch(/authentication refused by/);
       expect(st.rekeyed).toMatchObject({ state: 'failed', pid: null });
-      expect(st.rekeyed.lastError).toMatch(/host key verification failed for 127\.0\.0\.1/);
+      expect(st.rekeyed.lastError).toMatch(/the host key of 127\.0\.0\.1:\d+ \(\[127\.0\.0\.1\]:\d+\) has CHANGED/);
       expect(JSON.stringify(st)).not.toContain('wrong-password');
     } finally {
       await Promise.all([keyed.stop(), rekeyed.stop()]);

@@ -17,7 +17,7 @@ describe('help', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(UNNAMED);
     for (const usage of [
-      'localport run [-c,--config FILE] [-o,--output FORMAT] [--json] [--log-level LEVEL] [--color] [-t,--tag TAG] [-a,--all] [--timeout SECONDS] [--wide] [SERVICE...] [-- COMMAND...]',
+      'localport run [-c,--config FILE] [-o,--output FORMAT] [--json] [--log-level LEVEL] [--color] [-t,--tag TAG] [-a,--all] [--timeout SECONDS] [--wide] [--events FILE] [SERVICE...] [-- COMMAND...]',
       'localport status [-c,--config FILE] [-o,--output FORMAT] [--json] [--log-level LEVEL] [--color] [-w,--watch] [--interval SECONDS] [--wide] [SERVICE...]',
       'localport start [-c,--config FILE] [-o,--output FORMAT] [--json] [--log-level LEVEL] [--color] [-t,--tag TAG] [-a,--all] [--timeout SECONDS] [--ui-port PORT] [--wide] [SERVICE...]',
       'localport stop [-c,--config FILE] [-o,--output FORMAT] [--json] [--log-level LEVEL] [--color] [-t,--tag TAG] [-a,--all] [--force] [SERVICE...]',
@@ -66,7 +66,7 @@ describe('help', () => {
   it('names the values in a usage error too', async () => {
     const r = await runCli(['run', '--bogus'], { env });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('[--timeout SECONDS] [--wide] [SERVICE...] [-- COMMAND...]');
+    expect(r.stderr).toContain('[--timeout SECONDS] [--wide] [--events FILE] [SERVICE...] [-- COMMAND...]');
     expect(r.stderr).not.toMatch(UNNAMED);
   });
 });

@@ -142,3 +142,49 @@ export function sshConnection(peer: SshdPeer, extra: Record<string, unknown> = {
     ...extra,
   };
 }
+
+export interface JumpPair {
+  /** The jump host. */
+  bastion: SshdPeer;
+  /** The host "behind" it. Both listen on 127.0.0.1 (loopback only): "behind" is simulated, see viaBastion. */
+  target: SshdPeer;
+  /** One client key both accept (the bastion's). */
+  clientKey: string;
+  /** A known_hosts file with both servers' keys. */
+  knownHosts: string;
+  /**
+   * The established TCP connections to the target's port and the processes that own them: each is the
+   * bastion's sshd (a session it forked) when the target is reached through the bastion, the ssh client
+   * when it is reached directly. Needs `ss` (iproute2) and, for other users' sockets, root.
+   */
+  viaBastion(): { bastion: number; direct: number };
+  stop(): Promise<void>;
+}
+
+/** Two real sshd: a bastion and a host behind it, one client key and one known_hosts file for both. */
+export async function startJumpPair(): Promise<JumpPair> {
+  const [bastion, target] = await Promise.all([startSshd(), startSshd()]);
+  writeFileSync(path.join(target.dir, 'authorized_keys'), readFileSync(`${bastion.clientKey}.pub`));
+  const knownHosts = path.join(bastion.dir, 'known_hosts_both');
+  writeFileSync(knownHosts, `[127.0.0.1]:${bastion.port} ${bastion.hostKeyPub}\n[127.0.0.1]:${target.port} ${target.hostKeyPub}\n`);
+  return {
+    bastion,
+    target,
+    clientKey: bastion.clientKey,
+    knownHosts,
+    viaBastion() {
+      const out = execFileSync('ss', ['-Htnp', 'state', 'established', `( dport = :${target.port} )`], { encoding: 'utf8' });
+      const sessions = new Set([bastion.pid, ...descendants(bastion.pid)]);
+      let [viaB, direct] = [0, 0];
+      for (const line of out.split('\n').filter(Boolean)) {
+        const pids = [...line.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
+        if (pids.some((p) => sessions.has(p))) viaB++;
+        else direct++;
+      }
+      return { bastion: viaB, direct };
+    },
+    async stop() {
+      await Promise.all([bastion.stop(), target.stop()]);
+    },
+  };
+}

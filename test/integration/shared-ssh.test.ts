@@ -9,7 +9,7 @@ import { resolve } from '../helpers/hub.js';
 import { freePort, httpGet, startHttpServer, type HttpPeer } from '../helpers/net.js';
 import { describeWithPeer, hasSshd } from '../helpers/peers.js';
 import { alive, processesMatching, waitUntil } from '../helpers/procs.js';
-import { sshConnection, startSshd, type SshdPeer } from '../helpers/sshd.js';
+import { sshConnection, startJumpPair, startSshd, type JumpPair, type SshdPeer } from '../helpers/sshd.js';
 
 // Real OpenSSH: /usr/sbin/sshd on 127.0.0.1 (default limits), the system ssh client as the master, and real
 // HTTP servers behind the tunnel. Services to one endpoint share one master (ControlMaster); their forwards
@@ -236,3 +236,74 @@ async function openEcho(port: number): Promise<{ ask(text: string): Promise<stri
   expect(await ask('hello')).toBe('hello');
   return { ask, close: () => socket.destroy() };
 }
+
+// Two real sshd: a bastion and a host behind it (both on loopback; "behind" is checked by who owns the
+// TCP connection to the host: the bastion's sshd session, see startJumpPair). The services share one master
+// that jumps through the bastion with the same key, known_hosts file and strict checking.
+describeWithPeer('OpenSSH sshd', hasSshd, 'services behind a bastion share one master through the jump', () => {
+  let pair: JumpPair;
+  let web: HttpPeer;
+  let other: HttpPeer;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-shared-jump-'));
+  let sup: Supervisor | undefined;
+  const user = os.userInfo().username;
+
+  beforeAll(async () => {
+    process.env.LOCALPORT_STATE_DIR = dir;
+    [pair, web, other] = await Promise.all([startJumpPair(), startHttpServer('behind'), startHttpServer('other')]);
+  });
+  afterEach(async () => {
+    await sup?.stopAll();
+    sup = undefined;
+  });
+  afterAll(async () => {
+    await Promise.all([pair?.stop(), web?.close(), other?.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('one login to the bastion and one to the host for every service; master death and a reload handled as on a direct endpoint', async () => {
+    const ports = await Promise.all([1, 2, 3, 4].map(() => freePort()));
+    const connection = {
+      host: '127.0.0.1',
+      port: pair.target.port,
+      user,
+      jump_host: `${user}@127.0.0.1:${pair.bastion.port}`,
+      key_file: pair.clientKey,
+      known_hosts_file: pair.knownHosts,
+      strict_host_key_checking: 'yes',
+      remote_host: '127.0.0.1',
+      options: { KexAlgorithms: 'curve25519-sha256', IdentitiesOnly: 'yes' },
+    };
+    const raw = ports.map((p, i) => ({ name: `b${i}`, technology: 'ssh', local_port: p, remote_port: web.port, connection, restart_policy: { initial_delay: 0.1 } }));
+    const { hub, config } = await resolve({ services: raw });
+    sup = new Supervisor(hub);
+    const s = config.services.map((d) => sup!.add(d));
+    const [bastionBefore, targetBefore] = [pair.bastion.connections(), pair.target.connections()];
+    await Promise.all(s.map((x) => x.start()));
+    for (const p of ports) expect(await httpGet(p)).toBe('behind');
+    expect([pair.bastion.connections() - bastionBefore, pair.target.connections() - targetBefore]).toEqual([1, 1]);
+    expect(pair.viaBastion()).toEqual({ bastion: 1, direct: 0 });
+    expect(new Set(s.map((x) => x.pid)).size).toBe(1);
+
+    // The master dies: all four come back together on one new master, through the bastion again.
+    const pid = s[0].pid!;
+    process.kill(pid, 'SIGKILL');
+    const answers = await Promise.all(ports.map((p) => httpGet(p, '127.0.0.1', 8000)));
+    expect(answers).toEqual(['behind', 'behind', 'behind', 'behind']);
+    await waitUntil(() => s.every((x) => x.state === 'ready'), 8000, 'all ready again');
+    expect(new Set(s.map((x) => x.pid)).size).toBe(1);
+    expect(s[0].pid).not.toBe(pid);
+    await waitUntil(() => pair.viaBastion().bastion === 1, 3000, 'the old session to the host gone');
+    expect(pair.viaBastion()).toEqual({ bastion: 1, direct: 0 });
+
+    // A reload of one: its forward only; no new login anywhere.
+    const newPid = s[0].pid!;
+    const logins = [pair.bastion.connections(), pair.target.connections()];
+    const { config: changed } = await resolve({ services: raw.map((r, i) => (i === 3 ? { ...r, remote_port: other.port } : r)) });
+    await (await sup!.replace(changed.services[3])).started;
+    expect(await httpGet(ports[3])).toBe('other');
+    expect(await httpGet(ports[0])).toBe('behind');
+    expect(sup!.services.get('b3')!.pid).toBe(newPid);
+    expect([pair.bastion.connections(), pair.target.connections()]).toEqual(logins);
+  }, 40000);
+});

@@ -93,7 +93,7 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'ssh technology through a real sshd', 
     const { s } = await service({ known_hosts_file: wrong, strict_host_key_checking: 'accept-new' });
     // The hint is the exact command for that file and port: `ssh-keygen -R 127.0.0.1` would edit another file and entry.
     const error = await s.start().catch((e: Error) => e);
-    expect((error as Error).message).toContain(`host key verification failed for 127.0.0.1`);
+    expect((error as Error).message).toContain(`the host key of ${sshd.user}@127.0.0.1:${sshd.port} ([127.0.0.1]:${sshd.port}) has CHANGED`);
     expect((error as Error).message).toContain(`ssh-keygen -f ${wrong} -R "[127.0.0.1]:${sshd.port}"`);
   });
 

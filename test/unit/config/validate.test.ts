@@ -1,3 +1,5 @@
+import os from 'node:os';
+import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import jsYaml from 'js-yaml';
@@ -33,7 +35,7 @@ describe('config validation', () => {
     expect(pg.tags).toEqual(['database', 'essential']);
     // redis has no health_check of its own: defaults.health_check applies.
     expect(config.services[2].healthCheck.type).toBe('tcp');
-    expect(config.services[2].connection).toMatchObject({ host: 'redis-server.example.com', user: 'deploy', keyFile: '~/.ssh/id_rsa', remoteHost: 'localhost' });
+    expect(config.services[2].connection).toMatchObject({ host: 'redis-server.example.com', user: 'deploy', keyFile: path.join(os.homedir(), '.ssh', 'id_rsa'), remoteHost: 'localhost' });
     expect(hub.redactor.isSecret('pw-from-env')).toBe(true);
   });
 

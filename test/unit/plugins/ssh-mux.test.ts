@@ -93,3 +93,29 @@ it("reads the master's pid from an alive check", async () => {
   expect(await aliveCheck(m.path)).toBe(4242);
   await m.close();
 });
+
+it('keeps at most 32 requests in flight at once per master, well under its listen backlog of 64; the rest wait their turn', async () => {
+  let open = 0;
+  let most = 0;
+  const file = path.join(dir, `busy${++n}`);
+  // A master that answers each request 20 ms late, counting the requests waiting for an answer at once.
+  const server = net.createServer((socket) => {
+    socket.write(HELLO);
+    socket.on('data', (chunk) => {
+      const at = chunk.indexOf(u32(0x10000006));
+      if (at < 0) return;
+      open += 1;
+      most = Math.max(most, open);
+      setTimeout(() => {
+        open -= 1;
+        socket.write(pkt(u32(0x80000001), u32(chunk.readUInt32BE(at + 4))));
+      }, 20);
+    });
+  });
+  await new Promise<void>((r) => server.listen(file, r));
+  const all = await Promise.allSettled(Array.from({ length: 100 }, (_, i) => openForward(file, { ...forward, listenPath: `/run/lp/${i}.sock` })));
+  expect(all.filter((r) => r.status === 'rejected')).toEqual([]);
+  expect(most).toBeGreaterThan(1);
+  expect(most).toBeLessThanOrEqual(32);
+  await new Promise((r) => server.close(r));
+});
