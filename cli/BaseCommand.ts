@@ -74,6 +74,14 @@ export abstract class BaseCommand extends Command {
     return n;
   }
 
+  /** A port flag's value (1–65535), or undefined when the flag is not given. */
+  portNumber(value: string | undefined, flag: string): number | undefined {
+    if (value === undefined) return undefined;
+    const n = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`${flag} must be a port number from 1 to 65535 (got '${value}')`);
+    return n;
+  }
+
   /** Whether to animate progress: stderr is a terminal with a width (a zero-width pty wraps every char). */
   get progressTty(): boolean {
     return process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0;

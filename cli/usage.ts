@@ -16,6 +16,8 @@ export const VALUE_NAMES: Readonly<Record<string, string>> = {
   '--lines': 'N',
   '--grep': 'REGEX',
   '--only': 'SERVICE',
+  '--ui-port': 'PORT',
+  '--port': 'PORT',
 };
 
 /** A command's operands that clipanion never sees: `run`'s `-- COMMAND…` (main.ts takes it off argv). */

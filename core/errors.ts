@@ -55,6 +55,7 @@ export const ERROR_CODES = {
   DAEMON_TIMEOUT: { exit: 1, meaning: 'the daemon did not answer a request in time' },
   DAEMON_BAD_REPLY: { exit: 1, meaning: 'the daemon answered with something that is not JSON' },
   DAEMON_SOCKET_UNSAFE: { exit: 1, meaning: 'the control socket, or its directory, is not yours: nothing is sent to it' },
+  UI_FAILED: { exit: 1, meaning: "the daemon's HTTP server (/metrics, the dashboard) cannot listen: its port is taken, or it already listens on another" },
   RELOAD_FAILED: { exit: 2, meaning: '`daemon reload`: the new config is invalid; the daemon keeps running the previous one' },
   BAD_REQUEST: { exit: 1, meaning: 'control socket: a request that is not JSON or not a known method (seen only by other clients)' },
   MESSAGE_TOO_LARGE: { exit: 1, meaning: 'control socket: a request longer than 1 MiB (seen only by other clients)' },

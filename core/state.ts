@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { hasProcfs, procStat } from './supervisor/procs.js';
 
@@ -15,9 +15,16 @@ export function configId(configFile: string): string {
 
 /** Written atomically (temp file + rename): a reader never sees half a file. 0600 in a 0700 directory. */
 export function writeJsonAtomic(file: string, data: unknown): void {
+  writeFileAtomic(file, JSON.stringify(data));
+}
+
+/** A text file written as writeJsonAtomic writes JSON: whole or not at all, 0600 in a 0700 directory. */
+export function writeFileAtomic(file: string, text: string): void {
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(data), { mode: 0o600 });
+  // A temp file left by a killed predecessor with this pid could have another mode: never reuse it.
+  rmSync(tmp, { force: true });
+  writeFileSync(tmp, text, { mode: 0o600 });
   renameSync(tmp, file);
 }
 

@@ -83,6 +83,13 @@ export interface ResolvedConfig {
    * service (`['health_check', 'config', 'password']`): `config export` writes these back, not values.
    */
   templates?: Record<string, { path: string[]; text: string }[]>;
+  /** The daemon's loopback HTTP server (`/metrics`, the dashboard). */
+  ui?: UiConfig;
+}
+
+export interface UiConfig {
+  /** A fixed port (the server then starts with the daemon); without it the kernel picks one on the first `localport ui`. */
+  port?: number;
 }
 
 export interface UnresolvedService {
@@ -441,6 +448,8 @@ export interface HealthStatus {
   type: string;
   /** ISO time of the last completed check. */
   lastCheck: string | null;
+  /** How long the last completed check took, in ms (a timed-out one: its timeout). */
+  latencyMs: number | null;
   consecutiveFailures: number;
   /** The last check's message (success or failure). */
   message: string | null;
@@ -484,7 +493,9 @@ export type View =
   /** `daemon reload`: what the reload changed. */
   | { kind: 'reload'; config: string; superseded: boolean; added: string[]; removed: string[]; changed: string[]; unchanged: string[] }
   /** `daemon start|stop|restart|status`. */
-  | DaemonView;
+  | DaemonView
+  /** `ui`: the URL of the daemon's page, with its token, and whether a browser was asked to open it. */
+  | { kind: 'ui'; config: string; url: string; listen: string[]; opened: boolean };
 
 /** One line of a log: pino's JSON lines parsed, a tunnel's own line as `message` alone. */
 export interface LogEntry {
@@ -609,4 +620,6 @@ export interface UserConfig {
   /** A list (each with `name`) or an object keyed by service name. */
   services?: Record<string, ServiceInput | ServiceOverride> | Array<(ServiceInput | ServiceOverride) & { name: string }>;
   plugins?: PluginInput[];
+  /** The daemon's loopback HTTP server: `{ port: 7070 }` fixes its port and starts it with the daemon. */
+  ui?: UiConfig;
 }

@@ -1,5 +1,5 @@
-import { rmSync } from 'node:fs';
-import { readJson, writeJsonAtomic } from '../core/state.js';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { readJson, writeFileAtomic, writeJsonAtomic } from '../core/state.js';
 import path from 'node:path';
 import { LocalPortError, UsageError } from '../core/errors.js';
 import type { LocalPort } from '../core/LocalPort.js';
@@ -12,7 +12,8 @@ import { stoppedStatus } from '../app/status.js';
 import { errorView } from '../app/output.js';
 import { ControlServer, type Subscriber } from './server.js';
 import { tapEvents, toEvent, type EventSource, type LocalPortEvent } from '../app/events.js';
-import type { Request } from '../app/control/protocol.js';
+import type { Request, UiInfo } from '../app/control/protocol.js';
+import type { UiServer } from './ui.js';
 import { daemonPaths } from '../app/control/sockets.js';
 import { chooseSocket, daemonProcesses, probeSockets, takeDaemonLock } from '../app/control/locate.js';
 import { socketDirProblem } from '../app/control/socketdir.js';
@@ -25,6 +26,8 @@ export interface DaemonInfo {
   config: string;
   startedAt: string;
   version: string;
+  /** The HTTP server (/metrics, the dashboard) while it runs; its token is in `uiToken` (daemonPaths). */
+  ui?: { port: number; listen: string[] } | null;
 }
 
 /** Signals of one kind collected in a burst window, and whether their work runs now. */
@@ -87,6 +90,9 @@ export class Daemon {
   #ensuring = false;
   /** Held for the daemon's life (see takeDaemonLock). */
   #lock: { close(): unknown } | undefined;
+  /** The HTTP server starting or started (`ui`), and the one that listens. */
+  #uiStarting: Promise<UiServer> | undefined;
+  #ui: UiServer | undefined;
 
   constructor(
     readonly hub: LocalPort,
@@ -148,6 +154,9 @@ export class Daemon {
     this.#findableTimer = setInterval(() => void this.ensureFindable('periodic check'), FINDABLE_CHECK_MS);
     this.#findableTimer.unref();
     this.logger.info({ pid: process.pid, socket: this.#socket, config: this.config.file }, 'daemon started');
+    // A fixed port is for a scraper or a bookmark: the server is there from the start. Otherwise it
+    // starts on the first `localport ui` (an idle daemon nobody looks at does not carry it).
+    if (this.config.ui?.port) void this.ui().catch((e: Error) => this.logger.error({ err: e.message }, `${e.message}; 'localport ui' tries again`));
     if (opts.autoStart) void this.#track(this.startServices({ names: [], tags: [], all: true }));
   }
 
@@ -194,6 +203,7 @@ export class Daemon {
       config: this.config.file!,
       startedAt: this.#startedAt,
       version: this.version,
+      ui: this.#ui ? { port: this.#ui.port, listen: this.#ui.listen } : null,
     } satisfies DaemonInfo);
   }
 
@@ -215,6 +225,7 @@ export class Daemon {
         if (!info) this.logger.warn({ trigger }, `re-created the daemon info file ${this.paths.info}`);
       }
       this.#recorder?.ensure();
+      if (this.#ui && !existsSync(this.paths.uiToken)) this.#writeUiToken(this.#ui);
     } catch (error) {
       this.logger.error({ trigger, err: (error as Error).message }, `could not restore the daemon's socket or state files: ${(error as Error).message}`);
     } finally {
@@ -362,7 +373,68 @@ export class Daemon {
       case 'subscribe':
         // The server keeps the connection open and registers it (#subscribe); it never comes here.
         throw new LocalPortError('INTERNAL', 'subscribe is handled by the control server');
+      case 'ui':
+        return this.ui(req.params.port);
     }
+  }
+
+  /**
+   * The loopback HTTP server (daemon/ui.ts): started on the first call, on `port`, else the config's
+   * `ui.port`, else one the kernel picks; later calls get the one that listens. A start that failed
+   * (a port in use) is tried again by the next call.
+   */
+  async ui(port?: number): Promise<UiInfo> {
+    const first = !this.#uiStarting;
+    const starting = (this.#uiStarting ??= this.#startUi(port ?? this.config.ui?.port));
+    let server: UiServer;
+    try {
+      server = await starting;
+    } catch (error) {
+      if (this.#uiStarting === starting) this.#uiStarting = undefined;
+      throw error;
+    }
+    if (port !== undefined && server.port !== port) {
+      throw new LocalPortError('UI_FAILED', `the daemon for ${this.config.file} serves its HTTP server on port ${server.port} already, not ${port}`, {
+        hint: `Use port ${server.port}, or stop the daemon ('localport daemon stop') and start it with --ui-port ${port}.`,
+      });
+    }
+    return { url: server.url, port: server.port, listen: server.listen, token: server.token, started: first };
+  }
+
+  async #startUi(port: number | undefined): Promise<UiServer> {
+    const [{ UiServer, placeholderPage }, { createMetrics }] = await Promise.all([import('./ui.js'), import('../app/metrics.js')]);
+    const server = new UiServer(this.logger, {}, (t) => this.hub.redactor.text(t) !== t);
+    let metrics: ReturnType<typeof createMetrics> | undefined;
+    server.route('/', (_req, res) => {
+      const body = placeholderPage(server.token);
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+    server.route('/metrics', async (_req, res) => {
+      // prom-client loads on the first scrape, not with the server.
+      const m = await (metrics ??= createMetrics(() => {
+        const { services, reloadError } = this.hub.redactor.data(this.status());
+        return { services, reloadError };
+      }));
+      const body = await m.render();
+      res.writeHead(200, { 'Content-Type': m.contentType, 'Content-Length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+    if (this.#shutdown.requested) throw new LocalPortError('DAEMON_STOPPING', 'the daemon is shutting down');
+    await server.start(port ?? 0);
+    if (this.#shutdown.requested) {
+      await server.close();
+      throw new LocalPortError('DAEMON_STOPPING', 'the daemon is shutting down');
+    }
+    this.#ui = server;
+    this.#writeUiToken(server);
+    this.#writeInfo();
+    this.logger.info({ listen: server.listen }, `HTTP server (/metrics, dashboard) listening on ${server.listen.join(' and ')}`);
+    return server;
+  }
+
+  #writeUiToken(server: UiServer): void {
+    writeFileAtomic(this.paths.uiToken, `${server.token}\n`);
   }
 
   status(names: string[] = []) {
@@ -474,6 +546,7 @@ export class Daemon {
     this.logger.info({ trigger, ...result }, `config reloaded (${trigger}): +${result.added.length} -${result.removed.length} ~${result.changed.length}`);
     // Before the services it starts and stops say so: the reload is the cause of their events.
     this.#event({ kind: 'reload', result });
+    this.#reloadUi();
 
     // Queued synchronously, right after the check above: operations on one service run in the order
     // of the reloads (a service removed and added back starts once its old process is gone), and a
@@ -488,6 +561,14 @@ export class Daemon {
       ...result.added.filter((n) => after.get(n)!.enabled).map((n) => this.#startOne(after.get(n)!)),
     ]);
     return result;
+  }
+
+  /** A `ui.port` added by a reload starts the server; a changed one applies when the daemon starts again. */
+  #reloadUi(): void {
+    const port = this.config.ui?.port;
+    if (!port) return;
+    if (!this.#uiStarting) void this.ui().catch((e: Error) => this.logger.error({ err: e.message }, `${e.message}; 'localport ui' tries again`));
+    else if (this.#ui && this.#ui.port !== port) this.logger.warn({ port, listening: this.#ui.port }, `ui.port is now ${port}; the HTTP server stays on port ${this.#ui.port} until the daemon starts again`);
   }
 
   #reloadsStarted = 0;
@@ -516,6 +597,7 @@ export class Daemon {
     clearTimeout(this.#bursts.report?.timer);
     clearInterval(this.#findableTimer);
     this.#server?.stopAccepting();
+    await this.#ui?.close();
     const watcher = this.#watcher;
     this.#watcher = undefined;
     await watcher?.close();
@@ -545,5 +627,10 @@ export class Daemon {
   #removeFiles(): void {
     if (readJson<DaemonInfo>(this.paths.info)?.pid === process.pid) rmSync(this.paths.info, { force: true });
     if (process.platform !== 'win32' && this.#server?.ownsPath()) rmSync(this.#socket, { force: true });
+    try {
+      if (this.#ui && readFileSync(this.paths.uiToken, 'utf8').trim() === this.#ui.token) rmSync(this.paths.uiToken, { force: true });
+    } catch {
+      /* gone already */
+    }
   }
 }

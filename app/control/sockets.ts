@@ -60,6 +60,11 @@ export function daemonPaths(configFile: string, env: NodeJS.ProcessEnv = process
     socket: sockets[0] ?? path.join(run, `${id}.sock`),
     /** pid, socket, config, start time: written atomically when the daemon is up. */
     info: path.join(run, `${id}.daemon.json`),
+    /**
+     * The token of the daemon's HTTP server (`/metrics`, the dashboard), alone on a line, 0600: what a
+     * Prometheus `authorization.credentials_file` points at. Written while the server runs.
+     */
+    uiToken: path.join(run, `${id}.ui-token`),
     log: path.join(stateDir(env), 'logs', `daemon-${id}.log`),
     stdio: path.join(stateDir(env), 'logs', `daemon-${id}.stdio.log`),
   };

@@ -23,6 +23,7 @@ export class StartCommand extends BaseCommand {
   tags = Option.Array('-t,--tag', [], { description: 'Select the services with this tag (repeatable)' });
   all = Option.Boolean('-a,--all', false, { description: 'Every enabled service (the default when nothing is named)' });
   timeout = Option.String('--timeout', { description: 'Seconds to wait for every service to be healthy (default 60)' });
+  uiPort = Option.String('--ui-port', { description: "Start the daemon's HTTP server (/metrics, `localport ui`) on this port if it is not running yet" });
   wide = Option.Boolean('--wide', false, { description: 'The status table with every column, uncut (default: it fits the terminal)' });
 
   /** `restart` is this command that stops the services first. */
@@ -30,12 +31,14 @@ export class StartCommand extends BaseCommand {
 
   async run(): Promise<number> {
     const timeout = this.seconds(this.timeout, '--timeout', 60);
+    const uiPort = this.portNumber(this.uiPort, '--ui-port');
     const { startInDaemon } = await import('../../app/start.js');
     const project = await this.loadProject();
     return startInDaemon(project, {
       selection: { names: this.services, tags: this.tags, all: this.all },
       restart: this.restart,
       timeout,
+      uiPort,
       output: this.output,
       color: this.color,
       width: this.width,

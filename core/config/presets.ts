@@ -264,11 +264,13 @@ export function mergeLayers(
   const services = new Map<string, Record<string, unknown>>();
   let defaults: unknown = {};
   let version: unknown;
+  let ui: unknown;
   const plugins: unknown[] = [];
   for (const layer of layers) {
     const { source, config } = layer;
     const c = camelize({ ...config, plugins: undefined }, freeForm) as Record<string, unknown>;
     if (c.version !== undefined) version = c.version;
+    if (c.ui !== undefined) ui = deepMerge(ui ?? {}, c.ui);
     defaults = deepMerge(defaults, c.defaults);
     for (const [name, s] of servicesByName(c.services)) {
       const prev = services.get(name);
@@ -289,6 +291,7 @@ export function mergeLayers(
   }
   const config: Record<string, unknown> = { defaults, services: [...services.values()] };
   if (version !== undefined) config.version = version;
+  if (ui !== undefined) config.ui = ui;
   if (plugins.length) config.plugins = plugins;
   return { config, sources, pathDirs };
 }

@@ -90,6 +90,8 @@ const topSchema = configObject({
   services: z.unknown(),
   plugins: z.array(z.unknown()).optional(),
   extends: z.union([z.string(), z.array(z.string())]).optional(),
+  // The daemon's loopback HTTP server (/metrics, the dashboard): a fixed port, else one the kernel picks.
+  ui: configObject({ port: port().optional() }).optional(),
 });
 
 export interface ValidateContext {
@@ -266,7 +268,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
   });
 
   if (problems.length) throw new ConfigError(problems);
-  return { file, version: top.data.version, services };
+  return { file, version: top.data.version, services, ...(top.data.ui ? { ui: top.data.ui } : {}) };
 }
 
 /** The connection with its path keys resolved (`~`, and relative to the file that set each one). */

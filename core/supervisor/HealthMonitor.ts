@@ -68,7 +68,7 @@ export class HealthMonitor {
   ) {
     const hc = host.service.healthCheck;
     this.#check = hub.healthChecks.get(hc.type);
-    this.#status = { state: 'unknown', type: hc.type, lastCheck: null, consecutiveFailures: 0, message: null, kind: null, code: null, details: null };
+    this.#status = { state: 'unknown', type: hc.type, lastCheck: null, latencyMs: null, consecutiveFailures: 0, message: null, kind: null, code: null, details: null };
   }
 
   status(): HealthStatus {
@@ -188,8 +188,11 @@ export class HealthMonitor {
   async #tick(generation: number): Promise<void> {
     if (!this.#running || generation !== this.#generation) return;
     try {
+      const t0 = performance.now();
       const result = await this.runCheck();
       if (!this.#running || generation !== this.#generation) return;
+      // A check's own latency (the time to a verdict, the timeout at most): what a dashboard plots.
+      this.#status.latencyMs = Math.round((performance.now() - t0) * 1000) / 1000;
       await this.#record(result);
     } catch (error) {
       // LocalPort's own handling failed for this service: say so against it and keep checking.

@@ -36,6 +36,7 @@ export function toJson(view: View): Record<string, unknown> {
       return { logs: view.files };
     case 'stop':
     case 'reload':
+    case 'ui':
     case 'daemon': {
       const { kind: _kind, ...body } = view;
       return body;

@@ -283,6 +283,10 @@ export const tableFormatterPlugin = () =>
               return `reloaded: added ${view.added.join(', ') || '-'}; removed ${view.removed.join(', ') || '-'}; changed ${view.changed.join(', ') || '-'}; unchanged ${view.unchanged.length}`;
             case 'daemon':
               return renderDaemon(view);
+            case 'ui':
+              return view.opened
+                ? `Opened ${view.url} in the browser (listening on ${view.listen.join(' and ')}).`
+                : `${view.url}\nListening on ${view.listen.join(' and ')}; open the URL above (it holds this daemon's token).`;
             case 'doctor': {
               const mark = (c: { ok: boolean; required: boolean }) => (c.ok ? 'ok  ' : c.required ? 'FAIL' : 'warn');
               const lines = view.checks.map((c) => `${mark(c)}  ${c.technology}: ${c.name} — ${c.detail}`);

@@ -69,6 +69,9 @@ function render(view: View): string {
         }
       }
       return '';
+    case 'ui':
+      // The URL alone: `open "$(localport ui --no-open -o text)"`.
+      return view.url;
     case 'export':
       // A file format, not a listing: the same YAML as the default output, without its comment line.
       return yaml.dump(view.config, { lineWidth: 120, noRefs: true }).trimEnd();

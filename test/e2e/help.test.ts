@@ -19,7 +19,7 @@ describe('help', () => {
     for (const usage of [
       'localport run [-c,--config FILE] [-o,--output FORMAT] [--json] [--log-level LEVEL] [--color] [-t,--tag TAG] [-a,--all] [--timeout SECONDS] [--wide] [--events FILE] [SERVICE...] [-- COMMAND...]',
       'localport status [-c,--config FILE] [-o,--output FORMAT] [--json] [--log-level LEVEL] [--color] [-w,--watch] [--interval SECONDS] [--wide] [SERVICE...]',
-      'localport start [-c,--config FILE] [-o,--output FORMAT] [--json] [--log-level LEVEL] [--color] [-t,--tag TAG] [-a,--all] [--timeout SECONDS] [--wide] [SERVICE...]',
+      'localport start [-c,--config FILE] [-o,--output FORMAT] [--json] [--log-level LEVEL] [--color] [-t,--tag TAG] [-a,--all] [--timeout SECONDS] [--ui-port PORT] [--wide] [SERVICE...]',
       'localport stop [-c,--config FILE] [-o,--output FORMAT] [--json] [--log-level LEVEL] [--color] [-t,--tag TAG] [-a,--all] [--force] [SERVICE...]',
       'localport logs [-c,--config FILE] [-o,--output FORMAT] [--json] [--log-level LEVEL] [--color] [-f,--follow] [-n,--lines N] [--grep REGEX] [--path] [--list] [SERVICE]',
       'localport help [COMMAND...]',

@@ -22,6 +22,15 @@ function tree(files: Record<string, string>): string {
 describe('merge rules', () => {
   const plugin = (name: string) => ({ name, apply() {} });
 
+  it('keeps the local file\'s ui (the daemon\'s HTTP server) through extends', () => {
+    const { config } = mergeLayers([
+      { source: '@acme/base', config: { services: [] } },
+      { source: 'local', config: { ui: { port: 7070 }, services: [] } },
+    ]);
+    expect(config.ui).toEqual({ port: 7070 });
+    expect(mergeLayers([{ source: 'local', config: { services: [] } }]).config).not.toHaveProperty('ui');
+  });
+
   it('merges services by name (later wins per key), defaults deeply, scalars replace, plugins concatenate', () => {
     const { config, sources } = mergeLayers([
       {

@@ -46,6 +46,16 @@ describe('config validation', () => {
     expect(config.services[0].restartPolicy).toMatchObject({ maxAttempts: 0, enabled: true });
   });
 
+  it('takes ui.port (the daemon\'s HTTP server) as a port, from ${VAR} too, and refuses anything else under ui', async () => {
+    expect((await resolve({ ui: { port: '${UI_PORT}' }, services: [ssh()] }, { UI_PORT: '7070' })).config.ui).toEqual({ port: 7070 });
+    expect((await resolve({ services: [ssh()] })).config.ui).toBeUndefined();
+    expect(await problems({ ui: { port: 0, prot: 1 }, services: [ssh()] })).toEqual([
+      expect.stringMatching(/ui\.port: must be between 1 and 65535 \(got 0\)$/),
+      expect.stringMatching(/ui\.prot: unknown key; remove it or check its spelling$/),
+    ]);
+    expect(await problems({ ui: 7070, services: [ssh()] })).toEqual([expect.stringMatching(/^.*ui: /)]);
+  });
+
   it('names an unknown technology and lists the registered ones', async () => {
     expect(await problems({ services: [ssh({ technology: 'kubctl' })] })).toEqual([
       "test.yaml: services[0] (web).technology: unknown technology 'kubctl'; registered: exec, kubectl, ssh, tcp; did you mean 'kubectl'?",

@@ -9,7 +9,7 @@ import { waitUntil } from '../../helpers/procs.js';
 // The monitor on its own: it concludes, and whoever listens acts. Nothing here is a supervisor.
 
 /** A check that answers what the test says, counting calls. */
-const scripted = { answer: { ok: true } as HealthResult, calls: 0 };
+const scripted = { answer: { ok: true } as HealthResult, calls: 0, delayMs: 0 };
 const scriptedPlugin = () =>
   definePlugin({
     name: 'test:scripted-check',
@@ -19,6 +19,7 @@ const scriptedPlugin = () =>
         configSchema: configObject({}),
         async check() {
           scripted.calls += 1;
+          if (scripted.delayMs) await new Promise((r) => setTimeout(r, scripted.delayMs));
           return scripted.answer;
         },
       });
@@ -45,6 +46,21 @@ async function monitor(healthCheck: Record<string, unknown>) {
 }
 
 describe('HealthMonitor verdicts', () => {
+  it('keeps the latency of the last completed check (what /metrics exports)', async () => {
+    scripted.answer = { ok: true, message: 'fine' };
+    scripted.delayMs = 120;
+    try {
+      const { m, verdicts } = await monitor({});
+      expect(m.status().latencyMs).toBeNull();
+      m.start();
+      await waitUntil(() => verdicts.length === 1, 3000, 'healthy');
+      expect(m.status().latencyMs).toBeGreaterThanOrEqual(115);
+      expect(m.status().latencyMs).toBeLessThan(1000);
+    } finally {
+      scripted.delayMs = 0;
+    }
+  });
+
   it('says healthy, then unhealthy and restart once failures cross the threshold', async () => {
     scripted.answer = { ok: true, message: 'fine' };
     const { m, verdicts } = await monitor({ failure_threshold: 2 });

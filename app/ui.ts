@@ -1,0 +1,59 @@
+import { spawn } from 'node:child_process';
+import { request } from './control/client.js';
+import { ensureDaemon } from './control/daemons.js';
+import type { UiInfo } from './control/protocol.js';
+import type { View } from '../core/types.js';
+
+export type UiView = Extract<View, { kind: 'ui' }>;
+
+/**
+ * `localport ui`: makes sure the daemon runs and serves its HTTP server (`port` fixes the port if the
+ * server is not running yet), then opens the page in a browser unless `open` is false.
+ */
+export async function ensureUi(configFile: string, opts: { port?: number; open: boolean; logLevel: string; stderr: NodeJS.WritableStream }): Promise<UiView> {
+  const daemon = await ensureDaemon(configFile, { logLevel: opts.logLevel });
+  if (daemon.started) opts.stderr.write(`started the LocalPort daemon (pid ${daemon.pid}) for ${configFile}\n`);
+  const info = await requestUi(daemon.socket, opts.port);
+  const opened = opts.open && (await openBrowser(info.url));
+  return { kind: 'ui', config: configFile, url: info.url, listen: info.listen, opened };
+}
+
+/** Asks the daemon on `socket` for its HTTP server (started on `port` if it is not running yet). */
+export function requestUi(socket: string, port?: number): Promise<UiInfo> {
+  return request<UiInfo>(socket, 'ui', port === undefined ? {} : { port });
+}
+
+/** How long an opener may run before it counts as having handed the URL over (xdg-open may wait for the browser). */
+const OPENER_GRACE_MS = 2000;
+
+/**
+ * The platform's opener, with the URL as an argument (never through a shell). On Linux without a
+ * display there is no browser to show it: false, and the caller prints the URL.
+ */
+export function openerFor(url: string, platform = process.platform, env = process.env): [string, string[]] | undefined {
+  if (platform === 'darwin') return ['open', [url]];
+  if (platform === 'win32') return ['rundll32', ['url.dll,FileProtocolHandler', url]];
+  if (!env.DISPLAY && !env.WAYLAND_DISPLAY) return undefined;
+  return ['xdg-open', [url]];
+}
+
+/** Whether a browser was asked to open `url`: the opener started and did not fail within OPENER_GRACE_MS. */
+export function openBrowser(url: string): Promise<boolean> {
+  const opener = openerFor(url);
+  if (!opener) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const child = spawn(opener[0], opener[1], { detached: true, stdio: 'ignore' });
+    const timer = setTimeout(() => {
+      child.unref();
+      resolve(true);
+    }, OPENER_GRACE_MS);
+    child.once('error', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code === 0);
+    });
+  });
+}
