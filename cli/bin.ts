@@ -2,9 +2,12 @@
 /**
  * The `localport` entry point. `localport --help` (and bare `localport`) print the command list that the
  * build wrote (scripts/help-cache.mjs: the CLI's own `--help`, plain and coloured), and `--version` the
- * package's version, so they cost little more than Node starting; anything else loads the CLI (main.ts).
+ * package's version, so they cost little more than Node starting; anything else loads the CLI: the
+ * build's bundle of main.ts and the libraries it needs (scripts/bundle.mjs), or main.ts itself where
+ * there is no bundle (a build that stopped after tsc).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import module from 'node:module';
 import { useColor } from '../app/terminal.js';
 
 const args = process.argv.slice(2);
@@ -21,4 +24,11 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
     /* not built: the CLI prints it */
   }
 }
-if (!served) await import('./main.js');
+if (!served) {
+  // Node 22.1+ keeps V8's compiled code between runs (in NODE_COMPILE_CACHE, or a directory under the
+  // system's temporary one): the second run of a command skips most of parsing and compiling the CLI.
+  // NODE_DISABLE_COMPILE_CACHE=1 turns it off. Node 20 has no such cache.
+  (module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
+  const bundle = new URL('./bundle.js', import.meta.url);
+  await import(existsSync(bundle) ? bundle.href : './main.js');
+}
