@@ -17,9 +17,9 @@
 // - The map chains tsc's maps, which carry the TypeScript sources: `node --enable-source-maps` shows
 //   the .ts lines of a stack.
 import { build } from 'esbuild';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const dist = path.join(root, 'dist');
@@ -42,17 +42,59 @@ const ownUrls = {
   },
 };
 
+// Two things left out of what every command parses (400 KB, ~12 ms of `status`):
+// - zod's translations of its messages into 50 languages (`z.locales`). LocalPort's messages are in
+//   English (zod's default, `en`, stays in); another locale, which a config may set with
+//   `z.config(z.locales.de())`, is required from node_modules when called.
+// - A second copy of js-yaml: cosmiconfig requires the CommonJS build, LocalPort imports the ES module
+//   build; both get the ES module one (same API: load, dump, …).
+const trim = {
+  name: 'trim',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) => (args.importer.includes(`${path.sep}zod${path.sep}`) ? { path: path.join(args.resolveDir, '../locales/index.js'), namespace: 'zod-locales' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => {
+      const names = [...readFileSync(args.path, 'utf8').matchAll(/export \{ default as (\w+) \} from "\.\/([\w-]+)\.js"/g)].map((m) => [m[1], m[2]]);
+      const lines = names.map(([name, file]) => (name === 'en' ? `export { default as en } from './en.js';` : `export const ${name} = (...args) => load('zod/v4/locales/${file}.js').default(...args);`));
+      return { contents: `import { createRequire } from 'node:module';\nconst load = createRequire(import.meta.url);\n${lines.join('\n')}\n`, resolveDir: path.dirname(args.path), loader: 'js' };
+    });
+    b.onResolve({ filter: /^js-yaml$/ }, () => ({ path: path.join(root, 'node_modules', 'js-yaml', 'dist', 'js-yaml.mjs') }));
+  },
+};
+
+// The bundle's entry: the public API first, published for the configs this process loads (load.ts,
+// ownEntry: they import it through API_SHIM), then the CLI. One copy of each class and of zod serves
+// both, so that an error a config's plugin throws is `instanceof` the classes the CLI checks.
+const entry = {
+  name: 'entry',
+  setup(b) {
+    b.onResolve({ filter: /^localport-cli-entry$/ }, () => ({ path: 'entry', namespace: 'entry' }));
+    b.onResolve({ filter: /^localport-cli-publish$/ }, () => ({ path: 'publish', namespace: 'entry' }));
+    b.onLoad({ filter: /^entry$/, namespace: 'entry' }, () => ({ contents: `import 'localport-cli-publish';\nimport ${JSON.stringify(path.join(dist, 'cli', 'main.js'))};\n`, resolveDir: root }));
+    b.onLoad({ filter: /^publish$/, namespace: 'entry' }, () => ({
+      contents: `import * as api from ${JSON.stringify(path.join(dist, 'index.js'))};\nimport { fileURLToPath, pathToFileURL } from 'node:url';\nglobalThis[Symbol.for('localport.bundledApi')] = { api, entry: fileURLToPath(new URL('./${path.basename(API_SHIM)}', import.meta.url)) };\n`,
+      resolveDir: root,
+    }));
+  },
+};
+
+const API_SHIM = path.join(dist, 'cli', 'api.js');
+const names = Object.keys(await import(pathToFileURL(path.join(dist, 'index.js')).href)).filter((n) => n !== 'default');
+writeFileSync(
+  API_SHIM,
+  `// Written by scripts/bundle.mjs: what \`import … from 'localport'\` gets in a config the bundled CLI loads.\nconst { api } = globalThis[Symbol.for('localport.bundledApi')];\nexport const { ${names.join(', ')} } = api;\n`,
+);
+
 rmSync(outfile, { force: true });
 rmSync(`${outfile}.map`, { force: true });
 await build({
-  entryPoints: [path.join(dist, 'cli', 'main.js')],
+  entryPoints: ['localport-cli-entry'],
   outfile,
   bundle: true,
   format: 'esm',
   platform: 'node',
   target: 'node20.19',
   external: EXTERNAL,
-  plugins: [ownUrls],
+  plugins: [entry, ownUrls, trim],
   // The CommonJS libraries bundled in call `require` for Node's built-ins; an ES module has none.
   banner: { js: "import { createRequire as __localportRequire } from 'node:module';\nconst require = __localportRequire(import.meta.url);" },
   sourcemap: 'linked',
