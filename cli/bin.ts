@@ -3,11 +3,12 @@
  * The `localport` entry point. `localport --help` (and bare `localport`) print the command list that the
  * build wrote (scripts/help-cache.mjs: the CLI's own `--help`, plain and coloured), and `--version` the
  * package's version, so they cost little more than Node starting; anything else loads the CLI: the
- * build's bundle of main.ts and the libraries it needs (scripts/bundle.mjs), or main.ts itself where
- * there is no bundle (a build that stopped after tsc).
+ * build's bundle of main.ts and the libraries it needs (scripts/bundle.mjs), with V8's code cache, or
+ * main.ts itself where there is no bundle (a build that stopped after tsc).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import module from 'node:module';
+import module, { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { useColor } from '../app/terminal.js';
 
 const args = process.argv.slice(2);
@@ -25,10 +26,16 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
   }
 }
 if (!served) {
-  // Node 22.1+ keeps V8's compiled code between runs (in NODE_COMPILE_CACHE, or a directory under the
-  // system's temporary one): the second run of a command skips most of parsing and compiling the CLI.
-  // NODE_DISABLE_COMPILE_CACHE=1 turns it off. Node 20 has no such cache.
-  (module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
-  const bundle = new URL('./bundle.js', import.meta.url);
-  await import(existsSync(bundle) ? bundle.href : './main.js');
+  const bundle = fileURLToPath(new URL('./bundle.cjs', import.meta.url));
+  const { enableCompileCache } = module as { enableCompileCache?: () => unknown };
+  if (!existsSync(bundle)) {
+    await import('./main.js');
+  } else if (enableCompileCache) {
+    // Node 22.1+ keeps V8's compiled code between runs (in NODE_COMPILE_CACHE, or a directory under the
+    // system's temporary one); NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+    enableCompileCache();
+    createRequire(import.meta.url)(bundle);
+  } else {
+    (await import('./cached.js')).runBundle(bundle);
+  }
 }

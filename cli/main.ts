@@ -138,33 +138,44 @@ async function renderUsageError(output: string, message: string): Promise<string
   return render(hub, hub.formatters.has(output) ? output : DEFAULT_OUTPUT, errorView(new UsageError(message, 'localport --help lists the commands; localport COMMAND --help, its options.')), useColor(output === DEFAULT_OUTPUT ? process.stderr : process.stdout));
 }
 
-let command;
-try {
+/**
+ * Parses the command line, runs the command, and ends the process. A function, not top-level code:
+ * the bundle (scripts/bundle.mjs) is a CommonJS script, which may hold no top-level await.
+ */
+async function main(): Promise<void> {
+  let command;
   try {
-    command = cli.process(args.length ? args : ['--help']);
+    try {
+      command = cli.process(args.length ? args : ['--help']);
+    } catch (error) {
+      if (narrow === undefined) throw error;
+      cli = makeCli();
+      command = cli.process(args);
+    }
   } catch (error) {
-    if (narrow === undefined) throw error;
-    cli = makeCli();
-    command = cli.process(args);
+    // Unknown command or option: a usage error, exit 2. Asked for another format than the default, it is
+    // said in that format, on stdout, as every command's errors are (BaseCommand.report).
+    const output = g.output ?? requestedOutput(args) ?? DEFAULT_OUTPUT;
+    const unknown = await unknownCommand(error as Error);
+    if (unknown !== undefined && output === DEFAULT_OUTPUT) process.stderr.write(`${await renderUsageError(output, unknown)}\n`);
+    else if (output === DEFAULT_OUTPUT) process.stderr.write(cli.error(error as Error, { colored: useColor(process.stderr) }));
+    else process.stdout.write(`${await renderUsageError(output, unknown ?? (error as Error).message.split('\n\n')[0].trim())}\n`);
+    process.exitCode = 2;
   }
-} catch (error) {
-  // Unknown command or option: a usage error, exit 2. Asked for another format than the default, it is
-  // said in that format, on stdout, as every command's errors are (BaseCommand.report).
-  const output = g.output ?? requestedOutput(args) ?? DEFAULT_OUTPUT;
-  const unknown = await unknownCommand(error as Error);
-  if (unknown !== undefined && output === DEFAULT_OUTPUT) process.stderr.write(`${await renderUsageError(output, unknown)}\n`);
-  else if (output === DEFAULT_OUTPUT) process.stderr.write(cli.error(error as Error, { colored: useColor(process.stderr) }));
-  else process.stdout.write(`${await renderUsageError(output, unknown ?? (error as Error).message.split('\n\n')[0].trim())}\n`);
-  process.exitCode = 2;
+  if (command) {
+    process.exitCode = await cli.run(command, Cli.defaultContext);
+  }
+  // The command is done. A config's timer, or code that timed out and still waits, must not keep the
+  // process alive; only this entry point decides when the process ends, once what was written is out
+  // (pipes are asynchronous on some platforms).
+  await Promise.all([process.stdout, process.stderr].map((s) => new Promise((resolve) => s.write('', resolve))));
+  // One turn of the event loop first: a promise a config rejected and left unhandled is reported (by the
+  // handler above) only between turns, and a command that ran on microtasks alone has given it none.
+  await new Promise((resolve) => setImmediate(resolve));
+  process.exit();
 }
-if (command) {
-  process.exitCode = await cli.run(command, Cli.defaultContext);
-}
-// The command is done. A config's timer, or code that timed out and still waits, must not keep the
-// process alive; only this entry point decides when the process ends, once what was written is out
-// (pipes are asynchronous on some platforms).
-await Promise.all([process.stdout, process.stderr].map((s) => new Promise((resolve) => s.write('', resolve))));
-// One turn of the event loop first: a promise a config rejected and left unhandled is reported (by the
-// handler above) only between turns, and a command that ran on microtasks alone has given it none.
-await new Promise((resolve) => setImmediate(resolve));
-process.exit();
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${(error as Error)?.stack ?? String(error)}\n\nThis is a bug in LocalPort. Please report it, with the output above.\n`);
+  process.exit(1);
+});

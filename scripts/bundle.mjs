@@ -23,21 +23,28 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const dist = path.join(root, 'dist');
-const outfile = path.join(dist, 'cli', 'bundle.js');
+const outfile = path.join(dist, 'cli', 'bundle.cjs');
 
 /** Loaded only where used, heavy, or reading their own files by path: imported from node_modules as before. */
 const EXTERNAL = ['chokidar', 'execa', 'jiti', 'kafkajs', 'listr2', 'pg', 'typescript', 'undici'];
 
-// A module of LocalPort's own (dist/**.js) that uses import.meta.url gets the URL of its tsc output.
-const ownUrls = {
-  name: 'own-import-meta-url',
+// LocalPort's own modules (dist/**.js), as tsc wrote them, with two changes:
+// - `import.meta.url` is the URL of the module's tsc output (a CommonJS script has no import.meta, and
+//   the bundle's own URL would be another directory);
+// - `import('execa')` of a library left out of the bundle, or of a Node built-in, goes through
+//   `__localportImport`: on Node 20 the bundle runs as a vm.Script (cli/cached.ts), where `import()`
+//   needs an experimental flag, so the loader passes a function that imports; elsewhere it is `import()`.
+const EXTERNAL_IMPORT = new RegExp(`\\bimport\\((['"])((?:node:[\\w/]+)|(?:${EXTERNAL.join('|')})(?:/[^'"]*)?)\\1\\)`, 'g');
+const own = {
+  name: 'own',
   setup(b) {
     b.onLoad({ filter: /\.js$/ }, (args) => {
       if (!args.path.startsWith(`${dist}${path.sep}`) || args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
-      const source = readFileSync(args.path, 'utf8');
-      if (!source.includes('import.meta.url')) return undefined;
       const rel = path.relative(path.dirname(outfile), args.path).split(path.sep).join('/');
-      return { contents: source.replaceAll('import.meta.url', `new URL(${JSON.stringify(rel)}, import.meta.url).href`), loader: 'js' };
+      const source = readFileSync(args.path, 'utf8')
+        .replaceAll('import.meta.url', `new URL(${JSON.stringify(rel)}, import.meta.url).href`)
+        .replace(EXTERNAL_IMPORT, (_, q, spec) => `__localportImport(${q}${spec}${q})`);
+      return { contents: source, loader: 'js' };
     });
   },
 };
@@ -90,13 +97,14 @@ await build({
   entryPoints: ['localport-cli-entry'],
   outfile,
   bundle: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20.19',
   external: EXTERNAL,
-  plugins: [entry, ownUrls, trim],
-  // The CommonJS libraries bundled in call `require` for Node's built-ins; an ES module has none.
-  banner: { js: "import { createRequire as __localportRequire } from 'node:module';\nconst require = __localportRequire(import.meta.url);" },
+  plugins: [entry, own, trim],
+  // A CommonJS script has no import.meta: the URL of the bundle itself stands for it.
+  define: { 'import.meta.url': '__localportUrl' },
+  banner: { js: "const __localportUrl = require('node:url').pathToFileURL(__filename).href;\nconst __localportImport = typeof __localportImporter === 'function' ? __localportImporter : (specifier) => import(specifier);" },
   sourcemap: 'linked',
   sourcesContent: true,
   logLevel: 'warning',
