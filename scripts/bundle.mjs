@@ -68,8 +68,8 @@ const trim = {
   },
 };
 
-// The bundle's entry: the public API first, published for the configs this process loads (load.ts,
-// ownEntry: they import it through API_SHIM), then the CLI. One copy of each class and of zod serves
+// The bundle's entry: the public API, published for the configs this process loads (load.ts, ownEntry:
+// they import it through API_SHIM), then the CLI. One copy of each class and of zod serves
 // both, so that an error a config's plugin throws is `instanceof` the classes the CLI checks.
 const entry = {
   name: 'entry',
@@ -77,8 +77,10 @@ const entry = {
     b.onResolve({ filter: /^localport-cli-entry$/ }, () => ({ path: 'entry', namespace: 'entry' }));
     b.onResolve({ filter: /^localport-cli-publish$/ }, () => ({ path: 'publish', namespace: 'entry' }));
     b.onLoad({ filter: /^entry$/, namespace: 'entry' }, () => ({ contents: `import 'localport-cli-publish';\nimport ${JSON.stringify(path.join(dist, 'cli', 'main.js'))};\n`, resolveDir: root }));
+    // A getter: the API (zod, every built-in plugin) is evaluated when a config imports it, or when a
+    // command loads it anyway; `stop` or `logs` never do.
     b.onLoad({ filter: /^publish$/, namespace: 'entry' }, () => ({
-      contents: `import * as api from ${JSON.stringify(path.join(dist, 'index.js'))};\nimport { fileURLToPath, pathToFileURL } from 'node:url';\nglobalThis[Symbol.for('localport.bundledApi')] = { api, entry: fileURLToPath(new URL('./${path.basename(API_SHIM)}', import.meta.url)) };\n`,
+      contents: `const { fileURLToPath } = require('node:url');\nglobalThis[Symbol.for('localport.bundledApi')] = { get api() { return require(${JSON.stringify(path.join(dist, 'index.js'))}); }, entry: fileURLToPath(new URL('./${path.basename(API_SHIM)}', import.meta.url)) };\n`,
       resolveDir: root,
     }));
   },
