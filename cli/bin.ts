@@ -7,7 +7,7 @@
  * main.ts itself where there is no bundle (a build that stopped after tsc).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import module, { createRequire } from 'node:module';
+import module from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { useColor } from '../app/terminal.js';
 
@@ -27,15 +27,13 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
 }
 if (!served) {
   const bundle = fileURLToPath(new URL('./bundle.cjs', import.meta.url));
-  const { enableCompileCache } = module as { enableCompileCache?: () => unknown };
-  if (!existsSync(bundle)) {
-    await import('./main.js');
-  } else if (enableCompileCache) {
-    // Node 22.1+ keeps V8's compiled code between runs (in NODE_COMPILE_CACHE, or a directory under the
-    // system's temporary one); NODE_DISABLE_COMPILE_CACHE=1 turns it off.
-    enableCompileCache();
-    createRequire(import.meta.url)(bundle);
-  } else {
+  if (existsSync(bundle)) {
+    // Node 22.1+ also keeps the compiled code of the modules loaded from node_modules later (execa,
+    // undici…), in NODE_COMPILE_CACHE or a directory under the system's temporary one. The bundle has
+    // a cache of its own (cached.ts), which also holds the functions a command compiled as it ran.
+    (module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
     (await import('./cached.js')).runBundle(bundle);
+  } else {
+    await import('./main.js');
   }
 }

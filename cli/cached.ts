@@ -1,13 +1,13 @@
 /**
- * Runs the bundled CLI (dist/cli/bundle.cjs) with V8's code cache on Node 20, which has no
- * `module.enableCompileCache()` (Node 22.1+; bin.ts uses that where it exists). Without a cache, every
- * command parses 1.4 MB of JavaScript and compiles each function it calls again: about a third of
- * what `localport status` costs. The cache is written once per build of the bundle and Node version,
- * after the command ran, so that it holds every function the command compiled.
+ * Runs the bundled CLI (dist/cli/bundle.cjs) with V8's code cache. Without one, every command parses
+ * 1.2 MB of JavaScript and compiles each function it calls again: about a third of what `localport
+ * status` costs (issue #15). Node 20 has no cache of its own; Node 22's `module.enableCompileCache()`
+ * saves a module's code before it runs, and measured slower here than this cache, which is written
+ * after the command ran, so that it holds every function the command compiled. It is written once per
+ * build of the bundle and Node version.
  *
  * The cache is code V8 runs: it is read only from a directory this user owns and nobody else can
- * write to. NODE_DISABLE_COMPILE_CACHE=1 turns it off, NODE_COMPILE_CACHE=DIR moves it (as for Node's own).
- */
+ * write to. NODE_DISABLE_COMPILE_CACHE=1 turns it off, NODE_COMPILE_CACHE=DIR moves it (as for Node's own). */
 import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
