@@ -41,8 +41,8 @@ export function runBundle(file: string): void {
   const dir = cacheDir();
   // V8 checks a cache against the source's length, not its content: the name says which build it is for.
   const st = statSync(file);
-  const prefix = `${fnv(file)}-`;
-  const cacheFile = dir && path.join(dir, `${prefix}${process.version}-${process.arch}-${st.size}-${Math.trunc(st.mtimeMs)}-${st.ino}.v8`);
+  const prefix = `${fnv(file)}-${process.version}-${process.arch}-`;
+  const cacheFile = dir && path.join(dir, `${prefix}${st.size}-${Math.trunc(st.mtimeMs)}-${st.ino}.v8`);
   let cachedData: Buffer | undefined;
   if (cacheFile) {
     try {
@@ -63,7 +63,7 @@ export function runBundle(file: string): void {
         const tmp = `${cacheFile}.${process.pid}.tmp`;
         writeFileSync(tmp, data, { mode: 0o600 });
         renameSync(tmp, cacheFile);
-        // This installation's caches of earlier builds or other Node versions.
+        // This installation's caches of earlier builds, for this Node.
         for (const f of readdirSync(dir)) if (f.startsWith(prefix) && f.endsWith('.v8') && path.join(dir, f) !== cacheFile) rmSync(path.join(dir, f), { force: true });
       } catch {
         /* no cache this time */

@@ -163,7 +163,7 @@ if (!online) {
       path.join(dir, 'localport.config.ts'),
       "import { defineConfig } from 'localport';\nexport default defineConfig({ services: [{ name: 'db', technology: 'ssh', local_port: 15432, remote_port: 5432, connection: { host: 'bastion' } }] });\n",
     );
-    const r = await npm(['localport', 'config', 'validate'], dir, 'npx', { LOCALPORT_STATE_DIR: path.join(dir, 'state') });
+    const r = await npm(['localport', 'config', 'validate'], dir, 'npx', { LOCALPORT_STATE_DIR: path.join(dir, 'state'), NODE_COMPILE_CACHE: path.join(root, 'compile-cache') });
     expect(r.stderr.split('\n').filter((l) => l && !baseline.includes(l))).toEqual([]);
     expect(r.stdout).toContain('valid, 1 service');
     expect(r.code).toBe(0);
