@@ -9,7 +9,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import module from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { useColor } from '../app/terminal.js';
 
 const args = process.argv.slice(2);
 let served = false;
@@ -18,6 +17,8 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
   served = true;
 } else if (args.length === 0 || (args.length === 1 && (args[0] === '--help' || args[0] === '-h'))) {
   try {
+    // Imported here, not at the top: each module Node loads is ~1 ms, and the other commands need none.
+    const { useColor } = await import('../app/terminal.js');
     const text = readFileSync(new URL(useColor(process.stdout) ? './help.color.txt' : './help.txt', import.meta.url), 'utf8');
     process.stdout.write(text);
     served = true;

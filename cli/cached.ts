@@ -9,6 +9,7 @@
  * The cache is code V8 runs: it is read only from a directory this user owns and nobody else can
  * write to. NODE_DISABLE_COMPILE_CACHE=1 turns it off, NODE_COMPILE_CACHE=DIR moves it (as for Node's own).
  */
+import { isAscii } from 'node:buffer';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -37,7 +38,9 @@ function fnv(text: string): string {
 }
 
 export function runBundle(file: string): void {
-  const source = readFileSync(file, 'utf8');
+  const bytes = readFileSync(file);
+  // The build writes it in ASCII (scripts/bundle.mjs): Latin-1 then reads it as it is, without decoding UTF-8.
+  const source = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
   const dir = cacheDir();
   // V8 checks a cache against the source's length, not its content: the name says which build it is for.
   const st = statSync(file);
