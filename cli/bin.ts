@@ -2,10 +2,13 @@
 /**
  * The `localport` entry point. `localport --help` (and bare `localport`) print the command list that the
  * build wrote (scripts/help-cache.mjs: the CLI's own `--help`, plain and coloured), and `--version` the
- * package's version, so they cost little more than Node starting; anything else loads the CLI (main.ts).
+ * package's version, so they cost little more than Node starting; anything else loads the CLI: the
+ * build's bundle of main.ts and the libraries it needs (scripts/bundle.mjs), with V8's code cache, or
+ * main.ts itself where there is no bundle (a build that stopped after tsc).
  */
-import { readFileSync } from 'node:fs';
-import { useColor } from '../app/terminal.js';
+import { existsSync, readFileSync } from 'node:fs';
+import module from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 const args = process.argv.slice(2);
 let served = false;
@@ -14,6 +17,8 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
   served = true;
 } else if (args.length === 0 || (args.length === 1 && (args[0] === '--help' || args[0] === '-h'))) {
   try {
+    // Imported here, not at the top: each module Node loads is ~1 ms, and the other commands need none.
+    const { useColor } = await import('../app/terminal.js');
     const text = readFileSync(new URL(useColor(process.stdout) ? './help.color.txt' : './help.txt', import.meta.url), 'utf8');
     process.stdout.write(text);
     served = true;
@@ -21,4 +26,15 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
     /* not built: the CLI prints it */
   }
 }
-if (!served) await import('./main.js');
+if (!served) {
+  const bundle = fileURLToPath(new URL('./bundle.cjs', import.meta.url));
+  if (existsSync(bundle)) {
+    // Node 22.1+ also keeps the compiled code of the modules loaded from node_modules later (execa,
+    // undici…), in NODE_COMPILE_CACHE or a directory under the system's temporary one. The bundle has
+    // a cache of its own (cached.ts), which also holds the functions a command compiled as it ran.
+    (module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
+    (await import('./cached.js')).runBundle(bundle);
+  } else {
+    await import('./main.js');
+  }
+}

@@ -60,30 +60,56 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 const { args, globals: g } = process.argv[2] === '__complete' ? { args: process.argv.slice(2), globals: { command: [] } } : extractGlobals(process.argv.slice(2));
 Object.assign(globals, g);
 
-const cli = new LocalPortCli({
-  binaryLabel: 'LocalPort',
-  binaryName: 'localport',
-  binaryVersion: pkg.version,
-  // clipanion colours piped output unless told; follow the terminal and NO_COLOR.
-  enableColors: useColor(process.stdout),
-});
-cli.register(Builtins.HelpCommand);
-cli.register(HelpCommand);
-cli.register(Builtins.VersionCommand);
-cli.register(RunCommand);
-cli.register(StatusCommand);
-cli.register(StartCommand);
-cli.register(RestartCommand);
-cli.register(StopCommand);
-cli.register(LogsCommand);
-cli.register(EventsCommand);
-cli.register(DoctorCommand);
-cli.register(ConfigExportCommand);
-for (const c of [DaemonStartCommand, DaemonStopCommand, DaemonRestartCommand, DaemonStatusCommand, DaemonReloadCommand, UiCommand]) cli.register(c);
-cli.register(ConfigValidateCommand);
-cli.register(ConfigPrintCommand);
-cli.register(CompletionCommand);
-cli.register(CompleteCommand);
+// Registration order is the order of `localport --help`.
+const COMMANDS = [
+  Builtins.HelpCommand,
+  HelpCommand,
+  Builtins.VersionCommand,
+  RunCommand,
+  StatusCommand,
+  StartCommand,
+  RestartCommand,
+  StopCommand,
+  LogsCommand,
+  EventsCommand,
+  DoctorCommand,
+  ConfigExportCommand,
+  DaemonStartCommand,
+  DaemonStopCommand,
+  DaemonRestartCommand,
+  DaemonStatusCommand,
+  DaemonReloadCommand,
+  UiCommand,
+  ConfigValidateCommand,
+  ConfigPrintCommand,
+  CompletionCommand,
+  CompleteCommand,
+];
+// Commands that read the CLI's own list of commands (this.cli.definitions()): they always get all of them.
+const READS_DEFINITIONS = new Set(['help', 'completion', '__complete']);
+
+/**
+ * The CLI with every command, or with only those whose path starts with `word`. clipanion compiles a
+ * parser for each registered command on every run (~25 ms for all of them, most of `status`'s cost
+ * after Node itself); a command line can only match commands that start with its first word, so the
+ * narrow CLI picks the same command. Whatever it cannot parse is parsed again by the full one, whose
+ * errors (unknown command, did you mean, usage lists) are the ones users see.
+ */
+function makeCli(word?: string): LocalPortCli {
+  const cli = new LocalPortCli({
+    binaryLabel: 'LocalPort',
+    binaryName: 'localport',
+    binaryVersion: pkg.version,
+    // clipanion colours piped output unless told; follow the terminal and NO_COLOR.
+    enableColors: useColor(process.stdout),
+  });
+  for (const c of COMMANDS) if (word === undefined || c.paths?.some((p) => p[0] === word)) cli.register(c);
+  return cli;
+}
+
+const first = args[0];
+const narrow = first !== undefined && !first.startsWith('-') && !READS_DEFINITIONS.has(first) ? first : undefined;
+let cli = makeCli(narrow);
 
 /**
  * The command the user meant to type, when clipanion found none: the words before the first option
@@ -116,27 +142,44 @@ async function renderUsageError(output: string, message: string): Promise<string
   return render(hub, hub.formatters.has(output) ? output : DEFAULT_OUTPUT, errorView(new UsageError(message, 'localport --help lists the commands; localport COMMAND --help, its options.')), useColor(output === DEFAULT_OUTPUT ? process.stderr : process.stdout));
 }
 
-let command;
-try {
-  command = cli.process(args.length ? args : ['--help']);
-} catch (error) {
-  // Unknown command or option: a usage error, exit 2. Asked for another format than the default, it is
-  // said in that format, on stdout, as every command's errors are (BaseCommand.report).
-  const output = g.output ?? requestedOutput(args) ?? DEFAULT_OUTPUT;
-  const unknown = await unknownCommand(error as Error);
-  if (unknown !== undefined && output === DEFAULT_OUTPUT) process.stderr.write(`${await renderUsageError(output, unknown)}\n`);
-  else if (output === DEFAULT_OUTPUT) process.stderr.write(cli.error(error as Error, { colored: useColor(process.stderr) }));
-  else process.stdout.write(`${await renderUsageError(output, unknown ?? (error as Error).message.split('\n\n')[0].trim())}\n`);
-  process.exitCode = 2;
+/**
+ * Parses the command line, runs the command, and ends the process. A function, not top-level code:
+ * the bundle (scripts/bundle.mjs) is a CommonJS script, which may hold no top-level await.
+ */
+async function main(): Promise<void> {
+  let command;
+  try {
+    try {
+      command = cli.process(args.length ? args : ['--help']);
+    } catch (error) {
+      if (narrow === undefined) throw error;
+      cli = makeCli();
+      command = cli.process(args);
+    }
+  } catch (error) {
+    // Unknown command or option: a usage error, exit 2. Asked for another format than the default, it is
+    // said in that format, on stdout, as every command's errors are (BaseCommand.report).
+    const output = g.output ?? requestedOutput(args) ?? DEFAULT_OUTPUT;
+    const unknown = await unknownCommand(error as Error);
+    if (unknown !== undefined && output === DEFAULT_OUTPUT) process.stderr.write(`${await renderUsageError(output, unknown)}\n`);
+    else if (output === DEFAULT_OUTPUT) process.stderr.write(cli.error(error as Error, { colored: useColor(process.stderr) }));
+    else process.stdout.write(`${await renderUsageError(output, unknown ?? (error as Error).message.split('\n\n')[0].trim())}\n`);
+    process.exitCode = 2;
+  }
+  if (command) {
+    process.exitCode = await cli.run(command, Cli.defaultContext);
+  }
+  // The command is done. A config's timer, or code that timed out and still waits, must not keep the
+  // process alive; only this entry point decides when the process ends, once what was written is out
+  // (pipes are asynchronous on some platforms).
+  await Promise.all([process.stdout, process.stderr].map((s) => new Promise((resolve) => s.write('', resolve))));
+  // One turn of the event loop first: a promise a config rejected and left unhandled is reported (by the
+  // handler above) only between turns, and a command that ran on microtasks alone has given it none.
+  await new Promise((resolve) => setImmediate(resolve));
+  process.exit();
 }
-if (command) {
-  process.exitCode = await cli.run(command, Cli.defaultContext);
-}
-// The command is done. A config's timer, or code that timed out and still waits, must not keep the
-// process alive; only this entry point decides when the process ends, once what was written is out
-// (pipes are asynchronous on some platforms).
-await Promise.all([process.stdout, process.stderr].map((s) => new Promise((resolve) => s.write('', resolve))));
-// One turn of the event loop first: a promise a config rejected and left unhandled is reported (by the
-// handler above) only between turns, and a command that ran on microtasks alone has given it none.
-await new Promise((resolve) => setImmediate(resolve));
-process.exit();
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${(error as Error)?.stack ?? String(error)}\n\nThis is a bug in LocalPort. Please report it, with the output above.\n`);
+  process.exit(1);
+});

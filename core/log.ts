@@ -1,4 +1,5 @@
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { printable } from './printable.js';
 import type { Redactor } from './redact.js';
@@ -27,15 +28,56 @@ export interface FileLogger extends Logger {
   reopenIfGone?(): boolean;
 }
 
+const load = createRequire(import.meta.url);
+const LEVEL_VALUES: Record<LogLevel, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
+const METHODS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+
 /**
- * pino, writing JSON lines to the state directory's log file. Every line passes through the
- * redactor before it reaches the disk, whatever a plugin or an error message put into it.
+ * The logger of a log file: pino, loaded at the first line written at an enabled level. `status` and
+ * `config validate` write none, and loading pino (with Node's worker and stream modules) was ~10 ms of
+ * their start-up (issue #15). The directory (0700) and the file (0600) are made at once, as before.
  */
 export async function createLogger(redactor: Redactor, opts: { level?: LogLevel; file?: string } = {}): Promise<{ logger: FileLogger; file: string }> {
-  const { pino } = await import('pino');
   const file = opts.file ?? mainLogFile();
+  const level = opts.level ?? 'info';
   // Logs are state: the directory 0700, the files 0600 (redacted, but still nobody else's business).
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  closeSync(openSync(file, 'a', 0o600));
+  let real: FileLogger | undefined;
+  const root = () => (real ??= pinoLogger(redactor, file, level));
+  const lazy = (get: () => FileLogger): FileLogger => {
+    let target: FileLogger | undefined;
+    const resolved = () => (target ??= get());
+    const logger = {
+      level,
+      isLevelEnabled: (l: LogLevel) => LEVEL_VALUES[l] >= LEVEL_VALUES[level],
+      child: (bindings: Record<string, unknown>) => lazy(() => resolved().child(bindings)),
+      flush: () => real?.flush(),
+      reopenIfGone: () => {
+        if (real) return real.reopenIfGone?.() ?? false;
+        if (existsSync(file)) return false;
+        closeSync(openSync(file, 'a', 0o600));
+        return true;
+      },
+    } as Record<string, unknown>;
+    for (const m of METHODS) {
+      logger[m] = (...args: unknown[]) => {
+        if (LEVEL_VALUES[m] >= LEVEL_VALUES[level]) (resolved() as unknown as Record<string, (...a: unknown[]) => void>)[m](...args);
+      };
+    }
+    return logger as unknown as FileLogger;
+  };
+  // A level pino does not know is its error to report, as before.
+  if (!(level in LEVEL_VALUES)) root();
+  return { logger: lazy(root), file };
+}
+
+/**
+ * pino, writing JSON lines to the log file. Every line passes through the redactor before it reaches
+ * the disk, whatever a plugin or an error message put into it.
+ */
+function pinoLogger(redactor: Redactor, file: string, level: LogLevel): FileLogger {
+  const { pino } = load('pino') as typeof import('pino');
   const dest = pino.destination({ dest: file, sync: true, append: true, mkdir: true, mode: 0o600 });
   let bytes = sizeOf(file);
   const max = logMaxBytes();
@@ -52,7 +94,7 @@ export async function createLogger(redactor: Redactor, opts: { level?: LogLevel;
       dest.write(text);
     },
   };
-  const logger = pino({ level: opts.level ?? 'info', base: { pid: process.pid } }, stream);
+  const logger = pino({ level, base: { pid: process.pid } }, stream);
   const wrap = (l: typeof logger): FileLogger =>
     Object.assign(l, {
       flush: () => {
@@ -71,7 +113,7 @@ export async function createLogger(redactor: Redactor, opts: { level?: LogLevel;
     }) as unknown as FileLogger;
   const original = logger.child.bind(logger);
   (logger as unknown as { child: unknown }).child = (b: Record<string, unknown>) => wrap(original(b));
-  return { logger: wrap(logger), file };
+  return wrap(logger);
 }
 
 /**

@@ -25,8 +25,17 @@ export interface RawConfig {
   raw: unknown;
 }
 
+/**
+ * Set by the bundled CLI (scripts/bundle.mjs): its own copy of the public API, and a module that
+ * re-exports it. A config must get the classes this process checks errors with (`instanceof
+ * ConfigError`), not a second copy of them from dist/index.js.
+ */
+export const BUNDLED_API = Symbol.for('localport.bundledApi');
+
 /** The module a config's `import … from 'localport'` resolves to, even when LocalPort is installed globally. */
 function ownEntry(): string {
+  const bundled = (globalThis as { [BUNDLED_API]?: { entry: string } })[BUNDLED_API];
+  if (bundled) return bundled.entry;
   const js = fileURLToPath(new URL('../../index.js', import.meta.url));
   return existsSync(js) ? js : js.replace(/\.js$/, '.ts');
 }

@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -15,9 +15,9 @@ import { linkNodeTypes, REPO, typecheck, writeGuide, writeUserProject } from '..
 // calls below must read the user's configuration files themselves, as in a terminal.
 const npmEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('npm_')));
 
-function npm(args: string[], cwd: string, command = 'npm'): Promise<{ code: number; stdout: string; stderr: string }> {
+function npm(args: string[], cwd: string, command = 'npm', env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(command, args, { cwd, env: npmEnv, timeout: 90000, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
+    execFile(command, args, { cwd, env: { ...npmEnv, ...env }, timeout: 90000, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
     );
   });
@@ -92,6 +92,15 @@ describe('the packed tarball', () => {
     }
   });
 
+  it('ships the bundled CLI with a map that carries the TypeScript sources', () => {
+    const list = files();
+    expect(list).toEqual(expect.arrayContaining(['dist/cli/bundle.cjs', 'dist/cli/bundle.cjs.map', 'dist/cli/api.js', 'dist/cli/cached.js']));
+    const map = JSON.parse(readFileSync(path.join(unpacked, 'package', 'dist/cli/bundle.cjs.map'), 'utf8')) as { sources: string[]; sourcesContent: string[] };
+    const main = map.sources.indexOf('../../cli/main.ts');
+    expect(main).toBeGreaterThanOrEqual(0);
+    expect(map.sourcesContent[main]).toContain('function makeCli(');
+  });
+
   it('declares no prepare script, and names its repository, homepage, bugs and keywords', () => {
     // A tarball's `prepare` is an install script to npm 11 (it warns), and could not build without the sources.
     expect(packJson.scripts.prepare).toBeUndefined();
@@ -144,6 +153,19 @@ if (!online) {
     const r = await npm(['localport', '--help'], consumer, 'npx');
     expect(r.stderr.split('\n').filter((l) => l && !baseline.includes(l))).toEqual([]);
     expect(r.stdout).toMatch(/\$ localport /);
+    expect(r.code).toBe(0);
+  });
+
+  it('runs `npx localport config validate` on a TypeScript config that imports from localport (the bundle, and jiti from node_modules)', async () => {
+    const dir = path.join(consumer, 'ts-config');
+    mkdirSync(dir);
+    writeFileSync(
+      path.join(dir, 'localport.config.ts'),
+      "import { defineConfig } from 'localport';\nexport default defineConfig({ services: [{ name: 'db', technology: 'ssh', local_port: 15432, remote_port: 5432, connection: { host: 'bastion' } }] });\n",
+    );
+    const r = await npm(['localport', 'config', 'validate'], dir, 'npx', { LOCALPORT_STATE_DIR: path.join(dir, 'state'), NODE_COMPILE_CACHE: path.join(root, 'compile-cache') });
+    expect(r.stderr.split('\n').filter((l) => l && !baseline.includes(l))).toEqual([]);
+    expect(r.stdout).toContain('valid, 1 service');
     expect(r.code).toBe(0);
   });
 

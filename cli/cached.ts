@@ -1,0 +1,78 @@
+/**
+ * Runs the bundled CLI (dist/cli/bundle.cjs) with V8's code cache. Without one, every command parses
+ * 1.2 MB of JavaScript and compiles each function it calls again: about a third of what `localport
+ * status` costs (issue #15). Node 20 has no cache of its own; Node 22's `module.enableCompileCache()`
+ * saves a module's code before it runs, and measured slower here than this cache, which is written
+ * after the command ran, so that it holds every function the command compiled. It is written once per
+ * build of the bundle and Node version.
+ *
+ * The cache is code V8 runs: it is read only from a directory this user owns and nobody else can
+ * write to. NODE_DISABLE_COMPILE_CACHE=1 turns it off, NODE_COMPILE_CACHE=DIR moves it (as for Node's own).
+ */
+import { isAscii } from 'node:buffer';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import vm from 'node:vm';
+
+/** The cache directory: created 0700, and used only if it is a directory of ours that only we can write. */
+function cacheDir(): string | undefined {
+  const uid = process.getuid?.();
+  if (process.env.NODE_DISABLE_COMPILE_CACHE || uid === undefined) return undefined;
+  const dir = process.env.NODE_COMPILE_CACHE ? path.resolve(process.env.NODE_COMPILE_CACHE, 'localport') : path.join(os.tmpdir(), `localport-compile-cache-${uid}`);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = lstatSync(dir);
+    return st.isDirectory() && st.uid === uid && (st.mode & 0o022) === 0 ? dir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** FNV-1a of a string, in hex: tells apart the caches of two installations in one directory. */
+function fnv(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(16);
+}
+
+export function runBundle(file: string): void {
+  const bytes = readFileSync(file);
+  // The build writes it in ASCII (scripts/bundle.mjs): Latin-1 then reads it as it is, without decoding UTF-8.
+  const source = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
+  const dir = cacheDir();
+  // V8 checks a cache against the source's length, not its content: the name says which build it is for.
+  const st = statSync(file);
+  const prefix = `${fnv(file)}-${process.version}-${process.arch}-`;
+  const cacheFile = dir && path.join(dir, `${prefix}${st.size}-${Math.trunc(st.mtimeMs)}-${st.ino}.v8`);
+  let cachedData: Buffer | undefined;
+  if (cacheFile) {
+    try {
+      cachedData = readFileSync(cacheFile);
+    } catch {
+      /* not written yet */
+    }
+  }
+  // Node's own CommonJS wrapper, on the first line: line numbers in stacks stay the bundle's.
+  // `import()` in a vm.Script needs --experimental-vm-modules (or warns, with Node's default loader): the
+  // bundle imports through the function passed as __localportImporter (scripts/bundle.mjs), resolved from
+  // this directory, which is the bundle's.
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname, __localportImporter) {${source}\n})`, { filename: file, cachedData });
+  if (cacheFile && (cachedData === undefined || script.cachedDataRejected)) {
+    process.once('exit', () => {
+      try {
+        const data = script.createCachedData();
+        const tmp = `${cacheFile}.${process.pid}.tmp`;
+        writeFileSync(tmp, data, { mode: 0o600 });
+        renameSync(tmp, cacheFile);
+        // This installation's caches of earlier builds, for this Node.
+        for (const f of readdirSync(dir)) if (f.startsWith(prefix) && f.endsWith('.v8') && path.join(dir, f) !== cacheFile) rmSync(path.join(dir, f), { force: true });
+      } catch {
+        /* no cache this time */
+      }
+    });
+  }
+  const module = { exports: {} };
+  (script.runInThisContext() as (...args: unknown[]) => void)(module.exports, createRequire(file), module, file, path.dirname(file), (specifier: string) => import(specifier));
+}

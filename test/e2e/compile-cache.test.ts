@@ -1,0 +1,72 @@
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { runCli } from '../helpers/cli.js';
+
+// The bundled CLI's V8 code cache (cli/cached.ts), as a user's commands meet it: written by the first
+// command, used by the next, never read from a directory someone else can write to, off on request,
+// and a cache that does not fit the bundle is replaced, not trusted.
+
+const root = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-ccache-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+writeFileSync(path.join(root, 'localport.yaml'), 'services:\n  - name: db\n    technology: ssh\n    local_port: 15432\n    remote_port: 5432\n    connection: { host: bastion }\n');
+const STATUS = /^db +ssh +stopped /m;
+
+function setup(name: string) {
+  const cache = path.join(root, name);
+  const env = { LOCALPORT_STATE_DIR: path.join(root, `state-${name}`), NODE_COMPILE_CACHE: cache, NODE_DISABLE_COMPILE_CACHE: undefined };
+  const status = async () => {
+    const r = await runCli(['status'], { cwd: root, env });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(STATUS);
+    expect(r.code).toBe(0);
+  };
+  const files = () => (existsSync(path.join(cache, 'localport')) ? readdirSync(path.join(cache, 'localport')).filter((f) => f.endsWith('.v8')) : []);
+  return { cache, env, status, files };
+}
+
+describe('the code cache of the bundled CLI', () => {
+  it('is written by the first command (0600, in a 0700 directory) and kept by the next', async () => {
+    const c = setup('first');
+    await c.status();
+    const [file] = c.files();
+    expect(c.files()).toHaveLength(1);
+    const dir = path.join(c.cache, 'localport');
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(path.join(dir, file)).mode & 0o777).toBe(0o600);
+    const written = statSync(path.join(dir, file)).mtimeMs;
+    await c.status();
+    expect(c.files()).toEqual([file]);
+    expect(statSync(path.join(dir, file)).mtimeMs).toBe(written);
+  }, 30000);
+
+  it('is not written with NODE_DISABLE_COMPILE_CACHE=1', async () => {
+    const c = setup('disabled');
+    const r = await runCli(['status'], { cwd: root, env: { ...c.env, NODE_DISABLE_COMPILE_CACHE: '1' } });
+    expect(r.stdout).toMatch(STATUS);
+    expect(c.files()).toEqual([]);
+  }, 30000);
+
+  it('is neither read nor written in a directory that others can write to', async () => {
+    const c = setup('shared');
+    const dir = path.join(c.cache, 'localport');
+    mkdirSync(dir, { recursive: true });
+    chmodSync(dir, 0o777);
+    await c.status();
+    expect(c.files()).toEqual([]);
+  }, 30000);
+
+  it('that does not fit the bundle (garbage under its name) is replaced, and the command works', async () => {
+    const c = setup('garbage');
+    await c.status();
+    const [file] = c.files();
+    const full = path.join(c.cache, 'localport', file);
+    writeFileSync(full, Buffer.alloc(statSync(full).size, 7));
+    await c.status();
+    expect(c.files()).toEqual([file]);
+    expect(readFileSync(full).equals(Buffer.alloc(statSync(full).size, 7))).toBe(false);
+    await c.status();
+  }, 30000);
+});
