@@ -27,6 +27,26 @@ export async function progressList<T extends { title: string; group?: TaskGroup 
 /** Which shared connection a service rides on, and whether it is up yet: said after its target. */
 export const via = (c: ServiceStatus['connection']) => (!c ? '' : c.pid ? ` via ${c.id} (pid ${c.pid})` : ` — waiting for the shared connection ${c.id}`);
 
+/**
+ * A failure of a shared connection fails every service on it with the same words: the tree says them
+ * under the first service, and under the others points there (50 services on a bastion that refused the
+ * key: one paragraph, not fifty). Returns what to show under `service`.
+ */
+export function sameFailure(): (service: string, message: string, connection: string | undefined) => string {
+  const first = new Map<string, string>();
+  return (service, message, connection) => {
+    const own = message.startsWith(`service ${service}: `) ? message.slice(`service ${service}: `.length) : message;
+    if (!connection) return message;
+    const key = `${connection}\0${own}`;
+    const seen = first.get(key);
+    if (seen === undefined) {
+      first.set(key, service);
+      return message;
+    }
+    return `service ${service}: the same failure of the shared connection ${connection} as ${seen} (above)`;
+  };
+}
+
 /** Services on one shared connection are drawn under a node for it (on a terminal). */
 export const treeGroup = (technology: string, group: { key: string; label: string } | undefined): TaskGroup | undefined =>
   group && { key: group.key, title: `shared ${technology} connection ${group.label}` };

@@ -8,7 +8,7 @@ import { showListen } from '../core/address.js';
 import type { Redactor } from '../core/redact.js';
 import type { Project } from './project.js';
 import { DEFAULT_OUTPUT, errorView, isHumanOutput, render, startFailure } from './output.js';
-import { progressList, treeGroup, via } from './progress.js';
+import { progressList, sameFailure, treeGroup, via } from './progress.js';
 import { removeRunState, runStateFile, writeRunState } from '../core/runstate.js';
 import { reapLeftovers, recordChildren, type ChildrenRecorder } from '../core/supervisor/reaper.js';
 import { findExecutable, withParentDeathSignal } from '../core/supervisor/children.js';
@@ -309,6 +309,7 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
   let failFast!: (name: string) => void;
   const oneFailed$ = new Promise<string>((resolve) => (failFast = resolve));
   class NotWaited extends Error {}
+  const said = sameFailure();
   const deadline = Date.now() + opts.timeout * 1000;
 
   /** Brings one service up, saying each step; throws as the task should fail (NotWaited: skipped). */
@@ -359,7 +360,7 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
       const e = error as Error;
       failures.push(e instanceof ServiceError && e.service ? e : new ServiceError(e instanceof LocalPortError ? e.code : 'START_FAILED', s.name, e.message, e instanceof LocalPortError ? e.hint : undefined, e));
       failFast(s.name);
-      throw new Error(shown((error as Error).message));
+      throw new Error(shown(said(s.name, (error as Error).message, s.status().connection?.id)));
     } finally {
       clearTimeout(timer);
       abandoned.catch(() => {});

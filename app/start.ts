@@ -9,7 +9,7 @@ import { printable } from '../core/printable.js';
 import { showListen } from '../core/address.js';
 import { serviceLogFile } from '../core/dirs.js';
 import { stoppedStatus } from './status.js';
-import { progressList, treeGroup, via } from './progress.js';
+import { progressList, sameFailure, treeGroup, via } from './progress.js';
 import { connectionGroup } from '../core/supervisor/SharedConnection.js';
 
 export interface StartOptions {
@@ -62,6 +62,7 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
 
   const deadline = Date.now() + opts.timeout * 1000;
   const failures: string[] = [];
+  const said = sameFailure();
   // What listr2 prints is redacted and made printable: a status quotes tunnel output and peers' answers.
   const shown = (text: string) => printable(hub.redactor.text(text));
   /** One line for the service, off a terminal (and the node's title on one). */
@@ -106,7 +107,7 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
             show(s);
             if (s?.state === 'failed') {
               failures.push(name);
-              throw new Error(shown(s.lastError ?? 'failed'));
+              throw new Error(shown(said(name, s.lastError ?? 'failed', s.connection?.id)));
             }
             if (settled(s)) return s;
             if (Date.now() > deadline) {
@@ -164,7 +165,7 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
     // Each failing service's own log holds its tunnel's output (ssh's stderr); a plugin's bug, with its
     // stack, is in the daemon's log (`localport logs`).
     const logs = failures.map((name) => `${name}: ${serviceLogFile(name, config.file)}`).join(', ');
-    opts.stderr.write(`${hub.redactor.text(`error: ${failures.length} of ${names.length} service${names.length === 1 ? '' : 's'} did not start: ${failures.join(', ')}. Logs: ${logs} (a plugin's bug, with its stack: localport logs)`)}\n`);
+    opts.stderr.write(`${hub.redactor.text(`error: ${failures.length} of ${names.length} service${names.length === 1 ? '' : 's'} did not start: ${failures.join(', ')}. Logs: ${logs}; the daemon's own log: localport logs`)}\n`);
     return 1;
   }
   return 0;

@@ -31,6 +31,7 @@ export function stoppedStatus(hub: LocalPort, s: ServiceDefinition): ServiceStat
     since: null,
     lastError: null,
     health: null,
+    connection: null,
   };
 }
 

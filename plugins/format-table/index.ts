@@ -166,6 +166,9 @@ const STATUS_FIT: Fit = {
   drop: [COL.via, COL.pid, COL.uptime, COL.tech, COL.restarts, COL.io, COL.conns],
 };
 
+/** With shared connections, VIA says which services the legend's connections carry: it stays longer. */
+const SHARED_FIT: Fit = { ...STATUS_FIT, drop: [COL.pid, COL.uptime, COL.tech, COL.via, COL.restarts, COL.io, COL.conns] };
+
 /** `width`: the terminal's columns (the table is fitted to it); undefined shows every column uncut (`--wide`, a pipe). */
 export function renderStatus(services: ServiceStatus[], color: boolean, width?: number): string {
   if (services.length === 0) return 'No services.';
@@ -193,7 +196,8 @@ export function renderStatus(services: ServiceStatus[], color: boolean, width?: 
     ...trafficCells(s),
     lastErrorCell(s),
   ].map((cell, i) => (i === COL.state ? cell : printable(cell))));
-  return fitTable([head, ...rows], width, STATUS_FIT) + connectionsLegend(services, width);
+  const fit = services.some((s) => s.connection) ? SHARED_FIT : STATUS_FIT;
+  return fitTable([head, ...rows], width, fit) + connectionsLegend(services, width);
 }
 
 /** Under the table, each shared connection the services ride on (VIA): where it goes, its process and its story. */

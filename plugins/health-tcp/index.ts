@@ -27,7 +27,37 @@ export function tcpCheck(host: string, port: number, timeoutMs: number, signal?:
   });
 }
 
-/** One connection to the service's upstream, opened by core (`HealthTarget.connect`) and closed at once. */
+/**
+ * How long a connection through the tunnel is watched after it opened. A tunnel accepts at its own end
+ * and only then asks the far side: when the target behind it refuses, ssh or kubectl closes the
+ * connection at once, with no byte (a few ms behind a nearby bastion); a live target keeps it open (or
+ * speaks first). Longer than most round trips to a bastion; short enough for a start to wait for.
+ */
+export const LINGER_MS = 100;
+
+/** Watches an opened connection for LINGER_MS: data or silence is a live target, a close without a byte is none. */
+function linger(stream: Duplex, ms: number): Promise<HealthResult> {
+  return new Promise((resolve) => {
+    const done = (result: HealthResult) => {
+      clearTimeout(timer);
+      stream.removeAllListeners('data');
+      stream.destroy();
+      resolve(result);
+    };
+    const closed = () => done({ ok: false, kind: 'service_down', message: 'the tunnel accepted the connection and closed it at once, with no data: nothing seems to listen behind it' });
+    const timer = setTimeout(() => done({ ok: true, message: 'accepts connections' }), ms);
+    stream.once('data', () => done({ ok: true, message: 'accepts connections (and speaks first)' }));
+    stream.once('end', closed);
+    stream.once('close', closed);
+    stream.once('error', closed);
+    stream.resume();
+  });
+}
+
+/**
+ * One connection to the service's upstream, opened by core (`HealthTarget.connect`), watched for
+ * LINGER_MS (see there), and closed.
+ */
 export async function connectCheck(connect: () => Promise<Duplex>, timeoutMs: number, signal?: AbortSignal): Promise<HealthResult> {
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<HealthResult>((resolve) => {
@@ -35,10 +65,7 @@ export async function connectCheck(connect: () => Promise<Duplex>, timeoutMs: nu
     signal?.addEventListener('abort', () => resolve({ ok: false, kind: 'timeout', message: `no connection within ${timeoutMs} ms` }), { once: true });
   });
   const opened = connect().then(
-    (stream): HealthResult => {
-      stream.destroy();
-      return { ok: true, message: 'accepts connections' };
-    },
+    (stream): Promise<HealthResult> => linger(stream, Math.min(LINGER_MS, timeoutMs)),
     (e: NodeJS.ErrnoException): HealthResult => ({ ok: false, kind: 'unreachable', code: e.code, message: `no connection: ${e.code ?? e.message}` }),
   );
   try {
@@ -57,9 +84,9 @@ export const tcpHealthPlugin = () =>
         type: 'tcp',
         configSchema: tcpConfigSchema,
         // Through the tunnel: connecting to LocalPort's own listener would succeed while the tunnel is
-        // down. This proves the tunnel's local end (or an in-process forward's upstream) accepts; an
-        // ssh forward whose target is down still accepts and then closes, so use an http, postgres or
-        // kafka check to prove the service answers.
+        // down. This proves the tunnel's local end (or an in-process forward's upstream) accepts and,
+        // within LINGER_MS, that the tunnel does not close it at once (its target refused); use an
+        // http, postgres or kafka check to prove the service answers.
         check: (t) => (t.config.host !== undefined || t.config.port !== undefined ? tcpCheck(t.config.host ?? t.host, t.config.port ?? t.port, t.timeout * 1000, t.signal) : connectCheck(t.connect, t.timeout * 1000, t.signal)),
       });
     },

@@ -3,6 +3,7 @@ import { constants, promises as fs } from 'node:fs';
 import type { DoctorCheck, DoctorOptions, ServiceDefinition } from '../../core/index.js';
 import { probe } from '../probe.js';
 import { endpointArgs as sshEndpointArgs, expandHome, explainSshExit, type SshConnection } from './index.js';
+import { addHostKey } from './explain.js';
 
 
 /**
@@ -169,7 +170,7 @@ async function endpointChecks(bin: string, e: Endpoint, options: DoctorOptions):
     }
   }
 
-  checks.push(await knownHostsCheck(`${who}: known_hosts`, c, cfg, host, port, e.label));
+  checks.push(await knownHostsCheck(`${who}: known_hosts`, c, cfg, host, port, !!c.jumpHost));
   // The first jump host is checked against the same file, as ssh will (its key is known_hosts' business
   // too: LocalPort's -F file gives the hop the service's known_hosts_file and strictness).
   const hop = c.jumpHost ? parseJump(c.jumpHost.split(',')[0]) : undefined;
@@ -177,7 +178,7 @@ async function endpointChecks(bin: string, e: Endpoint, options: DoctorOptions):
     const hg = await probe(bin, [...endpointArgs(c).filter((_, i, a) => a[i] === '-F' || a[i - 1] === '-F'), ...(hop.port ? ['-p', String(hop.port)] : []), '-G', '--', hop.host]);
     if (hg.ok) {
       const hcfg = parseG(hg.out);
-      checks.push(await knownHostsCheck(`${who}: known_hosts (jump host ${hop.spec})`, c, hcfg, hcfg.get('hostname') ?? hop.host, Number(hcfg.get('port') ?? 22), hop.spec));
+      checks.push(await knownHostsCheck(`${who}: known_hosts (jump host ${hop.spec})`, c, hcfg, hcfg.get('hostname') ?? hop.host, Number(hcfg.get('port') ?? 22), false));
     }
   }
 
@@ -196,7 +197,7 @@ async function endpointChecks(bin: string, e: Endpoint, options: DoctorOptions):
   return checks;
 }
 
-async function knownHostsCheck(name: string, c: SshConnection, cfg: Map<string, string>, host: string, port: number, label: string): Promise<DoctorCheck> {
+async function knownHostsCheck(name: string, c: SshConnection, cfg: Map<string, string>, host: string, port: number, behindJump: boolean): Promise<DoctorCheck> {
   const keyHost = cfg.get('hostkeyalias') && cfg.get('hostkeyalias') !== 'none' ? cfg.get('hostkeyalias')! : host;
   const entry = port === 22 ? keyHost : `[${keyHost}]:${port}`;
   const user = c.knownHostsFile ? [expandHome(c.knownHostsFile)] : (cfg.get('userknownhostsfile') ?? '~/.ssh/known_hosts').split(/\s+/).map(expandHome);
@@ -207,10 +208,8 @@ async function knownHostsCheck(name: string, c: SshConnection, cfg: Map<string, 
     if (r.ok && r.out.trim()) return { name, ok: true, required: true, detail: `${entry} is in ${file}` };
   }
   const file = user[0];
-  const fix =
-    `add it safely: ssh-keyscan${port === 22 ? '' : ` -p ${port}`} ${keyHost} > /tmp/hostkey; ssh-keygen -lf /tmp/hostkey; ` +
-    `compare the fingerprint with the one the server's admin gives you, then cat /tmp/hostkey >> ${file} ` +
-    `(or connect once with ssh ${c.knownHostsFile ? `-o UserKnownHostsFile=${file} ` : ''}${port === 22 ? '' : `-p ${port} `}${label.replace(/:\d+$/, '')} and check the fingerprint it shows)`;
+  // The final host behind a jump host is scanned from the jump host; the jump host itself, from here.
+  const fix = `add it safely: ${addHostKey(c, keyHost, port, file, behindJump)}`;
   // With accept-new (the default) ssh records the key on first contact, unchecked: worth knowing, not fatal.
   const strict = c.strictHostKeyChecking === 'yes';
   return {

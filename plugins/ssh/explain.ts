@@ -11,6 +11,23 @@ export interface ExplainTarget {
   strictHostKeyChecking: string;
 }
 
+/**
+ * How to add a host's key to `file` safely: fetch it with ssh-keyscan, show its fingerprint, append it
+ * once it matches the admin's. A host behind a jump host is scanned from the jump host (which can reach
+ * it), logged in to with the service's own key and known_hosts file.
+ */
+export function addHostKey(c: Pick<ExplainTarget, 'jumpHost' | 'keyFile' | 'knownHostsFile'>, host: string, port: number, file: string, behindJump: boolean): string {
+  const scan = `ssh-keyscan${port === 22 ? '' : ` -p ${port}`} ${host}`;
+  let fetch = `${scan} > /tmp/hostkey`;
+  if (behindJump && c.jumpHost) {
+    const hops = c.jumpHost.split(',');
+    const last = hops.pop()!;
+    const login = `ssh${c.keyFile ? ` -i ${shellWord(c.keyFile)}` : ''}${c.knownHostsFile ? ` -o UserKnownHostsFile=${shellWord(c.knownHostsFile)}` : ''}${hops.length ? ` -J ${hops.join(',')}` : ''} ssh://${last}`;
+    fetch = `${login} ${scan} > /tmp/hostkey (ssh-keyscan runs on the jump host, which reaches ${host})`;
+  }
+  return `${fetch}; ssh-keygen -lf /tmp/hostkey; if the fingerprint is the one the server's admin gives you, cat /tmp/hostkey >> ${shellWord(file)}`;
+}
+
 /** A path as a shell word: as is when nothing in it is special to a shell, else single-quoted. */
 export const shellWord = (s: string) => (/^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
@@ -71,6 +88,9 @@ export function explainSshOutput(c: ExplainTarget, out: string, localPort: numbe
 const lastLine = (text: string) => text.trim().split('\n').pop()?.trim() ?? '';
 
 function explainLines(c: ExplainTarget, out: string, who: Who, localPort: number): ExitExplanation | undefined {
+  // "channel N: open failed: connect failed: Connection refused" is about one connection through a
+  // forward (its target refused), printed while the connection was up: never why the connection ended.
+  if (!who.hop) out = out.split('\n').filter((l) => !/^\s*channel \d+: open failed/.test(l)).join('\n');
   const find = (re: RegExp) => out.split('\n').find((l) => re.test(l))?.trim();
   const last = (re: RegExp) => out.trim().split('\n').filter((l) => re.test(l)).pop()?.trim();
   const permanent = (message: string): ExitExplanation => ({ message, failure: 'permanent' });
@@ -96,10 +116,7 @@ function explainLines(c: ExplainTarget, out: string, who: Who, localPort: number
     const entry = unknown[1];
     const m = /^\[(.+)\]:(\d+)$/.exec(entry);
     const [host, port] = m ? [m[1], Number(m[2])] : [entry, 22];
-    const reach =
-      who.hop || !c.jumpHost
-        ? `ssh-keyscan${port === 22 ? '' : ` -p ${port}`} ${host} > /tmp/hostkey; ssh-keygen -lf /tmp/hostkey; if the fingerprint is the one the server's admin gives you, cat /tmp/hostkey >> ${shellWord(file)}`
-        : `connect once with ssh -o UserKnownHostsFile=${shellWord(file)} -J ${c.jumpHost}${port === 22 ? '' : ` -p ${port}`} ${host}, and answer yes only if the fingerprint it shows is the one the server's admin gives you`;
+    const reach = addHostKey(c, host, port, file, !who.hop && !!c.jumpHost);
     return permanent(
       `the host key of ${who.label} (${entry}) is not in ${file}, and strict_host_key_checking is yes, so ssh refuses to connect; to add it: ${reach}. ` +
         `Or set strict_host_key_checking: accept-new to trust the key it shows first`,

@@ -159,7 +159,8 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'ssh services share one master connect
 
   it('a target behind the tunnel that refuses fails only its own service, named as such', async () => {
     const closed = await freePort();
-    const { s, ports } = await services(3, (i) => (i === 0 ? { remote_port: closed } : {}));
+    // The default check (tcp), which sends nothing: the tunnel's close at once says the target refused.
+    const { s, ports } = await services(3, (i) => (i === 0 ? { remote_port: closed, health_check: { type: 'tcp', interval: 0.2, failure_threshold: 2 } } : {}));
     await Promise.all(s.map((x) => x.start()));
     const pid = s[1].pid!;
     await waitUntil(() => /target behind the tunnel refused/.test(s[0].status().health?.message ?? ''), 5000, 'the refusal named');

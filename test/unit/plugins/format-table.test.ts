@@ -28,4 +28,38 @@ describe('renderStatus', () => {
     expect(out).toContain('bastion\\u001b[2J :5432');
     expect(out.replace('\x1b[31mfailed\x1b[0m', 'failed')).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
   });
+
+  it('keeps VIA at 120 columns when services ride on a shared connection, and names that connection under the table; without one, VIA goes first', () => {
+    const base = (name: string, connection: ServiceStatus['connection']): ServiceStatus => ({
+      name,
+      technology: 'ssh',
+      state: 'ready',
+      pid: 4242,
+      localAddress: '127.0.0.1',
+      localPort: 15432,
+      listen: ['127.0.0.1:15432'],
+      remotePort: 5432,
+      relay: true,
+      start: 'eager',
+      traffic: { active: 0, total: 3, held: 0, heldTotal: 0, timedOut: 0, cut: 0, replayed: 0, bytesIn: 10, bytesOut: 20, maxHoldMs: 0 },
+      target: 'deploy@bastion.example.com:22 → db.internal:5432',
+      tags: [],
+      restarts: 0,
+      since: new Date().toISOString(),
+      lastError: null,
+      health: null,
+      connection,
+    });
+    const conn = { id: 'ssh#1', label: 'deploy@bastion.example.com:22', pid: 4242, since: new Date().toISOString(), restarts: 0, services: 2 };
+    const shared = renderStatus([base('db', conn), base('cache', conn), base('solo', null)], false, 120);
+    const [head, db, , solo] = shared.split('\n');
+    expect(head).toMatch(/\bVIA\b/);
+    expect(db).toMatch(/\sssh#1\s/);
+    expect(solo).toMatch(/^solo\s.*\s-\s/);
+    expect(shared).toMatch(/\nssh#1: deploy@bastion\.example\.com:22 — pid 4242, up 0s, 0 restarts, 2 services$/);
+    for (const line of shared.split('\n')) expect(line.length).toBeLessThanOrEqual(120);
+    const own = renderStatus([base('db', null)], false, 120);
+    expect(own.split('\n')[0]).not.toMatch(/\bVIA\b/);
+    expect(own).not.toContain('shared connections');
+  });
 });

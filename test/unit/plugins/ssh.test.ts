@@ -60,6 +60,11 @@ describe('ssh technology', () => {
     expect(explained?.failure).toBe(failure);
   });
 
+  it("does not take a forward's refused target (printed while the master was up) for why the connection ended", () => {
+    const output = 'channel 3: open failed: connect failed: Connection refused\nchannel 4: open failed: connect failed: Connection refused';
+    expect(explainSshExit(service({ host: 'bastion' }), { signal: 'SIGKILL', output })).toBeUndefined();
+  });
+
   it('leaves a port that is no ssh server unexplained, so core treats it as a permanent failure', () => {
     expect(explainSshExit(service({ host: 'bastion' }), { exitCode: 255, output: 'banner exchange: Connection to 10.0.0.1 port 80: invalid format' })).toBeUndefined();
   });
@@ -141,7 +146,7 @@ describe('ssh: whose failure it is, the final host or the jump host', () => {
 
   it.each([
     ['unknown key, jump host', hop('No ED25519 host key is known for [127.0.0.1]:2201 and you have requested strict checking.\nHost key verification failed.'), /^the host key of jump host me@127\.0\.0\.1:2201 \(\[127\.0\.0\.1\]:2201\) is not in \/k\/kh.*ssh-keyscan -p 2201 127\.0\.0\.1 >.*accept-new/, 'permanent'],
-    ['unknown key, final host', 'No ED25519 host key is known for [127.0.0.1]:2202 and you have requested strict checking.\nHost key verification failed.', /^the host key of me@127\.0\.0\.1:2202 \(\[127\.0\.0\.1\]:2202\) is not in \/k\/kh.*ssh -o UserKnownHostsFile=\/k\/kh -J me@127\.0\.0\.1:2201 -p 2202 127\.0\.0\.1/, 'permanent'],
+    ['unknown key, final host', 'No ED25519 host key is known for [127.0.0.1]:2202 and you have requested strict checking.\nHost key verification failed.', /^the host key of me@127\.0\.0\.1:2202 \(\[127\.0\.0\.1\]:2202\) is not in \/k\/kh.*ssh -o UserKnownHostsFile=\/k\/kh ssh:\/\/me@127\.0\.0\.1:2201 ssh-keyscan -p 2202 127\.0\.0\.1 > \/tmp\/hostkey/, 'permanent'],
     ['changed key, jump host', hop(changed(2201, 1)), /^the host key of jump host me@127\.0\.0\.1:2201 \(\[127\.0\.0\.1\]:2201\) has CHANGED.*\/k\/kh:1.*ssh-keygen -f \/k\/kh -R "\[127\.0\.0\.1\]:2201" /, 'rejected'],
     ['changed key, final host', changed(2202, 2), /^the host key of me@127\.0\.0\.1:2202 \(\[127\.0\.0\.1\]:2202\) has CHANGED.*ssh-keygen -f \/k\/kh -R "\[127\.0\.0\.1\]:2202" /, 'rejected'],
     ['login refused, jump host', hop('nosuch@127.0.0.1: Permission denied (publickey).'), /^authentication refused by jump host me@127\.0\.0\.1:2201/, 'rejected'],
