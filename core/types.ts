@@ -300,12 +300,18 @@ export interface SharedConnectionSpec<C = any> {
   open(service: ServiceDefinition<C>, ctx: SharedConnectionContext): ForwardSpec | Promise<ForwardSpec>;
   /**
    * Adds the service's forward on the ready connection; resolves once it listens on `ctx.listen`. A
-   * rejection whose `code` is `ENOENT` or `ECONNREFUSED` says the control socket cannot be reached: core
+   * rejection whose `code` is `ENOENT`, `ECONNREFUSED` or `ETIMEDOUT` says the control socket cannot be reached: core
    * replaces the connection (every service on it restarts); any other rejection fails this attach only.
    */
   attach(service: ServiceDefinition<C>, ctx: SharedForwardContext): Promise<void>;
   /** Removes it; the connection and the other forwards stay. */
   detach(service: ServiceDefinition<C>, ctx: SharedForwardContext): Promise<void>;
+  /**
+   * Asked every few seconds while services ride on the connection: resolves if its process answers on
+   * its control socket. A rejection with `code` ENOENT, ECONNREFUSED or ETIMEDOUT (a hung process: its
+   * forwards accept and then nothing moves) makes core replace the connection.
+   */
+  alive?(ctx: SharedConnectionContext & { signal: AbortSignal }): Promise<void>;
   /**
    * Lines the connection printed while a connection through the service's forward failed (a health
    * check): a one-line reason for that service if they say why (ssh: "channel 3: open failed: connect

@@ -24,6 +24,9 @@ class Aborted extends Error {}
 
 /** The shared connections (ssh masters) of each LocalPort hub: every supervisor of the hub, across reloads, sees the same. */
 const connectionsOf = new WeakMap<LocalPort, SharedConnections>();
+/** At shutdown, after every service stopped: a shared connection lingering for a restart stops too. */
+export const stopSharedConnections = (hub: LocalPort): Promise<void> => connectionsOf.get(hub)?.stopUnused() ?? Promise.resolve();
+
 const sharedConnections = (hub: LocalPort) => {
   let registry = connectionsOf.get(hub);
   if (!registry) connectionsOf.set(hub, (registry = new SharedConnections()));
@@ -536,7 +539,9 @@ export class ServiceSupervisor {
     await this.#observe('beforeStop', () => this.hub.hooks.beforeStop.promise(this.service));
     // A hot reload handed the port to the new definition: what the old tunnel serves may finish first.
     await this.#drain;
-    await this.#forward?.stop();
+    // A stop is final: the last service on a shared connection takes it down now (see SharedForward.stop).
+    const forward = this.#forward;
+    await (forward instanceof SharedForward ? forward.stop(true) : forward?.stop());
     if (this.#endpoint) removeSocket(this.#endpoint);
     this.#setState('stopped');
     await this.#observe('afterStop', () => this.hub.hooks.afterStop.promise(this.service));

@@ -1,6 +1,6 @@
 import type { ServiceLog } from '../log.js';
 import type { ConnectionStatus, Endpoint, ExitExplanation, ExitInfo, FailureClass, ForwardSpec, Logger, ServiceDefinition, SharedConnectionSpec, Technology } from '../types.js';
-import { controlPath, removeSocket } from './endpoints.js';
+import { controlPath, describeEndpoint, removeSocket } from './endpoints.js';
 import { Once, type Forward } from './Forward.js';
 import { ForwardProcess } from './ForwardProcess.js';
 import { START_TIMEOUT_MS, whenReady } from './readiness.js';
@@ -11,6 +11,12 @@ import { explainExit } from './explain.js';
  * it: one attempt against the server, not one per service (a refused login is never repeated 50 times).
  */
 const FAILED_START_REUSE_MS = 1000;
+/** How long a connection stays after its last service left for a restart (not a stop). */
+const RELEASE_LINGER_MS = 3000;
+/** How often a running connection is asked whether it answers (SharedConnectionSpec.alive). */
+const WATCHDOG_MS = 10_000;
+/** Control-socket errors that mean the process cannot serve: replaced. */
+const unreachable = (code: string | undefined) => code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'ETIMEDOUT';
 /** How long detaching one forward may take before its service counts as stopped anyway. */
 const DETACH_GRACE_MS = 2000;
 
@@ -60,6 +66,8 @@ export class SharedConnection {
   #readyAt: Date | null = null;
   #starts = 0;
   readonly #lineListeners = new Set<(line: string) => void>();
+  /** The last service left for a restart: the process waits a moment for it (RELEASE_LINGER_MS). */
+  #linger: NodeJS.Timeout | undefined;
   /** Processes stopped on purpose (the last service left): their end is no news. */
   readonly #ended = new WeakSet<ForwardProcess>();
 
@@ -123,6 +131,7 @@ export class SharedConnection {
    */
   async acquire(user: SharedForward, service: ServiceDefinition, signal: AbortSignal): Promise<ForwardProcess> {
     this.#users.add(user);
+    clearTimeout(this.#linger);
     if (this.#proc && this.#readyAt && this.#proc.pid) return this.#proc;
     // A start that every service left is being abandoned: this one needs a start of its own.
     if (!this.#starting || this.#startAbort?.signal.aborted) {
@@ -158,8 +167,23 @@ export class SharedConnection {
    * `user` no longer rides on the connection; the last one to leave stops its process. Resolves once
    * that process has ended (at once for the others): a stopped service leaves nothing running.
    */
-  release(user: SharedForward): Promise<void> {
+  release(user: SharedForward, final = true): Promise<void> {
     if (!this.#users.delete(user) || this.#users.size > 0) return Promise.resolve();
+    if (!final && this.#proc) {
+      // A restart, not a stop: the service comes back in a moment; every service on it restarting at
+      // once (a forward the server forbids) must not cost a new login each round.
+      clearTimeout(this.#linger);
+      this.#linger = setTimeout(() => void this.stopIfUnused(), RELEASE_LINGER_MS);
+      this.#linger.unref();
+      return Promise.resolve();
+    }
+    return this.stopIfUnused();
+  }
+
+  /** Stops the process now if no service rides on it (a lingering one, at shutdown). */
+  stopIfUnused(): Promise<void> {
+    clearTimeout(this.#linger);
+    if (this.#users.size > 0) return Promise.resolve();
     this.#startAbort?.abort();
     const proc = this.#proc;
     if (!proc) return this.#stopped;
@@ -169,6 +193,31 @@ export class SharedConnection {
     this.opts.logger.info({ connection: this.opts.id }, `connection ${this.opts.id} (${this.opts.label}): no service left on it; stopping it`);
     this.#stopped = proc.stop();
     return this.#stopped;
+  }
+
+  /**
+   * A process that stops answering on its control socket (SIGSTOPped, wedged) still accepts on every
+   * forward's socket (the kernel does), so health checks that send nothing pass while no byte moves: it
+   * is asked every WATCHDOG_MS, and replaced when it does not answer.
+   */
+  #watch(proc: ForwardProcess, control: string): void {
+    const alive = this.opts.spec.alive;
+    if (!alive) return;
+    let asking = false;
+    const timer = setInterval(() => {
+      if (this.#proc !== proc) return clearInterval(timer);
+      if (asking) return;
+      asking = true;
+      alive({ control, logger: this.opts.logger, signal: AbortSignal.timeout(WATCHDOG_MS) }).then(
+        () => (asking = false),
+        (error: NodeJS.ErrnoException) => {
+          asking = false;
+          if (this.#proc === proc && unreachable(error.code)) this.discard(`it did not answer on its control socket (${error.code})`);
+        },
+      );
+    }, WATCHDOG_MS);
+    timer.unref();
+    proc.onExit(() => clearInterval(timer));
   }
 
   /** The process cannot serve (its control socket is gone): it is stopped, and the next acquire starts another. */
@@ -230,6 +279,7 @@ export class SharedConnection {
     const outcome = await whenReady(proc, { rule: spec.ready, endpoint: { path: control }, signal: abort });
     if ('ready' in outcome) {
       this.#readyAt = new Date();
+      this.#watch(proc, control);
       this.#lastFailure = undefined;
       logger.info({ connection: this.opts.id, pid: proc.pid }, `connection ${this.opts.id} (${this.opts.label}) is up`);
       return proc;
@@ -336,12 +386,14 @@ export class SharedForward implements Forward {
       const code = (error as NodeJS.ErrnoException).code;
       // The process runs but cannot be reached through its control socket (deleted, or not answering):
       // no forward can be added to it, now or later. It is replaced; every service on it restarts.
-      if (code === 'ENOENT' || code === 'ECONNREFUSED') this.connection.discard(`its control socket cannot be reached (${code})`);
+      if (unreachable(code)) this.connection.discard(`its control socket cannot be reached (${code})`);
       throw new ConnectionFailure(`could not add the forward on the shared connection ${this.connection.id}: ${(error as Error).message}`, 'transient');
     } finally {
       clearTimeout(timer);
     }
     this.#attached = true;
+    // The service's own log says where its forward is; the connection's output there is marked [id].
+    this.ctx.log.line('localport', `forward added on the shared connection ${this.connection.id} (pid ${proc.pid}): ${describeEndpoint(this.ctx.listen)}`);
     if (this.#exit.happened) throw new ConnectionFailure(`the shared connection ${this.connection.id} ended as the forward was added`, 'transient');
   }
 
@@ -349,14 +401,19 @@ export class SharedForward implements Forward {
     return { control: this.connection.control ?? '', listen: this.ctx.listen, signal, logger: this.ctx.logger };
   }
 
-  /** Detaches the forward (the connection and its other forwards stay) and lets go of the connection. */
-  stop(): Promise<void> {
+  /**
+   * Detaches the forward (the connection and its other forwards stay) and lets go of the connection.
+   * `final`: the service stops (the connection stops now if it was the last); else it restarts, and the
+   * connection waits a moment for it.
+   */
+  stop(final = false): Promise<void> {
     this.#stopping ??= (async () => {
       if (this.#attached && !this.#exit.happened && this.connection.control) {
         let timer: NodeJS.Timeout | undefined;
         try {
           const detached = this.connection.opts.spec.detach(this.service, this.#context(AbortSignal.timeout(DETACH_GRACE_MS)));
           await Promise.race([detached, new Promise((r) => (timer = setTimeout(r, DETACH_GRACE_MS)))]);
+          this.ctx.log.line('localport', `forward cancelled on the shared connection ${this.connection.id}`);
         } catch (error) {
           // The connection may be going away at the same moment: the forward is gone with it then.
           this.ctx.logger.debug({ service: this.service.name, err: (error as Error).message }, 'detach failed');
@@ -365,7 +422,7 @@ export class SharedForward implements Forward {
         }
       }
       removeSocket(this.ctx.listen);
-      await this.connection.release(this);
+      await this.connection.release(this, final);
       this.#dying.settle();
       this.#exit.settle({ exitCode: 0, output: '' });
     })();
@@ -398,6 +455,11 @@ export class SharedConnections {
 
   all(): SharedConnection[] {
     return [...this.#byKey.values()];
+  }
+
+  /** At shutdown: every connection no service rides on any more stops now (one lingering for a restart too). */
+  async stopUnused(): Promise<void> {
+    await Promise.all(this.all().map((c) => c.stopIfUnused()));
   }
 }
 

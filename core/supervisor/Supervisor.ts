@@ -1,7 +1,7 @@
 import type { LocalPort } from '../LocalPort.js';
 import type { ResolvedConfig, ServiceDefinition, ServiceStatus } from '../types.js';
 import { installExitReaper } from './children.js';
-import { ServiceSupervisor } from './ServiceSupervisor.js';
+import { ServiceSupervisor, stopSharedConnections } from './ServiceSupervisor.js';
 
 export { selectServices, type Selection } from './select.js';
 
@@ -132,6 +132,7 @@ export class Supervisor {
   async stopAll(): Promise<void> {
     this.#closing = true;
     await Promise.all([...this.services.values()].map((s) => s.stop()));
+    await stopSharedConnections(this.hub);
   }
 
   killAllNow(): void {

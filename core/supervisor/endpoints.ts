@@ -16,8 +16,14 @@ const MAX_SOCKET_PATH = 103;
 
 let sockets = 0;
 
-/** Room for "/localport-s<pid>-XXXXXX/" and a name such as "12345.sock" under MAX_SOCKET_PATH. */
-const privateDir = () => privateDirectory('s', (dir) => dir.length + 16 <= MAX_SOCKET_PATH);
+/**
+ * The directory for sockets: short enough for "/m123456" or "/123456.sock" plus the 17 characters ssh
+ * adds to a socket's name while it binds it (`.XXXXXXXXXXXXXXXX`, then renamed) under MAX_SOCKET_PATH,
+ * and plain: ssh expands `%` tokens and splits on spaces in ControlPath and in `-L` socket paths.
+ */
+const SOCKET_ROOM = 1 + 12 + 17;
+const PLAIN = /^[A-Za-z0-9_./+-]+$/;
+const privateDir = () => privateDirectory('s', (dir) => dir.length + SOCKET_ROOM <= MAX_SOCKET_PATH && PLAIN.test(dir));
 
 /** A free loopback port, as the kernel hands it out. Another process may take it before the tunnel binds: the start then fails transiently and is retried with a new one. */
 export function freeLoopbackPort(host = '127.0.0.1'): Promise<number> {

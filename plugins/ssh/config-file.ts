@@ -51,6 +51,13 @@ export function sshConfigText(c: SshConfigFileInput, home = os.homedir()): strin
   if (c.keyFile) lines.push(`  IdentityFile ${quoted(c.keyFile)}`);
   if (c.knownHostsFile) lines.push(`  UserKnownHostsFile ${quoted(c.knownHostsFile)}`);
   lines.push(`  StrictHostKeyChecking ${c.strictHostKeyChecking}`, '  BatchMode yes', `  ConnectTimeout ${c.connectTimeout}`);
+  // Every ssh LocalPort starts is its child and ends with it — a hop too, which reads only this file:
+  // never a master of the user's own (ControlMaster/ControlPersist in ~/.ssh/config would leave one
+  // logged in after LocalPort exits), never forked into the background. (The command line's own
+  // ControlMaster/ControlPath, for LocalPort's shared master, come first and win.) IgnoreUnknown: an
+  // OpenSSH older than 8.7 has no ForkAfterAuthentication.
+  lines.unshift('IgnoreUnknown ForkAfterAuthentication');
+  lines.push('  ControlMaster no', '  ControlPath none', '  ControlPersist no', '  ForkAfterAuthentication no');
   // Included after: for an option set once, ssh keeps the first value it reads, so ours win; an alias's
   // HostName, Port, User and its own IdentityFile still come from there. With -F ssh reads neither of the
   // usual files, hence both here when the service names no ssh_config of its own.

@@ -20,6 +20,7 @@ const MANAGED: Record<string, string> = {
   controlmaster: 'LocalPort shares one connection per endpoint itself; use share_connection',
   controlpath: 'LocalPort shares one connection per endpoint itself; use share_connection',
   controlpersist: 'LocalPort shares one connection per endpoint itself; use share_connection',
+  forkafterauthentication: 'LocalPort supervises ssh as its child; a forked ssh escapes it',
 };
 
 const READY_MARK = 'LOCALPORT_SSH_READY';
@@ -168,7 +169,11 @@ export function masterArgs(c: SshConnection, control: string): string[] {
 export function connectionKey(c: SshConnection): string {
   const { remoteHost: _r, bindAddress: _b, ...endpoint } = c;
   const sorted = (o: object) => Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return JSON.stringify(sorted({ ...endpoint, options: sorted(endpoint.options) }));
+  // ssh reads option names in any case and yes/true, no/false alike: spelled differently, still one endpoint.
+  const options = Object.fromEntries(
+    Object.entries(endpoint.options).map(([k, v]) => [k.toLowerCase(), v === true || v === 'yes' ? 'yes' : v === false || v === 'no' ? 'no' : String(v)]),
+  );
+  return JSON.stringify(sorted({ ...endpoint, options: sorted(options) }));
 }
 
 /** `user@host:port` for status, as the user would type it. */
@@ -279,6 +284,10 @@ export const sshPlugin = (opts: { binary?: string } = {}) =>
           detach: async (service, ctx) => {
             const { closeForward } = await import('./mux.js');
             await closeForward(ctx.control, forwardOf(service, ctx.listen), ctx.signal);
+          },
+          alive: async (ctx) => {
+            const { aliveCheck } = await import('./mux.js');
+            await aliveCheck(ctx.control, ctx.signal, 3000);
           },
           explainConnectionFailure: (service, lines) => explainChannelFailure(service, lines),
         },

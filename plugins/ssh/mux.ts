@@ -56,7 +56,7 @@ export interface LocalForward {
 export class MuxError extends Error {
   constructor(
     message: string,
-    readonly code: 'ENOENT' | 'ECONNREFUSED' | 'EAGAIN' | 'SOCKET' | 'DENIED' | 'FAILED' | 'PROTOCOL' | 'TIMEOUT' | 'ABORTED' | 'CLOSED',
+    readonly code: 'ENOENT' | 'ECONNREFUSED' | 'EAGAIN' | 'SOCKET' | 'DENIED' | 'FAILED' | 'PROTOCOL' | 'ETIMEDOUT' | 'ABORTED' | 'CLOSED',
   ) {
     super(message);
   }
@@ -104,7 +104,7 @@ function requestOnce(control: string, type: number, body: Buffer[], signal?: Abo
       else resolve(reply!);
     };
     const onAbort = () => finish(new MuxError('aborted', 'ABORTED'));
-    const timer = setTimeout(() => finish(new MuxError(`the master did not answer within ${timeoutMs / 1000} s`, 'TIMEOUT')), timeoutMs);
+    const timer = setTimeout(() => finish(new MuxError(`the master did not answer within ${timeoutMs / 1000} s`, 'ETIMEDOUT')), timeoutMs);
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     // ENOENT and ECONNREFUSED: no master behind the path (core replaces the connection); EAGAIN: its backlog is full.
@@ -168,8 +168,8 @@ export async function closeForward(control: string, f: LocalForward, signal?: Ab
 }
 
 /** `ssh -O check`: the master's pid. */
-export async function aliveCheck(control: string, signal?: AbortSignal): Promise<number> {
-  const reply = await request(control, MUX_C_ALIVE_CHECK, [], signal);
+export async function aliveCheck(control: string, signal?: AbortSignal, timeoutMs?: number): Promise<number> {
+  const reply = await request(control, MUX_C_ALIVE_CHECK, [], signal, timeoutMs);
   if (reply.type !== MUX_S_ALIVE || reply.body.length < 4) throw new MuxError(`alive check: unexpected reply 0x${reply.type.toString(16)}`, 'PROTOCOL');
   return reply.body.readUInt32BE(0);
 }

@@ -172,6 +172,43 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'ssh services share one master connect
     expect(await httpGet(ports[1])).toBe('web');
   });
 
+  it('services that all restart at once (every target refuses) keep their master: no new login per round', async () => {
+    const closed = await freePort();
+    const before = sshd.connections();
+    const { s } = await services(2, () => ({ remote_port: closed, restart_policy: { initial_delay: 0.1, jitter: 0 } }));
+    await Promise.all(s.map((x) => x.start()));
+    const pid = s[0].pid!;
+    await waitUntil(() => s.every((x) => x.restarts >= 2), 8000, 'both restarted twice');
+    expect(sshd.connections() - before).toBe(1);
+    expect(alive(pid)).toBe(true);
+  });
+
+  it('a master that stops answering on its control socket (SIGSTOP) is replaced; its services come back on a new one', async () => {
+    const { s, ports } = await services(2);
+    await Promise.all(s.map((x) => x.start()));
+    const pid = s[0].pid!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      // Asked every 10 s, 3 s to answer; then replaced (SIGTERM does nothing to a stopped process: SIGKILL after 2 s).
+      await waitUntil(() => s.every((x) => x.state === 'ready' && x.pid !== null && x.pid !== pid), 25000, 'both on a new master');
+    } finally {
+      if (alive(pid)) process.kill(pid, 'SIGCONT');
+    }
+    expect(await httpGet(ports[0])).toBe('web');
+    expect(alive(pid)).toBe(false);
+  }, 35000);
+
+  it('its private directory removed (a tmp cleaner), a master killed later comes back: the directory is made again', async () => {
+    const { s, ports } = await services(2);
+    await Promise.all(s.map((x) => x.start()));
+    const pid = s[0].pid!;
+    const control = /ControlPath=(\S+)/.exec(masters().find((m) => m.pid === pid)!.cmd)![1];
+    rmSync(path.dirname(control), { recursive: true, force: true });
+    process.kill(pid, 'SIGKILL');
+    await waitUntil(() => s.every((x) => x.state === 'ready' && x.pid !== pid && x.pid !== null), 8000, 'both on a new master');
+    expect(await httpGet(ports[1])).toBe('web');
+  });
+
   it('a refused key is tried once for all the services on the endpoint, and fails each', async () => {
     const wrong = path.join(dir, 'wrong_key');
     if (!existsSync(wrong)) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', wrong]);

@@ -74,12 +74,18 @@ describe('ssh: the -F file that carries identity, known_hosts and strictness to 
   it('puts them under Host *, then includes what ssh reads without -F', () => {
     const text = sshConfigText({ keyFile: '/k/id', knownHostsFile: '/k/known_hosts', strictHostKeyChecking: 'yes', connectTimeout: 7 }, '/home/me');
     expect(text.split('\n').filter((l) => !l.startsWith('#'))).toEqual([
+      'IgnoreUnknown ForkAfterAuthentication',
       'Host *',
       '  IdentityFile "/k/id"',
       '  UserKnownHostsFile "/k/known_hosts"',
       '  StrictHostKeyChecking yes',
       '  BatchMode yes',
       '  ConnectTimeout 7',
+      // A hop (which reads only this file) never becomes a master of the user's, nor forks away.
+      '  ControlMaster no',
+      '  ControlPath none',
+      '  ControlPersist no',
+      '  ForkAfterAuthentication no',
       '  Include "/home/me/.ssh/config"',
       '  Include "/etc/ssh/ssh_config"',
       '',
