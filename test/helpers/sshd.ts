@@ -161,6 +161,25 @@ export interface JumpPair {
   stop(): Promise<void>;
 }
 
+/**
+ * A service's connection to the pair's host through its bastion, with strict host key checking and one
+ * known_hosts file: the issue's setup (`user` logs in to both; `extra` overrides).
+ */
+export function jumpConnection(pair: JumpPair, user: string, extra: Record<string, unknown> = {}) {
+  return {
+    host: '127.0.0.1',
+    port: pair.target.port,
+    user,
+    jump_host: `${user}@127.0.0.1:${pair.bastion.port}`,
+    key_file: pair.clientKey,
+    known_hosts_file: pair.knownHosts,
+    strict_host_key_checking: 'yes',
+    remote_host: '127.0.0.1',
+    options: { KexAlgorithms: 'curve25519-sha256', IdentitiesOnly: 'yes' },
+    ...extra,
+  };
+}
+
 /** Two real sshd: a bastion and a host behind it, one client key and one known_hosts file for both. */
 export async function startJumpPair(): Promise<JumpPair> {
   const [bastion, target] = await Promise.all([startSshd(), startSshd()]);

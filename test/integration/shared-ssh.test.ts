@@ -9,7 +9,7 @@ import { resolve } from '../helpers/hub.js';
 import { freePort, httpGet, startHttpServer, type HttpPeer } from '../helpers/net.js';
 import { describeWithPeer, hasSshd } from '../helpers/peers.js';
 import { alive, processesMatching, waitUntil } from '../helpers/procs.js';
-import { sshConnection, startJumpPair, startSshd, type JumpPair, type SshdPeer } from '../helpers/sshd.js';
+import { jumpConnection, sshConnection, startJumpPair, startSshd, type JumpPair, type SshdPeer } from '../helpers/sshd.js';
 
 // Real OpenSSH: /usr/sbin/sshd on 127.0.0.1 (default limits), the system ssh client as the master, and real
 // HTTP servers behind the tunnel. Services to one endpoint share one master (ControlMaster); their forwards
@@ -301,17 +301,7 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'services behind a bastion share one m
 
   it('one login to the bastion and one to the host for every service; master death and a reload handled as on a direct endpoint', async () => {
     const ports = await Promise.all([1, 2, 3, 4].map(() => freePort()));
-    const connection = {
-      host: '127.0.0.1',
-      port: pair.target.port,
-      user,
-      jump_host: `${user}@127.0.0.1:${pair.bastion.port}`,
-      key_file: pair.clientKey,
-      known_hosts_file: pair.knownHosts,
-      strict_host_key_checking: 'yes',
-      remote_host: '127.0.0.1',
-      options: { KexAlgorithms: 'curve25519-sha256', IdentitiesOnly: 'yes' },
-    };
+    const connection = jumpConnection(pair, user);
     const raw = ports.map((p, i) => ({ name: `b${i}`, technology: 'ssh', local_port: p, remote_port: web.port, connection, restart_policy: { initial_delay: 0.1 } }));
     const { hub, config } = await resolve({ services: raw });
     sup = new Supervisor(hub);

@@ -7,7 +7,7 @@ import { Supervisor } from '../../core/supervisor/Supervisor.js';
 import { resolve } from '../helpers/hub.js';
 import { freePort, httpGet, startHttpServer, type HttpPeer } from '../helpers/net.js';
 import { describeWithPeer, hasSshd } from '../helpers/peers.js';
-import { startJumpPair, type JumpPair } from '../helpers/sshd.js';
+import { jumpConnection as jumpPairConnection, startJumpPair, type JumpPair } from '../helpers/sshd.js';
 
 // Two real OpenSSH sshd: a bastion and a host "behind" it, with a real HTTP server behind that. Both
 // sshd listen on 127.0.0.1, so "behind" is simulated: the client could reach the host directly. That
@@ -39,18 +39,7 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'ssh semantics: jump hosts, ssh_config
   const user = os.userInfo().username;
   const fakePub = () => execFileSync('cut', ['-d', ' ', '-f', '1,2', `${fakeHostKey}.pub`], { encoding: 'utf8' }).trim();
   /** The final host through the bastion, with strict checking and one known_hosts file: the issue's setup. */
-  const jumpConnection = (extra: Record<string, unknown> = {}) => ({
-    host: '127.0.0.1',
-    port: pair.target.port,
-    user,
-    jump_host: `${user}@127.0.0.1:${pair.bastion.port}`,
-    key_file: pair.clientKey,
-    known_hosts_file: pair.knownHosts,
-    strict_host_key_checking: 'yes',
-    remote_host: '127.0.0.1',
-    options: { KexAlgorithms: 'curve25519-sha256', IdentitiesOnly: 'yes' },
-    ...extra,
-  });
+  const jumpConnection = (extra: Record<string, unknown> = {}) => jumpPairConnection(pair, user, extra);
 
   async function service(connection: Record<string, unknown>) {
     const local = await freePort();
