@@ -74,7 +74,10 @@ function restartsCell(s: ServiceStatus): string {
 /** The last error (or an unhealthy check's message), with how long ago it was. */
 function lastErrorCell(s: ServiceStatus): string {
   const unhealthy = s.state === 'ready' && s.health?.state === 'unhealthy';
-  const text = (unhealthy ? s.health!.message : s.lastError) ?? '';
+  // The row names the service: "service db: " before its own error would only push the cause off-screen.
+  const full = (unhealthy ? s.health!.message : s.lastError) ?? '';
+  const own = `service ${s.name}: `;
+  const text = full.startsWith(own) ? full.slice(own.length) : full;
   const at = unhealthy ? s.health!.lastCheck : s.lastErrorAt;
   return text && at ? `${text} (${uptime(Date.now() - Date.parse(at))} ago)` : text;
 }

@@ -58,6 +58,10 @@ describe('renderStatus', () => {
     expect(solo).toMatch(/^solo\s.*\s-\s/);
     expect(shared).toMatch(/\nssh#1: deploy@bastion\.example\.com:22 — pid 4242, up 0s, 0 restarts, 2 services$/);
     for (const line of shared.split('\n')) expect(line.length).toBeLessThanOrEqual(120);
+    // LAST ERROR leaves out the "service NAME: " the row already says.
+    const failed = renderStatus([{ ...base('db', null), state: 'failed', lastError: 'service db: authentication refused by deploy@bastion' }], false);
+    expect(failed).toMatch(/ authentication refused by deploy@bastion$/m);
+    expect(failed).not.toContain('service db:');
     const own = renderStatus([base('db', null)], false, 120);
     expect(own.split('\n')[0]).not.toMatch(/\bVIA\b/);
     expect(own).not.toContain('shared connections');
