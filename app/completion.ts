@@ -103,8 +103,14 @@ _localport_complete() {
   if [[ "$candidates" == "${FILES}" ]]; then
     COMPREPLY=($(compgen -f -- "$cur"))
   else
-    COMPREPLY=($(compgen -W "$candidates" -- "$cur"))
+    # Not compgen -W: it expands each word ($(…), backticks), and the candidates come from a config file.
+    COMPREPLY=()
+    local c
+    while IFS= read -r c; do
+      [[ "$c" == "$cur"* ]] && COMPREPLY+=("$c")
+    done <<< "$candidates"
   fi
+  return 0
 }
 complete -o default -F _localport_complete localport
 `;

@@ -30,10 +30,13 @@ if (!served) {
   const bundle = fileURLToPath(new URL('./bundle.cjs', import.meta.url));
   if (existsSync(bundle)) {
     // Node 22.1+ also keeps the compiled code of the modules loaded from node_modules later (execa,
-    // undici…), in NODE_COMPILE_CACHE or a directory under the system's temporary one. The bundle has
-    // a cache of its own (cached.ts), which also holds the functions a command compiled as it ran.
-    (module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
-    (await import('./cached.js')).runBundle(bundle);
+    // undici…). The bundle has a cache of its own (cached.ts), which also holds the functions a command
+    // compiled as it ran. Both are code V8 runs: only in the directory cached.ts checked is ours alone
+    // (never Node's default under a temporary directory another user may have made first).
+    const { compileCacheDir, runBundle } = await import('./cached.js');
+    const dir = compileCacheDir();
+    if (dir) (module as { enableCompileCache?: (dir: string) => unknown }).enableCompileCache?.(`${dir}/node`);
+    runBundle(bundle);
   } else {
     await import('./main.js');
   }

@@ -17,7 +17,7 @@ import path from 'node:path';
 import vm from 'node:vm';
 
 /** The cache directory: created 0700, and used only if it is a directory of ours that only we can write. */
-function cacheDir(): string | undefined {
+export function compileCacheDir(): string | undefined {
   const uid = process.getuid?.();
   if (process.env.NODE_DISABLE_COMPILE_CACHE || uid === undefined) return undefined;
   const dir = process.env.NODE_COMPILE_CACHE ? path.resolve(process.env.NODE_COMPILE_CACHE, 'localport') : path.join(os.tmpdir(), `localport-compile-cache-${uid}`);
@@ -41,7 +41,7 @@ export function runBundle(file: string): void {
   const bytes = readFileSync(file);
   // The build writes it in ASCII (scripts/bundle.mjs): Latin-1 then reads it as it is, without decoding UTF-8.
   const source = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
-  const dir = cacheDir();
+  const dir = compileCacheDir();
   // V8 checks a cache against the source's length, not its content: the name says which build it is for.
   const st = statSync(file);
   const prefix = `${fnv(file)}-${process.version}-${process.arch}-`;

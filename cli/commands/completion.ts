@@ -72,8 +72,17 @@ export class CompleteCommand extends Command {
       .filter((s) => s.path.length > 0 && !s.path[0].startsWith('-'));
     const index = Number(this.index);
     if (!Number.isInteger(index) || index < 0) return 0;
-    const result = candidates(specs, this.words, index, await source(this.words));
-    this.context.stdout.write(result === FILES ? `${FILES}\n` : result.map((c) => `${c}\n`).join(''));
+    // A config whose code never settles must not freeze the shell on Tab: after 2 s, commands and options only.
+    const fallback = { services: [] as string[], tags: [] as string[], formats: ['table', 'json', 'text'], logLevels: [] as string[] };
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<typeof fallback>((resolve) => (timer = setTimeout(() => resolve(fallback), 2000)));
+    const from = await Promise.race([source(this.words), late]);
+    clearTimeout(timer);
+    const result = candidates(specs, this.words, index, from);
+    // One candidate per line, and only printable ones: a name a shell would read as two words, or a
+    // terminal as a command, is no candidate (an unvalidated name from a config that does not resolve).
+    const plain = (c: string) => c.length > 0 && c.length <= 200 && !/[\x00-\x20\x7f-\x9f]/.test(c);
+    this.context.stdout.write(result === FILES ? `${FILES}\n` : result.filter(plain).map((c) => `${c}\n`).join(''));
     return 0;
   }
 }
@@ -87,7 +96,8 @@ async function source(words: string[]) {
   try {
     const { loadProject } = await import('../../app/project.js');
     const { config, hub } = await loadProject({ configPath, logLevel: 'silent' });
-    result.services = config.services.map((s) => s.name);
+    // A service whose variables are unset here is still one the user may name.
+    result.services = [...new Set([...config.services.map((s) => s.name), ...(config.unresolved ?? []).map((u) => u.name)])];
     result.tags = [...new Set(config.services.flatMap((s) => s.tags))];
     result.formats = hub.formatters.types();
     return result;

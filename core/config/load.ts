@@ -46,7 +46,9 @@ function ownEntry(): string {
  */
 export async function importModule(filepath: string): Promise<unknown> {
   const { createJiti } = await import('jiti');
-  const jiti = createJiti(import.meta.url, { alias: { localport: ownEntry() }, moduleCache: false, interopDefault: true });
+  // No file cache: jiti's default is a shared directory under the temporary one ($TMPDIR/jiti), where another
+  // local user could put the transpiled config LocalPort would then run (found by the #15 attacker pass).
+  const jiti = createJiti(import.meta.url, { alias: { localport: ownEntry() }, moduleCache: false, fsCache: false, interopDefault: true });
   // Not jiti.import: for a file Node can load itself (.mjs, .cjs) jiti hands over to Node's import(),
   // whose cache no option clears, and a hot reload would see the first version for ever. Evaluating
   // the file's source through jiti's transform reads it anew each time, `localport` alias included.

@@ -48,7 +48,7 @@ let resolver: { esmResolve(id: string, opts: { parentURL: string; try: true }): 
  * names no package never loads it.
  */
 function resolvePackage(spec: string, dir: string): string | undefined {
-  resolver ??= (createRequire(import.meta.url)('jiti') as typeof import('jiti')).createJiti(import.meta.url, { moduleCache: false });
+  resolver ??= (createRequire(import.meta.url)('jiti') as typeof import('jiti')).createJiti(import.meta.url, { moduleCache: false, fsCache: false });
   const url = resolver.esmResolve(spec, { parentURL: pathToFileURL(path.join(dir, 'localport.config.js')).href, try: true });
   return url ? fileURLToPath(url) : undefined;
 }

@@ -68,6 +68,32 @@ describe('bash', () => {
   });
 });
 
+it('bash: words from a config are candidates only, never shell code (compgen -W would run $(…) and backticks)', async () => {
+  const dir = mkdtempSync(path.join(root, 'hostile-'));
+  const marker = path.join(dir, 'PWNED');
+  writeFileSync(
+    path.join(dir, 'localport.yaml'),
+    // No space in them ($IFS instead): words a candidate list would keep.
+    `services:\n  - { name: web, technology: tcp, local_port: 15999, remote_port: 80, tags: ['$(touch$IFS${marker})', '\`touch$IFS${marker}2\`', 'ok'], connection: { host: 10.0.0.7 } }\n`,
+  );
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile('bash', ['-c', `source <(localport completion bash) && COMP_WORDS=(localport start --tag '') && COMP_CWORD=3 && _localport_complete && printf '%s\\n' "\${COMPREPLY[@]}"`], { cwd: dir, env, encoding: 'utf8', timeout: 20000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+  );
+  expect(existsSync(marker)).toBe(false);
+  expect(existsSync(`${marker}2`)).toBe(false);
+  // Offered as the words they are.
+  expect(lines(out)).toEqual(expect.arrayContaining(['ok', `$(touch$IFS${marker})`]));
+});
+
+it('Tab on a config whose code never settles gives commands and options after 2 s instead of freezing the shell', async () => {
+  const dir = mkdtempSync(path.join(root, 'hang-'));
+  writeFileSync(path.join(dir, 'localport.config.mjs'), 'await new Promise(() => setInterval(() => {}, 1000));\nexport default { services: [] };\n');
+  const t0 = Date.now();
+  const r = await runCli(['__complete', '1', 'run', ''], { cwd: dir, env, timeoutMs: 15000 });
+  expect(r.code).toBe(0);
+  expect(Date.now() - t0).toBeLessThan(8000);
+});
+
 describeWithPeer('zsh (apt-get install zsh)', existsSync('/usr/bin/zsh') || existsSync('/bin/zsh'), 'zsh', () => {
   it('completes through the sourced script (compadd and _files stubbed: no terminal here)', async () => {
     const tab = (words: string[]) =>
