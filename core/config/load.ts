@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, isUserError } from '../errors.js';
 import { runConfigCode } from './code.js';
+import { privateDirectory } from '../privateDir.js';
 
 export const SEARCH_PLACES = [
   'package.json',
@@ -174,7 +175,7 @@ export async function loadRawConfig(opts: { configPath?: string; cwd?: string } 
   const { cosmiconfig, defaultLoaders } = await import('cosmiconfig');
   // cosmiconfig looks for a meta config of its own in the working directory as it is created, and
   // throws a bare EACCES if that directory cannot be read.
-  const explorer = unreadable(process.cwd(), () => cosmiconfig('localport', {
+  const explorer = unreadable(process.cwd(), () => withoutMetaConfig(() => cosmiconfig('localport', {
     searchPlaces: SEARCH_PLACES,
     searchStrategy: 'project',
     cache: false,
@@ -189,7 +190,7 @@ export async function loadRawConfig(opts: { configPath?: string; cwd?: string } 
       '.yml': defaultLoaders['.yml'],
       noExt: defaultLoaders.noExt,
     },
-  }));
+  })));
 
   if (opts.configPath && statSync(file).isDirectory()) {
     throw new ConfigError([{ path: '--config', message: `${file} is a directory, not a config file` }], undefined, 'CONFIG_NOT_FOUND');
@@ -257,6 +258,26 @@ export function checkConfigFile(file: string, where: { file?: string; path: stri
 }
 
 /** Runs `fn`; a permission error on the way (a directory this user cannot read) becomes a ConfigError naming `dir`. */
+/**
+ * cosmiconfig, as an explorer is made, reads a "meta config" of its own from the working directory:
+ * package.json's `cosmiconfig` key and `.config/config.{json,yaml,js,ts,…}` — and runs a
+ * `.config/config.js` it finds there, whatever config LocalPort was asked to load (a YAML file with
+ * `-c` too), and fails on a package.json that is not JSON. LocalPort loads one file it chose itself
+ * and wants none of it: the search is pointed at an empty private directory for that moment. (Found by
+ * the #15 attacker pass.)
+ */
+function withoutMetaConfig<T>(make: () => T): T {
+  const empty = privateDirectory('e');
+  if (!empty) return make();
+  const cwd = process.cwd;
+  process.cwd = () => empty;
+  try {
+    return make();
+  } finally {
+    process.cwd = cwd;
+  }
+}
+
 function unreadable<T>(dir: string, fn: () => T): T {
   try {
     return fn();

@@ -270,3 +270,22 @@ describe('durations on the command line', () => {
     expect(bad.stderr).toContain("--interval must be a number of seconds above 0 and at most 2147483.647 (about 24.8 days, the longest a timer can wait), or a duration such as 500ms, 30s or 2m (got '2 weeks')");
   });
 });
+
+describe("cosmiconfig's own meta config in the working directory", () => {
+  it('is never read: a .config/config.js there does not run, a broken package.json there breaks nothing', async () => {
+    const { existsSync, mkdirSync } = await import('node:fs');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-meta-'));
+    try {
+      mkdirSync(path.join(dir, '.config'));
+      const marker = path.join(dir, 'RAN');
+      writeFileSync(path.join(dir, '.config', 'config.js'), `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x'); module.exports = {};\n`);
+      writeFileSync(path.join(dir, 'package.json'), '{ "name": "x",');
+      writeFileSync(path.join(dir, 'lp.yaml'), 'services:\n  - { name: a, technology: tcp, local_port: 15998, remote_port: 80, connection: { host: 127.0.0.1 } }\n');
+      const r = await runCli(['config', 'validate', '-c', 'lp.yaml'], { cwd: dir, env: { ...process.env, LOCALPORT_STATE_DIR: path.join(dir, 'state') } });
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(existsSync(marker)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
