@@ -100,10 +100,6 @@ export class SharedConnection {
     return this.#proc?.tail ?? [];
   }
 
-  get users(): number {
-    return this.#users.size;
-  }
-
   status(): ConnectionStatus {
     return {
       id: this.opts.id,
