@@ -14,21 +14,47 @@ import { startSshd, type SshdPeer } from '../helpers/sshd.js';
 
 const TMUX = ['/usr/bin/tmux', '/bin/tmux'].find((p) => existsSync(p));
 
+/**
+ * A tmux server of one test block's own (`-L name`): `tmux(...)` runs a tmux command on it, `frameWhen`
+ * captures a pane until its frame says `done`, `kill` ends the server (and what its panes still run).
+ */
+function tmuxServer(name: string) {
+  const tmux = (...args: string[]) => execFileSync(TMUX!, ['-L', name, ...args], { encoding: 'utf8' });
+  return {
+    tmux,
+    async frameWhen(pane: string, done: (frame: string) => boolean, what: string): Promise<string> {
+      let frame = '';
+      await waitUntil(
+        () => {
+          frame = tmux('capture-pane', '-p', '-t', pane);
+          return done(frame);
+        },
+        20000,
+        what,
+      );
+      return frame;
+    },
+    kill() {
+      try {
+        tmux('kill-server');
+      } catch {
+        /* already gone */
+      }
+    },
+  };
+}
+
 describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'the progress tree on a terminal', () => {
   let web: HttpPeer;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-tree-'));
   const session = `lp-tree-${process.pid}`;
-  const tmux = (...args: string[]) => execFileSync(TMUX!, ['-L', session, ...args], { encoding: 'utf8' });
+  const { tmux, frameWhen, kill } = tmuxServer(session);
 
   beforeAll(async () => {
     web = await startHttpServer('tree');
   });
   afterAll(async () => {
-    try {
-      tmux('kill-server');
-    } catch {
-      /* already gone */
-    }
+    kill();
     await web?.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -54,16 +80,8 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'the progres
     // tmux runs its command through a shell: the paths are ours, quoted; the command sleeps so the frame stays.
     const command = `cd '${dir}' && LOCALPORT_STATE_DIR='${path.join(dir, 'state')}' TERM=xterm-256color NO_COLOR=1 '${process.execPath}' '${BIN}' run -- sleep 2; sleep 30`;
     tmux('new-session', '-d', '-s', session, '-x', '100', '-y', '24', command);
-    let frame = '';
-    await waitUntil(
-      () => {
-        frame = tmux('capture-pane', '-p', '-t', session);
-        // The teardown drawn to the end: its node complete, not only its last phase.
-        return /force-kill — /.test(frame) && /✔ stopping/.test(frame);
-      },
-      20000,
-      'the tree, the status table, then the teardown',
-    );
+    // The teardown drawn to the end: its node complete, not only its last phase.
+    const frame = await frameWhen(session, (f) => /force-kill — /.test(f) && /✔ stopping/.test(f), 'the tree, the status table, then the teardown');
     // The final frame: from the tree's last drawing (a loaded machine may show an earlier one above it).
     const normal = frame
       .slice(frame.lastIndexOf('✔ api:'))
@@ -103,14 +121,7 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'the progres
     tmux('new-session', '-d', '-s', name, '-x', '120', '-y', '24', `cd '${project}' && ${env} '${process.execPath}' '${BIN}' start; sleep 30`);
     let frame = '';
     try {
-      await waitUntil(
-        () => {
-          frame = tmux('capture-pane', '-p', '-t', name);
-          return /did not start: broken/.test(frame);
-        },
-        20000,
-        'the failure summary under the tree',
-      );
+      frame = await frameWhen(name, (f) => /did not start: broken/.test(f), 'the failure summary under the tree');
     } finally {
       execFileSync(process.execPath, [BIN, 'daemon', 'stop'], { cwd: project, env: { ...process.env, LOCALPORT_STATE_DIR: path.join(project, 'state') } });
     }
@@ -136,17 +147,13 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'stop and da
   let web: HttpPeer;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-tree-stop-'));
   const session = `lp-tree-stop-${process.pid}`;
-  const tmux = (...args: string[]) => execFileSync(TMUX!, ['-L', session, ...args], { encoding: 'utf8' });
+  const { tmux, frameWhen, kill } = tmuxServer(session);
 
   beforeAll(async () => {
     web = await startHttpServer('tree');
   });
   afterAll(async () => {
-    try {
-      tmux('kill-server');
-    } catch {
-      /* already gone */
-    }
+    kill();
     try {
       execFileSync(process.execPath, [BIN, 'daemon', 'stop'], { cwd: dir, env: { ...process.env, LOCALPORT_STATE_DIR: path.join(dir, 'state') } });
     } catch {
@@ -166,15 +173,7 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'stop and da
     execFileSync(process.execPath, [BIN, 'start', '--all'], { cwd: dir, env });
     const shell = `cd '${dir}' && LOCALPORT_STATE_DIR='${path.join(dir, 'state')}' TERM=xterm-256color NO_COLOR=1`;
     tmux('new-session', '-d', '-s', session, '-x', '100', '-y', '30', `${shell} '${process.execPath}' '${BIN}' stop api; ${shell} '${process.execPath}' '${BIN}' daemon stop; echo FINISHED; sleep 30`);
-    let frame = '';
-    await waitUntil(
-      () => {
-        frame = tmux('capture-pane', '-p', '-t', session);
-        return /FINISHED/.test(frame);
-      },
-      20000,
-      'both stops drawn',
-    );
+    const frame = await frameWhen(session, (f) => /FINISHED/.test(f), 'both stops drawn');
     const normal = frame.replace(/ in \d+ ms/g, ' in N ms').replace(/\(pid \d+\)/g, '(pid N)');
     expect(normal).toContain('✔ stopping 1 service\n  ✔ api: stopped\n');
     expect(normal).toContain(
@@ -190,17 +189,13 @@ describeWithPeer('tmux and OpenSSH sshd', TMUX !== undefined && hasSshd, 'the pr
   let sshd: SshdPeer;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-tree-ssh-'));
   const session = `lp-tree-ssh-${process.pid}`;
-  const tmux = (...args: string[]) => execFileSync(TMUX!, ['-L', session, ...args], { encoding: 'utf8' });
+  const { tmux, frameWhen, kill } = tmuxServer(session);
 
   beforeAll(async () => {
     [web, sshd] = await Promise.all([startHttpServer('tree'), startSshd()]);
   });
   afterAll(async () => {
-    try {
-      tmux('kill-server');
-    } catch {
-      /* already gone */
-    }
+    kill();
     await Promise.all([web?.close(), sshd?.stop()]);
     rmSync(dir, { recursive: true, force: true });
   });
@@ -217,15 +212,7 @@ describeWithPeer('tmux and OpenSSH sshd', TMUX !== undefined && hasSshd, 'the pr
     );
     const command = `cd '${dir}' && LOCALPORT_STATE_DIR='${path.join(dir, 'state')}' TERM=xterm-256color NO_COLOR=1 '${process.execPath}' '${BIN}' run -- sleep 2; sleep 30`;
     tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '40', command);
-    let frame = '';
-    await waitUntil(
-      () => {
-        frame = tmux('capture-pane', '-p', '-t', session);
-        return /force-kill — /.test(frame) && /✔ stopping/.test(frame);
-      },
-      20000,
-      'the tree, the status table, then the teardown',
-    );
+    const frame = await frameWhen(session, (f) => /force-kill — /.test(f) && /✔ stopping/.test(f), 'the tree, the status table, then the teardown');
     const normal = frame
       .slice(frame.lastIndexOf('✔ shared ssh'))
       .replaceAll(String(sshd.port), 'SSHD_PORT')
