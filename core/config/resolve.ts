@@ -4,7 +4,8 @@ import type { Logger, PluginInput, ResolvedConfig, UnresolvedService } from '../
 import { checkBindAddresses } from './bind.js';
 import { runConfigCode } from './code.js';
 import { substituteEnv } from './env.js';
-import { freeFormKeys } from './keys.js';
+import { camel, freeFormKeys } from './keys.js';
+import { numeric } from './schema.js';
 import { pathKeys } from './paths.js';
 import { collectExtends, mergeLayers, resolvePluginEntries, type PathDirs } from './presets.js';
 import { rawPlugins, validateConfig } from './validate.js';
@@ -71,10 +72,21 @@ export async function resolveConfig(raw: unknown, opts: ResolveOptions): Promise
   let sources: Map<string, string> | undefined;
   let pathDirs: PathDirs | undefined;
   // Lenient: a variable missing inside a service makes that service unresolved, not the config invalid.
-  const missing = new Map<string | number, UnresolvedService['problems']>();
+  const missing = new Map<string | number, { problems: UnresolvedService['problems']; variables: string[] }>();
   const templates: { path: readonly (string | number)[]; text: string }[] = [];
   const template = (path: readonly (string | number)[], text: string) => templates.push({ path, text });
-  const lenient = opts.variables === 'lenient' ? { lenient: (path: readonly (string | number)[]) => path[0] === 'services' && path.length > 2, missing: (path: readonly (string | number)[], problem: UnresolvedService['problems'][number]) => missing.set(path[1], [...(missing.get(path[1]) ?? []), problem]) } : {};
+  const lenient =
+    opts.variables === 'lenient'
+      ? {
+          lenient: (path: readonly (string | number)[]) => path[0] === 'services' && path.length > 2,
+          missing: (path: readonly (string | number)[], problem: UnresolvedService['problems'][number], variable: string) => {
+          const m = missing.get(path[1]) ?? { problems: [], variables: [] };
+          m.problems.push(problem);
+          if (!m.variables.includes(variable)) m.variables.push(variable);
+          missing.set(path[1], m);
+        },
+      }
+    : {};
   if (ext) {
     // The plugins come first here: the merge asks them which keys hold user data (kept as written).
     await apply(ext.plugins);
@@ -89,7 +101,10 @@ export async function resolveConfig(raw: unknown, opts: ResolveOptions): Promise
   }
 
   const unresolved = unresolvedServices(substituted, missing);
-  const validated = validateConfig(substituted, { file, technologies: hub.technologies, healthChecks: hub.healthChecks, sources, pathDirs, tolerate: new Set(unresolved.map((u) => u.name)) });
+  // Only what the missing variables break is tolerated (the keys they are used in): any other problem of
+  // such a service is an error as for every service, so a reload never drops one silently.
+  const tolerate = new Map(unresolved.map((u) => [u.name, u.problems.map((p) => p.path)]));
+  const validated = validateConfig(substituted, { file, technologies: hub.technologies, healthChecks: hub.healthChecks, sources, pathDirs, tolerate });
   if (unresolved.length) validated.unresolved = unresolved;
   validated.templates = serviceTemplates(substituted, templates);
   await checkBindAddresses(validated, substituted, hub.technologies);
@@ -100,17 +115,28 @@ export async function resolveConfig(raw: unknown, opts: ResolveOptions): Promise
 }
 
 /** The services a lenient substitution left with missing variables: their name, whether enabled, their tags. */
-function unresolvedServices(substituted: unknown, missing: Map<string | number, UnresolvedService['problems']>): UnresolvedService[] {
+function unresolvedServices(substituted: unknown, missing: Map<string | number, { problems: UnresolvedService['problems']; variables: string[] }>): UnresolvedService[] {
   const services = substituted && typeof substituted === 'object' ? (substituted as Record<string, unknown>).services : undefined;
   const out: UnresolvedService[] = [];
-  for (const [key, problems] of missing) {
+  for (const [key, { problems, variables }] of missing) {
     const entry = (Array.isArray(services) ? services[key as number] : (services as Record<string, unknown> | undefined)?.[key as string]) as Record<string, unknown> | undefined;
     const name = typeof key === 'string' ? key : typeof entry?.name === 'string' ? entry.name : `#${key}`;
+    const port = (k: string) => {
+      const v = numeric(entry?.[k] ?? entry?.[camel(k)]);
+      return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535 ? v : undefined;
+    };
+    const technology = entry?.technology;
+    const localPort = port('local_port');
+    const remotePort = port('remote_port');
     out.push({
       name,
       enabled: entry?.enabled !== false && entry?.enabled !== 'false',
       tags: Array.isArray(entry?.tags) ? entry.tags.filter((t): t is string => typeof t === 'string') : [],
+      variables,
       problems,
+      ...(typeof technology === 'string' && !technology.includes('${') ? { technology } : {}),
+      ...(localPort !== undefined ? { localPort } : {}),
+      ...(remotePort !== undefined ? { remotePort } : {}),
     });
   }
   return out;

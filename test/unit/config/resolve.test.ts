@@ -69,3 +69,55 @@ describe('resolveConfig', () => {
     expect(again.config.services[0].localPort).toBe(7011);
   });
 });
+
+describe('lenient resolution: only what a missing variable breaks is tolerated', () => {
+  const svc = (over: Record<string, unknown>) => ({ technology: 'tcp', local_port: 7101, remote_port: 1, connection: { host: '127.0.0.1' }, ...over });
+  const lenient = (services: unknown[], env: NodeJS.ProcessEnv = {}) => resolveConfig({ services }, { ...builtins(), file: 'x.yaml', env, variables: 'lenient' });
+
+  it('lists a service whose port is a missing variable, with its variables, technology and the ports it has', async () => {
+    const { config } = await lenient([svc({ name: 'web' }), svc({ name: 'cache', local_port: '${CPORT}', remote_port: 6379, health_check: { type: 'http', config: { headers: { A: '${TOKEN}' } } } })]);
+    expect(config.services.map((s) => s.name)).toEqual(['web']);
+    expect(config.unresolved).toEqual([
+      expect.objectContaining({ name: 'cache', variables: ['CPORT', 'TOKEN'], technology: 'tcp', remotePort: 6379, enabled: true }),
+    ]);
+    expect(config.unresolved![0].localPort).toBeUndefined();
+    expect(config.unresolved![0].problems.map((p) => p.path)).toEqual(['services[1] (cache).local_port', 'services[1] (cache).health_check.config.headers.A']);
+  });
+
+  it('refuses an unrelated invalid field of such a service, as for any service (a reload then keeps what runs)', async () => {
+    const e = await lenient([svc({ name: 'web' }), svc({ name: 'cache', local_port: '${CPORT}', remote_port: 'sixty' })]).catch((err) => err);
+    expect(e).toBeInstanceOf(ConfigError);
+    expect(e.message).toContain('services[1] (cache).remote_port: must be a port number (got "sixty")');
+    expect(e.message).not.toContain('local_port');
+  });
+
+  it('still checks the parts the missing keys do not reach: connection, health check, unknown keys', async () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ connection: { hots: 'x' } }, 'services[0] (cache).connection.hots: unknown key'],
+      [{ health_check: { type: 'htp' } }, "services[0] (cache).health_check.type: unknown health check 'htp'"],
+      [{ lokal_port: 1 }, 'services[0] (cache).lokal_port: unknown key'],
+      [{ bogus: '${CPORT}' }, 'services[0] (cache).bogus: unknown key'],
+    ];
+    for (const [over, message] of cases) {
+      const e = await lenient([svc({ name: 'cache', local_port: '${CPORT}', ...over })]).catch((err) => err);
+      expect({ over, error: String(e?.message) }).toEqual({ over, error: expect.stringContaining(message) });
+    }
+  });
+
+  it('tolerates a missing variable inside a key (a host), and an unknown technology that is one', async () => {
+    const { config } = await lenient([svc({ name: 'a', connection: { host: 'db-${ENV}.internal' } }), svc({ name: 'b', local_port: 7102, technology: '${TECH}' })]);
+    expect(config.services.map((s) => s.name)).toEqual(['a']);
+    expect(config.unresolved!.map((u) => [u.name, u.variables])).toEqual([
+      ['a', ['ENV']],
+      ['b', ['TECH']],
+    ]);
+    expect(config.unresolved![1].technology).toBeUndefined();
+  });
+
+  it('is strict without lenient (config validate), and a set variable resolves as usual', async () => {
+    await expect(resolveConfig({ services: [svc({ name: 'cache', local_port: '${CPORT}' })] }, { ...builtins(), file: 'x.yaml', env: {} })).rejects.toThrow(/CPORT is not set/);
+    const { config } = await lenient([svc({ name: 'cache', local_port: '${CPORT}' })], { CPORT: '7103' });
+    expect(config.services[0].localPort).toBe(7103);
+    expect(config.unresolved).toBeUndefined();
+  });
+});
