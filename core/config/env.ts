@@ -49,6 +49,11 @@ export interface SubstituteOptions {
    */
   lenient?(path: readonly (string | number)[]): boolean;
   missing?(path: readonly (string | number)[], problem: ConfigProblem, variable: string): void;
+  /**
+   * Hears of every value taken from the environment, where it went, and whether the redactor knew it
+   * as a secret before (resolveConfig releases those that only went into number fields).
+   */
+  substituted?(path: readonly (string | number)[], value: string, known: boolean): void;
   /** Hears of every string that held a `${…}` reference, as written (`config export` writes it back). */
   template?(path: readonly (string | number)[], text: string): void;
 }
@@ -80,6 +85,7 @@ export function substituteEnv(raw: unknown, env: NodeJS.ProcessEnv, redactor: Re
       i = ref.end;
       const fromEnv = env[ref.name];
       if (fromEnv !== undefined && fromEnv !== '') {
+        opts.substituted?.(path, fromEnv, redactor.isSecret(fromEnv));
         redactor.add(fromEnv);
         out += fromEnv;
       } else if (ref.fallback !== undefined) {

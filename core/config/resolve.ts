@@ -75,6 +75,8 @@ export async function resolveConfig(raw: unknown, opts: ResolveOptions): Promise
   const missing = new Map<string | number, { problems: UnresolvedService['problems']; variables: string[] }>();
   const templates: { path: readonly (string | number)[]; text: string }[] = [];
   const template = (path: readonly (string | number)[], text: string) => templates.push({ path, text });
+  const values: { path: readonly (string | number)[]; value: string; known: boolean }[] = [];
+  const onValue = (path: readonly (string | number)[], value: string, known: boolean) => values.push({ path, value, known });
   const lenient =
     opts.variables === 'lenient'
       ? {
@@ -93,9 +95,9 @@ export async function resolveConfig(raw: unknown, opts: ResolveOptions): Promise
     const merged = mergeLayers(ext.layers, freeFormKeys(hub), pathKeys(hub));
     sources = merged.sources;
     pathDirs = merged.pathDirs;
-    substituted = substituteEnv(merged.config, env, hub.redactor, file, { ...lenient, template });
+    substituted = substituteEnv(merged.config, env, hub.redactor, file, { ...lenient, template, substituted: onValue });
   } else {
-    substituted = substituteEnv(raw, env, hub.redactor, file, { ...lenient, template });
+    substituted = substituteEnv(raw, env, hub.redactor, file, { ...lenient, template, substituted: onValue });
     // Substituted first: a plugin's options may hold `${VAR}`.
     await apply(fresh ? await resolvePluginEntries(rawPlugins(substituted), file, cwd) : []);
   }
@@ -108,6 +110,7 @@ export async function resolveConfig(raw: unknown, opts: ResolveOptions): Promise
   if (unresolved.length) validated.unresolved = unresolved;
   validated.templates = serviceTemplates(substituted, templates);
   await checkBindAddresses(validated, substituted, hub.technologies);
+  releaseNumbers(hub.redactor, values, validated, substituted);
   const config = hub.hooks.configResolved.isUsed()
     ? await runConfigCode(file, `config ${file}`, () => hub.hooks.configResolved.promise(validated), { stage: 'a configResolved tap' })
     : validated;
@@ -155,4 +158,43 @@ function serviceTemplates(substituted: unknown, templates: { path: readonly (str
     (out[name] ??= []).push({ path: path.slice(2).map(String), text });
   }
   return out;
+}
+
+/**
+ * Numbers and booleans are never secrets (core/redact.ts): a value from the environment that went only
+ * into fields that validated as a number or true/false (a port, a timeout, `enabled`) is released, unless
+ * the redactor knew it as a secret before this resolution (an earlier load put it in a string). A value
+ * that also went into a string, or into a service that did not validate, stays a secret.
+ */
+function releaseNumbers(redactor: Redactor, values: { path: readonly (string | number)[]; value: string; known: boolean }[], config: ResolvedConfig, substituted: unknown): void {
+  const numeric = new Map<string, boolean>();
+  for (const { path, value, known } of values) {
+    const found = known ? [] : validatedValues(config, substituted, path);
+    const plain = found.length > 0 && found.every((v) => typeof v === 'number' || typeof v === 'boolean');
+    numeric.set(value, (numeric.get(value) ?? true) && plain);
+  }
+  for (const [value, plain] of numeric) if (plain) redactor.release(value);
+}
+
+/** The validated values a raw key path became: one for a service's key, one per service for a `defaults` key. */
+function validatedValues(config: ResolvedConfig, substituted: unknown, path: readonly (string | number)[]): unknown[] {
+  const walk = (node: unknown, rest: readonly (string | number)[]): unknown => {
+    for (const seg of rest) {
+      if (!node || typeof node !== 'object') return undefined;
+      const o = node as Record<string | number, unknown>;
+      node = seg in o ? o[seg] : o[camel(String(seg))];
+    }
+    return node;
+  };
+  const [top, key, ...rest] = path;
+  if (top === 'services') {
+    const services = (substituted as Record<string, unknown>).services;
+    const entry = Array.isArray(services) ? services[key as number] : undefined;
+    const name = typeof key === 'string' ? key : entry && typeof entry === 'object' ? (entry as Record<string, unknown>).name : undefined;
+    const def = config.services.find((s) => s.name === name);
+    return def === undefined || (config.unresolved ?? []).some((u) => u.name === name) ? [] : [walk(def, rest)];
+  }
+  if (top === 'defaults' && key !== undefined) return config.services.map((def) => walk(def, [key, ...rest])).filter((v) => v !== undefined);
+  if (top === 'ui') return [walk(config.ui, [key, ...rest].filter((k) => k !== undefined))];
+  return [];
 }

@@ -121,3 +121,38 @@ describe('lenient resolution: only what a missing variable breaks is tolerated',
     expect(config.unresolved).toBeUndefined();
   });
 });
+
+describe('numbers from the environment are not secrets', () => {
+  const svc = (over: Record<string, unknown>) => ({ technology: 'tcp', local_port: 7201, remote_port: 1, connection: { host: '127.0.0.1' }, ...over });
+
+  it('a value that went only into number or boolean fields is released; one that also went into a string stays a secret', async () => {
+    const env = { CACHE_PORT: '22211', PGPW: 'pw-5f1e2d3c', PIN: '4711', ON: 'true', GRACE: '2', SSH_PORT: '2222' };
+    const raw = {
+      defaults: { health_check: { startup_grace: '${GRACE}' } },
+      services: [
+        svc({ name: 'cache', local_port: '${CACHE_PORT}', enabled: '${ON}' }),
+        svc({ name: 'other', local_port: 7202, remote_port: 22211, health_check: { type: 'postgres', config: { password: '${PGPW}' } } }),
+        svc({ name: 'pin', local_port: '${PIN}', health_check: { type: 'postgres', config: { password: '${PIN}' } } }),
+        { name: 'ssh', technology: 'ssh', local_port: 7203, remote_port: 5432, connection: { host: 'bastion', port: '${SSH_PORT}' } },
+      ],
+    };
+    const { hub, config } = await resolveConfig(raw, { ...builtins(), file: 'x.yaml', env });
+    const r = hub.redactor;
+    expect(['22211', 'true', '2', '2222'].filter((v) => r.isSecret(v))).toEqual([]);
+    expect(r.isSecret('pw-5f1e2d3c')).toBe(true);
+    expect(r.isSecret('4711')).toBe(true);
+    expect(r.data(config.services[1])).toMatchObject({ remotePort: 22211, healthCheck: { config: { password: '***' } } });
+    expect(r.text('cache on 22211, other to db:22211 with pw-5f1e2d3c')).toBe('cache on 22211, other to db:22211 with ***');
+  });
+
+  it('a value the redactor knew as a secret before (an earlier load put it in a string) stays one', async () => {
+    const { hub } = await resolveConfig({ services: [svc({ name: 'a', health_check: { type: 'postgres', config: { password: '${P}' } } })] }, { ...builtins(), file: 'x.yaml', env: { P: '7204' } });
+    await resolveConfig({ services: [svc({ name: 'a', local_port: '${P}' })] }, { file: 'x.yaml', env: { P: '7204' }, hub });
+    expect(hub.redactor.isSecret('7204')).toBe(true);
+  });
+
+  it('a value in a service that did not resolve stays a secret', async () => {
+    const { hub } = await resolveConfig({ services: [svc({ name: 'a', local_port: '${P}', remote_port: '${Q}' })] }, { ...builtins(), file: 'x.yaml', env: { P: '7205' }, variables: 'lenient' });
+    expect(hub.redactor.isSecret('7205')).toBe(true);
+  });
+});
