@@ -299,7 +299,7 @@ export class Daemon {
       const lastError = (s.state === 'ready' && s.health?.state === 'unhealthy' ? s.health.message : s.lastError) ?? '-';
       this.logger.info(
         { trigger, service: s.name, state: s.state, pid: s.pid, restarts: s.restarts },
-        `status report: ${s.name} state=${s.state} health=${health} pid=${s.pid ?? '-'} restarts=${s.restarts} local=${s.localAddress}:${s.localPort} last error: ${lastError}`,
+        `status report: ${s.name} state=${s.state} health=${health} pid=${s.pid ?? '-'} restarts=${s.restarts} local=${s.localPort === null ? '-' : `${s.localAddress}:${s.localPort}`} last error: ${lastError}`,
       );
     }
   }
