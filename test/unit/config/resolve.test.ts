@@ -114,6 +114,17 @@ describe('lenient resolution: only what a missing variable breaks is tolerated',
     expect(config.unresolved![1].technology).toBeUndefined();
   });
 
+  it('does the same for services keyed by name in camelCase (a TypeScript config)', async () => {
+    const base = { technology: 'tcp', localPort: '${P}', connection: { host: '127.0.0.1' } };
+    const ok = await resolveConfig({ services: { cache: { ...base, remotePort: 6379 } } }, { ...builtins(), file: 'x.ts', env: {}, variables: 'lenient' });
+    expect(ok.config.unresolved).toEqual([expect.objectContaining({ name: 'cache', variables: ['P'], remotePort: 6379 })]);
+    expect(ok.config.unresolved![0].problems[0].path).toBe('services.cache.localPort');
+    const bad = await resolveConfig({ services: { cache: { ...base, remotePort: 'x' } } }, { ...builtins(), file: 'x.ts', env: {}, variables: 'lenient' }).catch((e) => e);
+    expect(bad).toBeInstanceOf(ConfigError);
+    expect(bad.message).toContain('services.cache.remotePort: must be a port number (got "x")');
+    expect(bad.message).not.toContain('localPort');
+  });
+
   it('is strict without lenient (config validate), and a set variable resolves as usual', async () => {
     await expect(resolveConfig({ services: [svc({ name: 'cache', local_port: '${CPORT}' })] }, { ...builtins(), file: 'x.yaml', env: {} })).rejects.toThrow(/CPORT is not set/);
     const { config } = await lenient([svc({ name: 'cache', local_port: '${CPORT}' })], { CPORT: '7103' });
