@@ -35,6 +35,7 @@ describeWithPeer('Chromium (/usr/bin/chromium) and OpenSSH sshd', hasChromium &&
   let env: NodeJS.ProcessEnv;
   let url: URL;
   let valid: string;
+  const requests: string[] = [];
 
   const cli = (...args: string[]) => runCli(args, { cwd: dir, env, timeoutMs: 60000 });
   const status = async (): Promise<Status> => JSON.parse((await cli('status', '--output', 'json')).stdout) as Status;
@@ -85,9 +86,11 @@ ${extra}    connection: { host: 127.0.0.1, port: ${c.port}, user: ${c.user}, key
     page.on('pageerror', (e) => errors.push(e.message));
     // The one refusal the page meets on purpose (starting c) is answered 400.
     page.on('console', (m) => m.type() === 'error' && !/status of 400/.test(m.text()) && errors.push(m.text()));
+    page.on('request', (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}`));
     await page.goto(url.href);
     // The page's own errors (a CSP violation, a script error) fail the test at its end.
     (page as Page & { errors?: string[] }).errors = errors;
+
   }, 120000);
 
   afterAll(async () => {
@@ -126,6 +129,8 @@ ${extra}    connection: { host: 127.0.0.1, port: ${c.port}, user: ${c.user}, key
     // The log panel followed: the loss and the restart are in it.
     await waitUntil(async () => /state ready → restarting/.test((await log.textContent()) ?? ''), 10000, "a's log tail to show the restart");
     expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42);
+    // All of it came over the two event streams, opened once each: the page never polled.
+    expect([...requests].sort()).toEqual(['GET /', 'GET /api/events', 'GET /api/logs', 'GET /dashboard.css', 'GET /dashboard.js', 'GET /favicon.svg']);
   }, 60000);
 
   it('stops a service with its button: its tunnel process is gone; a daemon error shows in the page', async () => {
