@@ -397,7 +397,8 @@ export class Daemon {
     }
     if (port !== undefined && server.port !== port) {
       throw new LocalPortError('UI_FAILED', `the daemon for ${this.config.file} serves its HTTP server on port ${server.port} already, not ${port}`, {
-        hint: `Use port ${server.port}, or stop the daemon ('localport daemon stop') and start it with --ui-port ${port}.`,
+        // No flag named: `ui` calls it --port, `start` and `daemon start` --ui-port.
+        hint: `Use port ${server.port}, or stop the daemon ('localport daemon stop') and ask for port ${port} again.`,
       });
     }
     return { url: server.url, port: server.port, listen: server.listen, token: server.token, started: first };

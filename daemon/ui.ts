@@ -114,7 +114,8 @@ export class UiServer {
         if (port === 0 && code === 'EADDRINUSE' && attempt < PICK_ATTEMPTS) continue;
         if (code === 'EADDRINUSE') {
           const holder = portHolder(port);
-          throw new LocalPortError('UI_FAILED', `the dashboard's port ${port} is in use${holder ? ` by ${holder}` : ''}`, {
+          // The hint is the client's: it knows which flag (or ui.port) asked for this port.
+          throw new LocalPortError('UI_PORT_IN_USE', `the dashboard's port ${port} is in use${holder ? ` by ${holder}` : ''}`, {
             hint: 'Pick another port, or leave it out to let the system pick one.',
           });
         }

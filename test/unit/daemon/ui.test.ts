@@ -191,7 +191,7 @@ describe('UiServer listening', () => {
     const holder = net.createServer().listen(port, '127.0.0.1');
     await new Promise((r) => holder.once('listening', r));
     try {
-      await expect(serve({}, port)).rejects.toMatchObject({ code: 'UI_FAILED', message: expect.stringMatching(new RegExp(`^the dashboard's port ${port} is in use by pid ${process.pid}`)) });
+      await expect(serve({}, port)).rejects.toMatchObject({ code: 'UI_PORT_IN_USE', message: expect.stringMatching(new RegExp(`^the dashboard's port ${port} is in use by pid ${process.pid}`)) });
     } finally {
       holder.close();
     }
