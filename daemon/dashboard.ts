@@ -83,7 +83,13 @@ class PageSubscriber extends Subscriber {
   }
 }
 
-export function mountDashboard(server: UiServer, host: DashboardHost): { close(): void } {
+/** Overridable for tests. */
+export interface DashboardTimings {
+  trafficMs: number;
+  keepAliveMs: number;
+}
+
+export function mountDashboard(server: UiServer, host: DashboardHost, timings: DashboardTimings = { trafficMs: TRAFFIC_MS, keepAliveMs: KEEPALIVE_MS }): { close(): void } {
   const pages = new Set<PageSubscriber>();
   const logStreams = new Set<() => void>();
   const assets = new Map<string, Buffer>();
@@ -126,7 +132,7 @@ export function mountDashboard(server: UiServer, host: DashboardHost): { close()
 
   const tick = () => {
     ticks++;
-    if (ticks % Math.round(KEEPALIVE_MS / TRAFFIC_MS) === 0) broadcast(': keep-alive\n\n');
+    if (ticks % Math.max(1, Math.round(timings.keepAliveMs / timings.trafficMs)) === 0) broadcast(': keep-alive\n\n');
     const now = new Map<string, string>();
     const changedTraffic: Record<string, unknown> = {};
     for (const s of host.status().services) {
@@ -139,7 +145,9 @@ export function mountDashboard(server: UiServer, host: DashboardHost): { close()
     if (Object.keys(changedTraffic).length) broadcast(sse('traffic', changedTraffic));
   };
 
-  server.route('/api/events', (_req, res) => {
+  server.route('/api/events', (req, res) => {
+    // HEAD: the headers, and no stream held open for a body that would never be sent.
+    if (req.method === 'HEAD') return void res.writeHead(200, SSE_HEADERS).end();
     const page = new PageSubscriber(res, changed);
     try {
       host.subscribe(page);
@@ -153,7 +161,7 @@ export function mountDashboard(server: UiServer, host: DashboardHost): { close()
     res.write(`retry: 2000\n\n${sse('snapshot', snap)}`);
     for (const s of snap.services) if (s.traffic) lastTraffic.set(s.name, JSON.stringify(s.traffic));
     pages.add(page);
-    timer ??= setInterval(tick, TRAFFIC_MS);
+    timer ??= setInterval(tick, timings.trafficMs);
     void page.closed.then(() => {
       pages.delete(page);
       if (pages.size === 0) {
@@ -165,6 +173,7 @@ export function mountDashboard(server: UiServer, host: DashboardHost): { close()
   });
 
   server.route('/api/logs', (req, res, query) => {
+    if (req.method === 'HEAD') return void res.writeHead(200, SSE_HEADERS).end();
     const names = [...new Set(query.getAll('service'))];
     if (names.length === 0 || names.length > MAX_LOG_SERVICES) return sendJson(res, 400, { ok: false, error: { code: 'BAD_REQUEST', message: `name 1 to ${MAX_LOG_SERVICES} services with ?service=` } });
     const files = names.map((n) => [n, host.logFile(n)] as const);
