@@ -109,7 +109,7 @@ ${extra}    connection: { host: 127.0.0.1, port: ${c.port}, user: ${c.user}, key
     await expect(stateOf('c').textContent()).resolves.toBe('stopped');
     expect(await service('a').locator('.target').textContent()).toContain(`127.0.0.1:${web.port}`);
     // A marker that a reload (or a new document) would lose.
-    await page.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
+    await page.evaluate(() => ((globalThis as unknown as { marker: number }).marker = 42));
     await service('a').locator('summary').click();
     const log = service('a').locator('.log .lines');
     await waitUntil(async () => /state starting → ready/.test((await log.textContent()) ?? ''), 10000, "a's log tail to show its start");
@@ -128,7 +128,7 @@ ${extra}    connection: { host: 127.0.0.1, port: ${c.port}, user: ${c.user}, key
     expect(await stateOf('b').textContent()).toBe('ready');
     // The log panel followed: the loss and the restart are in it.
     await waitUntil(async () => /state ready → restarting/.test((await log.textContent()) ?? ''), 10000, "a's log tail to show the restart");
-    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42);
+    expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(42);
     // All of it came over the two event streams, opened once each: the page never polled.
     expect([...requests].sort()).toEqual(['GET /', 'GET /api/events', 'GET /api/logs', 'GET /dashboard.css', 'GET /dashboard.js', 'GET /favicon.svg']);
   }, 60000);
@@ -148,7 +148,7 @@ ${extra}    connection: { host: 127.0.0.1, port: ${c.port}, user: ${c.user}, key
     // And a tag's button starts b again (a is running already).
     await page.getByRole('button', { name: 'Start the services tagged web', exact: true }).click();
     await showing(stateOf('b'), 'ready');
-    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42);
+    expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(42);
   }, 60000);
 
   it('shows a banner while the config on disk is invalid, and clears it once a reload applies', async () => {
@@ -161,7 +161,7 @@ ${extra}    connection: { host: 127.0.0.1, port: ${c.port}, user: ${c.user}, key
     expect(await stateOf('a').textContent()).toBe('ready');
     writeFileSync(file, valid);
     await banner.waitFor({ state: 'hidden', timeout: 10000 });
-    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42);
+    expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(42);
     expect((page as Page & { errors?: string[] }).errors).toEqual([]);
   }, 30000);
 
