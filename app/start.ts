@@ -43,7 +43,7 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
   if (names.length === 0) throw new UsageError(`no enabled services to start in ${config.file}`, 'Enable a service, or name it: localport start NAME.');
   const daemon = await ensureDaemon(config.file!, { logLevel: opts.logLevel });
   if (daemon.started) opts.stderr.write(`started the LocalPort daemon (pid ${daemon.pid}) for ${config.file}\n`);
-  if (opts.uiPort !== undefined) await (await import('./ui.js')).requestUi(daemon.socket, opts.uiPort);
+  if (opts.uiPort !== undefined) await (await import('./ui.js')).serveUi(config.file!, daemon, opts.uiPort, '--ui-port', opts.stderr);
   // A restart: the services are stopped first; once each has moved on, what follows is a start like any other.
   const before = opts.restart ? new Map((await daemonStatus(daemon.socket, names)).services.map((s) => [s.name, s.since])) : undefined;
   await request(daemon.socket, opts.restart ? 'restart' : 'start', { names, tags: [], all: false });

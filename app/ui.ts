@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { request } from './control/client.js';
-import { ensureDaemon } from './control/daemons.js';
+import { ensureDaemon, stopDaemon } from './control/daemons.js';
+import { LocalPortError } from '../core/errors.js';
 import type { UiInfo } from './control/protocol.js';
 import type { View } from '../core/types.js';
 
@@ -13,7 +14,7 @@ export type UiView = Extract<View, { kind: 'ui' }>;
 export async function ensureUi(configFile: string, opts: { port?: number; open: boolean; logLevel: string; stderr: NodeJS.WritableStream }): Promise<UiView> {
   const daemon = await ensureDaemon(configFile, { logLevel: opts.logLevel });
   if (daemon.started) opts.stderr.write(`started the LocalPort daemon (pid ${daemon.pid}) for ${configFile}\n`);
-  const info = await requestUi(daemon.socket, opts.port);
+  const info = await serveUi(configFile, daemon, opts.port, '--port', opts.stderr);
   const opened = opts.open && (await openBrowser(info.url));
   return { kind: 'ui', config: configFile, url: info.url, listen: info.listen, opened };
 }
@@ -21,6 +22,33 @@ export async function ensureUi(configFile: string, opts: { port?: number; open: 
 /** Asks the daemon on `socket` for its HTTP server (started on `port` if it is not running yet). */
 export function requestUi(socket: string, port?: number): Promise<UiInfo> {
   return request<UiInfo>(socket, 'ui', port === undefined ? {} : { port });
+}
+
+/**
+ * `requestUi` for a command whose option `flag` (`--port`, `--ui-port`) gave `port`. A port that is taken
+ * leaves nothing half-done: a daemon this command started only to serve it is stopped again; a daemon
+ * that ran before keeps running as it was. The error says which, and names the command's own option.
+ */
+export async function serveUi(configFile: string, daemon: { pid: number; socket: string; started: boolean }, port: number | undefined, flag: string, stderr: NodeJS.WritableStream): Promise<UiInfo> {
+  try {
+    return await requestUi(daemon.socket, port);
+  } catch (error) {
+    if (!(error instanceof LocalPortError) || error.code !== 'UI_PORT_IN_USE') throw error;
+    let state: string;
+    if (daemon.started) {
+      const stopped = await stopDaemon(configFile).then(
+        () => true,
+        () => false,
+      );
+      state = stopped ? `the daemon this command started (pid ${daemon.pid}) was stopped again` : `the daemon this command started (pid ${daemon.pid}) could not be stopped: 'localport daemon stop' stops it`;
+      if (stopped) stderr.write(`stopped the LocalPort daemon (pid ${daemon.pid}) again: its HTTP server could not listen\n`);
+    } else state = `the daemon (pid ${daemon.pid}) keeps running as before, without its HTTP server`;
+    const hint =
+      port === undefined
+        ? `Pick another port with ui.port in ${configFile}, or remove ui.port to let the system pick one.`
+        : `Pick another port with ${flag}, or leave ${flag} out to let the system pick one.`;
+    throw new LocalPortError('UI_PORT_IN_USE', `${error.message}; ${state}`, { hint });
+  }
 }
 
 /** How long an opener may run before it counts as having handed the URL over (xdg-open may wait for the browser). */

@@ -15,6 +15,7 @@ import { tapEvents, toEvent, type EventSource, type LocalPortEvent } from '../ap
 import type { Request, UiInfo } from '../app/control/protocol.js';
 import type { UiServer } from './ui.js';
 import { daemonPaths } from '../app/control/sockets.js';
+import { serviceLogFile } from '../core/dirs.js';
 import { chooseSocket, daemonProcesses, probeSockets, takeDaemonLock } from '../app/control/locate.js';
 import { socketDirProblem } from '../app/control/socketdir.js';
 import { identify, reapLeftovers, recordChildren, sameProcess, type ChildrenRecorder, type ProcessIdentity } from '../core/supervisor/reaper.js';
@@ -98,6 +99,7 @@ export class Daemon {
   /** The HTTP server starting or started (`ui`), and the one that listens. */
   #uiStarting: Promise<UiServer> | undefined;
   #ui: UiServer | undefined;
+  #dashboard: { close(): void } | undefined;
 
   constructor(
     readonly hub: LocalPort,
@@ -400,20 +402,29 @@ export class Daemon {
     }
     if (port !== undefined && server.port !== port) {
       throw new LocalPortError('UI_FAILED', `the daemon for ${this.config.file} serves its HTTP server on port ${server.port} already, not ${port}`, {
-        hint: `Use port ${server.port}, or stop the daemon ('localport daemon stop') and start it with --ui-port ${port}.`,
+        // No flag named: `ui` calls it --port, `start` and `daemon start` --ui-port.
+        hint: `Use port ${server.port}, or stop the daemon ('localport daemon stop') and ask for port ${port} again.`,
       });
     }
     return { url: server.url, port: server.port, listen: server.listen, token: server.token, started: first };
   }
 
   async #startUi(port: number | undefined): Promise<UiServer> {
-    const [{ UiServer, placeholderPage }, { createMetrics }] = await Promise.all([import('./ui.js'), import('../app/metrics.js')]);
+    const [{ UiServer }, { mountDashboard }, { createMetrics }] = await Promise.all([import('./ui.js'), import('./dashboard.js'), import('../app/metrics.js')]);
     const server = new UiServer(this.logger, {}, (t) => this.hub.redactor.text(t) !== t);
     let metrics: ReturnType<typeof createMetrics> | undefined;
-    server.route('/', (_req, res) => {
-      const body = placeholderPage(server.token);
-      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
-      res.end(body);
+    const redact = <T>(v: T): T => this.hub.redactor.data(v);
+    this.#dashboard = mountDashboard(server, {
+      logger: this.logger,
+      status: () => {
+        const { config, services, reloadError, lastReload } = redact(this.status());
+        return { config, services, reloadError, lastReload };
+      },
+      subscribe: (s) => this.#subscribe(s),
+      // As a control request: refused while the daemon stops, and it keeps the daemon findable.
+      request: (req) => this.#track(this.handle(req)),
+      logFile: (name) => (this.config.services.some((s) => s.name === name) ? serviceLogFile(name, this.config.file) : undefined),
+      redact,
     });
     server.route('/metrics', async (_req, res) => {
       // prom-client loads on the first scrape, not with the server.
@@ -619,6 +630,7 @@ export class Daemon {
     clearTimeout(this.#bursts.report?.timer);
     clearInterval(this.#findableTimer);
     this.#server?.stopAccepting();
+    this.#dashboard?.close();
     await this.#ui?.close();
     const watcher = this.#watcher;
     this.#watcher = undefined;

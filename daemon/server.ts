@@ -33,15 +33,36 @@ export const SUBSCRIBER_BUFFER_BYTES = 256 * 1024;
 /** How long closing the socket waits for subscribers to take their last events before it cuts them off. */
 const CLOSE_GRACE_MS = 1000;
 
-/** One `subscribe` connection: the events it asked for, one JSON line each, never more than the buffer bound. */
+/**
+ * Where a subscriber's events go: a control-socket connection, or a dashboard's server-sent-events
+ * response (daemon/dashboard.ts). Both are Node writables that say when they drain and close.
+ */
+export interface SubscriberSink {
+  readonly writable: boolean;
+  readonly writableLength: number;
+  write(chunk: string): boolean;
+  end(): unknown;
+  destroy(): unknown;
+  once(event: 'close', listener: () => void): unknown;
+  on(event: 'drain', listener: () => void): unknown;
+}
+
+/** An event as one NDJSON line: what `localport events` reads. */
+const ndjson = (event: LocalPortEvent) => `${JSON.stringify(event)}\n`;
+
+/**
+ * One subscriber: the events it asked for, each framed by `frame` (a JSON line on the control socket,
+ * an SSE message for a dashboard), never more than the buffer bound.
+ */
 export class Subscriber {
   #dropped = 0;
   readonly closed: Promise<void>;
   static readonly #plain = new Redactor();
 
   constructor(
-    private readonly socket: net.Socket,
+    private readonly socket: SubscriberSink,
     readonly names: readonly string[],
+    private readonly frame: (event: LocalPortEvent) => string = ndjson,
   ) {
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.on('drain', () => this.#flushDropped());
@@ -55,14 +76,29 @@ export class Subscriber {
       return;
     }
     this.#flushDropped();
-    this.socket.write(`${JSON.stringify(event)}\n`);
+    this.socket.write(this.frame(event));
+  }
+
+  /**
+   * Queues text that is not an event (a dashboard's status snapshot) under the same bound: false, and
+   * counted as a dropped event, when there is no room.
+   */
+  write(text: string): boolean {
+    if (!this.socket.writable) return false;
+    if (this.socket.writableLength > SUBSCRIBER_BUFFER_BYTES) {
+      this.#dropped += 1;
+      return false;
+    }
+    this.#flushDropped();
+    this.socket.write(text);
+    return true;
   }
 
   #flushDropped(): void {
     if (this.#dropped === 0 || !this.socket.writable) return;
     const count = this.#dropped;
     this.#dropped = 0;
-    this.socket.write(`${JSON.stringify(toEvent({ kind: 'dropped', count }, Subscriber.#plain))}\n`);
+    this.socket.write(this.frame(toEvent({ kind: 'dropped', count }, Subscriber.#plain)));
   }
 
   /** Bytes of events queued and not yet taken by the reader. */

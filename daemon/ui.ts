@@ -11,6 +11,9 @@ import { portHolder } from '../core/supervisor/ports.js';
  * - it listens on 127.0.0.1 and ::1 only (::1 skipped where the machine has no IPv6 loopback);
  * - every request carries the daemon's random token (256 bits, new for each daemon process), as
  *   `?token=` or `Authorization: Bearer`, compared in constant time;
+ * - a POST (the dashboard's actions) carries it in the header only, never the query: a page of another
+ *   site cannot set that header without a CORS preflight, which gets no CORS answer. It must also be
+ *   `Content-Type: application/json` and, when the browser names an `Origin`, come from this server;
  * - the Host header must name the server itself (`localhost`, `127.0.0.1` or `[::1]` with its port):
  *   a page of another site whose name was rebound to 127.0.0.1 (DNS rebinding) sends its own name;
  * - a refused request gets a bare 403, the same whatever was wrong; no CORS headers, ever;
@@ -18,6 +21,7 @@ import { portHolder } from '../core/supervisor/ports.js';
  */
 
 /** A route's handler: the request passed the checks; `query` is its parsed query string. */
+export type Method = 'GET' | 'POST';
 export type Route = (req: http.IncomingMessage, res: http.ServerResponse, query: URLSearchParams) => void | Promise<void>;
 
 export interface UiLimits {
@@ -55,6 +59,7 @@ export class UiServer {
   readonly token: string;
   readonly #tokenDigest: Buffer;
   readonly #servers: http.Server[] = [];
+  /** `GET /metrics`, `POST /api/stop`: a GET route answers HEAD too. */
   readonly #routes = new Map<string, Route>();
   #port = 0;
   #hosts = new Set<string>();
@@ -90,9 +95,9 @@ export class UiServer {
     return `http://127.0.0.1:${this.#port}/?token=${this.token}`;
   }
 
-  /** Serves `path` (exactly; no prefix matching) for GET and HEAD. */
-  route(path: string, handler: Route): this {
-    this.#routes.set(path, handler);
+  /** Serves `path` (exactly; no prefix matching) for GET and HEAD, or for POST. */
+  route(path: string, handler: Route, method: Method = 'GET'): this {
+    this.#routes.set(`${method} ${path}`, handler);
     return this;
   }
 
@@ -109,8 +114,9 @@ export class UiServer {
         if (port === 0 && code === 'EADDRINUSE' && attempt < PICK_ATTEMPTS) continue;
         if (code === 'EADDRINUSE') {
           const holder = portHolder(port);
-          throw new LocalPortError('UI_FAILED', `the dashboard's port ${port} is in use${holder ? ` by ${holder}` : ''}`, {
-            hint: 'Pick another with ui.port in the config or --ui-port, or leave it out to let the system pick one.',
+          // The hint is the client's: it knows which flag (or ui.port) asked for this port.
+          throw new LocalPortError('UI_PORT_IN_USE', `the dashboard's port ${port} is in use${holder ? ` by ${holder}` : ''}`, {
+            hint: 'Pick another port, or leave it out to let the system pick one.',
           });
         }
         throw new LocalPortError('UI_FAILED', `the dashboard's HTTP server could not listen on port ${port}: ${code ?? (error as Error).message}`);
@@ -162,12 +168,25 @@ export class UiServer {
     );
   }
 
-  /** Whether the request may be served: its Host names this server, and it carries the token. */
+  /**
+   * Whether the request may be served: its Host names this server, and it carries the token. A POST
+   * carries it as a bearer header (a URL with the token, pasted or leaked, cannot make one), as JSON,
+   * and from no other origin than this server's.
+   */
   #allowed(req: http.IncomingMessage, query: URLSearchParams): boolean {
     const host = req.headers.host?.toLowerCase();
     if (!host || !this.#hosts.has(host)) return false;
     const auth = req.headers.authorization;
-    const given = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : query.get('token');
+    const bearer = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
+    let given: string | null | undefined;
+    if (req.method === 'POST') {
+      given = bearer;
+      const type = req.headers['content-type']?.split(';')[0].trim().toLowerCase();
+      if (type !== 'application/json') return false;
+      // A browser names the page's origin on every POST; `null` (a sandboxed frame, a file://) is not this server.
+      const origin = req.headers.origin?.toLowerCase();
+      if (origin !== undefined && !(origin.startsWith('http://') && this.#hosts.has(origin.slice('http://'.length)))) return false;
+    } else given = bearer ?? query.get('token');
     // Digests have one length: the comparison takes the same time whatever was sent.
     return given != null && timingSafeEqual(digest(given), this.#tokenDigest);
   }
@@ -183,12 +202,14 @@ export class UiServer {
       this.logger.debug({ path, host: req.headers.host }, 'dashboard HTTP server: request refused (host or token)');
       return this.#plain(res, 403, 'forbidden\n', true);
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('Allow', 'GET, HEAD');
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    const route = this.#routes.get(`${method} ${path}`);
+    if (!route) {
+      const allow = (['GET', 'POST'] as const).filter((m) => this.#routes.has(`${m} ${path}`)).flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m]));
+      if (!allow.length) return this.#plain(res, 404, 'not found\n');
+      res.setHeader('Allow', allow.join(', '));
       return this.#plain(res, 405, 'method not allowed\n', true);
     }
-    const route = this.#routes.get(path);
-    if (!route) return this.#plain(res, 404, 'not found\n');
     try {
       await route(req, res, query);
     } catch (error) {
@@ -205,13 +226,30 @@ export class UiServer {
   }
 }
 
-/** Until the dashboard exists: a page that says so and links the metrics. */
-export function placeholderPage(token: string): string {
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light dark"><title>LocalPort</title></head>
-<body><main><h1>LocalPort</h1>
-<p>The dashboard is coming. Meanwhile this daemon serves its <a href="metrics?token=${encodeURIComponent(token)}">Prometheus metrics</a>.</p>
-</main></body></html>
-`;
+/** Bodies of the dashboard's requests are a few names: anything larger is refused unread. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** The request's JSON body; undefined when it is larger than `max` or not JSON (the caller answers 400). */
+export async function readJson(req: http.IncomingMessage, max = MAX_BODY_BYTES): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > max) return undefined;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) return undefined;
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A JSON answer (the dashboard's API). */
+export function sendJson(res: http.ServerResponse, status: number, value: unknown): void {
+  const body = `${JSON.stringify(value)}\n`;
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
 }

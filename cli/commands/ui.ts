@@ -7,7 +7,8 @@ export class UiCommand extends BaseCommand {
     category: 'Daemon',
     description: "Open the daemon's web page (starting the daemon and its HTTP server if needed)",
     details: `
-      The daemon serves /metrics (Prometheus) and, soon, a dashboard on 127.0.0.1 and ::1 only, behind a
+      The daemon serves a live dashboard (every service, its state, health, traffic, last error and log;
+      start, stop and restart buttons) and /metrics (Prometheus) on 127.0.0.1 and ::1 only, behind a
       token that is new for each daemon. This command makes sure it listens, then opens its URL (with the
       token) in the browser, or prints it with --no-open. Its port, when it starts: --port, else ui.port
       from the config, else one the system picks.

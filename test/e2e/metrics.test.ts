@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
+import net from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { runCli } from '../helpers/cli.js';
-import { stopProjects, type TestProject } from '../helpers/daemons.js';
+import { daemonsIn, stopProjects, type TestProject } from '../helpers/daemons.js';
 import { freePort, httpGet, startHttpServer, type HttpPeer } from '../helpers/net.js';
 import { CURL, describeWithPeer, hasCurl, hasSshd } from '../helpers/peers.js';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
@@ -183,5 +184,44 @@ describeWithPeer('OpenSSH sshd and curl', hasSshd && hasCurl, "the daemon's Prom
     expect(other.stderr).toContain(`serves its HTTP server on port ${uiPort} already`);
     expect((await runCli(['daemon', 'stop'], { cwd: q.dir, env: q.env })).code).toBe(0);
     expect(existsSync(file)).toBe(false);
+  }, 60000);
+
+  it('a taken port: `ui --port` names --port and stops the daemon it started; a daemon that ran before keeps running; `daemon start --ui-port` names --ui-port', async () => {
+    const taken = await freePort();
+    const holder = net.createServer().listen(taken, '127.0.0.1');
+    await new Promise((r) => holder.once('listening', r));
+    try {
+      const q = project({ services: [{ name: 'web', technology: 'tcp', local_port: await freePort(), remote_port: web.port, connection: { host: '127.0.0.1' } }] });
+      const ui = await runCli(['ui', '--no-open', '--port', String(taken)], { cwd: q.dir, env: q.env, timeoutMs: 30000 });
+      expect(ui.code).toBe(1);
+      const started = /started the LocalPort daemon \(pid (\d+)\)/.exec(ui.stderr);
+      expect(started).not.toBeNull();
+      expect(ui.stderr).toContain(`error: the dashboard's port ${taken} is in use by pid ${process.pid}`);
+      expect(ui.stderr).toContain(`the daemon this command started (pid ${started![1]}) was stopped again`);
+      expect(ui.stderr).toMatch(/^hint: Pick another port with --port, or leave --port out/m);
+      expect(ui.stderr).not.toContain('--ui-port');
+      // Nothing left half-started.
+      expect(daemonsIn(q.dir)).toEqual([]);
+      expect((await runCli(['status'], { cwd: q.dir, env: q.env })).stdout).not.toMatch(/daemon \(pid \d+\) is running/);
+
+      // A daemon that was running stays as it was, and says so.
+      expect((await runCli(['daemon', 'start'], { cwd: q.dir, env: q.env })).code).toBe(0);
+      const [pid] = daemonsIn(q.dir);
+      const again = await runCli(['ui', '--no-open', '--port', String(taken)], { cwd: q.dir, env: q.env });
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain(`the daemon (pid ${pid}) keeps running as before, without its HTTP server`);
+      expect(daemonsIn(q.dir)).toEqual([pid]);
+      // …and serves the page once asked for a free port (or none).
+      expect((await runCli(['ui', '--no-open'], { cwd: q.dir, env: q.env })).code).toBe(0);
+      expect((await runCli(['daemon', 'stop'], { cwd: q.dir, env: q.env })).code).toBe(0);
+
+      const daemonStart = await runCli(['daemon', 'start', '--ui-port', String(taken)], { cwd: q.dir, env: q.env, timeoutMs: 30000 });
+      expect(daemonStart.code).toBe(1);
+      expect(daemonStart.stderr).toMatch(/^hint: Pick another port with --ui-port, or leave --ui-port out/m);
+      expect(daemonStart.stderr).toMatch(/the daemon this command started \(pid \d+\) was stopped again/);
+      expect(daemonsIn(q.dir)).toEqual([]);
+    } finally {
+      holder.close();
+    }
   }, 60000);
 });

@@ -72,6 +72,8 @@ describe('the packed tarball', () => {
   it('has a LICENSE, the built CLI and API, and no example preset', () => {
     const list = files();
     expect(list).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist/cli/bin.js', 'dist/index.js', 'dist/index.d.ts', 'dist/presets/default/index.js']));
+    // The dashboard's page, which tsc does not emit (scripts/assets.mjs copies it).
+    expect(list).toEqual(expect.arrayContaining(['dist/daemon/page/index.html', 'dist/daemon/page/dashboard.js', 'dist/daemon/page/dashboard.css', 'dist/daemon/page/favicon.svg']));
     expect(readFileSync(path.join(unpacked, 'package', 'LICENSE'), 'utf8')).toMatch(/^MIT License\n\nCopyright \(c\) \d{4} LocalPort contributors\n/);
     expect(list.filter((f) => f.includes('example-team'))).toEqual([]);
     // Only what "files" names, plus what npm always adds.
@@ -168,6 +170,25 @@ if (!online) {
     expect(r.stdout).toContain('valid, 1 service');
     expect(r.code).toBe(0);
   });
+
+  it("serves the dashboard's page and assets from the installed package (`npx localport ui`)", async () => {
+    const dir = path.join(consumer, 'dashboard');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'localport.yaml'), 'services:\n  - name: db\n    technology: tcp\n    local_port: 1\n    remote_port: 5432\n    connection: { host: 127.0.0.1 }\n');
+    const env = { LOCALPORT_STATE_DIR: path.join(dir, 'state') };
+    try {
+      const r = await npm(['localport', 'ui', '--no-open', '--output', 'json'], dir, 'npx', env);
+      expect(r.code).toBe(0);
+      const url = new URL((JSON.parse(r.stdout) as { url: string }).url);
+      for (const [file, type, marker] of [['', 'text/html', 'dashboard.js?token='], ['dashboard.js', 'text/javascript', 'EventSource'], ['dashboard.css', 'text/css', 'prefers-color-scheme']]) {
+        const res = await fetch(new URL(`/${file}${url.search}`, url));
+        expect({ file, status: res.status, type: res.headers.get('content-type')?.split(';')[0] }).toEqual({ file, status: 200, type });
+        expect(await res.text()).toContain(marker);
+      }
+    } finally {
+      await npm(['localport', 'daemon', 'stop'], dir, 'npx', env);
+    }
+  }, 60000);
 
   it('type-checks the plugin guide against the installed package under NodeNext', async () => {
     const dir = path.join(consumer, 'guide');

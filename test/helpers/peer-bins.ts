@@ -26,3 +26,7 @@ export const hasCurl = CURL !== undefined;
 /** The real kubectl (on this machine image: Google Cloud SDK's dispatcher, which picks 1.27–1.33 by server). */
 export const KUBECTL = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => existsSync(p));
 export const hasKubectl = KUBECTL !== undefined;
+
+/** Debian's Chromium, which the dashboard's test drives with playwright-core (no browser download). */
+export const CHROMIUM = '/usr/bin/chromium';
+export const hasChromium = existsSync(CHROMIUM);

@@ -20,4 +20,4 @@ export function describeWithPeer(peer: string, available: boolean, name: string,
   describe.skip(name, fn);
 }
 
-export { SSHD, CURL, hasSshd, hasPostgres, hasKcat, hasSocat, hasKubectl, hasCurl } from './peer-bins.js';
+export { SSHD, CURL, CHROMIUM, hasSshd, hasPostgres, hasKcat, hasSocat, hasKubectl, hasCurl, hasChromium } from './peer-bins.js';

@@ -21,7 +21,7 @@ export class DaemonStartCommand extends BaseCommand {
     const p = await this.loadProject();
     const { ensureDaemon } = await import('../../../app/control/daemons.js');
     const d = await ensureDaemon(p.config.file!, { autoStart: this.autoStart, logLevel: this.logLevel });
-    if (uiPort !== undefined) await (await import('../../../app/ui.js')).requestUi(d.socket, uiPort);
+    if (uiPort !== undefined) await (await import('../../../app/ui.js')).serveUi(p.config.file!, d, uiPort, '--ui-port', this.context.stderr);
     await this.show({ kind: 'daemon', action: 'start', config: p.config.file!, pid: d.pid, started: d.started, socket: d.socket });
     return 0;
   }

@@ -90,13 +90,78 @@ describe('UiServer access', () => {
     expect((await get(s, '/nothing-here')).status).toBe(403);
   });
 
-  it('serves GET and HEAD only, and exact paths (never a host in the path)', async () => {
+  it('serves a GET route for GET and HEAD only, and exact paths (never a host in the path)', async () => {
     const s = await serve();
     const host = `Host: 127.0.0.1:${s.port}\r\nConnection: close`;
-    expect((await raw(s.port, `POST /metrics?token=${s.token} HTTP/1.1\r\n${host}\r\nContent-Length: 0\r\n\r\n`)).status).toBe(405);
+    // A POST that passes the checks (bearer header, JSON) to a GET route: 405, saying what it allows.
+    const post = await raw(s.port, `POST /metrics HTTP/1.1\r\n${host}\r\nAuthorization: Bearer ${s.token}\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n`);
+    expect(post.status).toBe(405);
+    expect(post.headers).toMatch(/^Allow: GET, HEAD$/m);
     expect((await raw(s.port, `HEAD /metrics?token=${s.token} HTTP/1.1\r\n${host}\r\n\r\n`)).status).toBe(200);
     expect((await get(s, `/metrics/?token=${s.token}`)).status).toBe(404);
     expect((await get(s, `//evil.example/metrics?token=${s.token}`)).status).toBe(404);
+  });
+});
+
+describe('UiServer POST (the dashboard\'s actions)', () => {
+  /** A POST as a browser's fetch would send it, each header replaceable (undefined leaves it out). */
+  const post = (s: UiServer, target: string, headers: Record<string, string | undefined> = {}, body = '{"names":["a"]}') => {
+    const h = {
+      Host: `127.0.0.1:${s.port}`,
+      Connection: 'close',
+      Authorization: `Bearer ${s.token}`,
+      'Content-Type': 'application/json',
+      Origin: `http://127.0.0.1:${s.port}`,
+      'Content-Length': String(Buffer.byteLength(body)),
+      ...headers,
+    };
+    const lines = Object.entries(h).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}: ${v}`);
+    return raw(s.port, `POST ${target} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n${body}`);
+  };
+  async function withAction(): Promise<{ s: UiServer; bodies: unknown[] }> {
+    const bodies: unknown[] = [];
+    const s = await serve();
+    const { readJson, sendJson } = await import('../../../daemon/ui.js');
+    s.route('/api/stop', async (req, res) => {
+      bodies.push(await readJson(req));
+      sendJson(res, 200, { ok: true });
+    }, 'POST');
+    return { s, bodies };
+  }
+
+  it('serves a POST with the token as a bearer header, as JSON, from this origin (or none)', async () => {
+    const { s, bodies } = await withAction();
+    expect(await post(s, '/api/stop')).toMatchObject({ status: 200, body: '{"ok":true}\n' });
+    expect(await post(s, '/api/stop', { Origin: `http://localhost:${s.port}`, Host: `localhost:${s.port}`, 'Content-Type': 'application/json; charset=utf-8' })).toMatchObject({ status: 200 });
+    // curl sends no Origin.
+    expect(await post(s, '/api/stop', { Origin: undefined })).toMatchObject({ status: 200 });
+    expect(bodies).toEqual([{ names: ['a'] }, { names: ['a'] }, { names: ['a'] }]);
+  });
+
+  it('refuses, with the bare 403, a POST with the token in the query only, another origin, or not JSON', async () => {
+    const { s, bodies } = await withAction();
+    const refused = [
+      await post(s, `/api/stop?token=${s.token}`, { Authorization: undefined }),
+      await post(s, '/api/stop', { Authorization: `Bearer ${s.token.slice(1)}x` }),
+      await post(s, '/api/stop', { Origin: 'http://evil.example' }),
+      await post(s, '/api/stop', { Origin: `http://127.0.0.1:${s.port + 1}` }),
+      await post(s, '/api/stop', { Origin: `https://127.0.0.1:${s.port}` }),
+      await post(s, '/api/stop', { Origin: 'null' }),
+      // What an HTML form of another site can send without a preflight.
+      await post(s, '/api/stop', { 'Content-Type': 'text/plain' }),
+      await post(s, '/api/stop', { 'Content-Type': 'application/x-www-form-urlencoded' }),
+      await post(s, '/api/stop', { 'Content-Type': undefined }),
+    ];
+    for (const r of refused) expect({ status: r.status, body: r.body }).toEqual({ status: 403, body: 'forbidden\n' });
+    expect(bodies).toEqual([]);
+  });
+
+  it('answers an unknown POST route 404 and a POST route\'s GET 405', async () => {
+    const { s } = await withAction();
+    expect((await post(s, '/api/nothing')).status).toBe(404);
+    const r = await get(s, `/api/stop?token=${s.token}`);
+    expect(r.status).toBe(405);
+    expect(r.headers).toMatch(/^Allow: POST$/m);
   });
 });
 
@@ -126,7 +191,7 @@ describe('UiServer listening', () => {
     const holder = net.createServer().listen(port, '127.0.0.1');
     await new Promise((r) => holder.once('listening', r));
     try {
-      await expect(serve({}, port)).rejects.toMatchObject({ code: 'UI_FAILED', message: expect.stringMatching(new RegExp(`^the dashboard's port ${port} is in use by pid ${process.pid}`)) });
+      await expect(serve({}, port)).rejects.toMatchObject({ code: 'UI_PORT_IN_USE', message: expect.stringMatching(new RegExp(`^the dashboard's port ${port} is in use by pid ${process.pid}`)) });
     } finally {
       holder.close();
     }
