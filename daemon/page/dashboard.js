@@ -18,6 +18,8 @@ const STATES = {
   failed: { icon: '✕', tone: 'bad' },
   stopped: { icon: '■', tone: 'off' },
   idle: { icon: '○', tone: 'off' },
+  // A ${VAR} it needs is not set in the daemon's environment: its last error names the variable.
+  unresolved: { icon: '?', tone: 'bad' },
 };
 const HEALTH = { healthy: { icon: '✓', tone: 'ok' }, unhealthy: { icon: '✕', tone: 'bad' }, unknown: { icon: '?', tone: 'off' } };
 const LOG_LINES_KEPT = 500;
@@ -116,7 +118,7 @@ function renderService(s) {
   } else el.health.hidden = true;
   el.tags.textContent = s.tags.map((t) => `#${t}`).join(' ');
   el.target.textContent = s.connection ? `${s.target} (via ${s.connection.label})` : s.target;
-  el.local.textContent = s.listen.join(', ') || `${s.localAddress}:${s.localPort}`;
+  el.local.textContent = s.listen.join(', ') || `${s.localAddress}:${s.localPort ?? '—'}`;
   let restarts = String(s.restarts);
   const extra = [];
   if (s.attempt) extra.push(`attempt ${s.attempt}`);
