@@ -87,7 +87,7 @@ describe('--output json on every command', () => {
     expect(unknown.stderr).toBe('');
     // A command line clipanion cannot parse is a usage error in the asked format too.
     const bad = await cli('status', '--bogus', '--json');
-    expect({ code: bad.code, body: doc(bad), stderr: bad.stderr }).toEqual({ code: 2, body: { schemaVersion: 1, error: expect.objectContaining({ code: 'USAGE', message: 'Unsupported option name ("--bogus").' }) }, stderr: '' });
+    expect({ code: bad.code, body: doc(bad), stderr: bad.stderr }).toEqual({ code: 2, body: { schemaVersion: 1, error: expect.objectContaining({ code: 'USAGE', message: "unknown option '--bogus' for 'localport status'" }) }, stderr: '' });
   });
 
   it('prints one document with schemaVersion with a daemon, and NDJSON for logs -f', async () => {

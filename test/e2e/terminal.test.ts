@@ -44,6 +44,12 @@ describe('colour', () => {
     ['an empty NO_COLOR is not set', { NO_COLOR: '', FORCE_COLOR: '1' }, [], true],
     ['--color beats NO_COLOR', { NO_COLOR: '1' }, ['--color'], true],
     ['--no-color beats FORCE_COLOR', { FORCE_COLOR: '1' }, ['--no-color'], false],
+    ['--color=always beats NO_COLOR', { NO_COLOR: '1' }, ['--color=always'], true],
+    ['--color=never beats FORCE_COLOR', { FORCE_COLOR: '1' }, ['--color=never'], false],
+    ['--color=auto follows the environment (FORCE_COLOR)', { FORCE_COLOR: '1' }, ['--color=auto'], true],
+    ['--color=auto follows the environment (piped)', {}, ['--color=auto'], false],
+    ['--color=auto after --no-color undoes it', { FORCE_COLOR: '1' }, ['--no-color', '--color=auto'], true],
+    ['the last flag wins', {}, ['--color=never', '--color'], true],
   ] as [string, Record<string, string>, string[], boolean][])('%s', async (_what, vars, args, coloured) => {
     const out = await status(vars, ...args);
     expect(out).toContain('api-gateway-service');
@@ -54,6 +60,13 @@ describe('colour', () => {
     const r = await runCli(['--no-color', 'status', '-c', file], { cwd: root, env: { ...env, FORCE_COLOR: '1' } });
     expect(r.code).toBe(0);
     expect(r.stdout).not.toContain(ESC);
+    const never = await runCli(['--color=never', '-c', file, 'status'], { cwd: root, env: { ...env, FORCE_COLOR: '1' } });
+    expect({ code: never.code, coloured: never.stdout.includes(ESC) }).toEqual({ code: 0, coloured: false });
+  });
+
+  it('--color with another value is a one-line usage error', async () => {
+    const r = await runCli(['status', '-c', file, '--color=sometimes'], { cwd: root, env });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 2, stderr: "error: --color must be always, never or auto (got 'sometimes')\nhint: Or --color, --no-color.\n" });
   });
 
   it('on a terminal (a pty from script(1)), coloured by default and not with NO_COLOR', async () => {
