@@ -113,7 +113,8 @@ export const execPlugin = () =>
         async doctor(services) {
           return [...new Set(services.map((s) => s.connection.command))].map((command) => {
             const found = command.includes('/') ? (existsSync(command) ? command : undefined) : (process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, command)).find((f) => existsSync(f));
-            return { name: `command ${command}`, ok: !!found, required: true, detail: found ? `found at ${found}` : 'not found on PATH' };
+            const users = services.filter((s) => s.connection.command === command).map((s) => s.name);
+            return { name: `command ${command}`, check: 'command', subject: command, services: users, ok: !!found, required: true, detail: found ? `found at ${found}` : 'not found on PATH' };
           });
         },
       });

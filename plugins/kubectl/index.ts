@@ -89,7 +89,7 @@ export async function kubectlDoctor(services: ServiceDefinition<KubectlConnectio
   for (const bin of binaries) {
     const r = await probe(bin, ['version', '--client', '-o', 'json']);
     if (r.missing) {
-      checks.push({ name: `binary ${bin}`, ok: false, required: true, detail: 'not found; install kubectl, or set connection.kubectl_path' });
+      checks.push({ name: `binary ${bin}`, check: 'binary', subject: bin, ok: false, required: true, detail: 'not found; install kubectl, or set connection.kubectl_path' });
       continue;
     }
     let version = 'unknown version';
@@ -98,7 +98,7 @@ export async function kubectlDoctor(services: ServiceDefinition<KubectlConnectio
     } catch {
       /* keep "unknown" */
     }
-    checks.push({ name: `binary ${bin}`, ok: r.ok, required: true, detail: r.ok ? `kubectl ${version}` : r.out.split('\n')[0] });
+    checks.push({ name: `binary ${bin}`, check: 'binary', subject: bin, ok: r.ok, required: true, detail: r.ok ? `kubectl ${version}` : r.out.split('\n')[0] });
     if (r.ok) working.add(bin);
   }
   const wanted = new Map<string, { bin: string; kubeconfig?: string; context: string; services: string[] }>();
@@ -115,6 +115,9 @@ export async function kubectlDoctor(services: ServiceDefinition<KubectlConnectio
     const ok = contexts.includes(w.context);
     checks.push({
       name: `context ${w.context}`,
+      check: 'context',
+      subject: w.context,
+      services: w.services,
       ok,
       required: true,
       detail: ok
