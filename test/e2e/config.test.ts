@@ -193,6 +193,18 @@ describe('localport config export', () => {
     const again = write('exported.yaml', tagged.stdout);
     expect((await runCli(['config', 'validate', '-c', again], { env })).code).toBe(0);
   });
+
+  it('$${VAR} is a literal ${VAR}: resolved as such, exported as written, and the export resolves the same', async () => {
+    const file = write('escape.yaml', `services:\n${svc('a', 1).replace('host: bastion', () => 'host: bastion\n      options: { SetEnv: "TOKEN=$\${TOKEN}" }')}`);
+    const run = (...args: string[]) => runCli([...args, '-c', file], { env: { ...env, TOKEN: 'not-this' } });
+    const printed = async (f: string) => JSON.parse((await runCli(['config', 'print', '-c', f, '--json'], { env: { ...env, TOKEN: 'not-this' } })).stdout).config.services[0].connection.options;
+    expect(await printed(file)).toEqual({ SetEnv: 'TOKEN=${TOKEN}' });
+    const exported = await run('config', 'export');
+    expect(exported.code).toBe(0);
+    expect(exported.stdout).toContain('SetEnv: TOKEN=$${TOKEN}');
+    expect(exported.stdout).not.toContain('not-this');
+    expect(await printed(write('escape-back.yaml', exported.stdout))).toEqual({ SetEnv: 'TOKEN=${TOKEN}' });
+  });
 });
 
 describe('the example team preset in presets/example-team', () => {
