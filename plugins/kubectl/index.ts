@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { configObject, definePlugin, hostname, type DoctorCheck, type ExitInfo, type ServiceDefinition } from '../../core/index.js';
+import { configObject, CONTROL_MESSAGE, definePlugin, hasControl, hostname, type DoctorCheck, type ExitInfo, type ServiceDefinition } from '../../core/index.js';
 import { probe } from '../probe.js';
 
 const PLUGIN_NAME = 'localport:kubectl';
@@ -22,7 +22,7 @@ export const kubectlConnectionSchema = configObject({
     .max(253)
     .regex(SUBDOMAIN, 'must be a Kubernetes resource name (lower-case letters, digits, "-" and ".")'),
   namespace: z.string().max(63).regex(LABEL, 'must be a Kubernetes namespace name (lower-case letters, digits and "-")').default('default'),
-  context: z.string().min(1).regex(/^[^-\s]/, 'must be a kubeconfig context name (no leading "-")').optional(),
+  context: z.string().min(1).refine((c) => !hasControl(c), { error: CONTROL_MESSAGE, abort: true }).regex(/^[^-\s]/, 'must be a kubeconfig context name (no leading "-")').optional(),
   kubeconfig: z.string().min(1).optional(),
   /** Unset: LocalPort listens on 127.0.0.1 and ::1 (127.0.0.1 with relay: false). */
   address: hostname().optional(),
