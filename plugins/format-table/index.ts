@@ -232,11 +232,12 @@ function connectionsLegend(services: ServiceStatus[], width?: number): string {
   return `\n\nshared connections:\n${lines.join('\n')}`;
 }
 
-function renderError(view: Extract<View, { kind: 'error' }>): string {
+function renderError(view: Extract<View, { kind: 'error' }>, color = false): string {
   const lines = view.message.split('\n');
   const head = lines.length > 1 ? `error: ${lines.length} problems\n${lines.map((l) => `  ${l}`).join('\n')}` : `error: ${view.message}`;
   // Messages quote what the user or a peer wrote (a YAML key, a tunnel's last line): a terminal would obey them.
-  const text = printable(`${head}${view.hint ? `\nhint: ${view.hint}` : ''}`);
+  // The label is painted after that, in red, as failed states are: the only escape in the text.
+  const text = printable(`${head}${view.hint ? `\nhint: ${view.hint}` : ''}`).replace(/^error:/, color ? `\x1b[${COLORS.failed}merror:\x1b[0m` : 'error:');
   if (!view.stack) return text;
   // A bug: the stack, and who can fix it. A plugin's is said in one line first (which plugin, which
   // hook), then the stack of what it threw; LocalPort's own is the stack as Node prints it.
@@ -289,7 +290,7 @@ export const tableFormatterPlugin = () =>
               return `${view.file ?? 'config'}: valid, ${view.services.length} service${view.services.length === 1 ? '' : 's'} (${enabled} enabled)${list ? `\n${list}` : ''}`;
             }
             case 'error':
-              return renderError(view);
+              return renderError(view, color);
             case 'export':
               return `# exported by localport config export from ${view.file}; values from the environment are written as \${VAR}, as in the file\n${yaml.dump(view.config, { lineWidth: 120, noRefs: true }).trimEnd()}`;
             case 'logs':

@@ -56,6 +56,25 @@ describe('colour', () => {
     expect(out.includes(ESC)).toBe(coloured);
   });
 
+  // LocalPort's own error lines follow the same rules, on stderr: the `error:` label in red.
+  it.each([
+    ['piped, nothing set', {}, [], false],
+    ['FORCE_COLOR=1', { FORCE_COLOR: '1' }, [], true],
+    ['NO_COLOR=1 beats FORCE_COLOR=1', { NO_COLOR: '1', FORCE_COLOR: '1' }, [], false],
+    ['--color beats NO_COLOR', { NO_COLOR: '1' }, ['--color'], true],
+    ['--color=never beats FORCE_COLOR', { FORCE_COLOR: '1' }, ['--color=never'], false],
+  ] as [string, Record<string, string>, string[], boolean][])('an error, %s', async (_what, vars, args, coloured) => {
+    for (const argv of [['status', 'nope', '-c', file, ...args], ['status', '--wach', ...args]]) {
+      const r = await runCli(argv, { cwd: root, env: { ...env, NO_COLOR: undefined, FORCE_COLOR: undefined, ...vars } as never });
+      expect(r.code).toBe(2);
+      // (With both NO_COLOR and FORCE_COLOR, Node itself warns first, on its own line.)
+      const line = r.stderr.split('\n').find((l) => l.includes('error:'));
+      expect(line?.startsWith(coloured ? `${ESC}31merror:${ESC}0m ` : 'error: ')).toBe(true);
+      // The label is the only escape: the message is as without colour.
+      expect(r.stderr.replaceAll(`${ESC}31m`, '').replaceAll(`${ESC}0m`, '')).not.toContain(ESC);
+    }
+  });
+
   it('--no-color works before the command too', async () => {
     const r = await runCli(['--no-color', 'status', '-c', file], { cwd: root, env: { ...env, FORCE_COLOR: '1' } });
     expect(r.code).toBe(0);
@@ -70,15 +89,19 @@ describe('colour', () => {
   });
 
   it('on a terminal (a pty from script(1)), coloured by default and not with NO_COLOR', async () => {
-    const onPty = (vars: Record<string, string>) =>
+    const onPty = (vars: Record<string, string>, service = '') =>
       new Promise<string>((resolve, reject) =>
-        // script(1) runs its command through a shell: the paths are ours, quoted.
-        execFile('script', ['-qec', `'${process.execPath}' '${BIN}' status -c '${file}'`, '/dev/null'], { env: { ...process.env, ...env, NO_COLOR: '', FORCE_COLOR: '', ...vars, TERM: 'xterm' } as never, encoding: 'utf8' }, (err, stdout) =>
-          err ? reject(err) : resolve(stdout),
+        // script(1) runs its command through a shell: the paths are ours, quoted; it exits as the command did.
+        execFile('script', ['-qec', `'${process.execPath}' '${BIN}' status ${service} -c '${file}'`, '/dev/null'], { env: { ...process.env, ...env, NO_COLOR: '', FORCE_COLOR: '', ...vars, TERM: 'xterm' } as never, encoding: 'utf8' }, (err, stdout) =>
+          err && !service ? reject(err) : resolve(stdout),
         ),
       );
     expect(await onPty({})).toContain(`${ESC}90mstopped`);
     expect(await onPty({ NO_COLOR: '1' })).not.toContain(`${ESC}90m`);
+    // An error on the terminal: its label red, not with NO_COLOR.
+    expect(await onPty({}, 'nope')).toContain(`${ESC}31merror:${ESC}0m unknown service 'nope'`);
+    expect(await onPty({ NO_COLOR: '1' }, 'nope')).toContain(`error: unknown service 'nope'`);
+    expect(await onPty({ NO_COLOR: '1' }, 'nope')).not.toContain(ESC);
   });
 });
 
