@@ -21,7 +21,7 @@ export interface Metrics {
 }
 
 // Every state, so a state with no service still shows as 0 and a typo is a type error.
-const STATES = Object.keys({ stopped: 1, idle: 1, starting: 1, ready: 1, restarting: 1, failed: 1, stopping: 1 } satisfies Record<ServiceState, 1>) as ServiceState[];
+const STATES = Object.keys({ stopped: 1, idle: 1, starting: 1, ready: 1, restarting: 1, failed: 1, stopping: 1, unresolved: 1 } satisfies Record<ServiceState, 1>) as ServiceState[];
 const HEALTH = ['healthy', 'unhealthy', 'unknown'] as const;
 
 type Labels = Record<string, string>;

@@ -7,6 +7,7 @@ import { printable } from '../core/printable.js';
 import { showListen } from '../core/address.js';
 import type { Redactor } from '../core/redact.js';
 import type { Project } from './project.js';
+import type { ServiceDefinition, ServiceState } from '../core/types.js';
 import { DEFAULT_OUTPUT, errorView, isHumanOutput, render, startFailure } from './output.js';
 import { progressList, sameFailure, treeGroup, via } from './progress.js';
 import { removeRunState, runStateFile, writeRunState } from '../core/runstate.js';
@@ -33,6 +34,30 @@ export interface RunOptions {
   events?: string;
 }
 
+/** States in which a service's local port is held (by LocalPort's listener, or a relay-less tunnel). */
+const HOLDS_PORT: ReadonlySet<ServiceState> = new Set(['starting', 'ready', 'restarting', 'idle', 'stopping']);
+
+/**
+ * `run` next to this config's own daemon: when the daemon has a service up on a local port a selected
+ * service needs, `run` would only fail on "port in use" (naming a node process). It says instead whose
+ * the port is and how to hand it over, before anything starts. A daemon that does not answer is no
+ * reason to refuse: the start then says what holds a port, as usual.
+ */
+async function refuseIfDaemonHolds(configFile: string, selected: ServiceDefinition[]): Promise<void> {
+  const { findDaemon, daemonStatus } = await import('./control/daemons.js');
+  const daemon = await findDaemon(configFile).catch(() => undefined);
+  if (!daemon) return;
+  const status = await daemonStatus(daemon.socket).catch(() => undefined);
+  const ports = new Set(selected.map((s) => s.localPort));
+  const holding = (status?.services ?? []).filter((s) => HOLDS_PORT.has(s.state) && s.localPort !== null && ports.has(s.localPort));
+  if (!holding.length) return;
+  const names = holding.map((s) => s.name);
+  const what = holding.map((s) => `${s.name} (port ${s.localPort})`).join(', ');
+  throw new LocalPortError('PORT_IN_USE', `LocalPort's own daemon for ${configFile} (pid ${daemon.pid}) runs ${what}: the port${holding.length === 1 ? '' : 's'} this run needs`, {
+    hint: `Use ${holding.length === 1 ? 'it' : 'them'} through the daemon, or stop ${holding.length === 1 ? 'it' : 'them'} there first: localport stop ${names.join(' ')} (or localport daemon stop for everything). localport status shows what the daemon runs.`,
+  });
+}
+
 /** `LOCALPORT_<NAME>_PORT` / `_HOST`: upper case, every non-alphanumeric character turned into `_`. */
 export function envName(service: string): string {
   return service.toUpperCase().replace(/[^A-Z0-9]/g, '_');
@@ -52,6 +77,7 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
   if (selected.length === 0) {
     throw new UsageError(`no enabled services to run${config.file ? ` in ${config.file}` : ''}`, 'Enable a service, or name it: localport run NAME.');
   }
+  if (config.file) await refuseIfDaemonHolds(config.file, selected);
   // Opened first: a path that cannot be written fails the run before anything starts.
   const events = opts.events === undefined ? undefined : await openEventStream(opts.events, opts.stdout);
   if (events) (await import('./events.js')).tapEvents(hub, events.write);

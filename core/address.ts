@@ -68,7 +68,9 @@ export function bindsOverlap(a: string, b: string): boolean {
  * Where a service listens, in one short cell: `127.0.0.1:5432`; `localhost:5432` for both loopbacks (the
  * default); other addresses on one port as `10.0.0.1,[fd00::1]:5432`. `status --output json` lists each.
  */
-export function showListen(listen: readonly string[], port: number): string {
+export function showListen(listen: readonly string[], port: number | null): string {
+  // An unresolved service whose port is a variable not set: no port to show.
+  if (port === null) return '-';
   if (listen.length === 0) return `:${port}`;
   // Both loopbacks, the default: what a client types.
   if (listen.length === 2 && listen[0] === `127.0.0.1:${port}` && listen[1] === `[::1]:${port}`) return `localhost:${port}`;

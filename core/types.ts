@@ -8,7 +8,11 @@ import type { TapHooks } from './hooks.js';
  * `idle`: LocalPort listens on the service's port but no tunnel runs (a `start: lazy` service before
  * its first connection, or after `idle_stop`); the next connection starts it (idle → starting → ready).
  */
-export type ServiceState = 'stopped' | 'idle' | 'starting' | 'ready' | 'restarting' | 'failed' | 'stopping';
+/**
+ * A service's state. `unresolved` is status only (no supervisor is ever in it): the config needs an
+ * environment variable that is not set where it was resolved, so the service cannot start there.
+ */
+export type ServiceState = 'stopped' | 'idle' | 'starting' | 'ready' | 'restarting' | 'failed' | 'stopping' | 'unresolved';
 
 /** Seconds everywhere, as in the original LocalPort format. */
 export interface RestartPolicy {
@@ -96,7 +100,14 @@ export interface UnresolvedService {
   name: string;
   enabled: boolean;
   tags: string[];
+  /** The variables not set, each once, in the order the service uses them. */
+  variables: string[];
+  /** Where each is used (`services[2] (cache).local_port`), with the message that names it. */
   problems: { file?: string; path: string; message: string }[];
+  /** As far as the file says them without the missing variables (status shows them): */
+  technology?: string;
+  localPort?: number;
+  remotePort?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -390,10 +401,11 @@ export interface ServiceStatus {
   state: ServiceState;
   pid: number | null;
   localAddress: string;
-  localPort: number;
+  /** Null only for an unresolved service whose port is a variable not set. */
+  localPort: number | null;
   /** Every address the service listens on, as shown: `127.0.0.1:5432`, `[::1]:5432`. */
   listen: string[];
-  remotePort: number;
+  remotePort: number | null;
   target: string;
   tags: string[];
   restarts: number;
@@ -417,6 +429,8 @@ export interface ServiceStatus {
   health: HealthStatus | null;
   /** The shared connection the service rides on (ssh: its OpenSSH master); null when it runs its own. */
   connection?: ConnectionStatus | null;
+  /** State `unresolved`: the environment variables it needs that are not set (`lastError` says where each is used). */
+  unsetVariables?: string[];
 }
 
 /** A shared connection (one per endpoint), as each service on it shows it. */

@@ -8,7 +8,7 @@ import type { ResolvedConfig, ServiceDefinition } from '../core/types.js';
 import { selectServices, Supervisor } from '../core/supervisor/Supervisor.js';
 import { Shutdown, type ShutdownOutcome } from '../core/supervisor/shutdown.js';
 import { reloadConfig } from '../app/project.js';
-import { stoppedStatus } from '../app/status.js';
+import { statusEntries, stoppedStatus, unresolvedStatus } from '../app/status.js';
 import { errorView } from '../app/output.js';
 import { ControlServer, type Subscriber } from './server.js';
 import { tapEvents, toEvent, type EventSource, type LocalPortEvent } from '../app/events.js';
@@ -48,6 +48,11 @@ export interface ReloadResult {
   removed: string[];
   changed: string[];
   unchanged: string[];
+  /**
+   * Services that now need environment variables not set in the daemon's environment: one that runs
+   * keeps running as it was (neither stopped nor restarted with a placeholder); none is started.
+   */
+  unresolved?: string[];
 }
 
 /** Event subscribers (`localport events`) at once; each holds a connection and up to SUBSCRIBER_BUFFER_BYTES. */
@@ -294,7 +299,7 @@ export class Daemon {
       const lastError = (s.state === 'ready' && s.health?.state === 'unhealthy' ? s.health.message : s.lastError) ?? '-';
       this.logger.info(
         { trigger, service: s.name, state: s.state, pid: s.pid, restarts: s.restarts },
-        `status report: ${s.name} state=${s.state} health=${health} pid=${s.pid ?? '-'} restarts=${s.restarts} local=${s.localAddress}:${s.localPort} last error: ${lastError}`,
+        `status report: ${s.name} state=${s.state} health=${health} pid=${s.pid ?? '-'} restarts=${s.restarts} local=${s.localPort === null ? '-' : `${s.localAddress}:${s.localPort}`} last error: ${lastError}`,
       );
     }
   }
@@ -438,8 +443,12 @@ export class Daemon {
   }
 
   status(names: string[] = []) {
-    const wanted = names.length ? selectServices(this.config, { names }) : this.config.services;
-    const services = wanted.map((s) => this.supervisor.services.get(s.name)?.status() ?? stoppedStatus(this.hub, s));
+    // A service kept running through a reload that left it unresolved shows as it runs.
+    const services = statusEntries(this.config, names).map((e) => {
+      const live = this.supervisor.services.get(e.name)?.status();
+      if (live && (live.state !== 'stopped' || !e.unresolved)) return live;
+      return e.unresolved ? unresolvedStatus(this.hub, e.unresolved, e.def, "the daemon's environment") : stoppedStatus(this.hub, e.def!);
+    });
     return {
       runner: { mode: 'daemon' as const, pid: process.pid, config: this.config.file! },
       config: this.config.file!,
@@ -490,7 +499,8 @@ export class Daemon {
 
   async stopServices(sel: { names: string[]; tags: string[]; all: boolean; force: boolean }): Promise<{ stopped: string[] }> {
     const selectAll = sel.all || (!sel.names.length && !sel.tags.length);
-    const names = selectAll ? [...this.supervisor.services.keys()] : selectServices(this.config, sel).map((s) => s.name);
+    // A service kept running by a reload that left it unresolved is stopped by its name too.
+    const names = selectAll ? [...this.supervisor.services.keys()] : [...new Set([...selectServices(this.config, sel).map((s) => s.name), ...sel.names.filter((n) => this.supervisor.services.has(n))])];
     await Promise.all(
       names.map(async (n) => {
         if (sel.force) this.supervisor.services.get(n)?.killNow();
@@ -530,10 +540,15 @@ export class Daemon {
     }
     if (seq < this.#reloadsDone) return superseded();
     this.#reloadsDone = seq;
-    const before = new Map(this.config.services.map((s) => [s.name, s]));
-    const after = new Map(next.services.map((s) => [s.name, s]));
-    const result: ReloadResult = { ok: true, added: [], removed: [], changed: [], unchanged: [] };
-    for (const name of before.keys()) if (!after.has(name)) result.removed.push(name);
+    // A service that was unresolved never ran from its definition: resolved now, it is new.
+    const wasUnresolved = (this.config.unresolved ?? []).map((u) => u.name);
+    const before = new Map(this.config.services.filter((s) => !wasUnresolved.includes(s.name) || this.supervisor.services.has(s.name)).map((s) => [s.name, s]));
+    const unresolved = (next.unresolved ?? []).map((u) => u.name);
+    // An unresolved service is left as it is: stopping it would lose what runs for want of a variable
+    // the daemon never had, and its definition holds a placeholder, not a value, so it cannot start.
+    const after = new Map(next.services.filter((s) => !unresolved.includes(s.name)).map((s) => [s.name, s]));
+    const result: ReloadResult = { ok: true, added: [], removed: [], changed: [], unchanged: [], unresolved };
+    for (const name of before.keys()) if (!after.has(name) && !unresolved.includes(name)) result.removed.push(name);
     for (const [name, def] of after) {
       const old = before.get(name);
       if (!old) result.added.push(name);
@@ -544,6 +559,13 @@ export class Daemon {
     this.reloadError = null;
     this.lastReload = new Date().toISOString();
     this.logger.info({ trigger, ...result }, `config reloaded (${trigger}): +${result.added.length} -${result.removed.length} ~${result.changed.length}`);
+    const kept = unresolved.filter((n) => this.supervisor.services.has(n) && this.supervisor.services.get(n)!.state !== 'stopped');
+    if (unresolved.length) {
+      this.logger.warn(
+        { trigger, unresolved, kept },
+        `config reload (${trigger}): ${unresolved.join(', ')} need${unresolved.length === 1 ? 's' : ''} environment variables not set in the daemon's environment (localport status says which)${kept.length ? `; ${kept.join(', ')} keep${kept.length === 1 ? 's' : ''} running as before` : ''}`,
+      );
+    }
     // Before the services it starts and stops say so: the reload is the cause of their events.
     this.#event({ kind: 'reload', result });
     this.#reloadUi();

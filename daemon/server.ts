@@ -10,6 +10,13 @@ import { Redactor } from '../core/redact.js';
 
 let bindCount = 0;
 
+/**
+ * Replies that hold only LocalPort's own facts (its pid; its HTTP server's URL, port, addresses and
+ * token), never a config value: not redacted by value, so a URL or port that happens to equal a secret
+ * is shown as it is. Every other reply, and every error, is.
+ */
+const OWN_REPLIES: ReadonlySet<Request['method']> = new Set(['ping', 'ui']);
+
 /** Requests of one connection handled at once; the rest wait in order, and its socket is not read meanwhile. */
 const MAX_IN_FLIGHT = 4;
 
@@ -197,8 +204,8 @@ export class ControlServer {
       this.#sockets.delete(socket);
       finish();
     });
-    const reply = (r: Response) => {
-      if (!done && socket.writable) socket.write(`${JSON.stringify(this.redact(r))}\n`);
+    const reply = (r: Response, method?: Request['method']) => {
+      if (!done && socket.writable) socket.write(`${JSON.stringify(r.ok && method !== undefined && OWN_REPLIES.has(method) ? r : this.redact(r))}\n`);
     };
     const refuse = () => {
       reply({ id: null, ok: false, error: { code: 'MESSAGE_TOO_LARGE', message: `message exceeds ${MAX_MESSAGE_BYTES} bytes` } });
@@ -260,7 +267,7 @@ export class ControlServer {
     });
   }
 
-  async #dispatch(line: string, reply: (r: Response) => void, startStream: (id: number, names: string[]) => Response | undefined): Promise<void> {
+  async #dispatch(line: string, reply: (r: Response, method?: Request['method']) => void, startStream: (id: number, names: string[]) => Response | undefined): Promise<void> {
     let json: unknown;
     try {
       json = JSON.parse(line);
@@ -281,7 +288,7 @@ export class ControlServer {
       return;
     }
     try {
-      reply({ id, ok: true, result: await this.handle(parsed.data) });
+      reply({ id, ok: true, result: await this.handle(parsed.data) }, parsed.data.method);
     } catch (error) {
       const e = error as LocalPortError;
       if (!(error instanceof LocalPortError)) this.logger.error({ err: (error as Error)?.stack ?? String(error) }, 'control request failed');

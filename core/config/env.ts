@@ -48,7 +48,12 @@ export interface SubstituteOptions {
    * reference stays as written, and `missing` hears of it. Other problems are errors everywhere.
    */
   lenient?(path: readonly (string | number)[]): boolean;
-  missing?(path: readonly (string | number)[], problem: ConfigProblem): void;
+  missing?(path: readonly (string | number)[], problem: ConfigProblem, variable: string): void;
+  /**
+   * Hears of every value taken from the environment, where it went, and whether the redactor knew it
+   * as a secret before (resolveConfig releases those that only went into number fields).
+   */
+  substituted?(path: readonly (string | number)[], value: string, known: boolean): void;
   /** Hears of every string that held a `${…}` reference, as written (`config export` writes it back). */
   template?(path: readonly (string | number)[], text: string): void;
 }
@@ -86,6 +91,7 @@ export function substituteEnv(raw: unknown, env: NodeJS.ProcessEnv, redactor: Re
       i = ref.end;
       const fromEnv = env[ref.name];
       if (fromEnv !== undefined && fromEnv !== '') {
+        opts.substituted?.(path, fromEnv, redactor.isSecret(fromEnv));
         redactor.add(fromEnv);
         out += fromEnv;
       } else if (ref.fallback !== undefined) {
@@ -96,7 +102,7 @@ export function substituteEnv(raw: unknown, env: NodeJS.ProcessEnv, redactor: Re
         out += expand(ref.fallback, path, depth + 1);
       } else {
         const message = `environment variable ${ref.name} is not set; set it, or give a default: \${${ref.name}:default}`;
-        if (opts.lenient?.(path)) opts.missing?.(path, { file, path: describePath(raw, path), message });
+        if (opts.lenient?.(path)) opts.missing?.(path, { file, path: describePath(raw, path), message }, ref.name);
         else problem(message);
         out += text.slice(j, ref.end);
       }

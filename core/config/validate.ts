@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { Registry } from '../registry.js';
 import type { HealthCheck, HealthCheckSettings, ResolvedConfig, RestartPolicy, ServiceDefinition, Technology } from '../types.js';
-import { clip, describePath } from './keys.js';
+import { camel, clip, describePath } from './keys.js';
 import { bool, configObject, CONTROL_MESSAGE, count, hasControl, MAX_NAME_LENGTH, nonEmpty, numeric, port, seconds } from './schema.js';
 import { MIN_CHECK_INTERVAL } from './limits.js';
 import { bindsOverlap, listenHosts } from '../address.js';
@@ -61,7 +61,7 @@ const healthDefaultsSchema = configObject({ type: nonEmpty('a health check type'
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-const serviceSchema = configObject({
+const serviceShape = {
   name: nonEmpty('a service name')
     .max(MAX_NAME_LENGTH, { error: (i) => `must be at most ${MAX_NAME_LENGTH} characters (got ${String(i.input).length}): a name becomes a log file name, a key in state files and a column in status` })
     .regex(NAME, 'must start with a letter or digit and use only letters, digits, ".", "_" and "-"'),
@@ -82,7 +82,17 @@ const serviceSchema = configObject({
   holdTimeout: seconds().refine((v) => v >= 0.1, 'must be at least 0.1 s').default(DEFAULT_HOLD_TIMEOUT),
   // Technologies that can share one connection per endpoint (ssh) do so unless a service says no.
   shareConnection: bool().default(true),
+};
+const serviceSchema = configObject(serviceShape);
+/** The same, with the required keys optional: what is left of a service once its templated keys are taken out. */
+const looseServiceSchema = configObject({
+  ...serviceShape,
+  name: serviceShape.name.optional(),
+  technology: serviceShape.technology.optional(),
+  localPort: serviceShape.localPort.optional(),
+  remotePort: serviceShape.remotePort.optional(),
 });
+type LooseService = z.infer<typeof looseServiceSchema>;
 
 const topSchema = configObject({
   version: z.union([z.string(), z.number()]).transform(String).default('1.0'),
@@ -101,10 +111,12 @@ export interface ValidateContext {
   /** Where each service came from, for `config print`: `local`, a preset's name, or `preset + local`. */
   sources?: Map<string, string>;
   /**
-   * Services whose variables are not set here (a lenient resolution): their own problems are not errors
-   * (a `${PORT}` is no port yet); one that does not validate is left out of `services`.
+   * Services whose variables are not set here (a lenient resolution), each with the keys those variables
+   * are used in (`services[2] (cache).local_port`, as describePath writes them). A problem at such a key,
+   * or inside it, is not an error (a `${PORT}` is no port yet); any other problem of the service is. A
+   * service with such a problem is left out of `services`, the rest of it still checked.
    */
-  tolerate?: ReadonlySet<string>;
+  tolerate?: ReadonlyMap<string, readonly string[]>;
   /**
    * Where a preset set a path key (see mergeLayers): that value is relative to the preset's directory.
    * Any other relative path value is relative to the directory of `file`.
@@ -112,12 +124,14 @@ export interface ValidateContext {
   pathDirs?: PathDirs;
 }
 
+const UNKNOWN_KEY = 'unknown key; remove it or check its spelling';
+
 /** Problems from a zod result, with paths rewritten as the user spelled them. */
 function zodProblems(error: z.ZodError, raw: unknown, prefix: PropertyKey[], file?: string): ConfigProblem[] {
   return error.issues.flatMap((issue) => {
     const path = [...prefix, ...issue.path];
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ file, path: describePath(raw, [...path, key]), message: 'unknown key; remove it or check its spelling' }));
+      return issue.keys.map((key) => ({ file, path: describePath(raw, [...path, key]), message: UNKNOWN_KEY }));
     }
     const message = issue.code === 'invalid_type' && /received undefined/.test(issue.message) ? 'is required' : issue.message;
     return [{ file, path: describePath(raw, path), message }];
@@ -153,57 +167,88 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
   const origins: PropertyKey[][] = [];
   for (const entry of entries) {
     const rawName = entry.name ?? (entry.raw && typeof entry.raw === 'object' ? (entry.raw as Record<string, unknown>).name : undefined);
-    if (typeof rawName === 'string' && ctx.tolerate?.has(rawName)) {
-      // Validated on its own: its problems (what the placeholders break) are its unresolved state's.
-      const kept = problems.length;
-      validateEntry(entry);
-      problems.length = kept;
-      continue;
-    }
-    validateEntry(entry);
+    validateEntry(entry, typeof rawName === 'string' ? ctx.tolerate?.get(rawName) : undefined);
   }
-  function validateEntry(entry: { raw: unknown; path: PropertyKey[]; name?: string }): void {
+  /**
+   * `templated`: the keys whose value holds a variable not set here. Their problems are the service's
+   * unresolved state, not errors; when one of them fails the core schema, the rest of the service is
+   * still checked without those keys, and the service is left out of `services`.
+   */
+  function validateEntry(entry: { raw: unknown; path: PropertyKey[]; name?: string }, templated?: readonly string[]): void {
     const input = entry.name && entry.raw && typeof entry.raw === 'object' && !('name' in entry.raw) ? { ...entry.raw, name: entry.name } : entry.raw;
-    const parsed = serviceSchema.safeParse(input);
-    if (!parsed.success) {
-      problems.push(...zodProblems(parsed.error, raw, entry.path, file));
-      return;
+    // This service's problems; those at a templated key are dropped at the end. An unknown key is a
+    // misspelling whatever its value holds.
+    const own: ConfigProblem[] = [];
+    const tolerated = (p: ConfigProblem) => p.message !== UNKNOWN_KEY && !!templated?.some((t) => p.path === t || p.path.startsWith(`${t}.`) || p.path.startsWith(`${t}[`));
+    try {
+      const s = parseService(input, entry.path, own, tolerated);
+      if (!s) return;
+      const def = checkService(s, entry.path, own);
+      if (def && own.length === 0) {
+        origins.push(entry.path);
+        services.push(def);
+      }
+    } finally {
+      problems.push(...own.filter((p) => !tolerated(p)));
     }
-    const s = parsed.data;
-    const label = (...rest: PropertyKey[]) => describePath(raw, [...entry.path, ...rest]);
+  }
 
+  /**
+   * The core schema's view of one service. When only templated keys fail it, the rest is parsed without
+   * them (so their other problems are still found) and returned with those keys missing.
+   */
+  function parseService(input: unknown, at: PropertyKey[], own: ConfigProblem[], tolerated: (p: ConfigProblem) => boolean): LooseService | undefined {
+    const parsed = serviceSchema.safeParse(input);
+    if (parsed.success) return parsed.data;
+    const found = zodProblems(parsed.error, raw, at, file);
+    own.push(...found);
+    if (!found.every(tolerated) || !input || typeof input !== 'object') return undefined;
+    const failed = new Set(parsed.error.issues.map((i) => String(i.path[0])));
+    const rest = Object.fromEntries(Object.entries(input).filter(([k]) => !failed.has(k) && !failed.has(camel(k))));
+    const loose = looseServiceSchema.safeParse(rest);
+    if (loose.success) return loose.data;
+    own.push(...zodProblems(loose.error, raw, at, file));
+    return undefined;
+  }
+
+  /** The technology's and health check's rules for one service; its definition when every part is there. */
+  function checkService(s: LooseService, at: PropertyKey[], own: ConfigProblem[]): ServiceDefinition | undefined {
+    const label = (...rest: PropertyKey[]) => describePath(raw, [...at, ...rest]);
     let connection: Record<string, unknown> = s.connection;
     let relay = s.relay;
-    if (!ctx.technologies.has(s.technology)) {
-      problems.push({ file, path: label('technology'), message: ctx.technologies.unknownMessage(clip(s.technology)) });
+    if (s.technology === undefined) {
+      // Its value is a missing variable's: nothing to check it against.
+    } else if (!ctx.technologies.has(s.technology)) {
+      own.push({ file, path: label('technology'), message: ctx.technologies.unknownMessage(clip(s.technology)) });
     } else {
       const tech = ctx.technologies.get(s.technology);
       const c = tech.connectionSchema.safeParse(s.connection);
-      if (c.success) connection = resolvePaths(c.data as Record<string, unknown>, tech.pathKeys, (key) => ctx.pathDirs?.get(s.name)?.get(key) ?? (file === undefined ? undefined : path.dirname(file)));
-      else problems.push(...zodProblems(c.error, raw, [...entry.path, 'connection'], file));
+      if (c.success) connection = resolvePaths(c.data as Record<string, unknown>, tech.pathKeys, (key) => (s.name === undefined ? undefined : ctx.pathDirs?.get(s.name)?.get(key)) ?? (file === undefined ? undefined : path.dirname(file)));
+      else own.push(...zodProblems(c.error, raw, [...at, 'connection'], file));
       // A technology that cannot listen where it is told binds the user's port itself.
       if (tech.relay === false) relay = false;
-      if (tech.inProcess && !s.relay) problems.push({ file, path: label('relay'), message: `technology ${s.technology} runs inside LocalPort and needs its listener; remove relay: false` });
+      if (tech.inProcess && !s.relay) own.push({ file, path: label('relay'), message: `technology ${s.technology} runs inside LocalPort and needs its listener; remove relay: false` });
     }
     // Lazy start and idle stop need LocalPort's own listener, to see the first connection.
     const why = !s.relay ? 'relay is false' : `technology ${s.technology} cannot be relayed (it binds the local port itself)`;
-    if (!relay && s.start === 'lazy') problems.push({ file, path: label('start'), message: `lazy needs LocalPort to own the local port, but ${why}; remove start: lazy or relay: false` });
-    if (!relay && s.idleStop !== undefined) problems.push({ file, path: label('idleStop'), message: `needs LocalPort to own the local port, but ${why}; remove idle_stop or relay: false` });
+    if (!relay && s.start === 'lazy') own.push({ file, path: label('start'), message: `lazy needs LocalPort to own the local port, but ${why}; remove start: lazy or relay: false` });
+    if (!relay && s.idleStop !== undefined) own.push({ file, path: label('idleStop'), message: `needs LocalPort to own the local port, but ${why}; remove idle_stop or relay: false` });
 
     const hcIn = { ...defaults.healthCheck, ...s.healthCheck };
     const hcType = hcIn.type ?? ctx.healthChecks.defaultType;
     if (hcType === undefined) {
-      problems.push({ file, path: label('healthCheck', 'type'), message: `is required: no default health check is set; registered: ${ctx.healthChecks.types().join(', ') || '(none)'}` });
-      return;
+      own.push({ file, path: label('healthCheck', 'type'), message: `is required: no default health check is set; registered: ${ctx.healthChecks.types().join(', ') || '(none)'}` });
+      return undefined;
     }
     let hcConfig: Record<string, unknown> = { ...(defaults.healthCheck?.type === hcType ? defaults.healthCheck?.config : {}), ...s.healthCheck?.config };
     if (!ctx.healthChecks.has(hcType)) {
-      problems.push({ file, path: label('healthCheck', 'type'), message: ctx.healthChecks.unknownMessage(clip(hcType)) });
+      own.push({ file, path: label('healthCheck', 'type'), message: ctx.healthChecks.unknownMessage(clip(hcType)) });
     } else {
       const c = ctx.healthChecks.get(hcType).configSchema.safeParse(hcConfig);
       if (c.success) hcConfig = c.data as Record<string, unknown>;
-      else problems.push(...zodProblems(c.error, raw, [...entry.path, 'healthCheck', 'config'], file));
+      else own.push(...zodProblems(c.error, raw, [...at, 'healthCheck', 'config'], file));
     }
+    if (s.name === undefined || s.technology === undefined || s.localPort === undefined || s.remotePort === undefined) return undefined;
     const healthCheck: HealthCheckSettings = {
       ...DEFAULT_HEALTH_CHECK,
       ...Object.fromEntries(Object.entries(hcIn).filter(([, v]) => v !== undefined)),
@@ -214,9 +259,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
       ...DEFAULT_RESTART_POLICY,
       ...Object.fromEntries(Object.entries({ ...defaults.restartPolicy, ...s.restartPolicy }).filter(([, v]) => v !== undefined)),
     };
-
-    origins.push(entry.path);
-    services.push({
+    return {
       name: s.name,
       technology: s.technology,
       localPort: s.localPort,
@@ -233,7 +276,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
       ...(s.idleStop !== undefined ? { idleStop: s.idleStop } : {}),
       holdTimeout: s.holdTimeout,
       shareConnection: s.shareConnection,
-    });
+    };
   }
 
   // Cross-service rules. Names are checked on the raw entries, so a duplicate is reported even when

@@ -43,7 +43,7 @@ import { definePlugin, printable, showListen, type DaemonView, type ServiceState
 
 const PLUGIN_NAME = 'localport:format-table';
 
-const COLORS: Record<ServiceState, number> = { ready: 32, idle: 36, starting: 33, restarting: 33, stopping: 33, failed: 31, stopped: 90 };
+const COLORS: Record<ServiceState, number> = { ready: 32, idle: 36, starting: 33, restarting: 33, stopping: 33, failed: 31, stopped: 90, unresolved: 35 };
 
 /** 512B, 1.2k, 3.4M, 5.6G: the size of a byte count, short. */
 export function bytes(n: number): string {
@@ -59,7 +59,7 @@ export function bytes(n: number): string {
 }
 
 /** Where a service listens (a status from an older LocalPort has no `listen`). */
-export const listenCell = (s: ServiceStatus) => showListen(Array.isArray(s.listen) && s.listen.length ? s.listen : [`${s.localAddress}:${s.localPort}`], s.localPort);
+export const listenCell = (s: ServiceStatus) => showListen(Array.isArray(s.listen) && s.listen.length ? s.listen : [`${s.localAddress}:${s.localPort}`], s.localPort ?? null);
 
 /** Successful restarts, and while it retries: the attempt, when the next one is due, the failed ones. */
 function restartsCell(s: ServiceStatus): string {

@@ -24,7 +24,7 @@ const lastErrorOf = (s: ServiceStatus) => (s.state === 'ready' && s.health?.stat
 
 /** status: name state health local-address:port pid restarts technology target since last-error connection (new fields go last). */
 export const statusLine = (s: ServiceStatus) =>
-  line(s.name, s.state, healthOf(s), `${s.localAddress}:${s.localPort}`, s.pid, s.restarts, s.technology, s.target, s.since, lastErrorOf(s), s.connection?.id);
+  line(s.name, s.state, healthOf(s), s.localPort == null ? null : `${s.localAddress}:${s.localPort}`, s.pid, s.restarts, s.technology, s.target, s.since, lastErrorOf(s), s.connection?.id);
 
 /** config print: name technology enabled|disabled local-port remote-port health-check tags source. */
 const serviceLine = (s: ServiceDefinition) =>

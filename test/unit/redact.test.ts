@@ -24,9 +24,47 @@ describe('Redactor', () => {
     expect(r.text('table cab')).toBe('table cab');
   });
 
-  it('redacts data deeply, numbers included, without changing the input', () => {
-    const input = { a: ['s3cr3t"pw', 1], port: 5432, nested: { s: 'x 5432 y', ok: 'ab' } };
-    expect(r.data(input)).toEqual({ a: ['***', 1], port: '***', nested: { s: 'x *** y', ok: '***' } });
+  // A number is never a secret: before, `port: 5432` became '***' when a string secret was '5432'.
+  it('redacts data deeply, strings only: numbers and booleans stay, whatever secret they equal', () => {
+    const input = { a: ['s3cr3t"pw', 1], port: 5432, on: true, nested: { s: 'x 5432 y', ok: 'ab', pin: '5432' } };
+    expect(r.data(input)).toEqual({ a: ['***', 1], port: 5432, on: true, nested: { s: 'x *** y', ok: '***', pin: '***' } });
     expect(input.port).toBe(5432);
+    const t = new Redactor();
+    t.add('true');
+    expect(t.data({ enabled: true, s: 'true' })).toEqual({ enabled: true, s: '***' });
+  });
+});
+
+describe('Redactor: short secrets and released values', () => {
+  it('replaces a secret under 8 characters only where no letter or digit touches it', () => {
+    const r = new Redactor();
+    r.add('dev');
+    r.add('4711');
+    expect(r.text('login dev: refused; user=dev@db')).toBe('login ***: refused; user=***@db');
+    expect(r.text('device developer 47110 14711 pid 4711.')).toBe('device developer 47110 14711 pid ***.');
+    expect(r.text(JSON.stringify({ msg: 'password "dev" refused' }))).toBe('{"msg":"password \\"***\\" refused"}');
+    // In structured output a string equal to it is replaced whatever its length.
+    expect(r.data({ user: 'dev', note: 'developer' })).toEqual({ user: '***', note: 'developer' });
+  });
+
+  it('replaces a secret of 8 characters or more anywhere, inside words too', () => {
+    const r = new Redactor();
+    r.add('hunter22');
+    expect(r.text('xhunter22y and hunter22')).toBe('x***y and ***');
+  });
+
+  it('a cut line ends in part of a short secret only where a word starts', () => {
+    const r = new Redactor();
+    r.add('s3cret');
+    expect(r.cutText('password s3c')).toBe('password ***');
+    expect(r.cutText('tests3c')).toBe('tests3c');
+  });
+
+  it('forgets a released value', () => {
+    const r = new Redactor();
+    r.add('22211');
+    r.release('22211');
+    expect(r.isSecret('22211')).toBe(false);
+    expect(r.text('port 22211')).toBe('port 22211');
   });
 });

@@ -69,3 +69,101 @@ describe('resolveConfig', () => {
     expect(again.config.services[0].localPort).toBe(7011);
   });
 });
+
+describe('lenient resolution: only what a missing variable breaks is tolerated', () => {
+  const svc = (over: Record<string, unknown>) => ({ technology: 'tcp', local_port: 7101, remote_port: 1, connection: { host: '127.0.0.1' }, ...over });
+  const lenient = (services: unknown[], env: NodeJS.ProcessEnv = {}) => resolveConfig({ services }, { ...builtins(), file: 'x.yaml', env, variables: 'lenient' });
+
+  it('lists a service whose port is a missing variable, with its variables, technology and the ports it has', async () => {
+    const { config } = await lenient([svc({ name: 'web' }), svc({ name: 'cache', local_port: '${CPORT}', remote_port: 6379, health_check: { type: 'http', config: { headers: { A: '${TOKEN}' } } } })]);
+    expect(config.services.map((s) => s.name)).toEqual(['web']);
+    expect(config.unresolved).toEqual([
+      expect.objectContaining({ name: 'cache', variables: ['CPORT', 'TOKEN'], technology: 'tcp', remotePort: 6379, enabled: true }),
+    ]);
+    expect(config.unresolved![0].localPort).toBeUndefined();
+    expect(config.unresolved![0].problems.map((p) => p.path)).toEqual(['services[1] (cache).local_port', 'services[1] (cache).health_check.config.headers.A']);
+  });
+
+  it('refuses an unrelated invalid field of such a service, as for any service (a reload then keeps what runs)', async () => {
+    const e = await lenient([svc({ name: 'web' }), svc({ name: 'cache', local_port: '${CPORT}', remote_port: 'sixty' })]).catch((err) => err);
+    expect(e).toBeInstanceOf(ConfigError);
+    expect(e.message).toContain('services[1] (cache).remote_port: must be a port number (got "sixty")');
+    expect(e.message).not.toContain('local_port');
+  });
+
+  it('still checks the parts the missing keys do not reach: connection, health check, unknown keys', async () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ connection: { hots: 'x' } }, 'services[0] (cache).connection.hots: unknown key'],
+      [{ health_check: { type: 'htp' } }, "services[0] (cache).health_check.type: unknown health check 'htp'"],
+      [{ lokal_port: 1 }, 'services[0] (cache).lokal_port: unknown key'],
+      [{ bogus: '${CPORT}' }, 'services[0] (cache).bogus: unknown key'],
+    ];
+    for (const [over, message] of cases) {
+      const e = await lenient([svc({ name: 'cache', local_port: '${CPORT}', ...over })]).catch((err) => err);
+      expect({ over, error: String(e?.message) }).toEqual({ over, error: expect.stringContaining(message) });
+    }
+  });
+
+  it('tolerates a missing variable inside a key (a host), and an unknown technology that is one', async () => {
+    const { config } = await lenient([svc({ name: 'a', connection: { host: 'db-${ENV}.internal' } }), svc({ name: 'b', local_port: 7102, technology: '${TECH}' })]);
+    expect(config.services.map((s) => s.name)).toEqual(['a']);
+    expect(config.unresolved!.map((u) => [u.name, u.variables])).toEqual([
+      ['a', ['ENV']],
+      ['b', ['TECH']],
+    ]);
+    expect(config.unresolved![1].technology).toBeUndefined();
+  });
+
+  it('does the same for services keyed by name in camelCase (a TypeScript config)', async () => {
+    const base = { technology: 'tcp', localPort: '${P}', connection: { host: '127.0.0.1' } };
+    const ok = await resolveConfig({ services: { cache: { ...base, remotePort: 6379 } } }, { ...builtins(), file: 'x.ts', env: {}, variables: 'lenient' });
+    expect(ok.config.unresolved).toEqual([expect.objectContaining({ name: 'cache', variables: ['P'], remotePort: 6379 })]);
+    expect(ok.config.unresolved![0].problems[0].path).toBe('services.cache.localPort');
+    const bad = await resolveConfig({ services: { cache: { ...base, remotePort: 'x' } } }, { ...builtins(), file: 'x.ts', env: {}, variables: 'lenient' }).catch((e) => e);
+    expect(bad).toBeInstanceOf(ConfigError);
+    expect(bad.message).toContain('services.cache.remotePort: must be a port number (got "x")');
+    expect(bad.message).not.toContain('localPort');
+  });
+
+  it('is strict without lenient (config validate), and a set variable resolves as usual', async () => {
+    await expect(resolveConfig({ services: [svc({ name: 'cache', local_port: '${CPORT}' })] }, { ...builtins(), file: 'x.yaml', env: {} })).rejects.toThrow(/CPORT is not set/);
+    const { config } = await lenient([svc({ name: 'cache', local_port: '${CPORT}' })], { CPORT: '7103' });
+    expect(config.services[0].localPort).toBe(7103);
+    expect(config.unresolved).toBeUndefined();
+  });
+});
+
+describe('numbers from the environment are not secrets', () => {
+  const svc = (over: Record<string, unknown>) => ({ technology: 'tcp', local_port: 7201, remote_port: 1, connection: { host: '127.0.0.1' }, ...over });
+
+  it('a value that went only into number or boolean fields is released; one that also went into a string stays a secret', async () => {
+    const env = { CACHE_PORT: '22211', PGPW: 'pw-5f1e2d3c', PIN: '4711', ON: 'true', GRACE: '2', SSH_PORT: '2222' };
+    const raw = {
+      defaults: { health_check: { startup_grace: '${GRACE}' } },
+      services: [
+        svc({ name: 'cache', local_port: '${CACHE_PORT}', enabled: '${ON}' }),
+        svc({ name: 'other', local_port: 7202, remote_port: 22211, health_check: { type: 'postgres', config: { password: '${PGPW}' } } }),
+        svc({ name: 'pin', local_port: '${PIN}', health_check: { type: 'postgres', config: { password: '${PIN}' } } }),
+        { name: 'ssh', technology: 'ssh', local_port: 7203, remote_port: 5432, connection: { host: 'bastion', port: '${SSH_PORT}' } },
+      ],
+    };
+    const { hub, config } = await resolveConfig(raw, { ...builtins(), file: 'x.yaml', env });
+    const r = hub.redactor;
+    expect(['22211', 'true', '2', '2222'].filter((v) => r.isSecret(v))).toEqual([]);
+    expect(r.isSecret('pw-5f1e2d3c')).toBe(true);
+    expect(r.isSecret('4711')).toBe(true);
+    expect(r.data(config.services[1])).toMatchObject({ remotePort: 22211, healthCheck: { config: { password: '***' } } });
+    expect(r.text('cache on 22211, other to db:22211 with pw-5f1e2d3c')).toBe('cache on 22211, other to db:22211 with ***');
+  });
+
+  it('a value the redactor knew as a secret before (an earlier load put it in a string) stays one', async () => {
+    const { hub } = await resolveConfig({ services: [svc({ name: 'a', health_check: { type: 'postgres', config: { password: '${P}' } } })] }, { ...builtins(), file: 'x.yaml', env: { P: '7204' } });
+    await resolveConfig({ services: [svc({ name: 'a', local_port: '${P}' })] }, { file: 'x.yaml', env: { P: '7204' }, hub });
+    expect(hub.redactor.isSecret('7204')).toBe(true);
+  });
+
+  it('a value in a service that did not resolve stays a secret', async () => {
+    const { hub } = await resolveConfig({ services: [svc({ name: 'a', local_port: '${P}', remote_port: '${Q}' })] }, { ...builtins(), file: 'x.yaml', env: { P: '7205' }, variables: 'lenient' });
+    expect(hub.redactor.isSecret('7205')).toBe(true);
+  });
+});

@@ -44,6 +44,32 @@ describe('ControlServer', () => {
   });
 });
 
+describe('ControlServer: what is not redacted', () => {
+  // Before, a reply was redacted by value throughout: with a secret '40123', the UI's port became '***'
+  // and its URL http://127.0.0.1:***/, and so did every status number equal to it.
+  it("shows the ui reply (LocalPort's own URL, port and token) and numbers as they are; strings of other replies stay redacted", async () => {
+    const redactor = new Redactor();
+    redactor.add('40123');
+    const socket = path.join(dir, 'own.sock');
+    const server = new ControlServer(
+      socket,
+      async (req) => {
+        if (req.method === 'ui') return { url: 'http://127.0.0.1:40123/', port: 40123, listen: ['127.0.0.1:40123'], token: 'ab40123cd', started: true };
+        return { services: [{ name: 'db', remotePort: 40123, pid: 40123, target: 'db:40123', lastError: 'pin 40123 refused' }] };
+      },
+      logger,
+      (v) => redactor.data(v),
+    );
+    await server.listen();
+    try {
+      expect(await request(socket, 'ui', {})).toEqual({ url: 'http://127.0.0.1:40123/', port: 40123, listen: ['127.0.0.1:40123'], token: 'ab40123cd', started: true });
+      expect(await request(socket, 'status', {})).toEqual({ services: [{ name: 'db', remotePort: 40123, pid: 40123, target: 'db:***', lastError: 'pin *** refused' }] });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('ControlServer: subscribe', () => {
   const sockets: string[] = [];
   let n = 0;
