@@ -63,7 +63,9 @@ export function candidates(specs: CommandSpec[], words: string[], index: number,
   if (valueOf) return valueCandidates(valueOf.names, source);
   if (current.startsWith('-')) {
     const options = spec ? spec.options : all.flatMap((s) => s.options).filter((o) => o.names.some((n) => ['--config', '--output', '--json', '--log-level', '--color', '--help', '--version'].includes(n)));
-    return [...new Set([...options.flatMap((o) => o.names.filter((n) => n.startsWith('--'))), ...(spec ? ['--help'] : ['--help', '--version'])])];
+    // `--no-color` is `--color`'s negation, which clipanion accepts without declaring it.
+    const names = options.flatMap((o) => o.names.filter((n) => n.startsWith('--'))).flatMap((n) => (n === '--color' ? [n, '--no-color'] : [n]));
+    return [...new Set([...names, ...(spec ? ['--help'] : ['--help', '--version'])])];
   }
   // A command path not finished yet: the next words of the paths that start with what was typed.
   const operandsSoFar = spec ? plain.slice(spec.path.length) : plain;

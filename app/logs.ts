@@ -3,8 +3,17 @@ import path from 'node:path';
 import { logDir, serviceLogFile } from '../core/dirs.js';
 import type { LogEntry } from '../core/types.js';
 
-/** A pino JSON line, parsed into time, level and message; any other line (a tunnel's) as the message. */
+/** A service log's line as ServiceLog writes it: `TIME STREAM TEXT`. */
+const SERVICE_LINE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) (stdout|stderr|localport) (.*)$/s;
+
+/**
+ * A log line, parsed into time, level and message: a pino JSON line (the daemon's log), or a service
+ * log's `TIME STREAM TEXT`, whose level is the stream it came from (`stdout` or `stderr` of the tunnel,
+ * `localport` for LocalPort's own note): tunnel output has no level of its own. Any other line is the message.
+ */
 export function parseLine(line: string): LogEntry {
+  const service = SERVICE_LINE.exec(line);
+  if (service) return { time: service[1]!, level: service[2]!, message: service[3]! };
   if (!line.startsWith('{')) return { time: null, level: null, message: line };
   try {
     const o = JSON.parse(line) as { time?: number; level?: number; msg?: string };

@@ -1,17 +1,30 @@
 /**
  * What the terminal takes: colour and width, decided in one place for every output (tables, errors,
- * the progress tree). Colour, in order: `--no-color`/`--color`, then `NO_COLOR` (set and not empty:
+ * the progress tree). Colour, in order: `--no-color`/`--color` (or `--color=never|always|auto`), then `NO_COLOR` (set and not empty:
  * no-color.org), then `FORCE_COLOR` (`0` or `false`: off; any other value: on), then whether the stream
  * is a terminal (and TERM is not `dumb`).
  */
 
-/** `--color` (true) or `--no-color` (false) anywhere before `--`, the last one winning; undefined if neither. */
+/**
+ * What one argument says about colour: `--color` and `--color=always` true, `--no-color` and
+ * `--color=never` false, `--color=auto` 'auto' (decide as if no flag was given), `--color=` with any
+ * other value 'invalid' (main.ts refuses it), and undefined for an argument that is no colour flag.
+ */
+export function colorArg(arg: string): boolean | 'auto' | 'invalid' | undefined {
+  if (arg === '--color' || arg === '--color=always') return true;
+  if (arg === '--no-color' || arg === '--color=never') return false;
+  if (arg === '--color=auto') return 'auto';
+  return arg.startsWith('--color=') ? 'invalid' : undefined;
+}
+
+/** The colour flags anywhere before `--`, the last one winning: true, false, or undefined (none, or `auto`). */
 export function colorFlag(argv: readonly string[] = process.argv.slice(2)): boolean | undefined {
   let flag: boolean | undefined;
   for (const a of argv) {
     if (a === '--') break;
-    if (a === '--color') flag = true;
-    else if (a === '--no-color') flag = false;
+    const c = colorArg(a);
+    if (typeof c === 'boolean') flag = c;
+    else if (c === 'auto') flag = undefined;
   }
   return flag;
 }

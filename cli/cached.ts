@@ -10,19 +10,43 @@
  * write to. NODE_DISABLE_COMPILE_CACHE=1 turns it off, NODE_COMPILE_CACHE=DIR moves it (as for Node's own).
  */
 import { isAscii } from 'node:buffer';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import vm from 'node:vm';
 
-/** The cache directory: created 0700, and used only if it is a directory of ours that only we can write. */
+/** A directory, made 0700 if it is not there; its parent must be. */
+function makeDir(dir: string): void {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+}
+
+/**
+ * The cache directory: created 0700, and used only if it is a directory of ours that only we can write.
+ * None (the command runs without a cache) where the place is not one: a relative NODE_COMPILE_CACHE or
+ * TMPDIR (it would be made in whatever directory the command runs in), or one under /proc or /dev (the
+ * process's own views: /proc/self/cwd is the working directory, and Node's recursive mkdir never returns
+ * under /proc/self). Nothing is made recursively: a missing parent means no cache.
+ */
 export function compileCacheDir(): string | undefined {
   const uid = process.getuid?.();
   if (process.env.NODE_DISABLE_COMPILE_CACHE || uid === undefined) return undefined;
-  const dir = process.env.NODE_COMPILE_CACHE ? path.resolve(process.env.NODE_COMPILE_CACHE, 'localport') : path.join(os.tmpdir(), `localport-compile-cache-${uid}`);
+  const base = process.env.NODE_COMPILE_CACHE || undefined;
+  const parent = base ?? os.tmpdir();
+  const special = (p: string) => /^\/(proc|dev)(\/|$)/.test(p);
+  if (!path.isAbsolute(parent) || special(path.resolve(parent))) return undefined;
+  const dir = base ? path.join(base, 'localport') : path.join(parent, `localport-compile-cache-${uid}`);
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // Through links too (/dev/fd is /proc/self/fd): the real place of each parent, before a directory is made in it.
+    const inSpecial = (p: string) => special(realpathSync(p));
+    if (base && inSpecial(path.dirname(base))) return undefined;
+    if (base) makeDir(base);
+    if (inSpecial(parent)) return undefined;
+    makeDir(dir);
     const st = lstatSync(dir);
     return st.isDirectory() && st.uid === uid && (st.mode & 0o022) === 0 ? dir : undefined;
   } catch {

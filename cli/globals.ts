@@ -1,3 +1,5 @@
+import { colorArg, colorFlag } from '../app/terminal.js';
+
 /**
  * Options the original CLI accepts before the command (`localport --config f.yaml start --all`).
  * main.ts takes them off the front of argv; every command falls back to them.
@@ -6,7 +8,7 @@ export interface Globals {
   config?: string;
   output?: string;
   logLevel?: string;
-  /** `--color` / `--no-color` given before the command. */
+  /** `--color` / `--no-color` (or `--color=always|never`) anywhere before `--`, the last one winning. */
   color?: boolean;
   /** `run`'s COMMAND: everything after the first `--`. */
   command: string[];
@@ -35,6 +37,8 @@ export function requestedOutput(args: string[]): string | undefined {
 export function extractGlobals(argv: string[]): { args: string[]; globals: Globals } {
   const g: Globals = { command: [] };
   const args = [...argv];
+  const leadingColor: string[] = [];
+  const isFlag = (a: string) => colorArg(a) !== undefined && colorArg(a) !== 'invalid';
   // Leading global options.
   while (args.length) {
     const [head] = args;
@@ -50,9 +54,10 @@ export function extractGlobals(argv: string[]): { args: string[]; globals: Globa
     } else if (head === '--json') {
       g.output = 'json';
       args.shift();
-    } else if (head === '--color' || head === '--no-color') {
-      g.color = head === '--color';
+    } else if (isFlag(head)) {
+      // Taken with the others below; stepped over here, so that the globals after it are found.
       args.shift();
+      leadingColor.push(head);
     } else break;
   }
   const dd = args.indexOf('--');
@@ -60,5 +65,10 @@ export function extractGlobals(argv: string[]): { args: string[]; globals: Globa
     g.command = args.slice(dd + 1);
     args.splice(dd);
   }
-  return { args, globals: g };
+  // The colour flags, wherever they are: clipanion knows only `--color` and `--no-color`, not
+  // `--color=never|always|auto` (GNU's form), and `--color=auto` after `--no-color` must undo it.
+  // An invalid `--color=` value stays for main.ts to refuse.
+  const color = colorFlag([...leadingColor, ...args]);
+  if (color !== undefined) g.color = color;
+  return { args: args.filter((a) => !isFlag(a)), globals: g };
 }

@@ -16,7 +16,7 @@ import { StopCommand } from './commands/stop.js';
 import { LogsCommand } from './commands/logs.js';
 import { EventsCommand } from './commands/events.js';
 import { DoctorCommand } from './commands/doctor.js';
-import { HelpCommand } from './commands/help.js';
+import { groupHelp, HelpCommand } from './commands/help.js';
 import { CompleteCommand, CompletionCommand } from './commands/completion.js';
 import { ConfigExportCommand } from './commands/config/export.js';
 import { DaemonReloadCommand } from './commands/daemon/reload.js';
@@ -27,6 +27,7 @@ import { DaemonStopCommand } from './commands/daemon/stop.js';
 import { UiCommand } from './commands/ui.js';
 import { extractGlobals, globals, requestedOutput } from './globals.js';
 import { DEFAULT_OUTPUT } from '../app/output.js';
+import { colorArg } from '../app/terminal.js';
 import { describeValue, guardProcessExit, originOf } from '../core/config/code.js';
 
 // A config, preset or plugin runs in this process; a timer of theirs that throws must not kill a
@@ -135,11 +136,56 @@ async function unknownCommand(error: Error): Promise<string | undefined> {
   return `unknown command '${typed}'${didYouMean(typed, paths.filter((p) => p.length === depth + 1).map((p) => p.join(' ')))}`;
 }
 
+/** The registered command the words before the first option name (the longest match), if any. */
+function commandOf(words: readonly string[]) {
+  const leading: string[] = [];
+  for (const a of words) {
+    if (a.startsWith('-')) break;
+    leading.push(a);
+  }
+  let best: { definition: ReturnType<LocalPortCli['definitions']>[number]; depth: number } | undefined;
+  for (const definition of cli.definitions()) {
+    const path = definition.path.split(' ').slice(1);
+    if (path.length > 0 && path.every((w, i) => leading[i] === w) && path.length > (best?.depth ?? 0)) best = { definition, depth: path.length };
+  }
+  return best?.definition;
+}
+
+/**
+ * An option the command does not have (`status --wach`): one line naming it and the command, with the
+ * closest of that command's own options, instead of clipanion's message and every usage line.
+ */
+async function unknownOption(error: Error): Promise<{ message: string; hint: string } | undefined> {
+  const command = commandOf(args);
+  // Every `-x` and `--name` of the command; before any command, those of `localport` itself and the
+  // ones every command takes (main.ts accepts them there). `--no-color` is the negation of `--color`.
+  const namesOf = (d: { options: { definition: string }[] }) => d.options.flatMap((o) => o.definition.split(' ')[0]!.split(','));
+  const everywhere = (defs: { options: { definition: string }[] }[]) => namesOf(defs[0]!).filter((n) => defs.every((d) => namesOf(d).includes(n)));
+  const names = ['--help', '-h', ...(command ? namesOf(command) : ['--version', '-v', ...everywhere(cli.definitions().filter((d) => d.options.length > 0))])];
+  if (names.includes('--color')) names.push('--no-color');
+  const nameOf = (arg: string) => (arg.includes('=') ? arg.slice(0, arg.indexOf('=')) : arg);
+  // clipanion names the option, or, when an operand came before it (`logs db --folow`), says only
+  // "Command not found" (and lists the one command twice): then it is the first option the command lacks.
+  const match = /^(?:Unsupported|Invalid) option name \("(.*)"\)/.exec(error.message);
+  const typed = match?.[1] ?? (command && error.message.startsWith('Command not found') ? args.find((a) => a.startsWith('-') && !names.includes(nameOf(a))) : undefined);
+  if (typed === undefined) return undefined;
+  if (colorArg(typed) === 'invalid') return { message: `--color must be always, never or auto (got '${typed.slice('--color='.length)}')`, hint: 'Or --color, --no-color.' };
+  const { didYouMean } = await import('../core/suggest.js');
+  const name = nameOf(typed);
+  const where = command ? ` for '${command.path}'` : '';
+  const hint = `${command?.path ?? 'localport'} --help lists its options.`;
+  // `--watch=1`: the option exists, but takes no value.
+  if (name !== typed && names.includes(name)) return { message: `${name} takes no value (got '${typed}')`, hint };
+  // A one-letter option is one edit from every other: no guess is better than a wrong one.
+  const guess = name.startsWith('--') ? didYouMean(name, names.filter((n) => n.startsWith('--'))) : '';
+  return { message: `unknown option '${typed}'${where}${guess}`, hint };
+}
+
 /** clipanion's parse error as the error View of a usage mistake, in `output` (the default format if no plugin-free hub knows it). */
-async function renderUsageError(output: string, message: string): Promise<string> {
+async function renderUsageError(output: string, message: string, hint = 'localport --help lists the commands; localport COMMAND --help, its options.'): Promise<string> {
   const [{ builtinHub }, { errorView, render }, { UsageError }] = await Promise.all([import('../app/project.js'), import('../app/output.js'), import('../core/errors.js')]);
   const hub = await builtinHub();
-  return render(hub, hub.formatters.has(output) ? output : DEFAULT_OUTPUT, errorView(new UsageError(message, 'localport --help lists the commands; localport COMMAND --help, its options.')), useColor(output === DEFAULT_OUTPUT ? process.stderr : process.stdout));
+  return render(hub, hub.formatters.has(output) ? output : DEFAULT_OUTPUT, errorView(new UsageError(message, hint)), useColor(output === DEFAULT_OUTPUT ? process.stderr : process.stdout));
 }
 
 /**
@@ -157,18 +203,29 @@ async function main(): Promise<void> {
       command = cli.process(args);
     }
   } catch (error) {
+    // `localport daemon --help`: the commands of that group, as `localport help daemon` lists them.
+    const group = args.some((a) => a === '--help' || a === '-h') ? groupHelp(cli.definitions(), args.filter((a) => !a.startsWith('-'))) : undefined;
+    if (group !== undefined) {
+      process.stdout.write(group);
+      return finish();
+    }
     // Unknown command or option: a usage error, exit 2. Asked for another format than the default, it is
     // said in that format, on stdout, as every command's errors are (BaseCommand.report).
     const output = g.output ?? requestedOutput(args) ?? DEFAULT_OUTPUT;
-    const unknown = await unknownCommand(error as Error);
-    if (unknown !== undefined && output === DEFAULT_OUTPUT) process.stderr.write(`${await renderUsageError(output, unknown)}\n`);
+    const option = await unknownOption(error as Error);
+    const unknown = option?.message ?? (await unknownCommand(error as Error));
+    if (unknown !== undefined && output === DEFAULT_OUTPUT) process.stderr.write(`${await renderUsageError(output, unknown, option?.hint)}\n`);
     else if (output === DEFAULT_OUTPUT) process.stderr.write(cli.error(error as Error, { colored: useColor(process.stderr) }));
-    else process.stdout.write(`${await renderUsageError(output, unknown ?? (error as Error).message.split('\n\n')[0].trim())}\n`);
+    else process.stdout.write(`${await renderUsageError(output, unknown ?? (error as Error).message.split('\n\n')[0].trim(), option?.hint)}\n`);
     process.exitCode = 2;
   }
   if (command) {
     process.exitCode = await cli.run(command, Cli.defaultContext);
   }
+  await finish();
+}
+
+async function finish(): Promise<void> {
   // The command is done. A config's timer, or code that timed out and still waits, must not keep the
   // process alive; only this entry point decides when the process ends, once what was written is out
   // (pipes are asynchronous on some platforms).

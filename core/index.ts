@@ -6,7 +6,7 @@ import type { LocalPortPlugin, PluginInput, UserConfig } from './types.js';
 export type * from './types.js';
 export type { ForwardInfo, HealthChange, RestartInfo, ShutdownPhaseInfo, ShutdownPhaseName, StateChange, TapHooks } from './hooks.js';
 export { ConfigError, LocalPortError, PluginError, ServiceError, UsageError, type ConfigProblem } from './errors.js';
-export { bool, configObject, count, hostname, MAX_COUNT, MAX_NAME_LENGTH, MAX_SECONDS, nonEmpty, port, seconds } from './config/schema.js';
+export { bool, configObject, CONTROL_MESSAGE, count, hasControl, hostname, MAX_COUNT, MAX_NAME_LENGTH, MAX_SECONDS, nonEmpty, port, seconds } from './config/schema.js';
 export { printable } from './printable.js';
 export { showAddress, showListen } from './address.js';
 /**

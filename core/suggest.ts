@@ -49,3 +49,20 @@ export function didYouMean(input: string, candidates: Iterable<string>): string 
   const match = closest(input, candidates);
   return match === undefined ? '' : `; did you mean '${match}'?`;
 }
+
+/**
+ * A list of known names for an error message, bounded: all of them when they are few; otherwise the
+ * `max` closest to what was typed (by edit distance to any of `typed`), closest first, and how many more.
+ * An unknown name among 2,000 services must not print all 2,000 (a 130 KB error).
+ */
+export function someOf(candidates: readonly string[], typed: readonly string[], max = 10): string {
+  if (candidates.length <= max) return candidates.join(', ');
+  const compared = typed.filter((t) => t.length > 0 && t.length <= MAX_COMPARED).slice(0, 5).map((t) => t.toLowerCase());
+  const distance = (name: string) => (compared.length ? Math.min(...compared.map((t) => editDistance(t, name.toLowerCase()))) : 0);
+  const near = candidates
+    .map((name, i) => ({ name, i, d: distance(name) }))
+    .sort((a, b) => a.d - b.d || a.i - b.i)
+    .slice(0, max)
+    .map((c) => c.name);
+  return `${near.join(', ')} and ${candidates.length - near.length} more`;
+}

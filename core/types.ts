@@ -338,10 +338,19 @@ export interface DoctorOptions {
 }
 
 export interface DoctorCheck {
+  /** How a person reads the check (`deploy@bastion:2222 (db, cache): known_hosts`). */
   name: string;
   ok: boolean;
   required: boolean;
   detail: string;
+  /**
+   * The same, in fields a script reads (`doctor -o text`): the check's own name, one word (`known_hosts`,
+   * `binary`); what it is about (an endpoint, a binary, a context); the services it concerns. Without
+   * `check`, `name` stands for it.
+   */
+  check?: string;
+  subject?: string;
+  services?: string[];
 }
 
 export type HealthFailureKind = 'unreachable' | 'service_down' | 'auth_rejected' | 'timeout' | 'protocol';

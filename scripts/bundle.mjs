@@ -59,11 +59,13 @@ const own = {
 const trim = {
   name: 'trim',
   setup(b) {
-    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) => (args.importer.includes(`${path.sep}zod${path.sep}`) ? { path: path.join(args.resolveDir, '../locales/index.js'), namespace: 'zod-locales' } : undefined));
+    // Named relative to the project (the name goes into the bundle and its map: never the build machine's path).
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) => (args.importer.includes(`${path.sep}zod${path.sep}`) ? { path: path.relative(root, path.join(args.resolveDir, '../locales/index.js')).split(path.sep).join('/'), namespace: 'zod-locales' } : undefined));
     b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => {
-      const names = [...readFileSync(args.path, 'utf8').matchAll(/export \{ default as (\w+) \} from "\.\/([\w-]+)\.js"/g)].map((m) => [m[1], m[2]]);
+      const file = path.join(root, args.path);
+      const names = [...readFileSync(file, 'utf8').matchAll(/export \{ default as (\w+) \} from "\.\/([\w-]+)\.js"/g)].map((m) => [m[1], m[2]]);
       const lines = names.map(([name, file]) => (name === 'en' ? `export { default as en } from './en.js';` : `export const ${name} = (...args) => load('zod/v4/locales/${file}.js').default(...args);`));
-      return { contents: `import { createRequire } from 'node:module';\nconst load = createRequire(import.meta.url);\n${lines.join('\n')}\n`, resolveDir: path.dirname(args.path), loader: 'js' };
+      return { contents: `import { createRequire } from 'node:module';\nconst load = createRequire(import.meta.url);\n${lines.join('\n')}\n`, resolveDir: path.dirname(file), loader: 'js' };
     });
     b.onResolve({ filter: /^js-yaml$/ }, () => ({ path: path.join(root, 'node_modules', 'js-yaml', 'dist', 'js-yaml.mjs') }));
   },
@@ -77,11 +79,12 @@ const entry = {
   setup(b) {
     b.onResolve({ filter: /^localport-cli-entry$/ }, () => ({ path: 'entry', namespace: 'entry' }));
     b.onResolve({ filter: /^localport-cli-publish$/ }, () => ({ path: 'publish', namespace: 'entry' }));
-    b.onLoad({ filter: /^entry$/, namespace: 'entry' }, () => ({ contents: `import 'localport-cli-publish';\nimport ${JSON.stringify(path.join(dist, 'cli', 'main.js'))};\n`, resolveDir: root }));
+    // Paths relative to resolveDir: these contents go into the map, which must not carry the build machine's paths.
+    b.onLoad({ filter: /^entry$/, namespace: 'entry' }, () => ({ contents: `import 'localport-cli-publish';\nimport './dist/cli/main.js';\n`, resolveDir: root }));
     // A getter: the API (zod, every built-in plugin) is evaluated when a config imports it, or when a
     // command loads it anyway; `stop` or `logs` never do.
     b.onLoad({ filter: /^publish$/, namespace: 'entry' }, () => ({
-      contents: `const { fileURLToPath } = require('node:url');\nglobalThis[Symbol.for('localport.bundledApi')] = { get api() { return require(${JSON.stringify(path.join(dist, 'index.js'))}); }, entry: fileURLToPath(new URL('./${path.basename(API_SHIM)}', import.meta.url)) };\n`,
+      contents: `const { fileURLToPath } = require('node:url');\nglobalThis[Symbol.for('localport.bundledApi')] = { get api() { return require('./dist/index.js'); }, entry: fileURLToPath(new URL('./${path.basename(API_SHIM)}', import.meta.url)) };\n`,
       resolveDir: root,
     }));
   },

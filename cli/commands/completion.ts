@@ -25,8 +25,11 @@ export class CompletionCommand extends BaseCommand {
     const { SHELLS, completionScript } = await import('../../app/completion.js');
     const shell = this.shell as (typeof SHELLS)[number];
     if (!SHELLS.includes(shell)) {
-      const { didYouMean } = await import('../../core/suggest.js');
-      throw new UsageError(`unknown shell '${this.shell}'; completion is available for ${SHELLS.join(', ')}${didYouMean(this.shell, [...SHELLS])}`);
+      // A typo (`bsh`) gets its shell; another shell (`tcsh`, two edits from bash) only the list: "did you
+      // mean 'bash'?" would tell a tcsh user that bash's script is theirs.
+      const { editDistance } = await import('../../core/suggest.js');
+      const typo = SHELLS.find((s) => editDistance(this.shell.toLowerCase(), s) <= 1);
+      throw new UsageError(`unknown shell '${this.shell}'; completion is available for ${SHELLS.join(', ')} only${typo ? `; did you mean '${typo}'?` : ''}`, 'localport completion --help shows how to load it in each.');
     }
     this.context.stdout.write(completionScript(shell));
     return 0;

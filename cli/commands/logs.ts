@@ -12,7 +12,8 @@ export class LogsCommand extends BaseCommand {
     details: `
       Each service's log holds what its tunnel process printed (and LocalPort's notes on it: spawn, exit,
       state changes), across restarts. Without SERVICE, shows the daemon's log for this config. Logs rotate
-      by size (5 MiB, three old files kept); --follow carries on across a rotation.
+      by size (5 MiB, three old files kept); --follow carries on across a rotation. \`--output json\` prints
+      NDJSON: one object per entry and line (time, level, message), followed or not.
     `,
     examples: [
       ['The last 50 lines of a service', '$0 logs db'],
@@ -64,7 +65,7 @@ export class LogsCommand extends BaseCommand {
       await this.show({ kind: 'logs', service, file, entries: lines.map(logs.parseLine) });
       return 0;
     }
-    // A stream: each line one view (one JSON document per line with -o json: NDJSON), as it comes.
+    // A stream: each line one view (one JSON object per line with -o json: NDJSON), as it comes.
     const show = (line: string) => this.context.stdout.write(`${render(project.hub, this.output, { kind: 'logs', service, file, entries: [logs.parseLine(line)] }, this.color, { stream: true })}\n`);
     lines.forEach(show);
     const abort = new AbortController();

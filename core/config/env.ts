@@ -37,7 +37,7 @@ function parseRef(text: string, start: number): Ref | 'unterminated' | undefined
 
 /**
  * Replaces `${VAR}`, `${VAR:default}` and `${VAR:-default}` in every string of `raw` (plain objects
- * and arrays only: plugin objects are left alone). A default may name another variable, as in a shell:
+ * and arrays only: plugin objects are left alone); `$${` is a literal `${`. A default may name another variable, as in a shell:
  * `${A:${B:x}}` is A if set, else B if set, else x. Values taken from the environment are secrets and
  * go to the redactor; a default is written in the file, so it is not. A missing variable without a
  * default is an error naming the variable and the key (and so the service) that uses it.
@@ -70,6 +70,12 @@ export function substituteEnv(raw: unknown, env: NodeJS.ProcessEnv, redactor: Re
       if (j < 0) {
         out += text.slice(i);
         break;
+      }
+      // `$${VAR}` is a literal `${VAR}`, as in docker compose (the only escape: any other `$` stays as written).
+      if (j > i && text[j - 1] === '$') {
+        out += `${text.slice(i, j - 1)}\${`;
+        i = j + 2;
+        continue;
       }
       out += text.slice(i, j);
       const ref = parseRef(text, j);

@@ -80,6 +80,15 @@ export const bool = () => z.preprocess(booleanish, z.boolean({ error: 'must be t
 
 export const nonEmpty = (what = 'a non-empty string') => z.string({ error: (i) => (i.input === undefined ? 'is required' : `must be ${what}`) }).min(1, `must be ${what}`);
 
+/**
+ * Whether a string holds a control character (C0, DEL or C1: an escape, a newline, a bell). A host, a
+ * user, a context or a tag never does; one that did would reach ssh's argv and the user's terminal.
+ */
+export const hasControl = (v: string) => /[\x00-\x1f\x7f-\x9f]/.test(v);
+export const CONTROL_MESSAGE = 'must not contain control characters (an escape, a newline, a tab)';
+
 /** A host name or address that cannot be mistaken for a command-line flag. */
 export const hostname = () =>
-  nonEmpty('a host name').refine((v) => !v.startsWith('-') && !/[\s\0]/.test(v), 'must be a host name (no leading "-", no spaces)');
+  nonEmpty('a host name')
+    .refine((v) => !hasControl(v), { error: CONTROL_MESSAGE, abort: true })
+    .refine((v) => !v.startsWith('-') && !/\s/.test(v), 'must be a host name (no leading "-", no spaces)');

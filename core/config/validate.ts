@@ -4,7 +4,7 @@ import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { Registry } from '../registry.js';
 import type { HealthCheck, HealthCheckSettings, ResolvedConfig, RestartPolicy, ServiceDefinition, Technology } from '../types.js';
 import { camel, clip, describePath } from './keys.js';
-import { bool, configObject, count, MAX_NAME_LENGTH, nonEmpty, numeric, port, seconds } from './schema.js';
+import { bool, configObject, CONTROL_MESSAGE, count, hasControl, MAX_NAME_LENGTH, nonEmpty, numeric, port, seconds } from './schema.js';
 import { MIN_CHECK_INTERVAL } from './limits.js';
 import { bindsOverlap, listenHosts } from '../address.js';
 import { resolvePathValue } from './paths.js';
@@ -70,7 +70,7 @@ const serviceShape = {
   remotePort: port(),
   connection: z.record(z.string(), z.unknown(), { error: 'must be an object' }).default({}),
   enabled: bool().default(true),
-  tags: z.array(z.string(), { error: 'must be a list of strings' }).default([]),
+  tags: z.array(z.string().refine((t) => !hasControl(t), CONTROL_MESSAGE), { error: 'must be a list of strings' }).default([]),
   description: z.string().optional(),
   healthCheck: healthCheckSchema.optional(),
   restartPolicy: restartPolicySchema.optional(),

@@ -1,5 +1,5 @@
 import { ConfigError, UsageError } from '../errors.js';
-import { closest, didYouMean } from '../suggest.js';
+import { closest, didYouMean, someOf } from '../suggest.js';
 import type { ResolvedConfig, ServiceDefinition } from '../types.js';
 
 /**
@@ -16,7 +16,7 @@ export interface Selection {
 /** `; did you mean 'db'?` for one unknown name, `; did you mean 'db' for 'dbb', 'api' for 'apii'?` for several. */
 function suggestions(unknown: string[], known: string[]): string {
   if (unknown.length === 1) return didYouMean(unknown[0], known);
-  const pairs = unknown.flatMap((n) => {
+  const pairs = unknown.slice(0, 5).flatMap((n) => {
     const match = closest(n, known);
     return match === undefined ? [] : [`'${match}' for '${n}'`];
   });
@@ -46,8 +46,11 @@ export function selectServices(config: ResolvedConfig, sel: Selection, opts: { t
   }
   if (unknown.length) {
     const names = [...config.services.map((s) => s.name), ...unresolved.filter((u) => !byName.has(u.name)).map((u) => u.name)];
+    // Bounded both ways: a few of the names typed, and of the configured ones those closest to them.
+    const typed = someOf(unknown.map((n) => `'${n}'`), [], 5);
     throw new UsageError(
-      `unknown service${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `'${n}'`).join(', ')}${config.file ? ` in ${config.file}` : ''}; configured: ${names.join(', ') || '(none)'}${suggestions(unknown, names)}`,
+      `unknown service${unknown.length > 1 ? 's' : ''} ${typed}${config.file ? ` in ${config.file}` : ''}; configured: ${someOf(names, unknown) || '(none)'}${suggestions(unknown, names)}`,
+      names.length > 10 ? 'localport status lists every service.' : undefined,
     );
   }
   for (const n of sel.names ?? []) if (byName.has(n)) picked.set(n, byName.get(n)!);
@@ -56,7 +59,7 @@ export function selectServices(config: ResolvedConfig, sel: Selection, opts: { t
     if (matched.length === 0) {
       const tags = [...new Set(config.services.flatMap((s) => s.tags))];
       const misspelt = sel.tags.filter((t) => !tags.includes(t));
-      throw new UsageError(`no enabled service has tag ${sel.tags.map((t) => `'${t}'`).join(' or ')}; tags in use: ${tags.join(', ') || '(none)'}${suggestions(misspelt, tags)}`);
+      throw new UsageError(`no enabled service has tag ${sel.tags.slice(0, 5).map((t) => `'${t}'`).join(' or ')}${sel.tags.length > 5 ? ` (or ${sel.tags.length - 5} more)` : ''}; tags in use: ${someOf(tags, misspelt) || '(none)'}${suggestions(misspelt, tags)}`);
     }
     matched.forEach((s) => picked.set(s.name, s));
   }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { configObject, definePlugin, hostname, type ServiceDefinition } from '../../core/index.js';
+import { configObject, CONTROL_MESSAGE, definePlugin, hasControl, hostname, type ServiceDefinition } from '../../core/index.js';
 
 const PLUGIN_NAME = 'localport:exec';
 
@@ -38,7 +38,7 @@ const baseSchema = configObject({
   bindAddress: hostname().optional(),
   /** Extra values for placeholders, e.g. `host`, `instance`, `zone`. */
   vars: z.record(z.string(), scalar).default({}),
-  host: z.string().optional(),
+  host: z.string().refine((h) => !hasControl(h), CONTROL_MESSAGE).optional(),
 });
 
 /** Every placeholder must name a value: checked when the config is validated, not when it runs. */
@@ -113,7 +113,8 @@ export const execPlugin = () =>
         async doctor(services) {
           return [...new Set(services.map((s) => s.connection.command))].map((command) => {
             const found = command.includes('/') ? (existsSync(command) ? command : undefined) : (process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, command)).find((f) => existsSync(f));
-            return { name: `command ${command}`, ok: !!found, required: true, detail: found ? `found at ${found}` : 'not found on PATH' };
+            const users = services.filter((s) => s.connection.command === command).map((s) => s.name);
+            return { name: `command ${command}`, check: 'command', subject: command, services: users, ok: !!found, required: true, detail: found ? `found at ${found}` : 'not found on PATH' };
           });
         },
       });

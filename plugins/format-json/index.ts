@@ -10,7 +10,8 @@ export const SCHEMA_VERSION = 1;
 
 /**
  * Machine output. Field names are stable: `status` → `{ services: [...] }`, `config` → `{ file, config }`,
- * `validate` → `{ valid: true, file, services }`, errors → `{ error: { code, message, ... } }`.
+ * `validate` → `{ valid: true, file, services }`, `logs` → one
+ * `{ service, file, time, level, message }` per line, errors → `{ error: { code, message, ... } }`.
  */
 export function toJson(view: View): Record<string, unknown> {
   switch (view.kind) {
@@ -31,6 +32,7 @@ export function toJson(view: View): Record<string, unknown> {
     case 'export':
       return { file: view.file, ...view.config };
     case 'logs':
+      // Rendered as NDJSON, an entry a line (see the formatter); as one document only where toJson is reused.
       return { service: view.service, file: view.file, entries: view.entries };
     case 'logFiles':
       return { logs: view.files };
@@ -51,6 +53,9 @@ export const jsonFormatterPlugin = () =>
       api.registerFormatter({
         type: 'json',
         render: (view, { stream }) => {
+          // A log is a stream even when it is not followed: one object per entry (NDJSON), never an
+          // array, so that `logs -o json` and `logs -f -o json` are read alike, line by line.
+          if (view.kind === 'logs') return view.entries.map((entry) => JSON.stringify({ schemaVersion: SCHEMA_VERSION, service: view.service, file: view.file, ...entry })).join('\n');
           const doc = { schemaVersion: SCHEMA_VERSION, ...toJson(view) };
           // A stream item is one line (NDJSON); a document is indented for people who read it.
           return stream ? JSON.stringify(doc) : JSON.stringify(doc, null, 2);

@@ -114,6 +114,20 @@ export interface Fit {
   shrink: [number, number, number, number][];
   /** Columns left out, in this order, when shrinking is not enough. */
   drop: number[];
+  /**
+   * Column index → the end of its cells that a cut keeps whole (the target's `:5432`): the text before
+   * it is cut instead (`very-long-h…:5432`), when the column leaves room for more than the end itself.
+   */
+  keepEnd?: Record<number, RegExp>;
+}
+
+/** A cell cut to `columns` with an ellipsis at its end, or before the part of it `keep` matches. */
+function cut(cell: string, columns: number, keep: RegExp | undefined): string {
+  const end = keep?.exec(cell)?.[0];
+  if (end && end.length < cell.length && stringWidth(end) + 2 <= columns) {
+    return cliTruncate(cell.slice(0, -end.length), columns - stringWidth(end), { position: 'end' }) + end;
+  }
+  return cliTruncate(cell, columns, { position: 'end' });
 }
 
 export function fitTable(rows: string[][], width: number | undefined, fit: Fit): string {
@@ -136,7 +150,7 @@ export function fitTable(rows: string[][], width: number | undefined, fit: Fit):
       // The last stage takes what it gets: every droppable column gone, every column at its minimum.
       if (total <= width || (stage === 3 && k === fit.drop.length)) {
         return table(
-          cells.map((r) => r.map((cell, i) => (stringWidth(cell) > widths[i] ? cliTruncate(cell, widths[i], { position: 'end' }) : cell))),
+          cells.map((r) => r.map((cell, i) => (stringWidth(cell) > widths[i] ? cut(cell, widths[i], fit.keepEnd?.[keep[i]!]) : cell))),
           widths,
         );
       }
@@ -167,6 +181,8 @@ const STATUS_FIT: Fit = {
     [COL.service, 20, 20, 10],
   ],
   drop: [COL.via, COL.pid, COL.uptime, COL.tech, COL.restarts, COL.io, COL.conns],
+  // A target without its port says little: the host is cut, the port stays.
+  keepEnd: { [COL.target]: /:\d+$/ },
 };
 
 /** With shared connections, VIA says which services the legend's connections carry: it stays longer. */
@@ -216,11 +232,12 @@ function connectionsLegend(services: ServiceStatus[], width?: number): string {
   return `\n\nshared connections:\n${lines.join('\n')}`;
 }
 
-function renderError(view: Extract<View, { kind: 'error' }>): string {
+function renderError(view: Extract<View, { kind: 'error' }>, color = false): string {
   const lines = view.message.split('\n');
   const head = lines.length > 1 ? `error: ${lines.length} problems\n${lines.map((l) => `  ${l}`).join('\n')}` : `error: ${view.message}`;
   // Messages quote what the user or a peer wrote (a YAML key, a tunnel's last line): a terminal would obey them.
-  const text = printable(`${head}${view.hint ? `\nhint: ${view.hint}` : ''}`);
+  // The label is painted after that, in red, as failed states are: the only escape in the text.
+  const text = printable(`${head}${view.hint ? `\nhint: ${view.hint}` : ''}`).replace(/^error:/, color ? `\x1b[${COLORS.failed}merror:\x1b[0m` : 'error:');
   if (!view.stack) return text;
   // A bug: the stack, and who can fix it. A plugin's is said in one line first (which plugin, which
   // hook), then the stack of what it threw; LocalPort's own is the stack as Node prints it.
@@ -273,7 +290,7 @@ export const tableFormatterPlugin = () =>
               return `${view.file ?? 'config'}: valid, ${view.services.length} service${view.services.length === 1 ? '' : 's'} (${enabled} enabled)${list ? `\n${list}` : ''}`;
             }
             case 'error':
-              return renderError(view);
+              return renderError(view, color);
             case 'export':
               return `# exported by localport config export from ${view.file}; values from the environment are written as \${VAR}, as in the file\n${yaml.dump(view.config, { lineWidth: 120, noRefs: true }).trimEnd()}`;
             case 'logs':

@@ -39,7 +39,8 @@ function render(view: View): string {
     case 'validate':
       return view.services.map((s) => line(s.name, s.technology, s.enabled ? 'enabled' : 'disabled')).join('\n');
     case 'doctor':
-      return view.checks.map((c) => line(c.ok ? 'ok' : c.required ? 'fail' : 'warn', c.technology, c.name, c.detail)).join('\n');
+      // The check, what it is about and its services apart, so a script can split them; the message last.
+      return view.checks.map((c) => line(c.ok ? 'ok' : c.required ? 'fail' : 'warn', c.technology, c.check ?? c.name, c.subject, c.services?.join(','), c.detail)).join('\n');
     case 'logFiles':
       return view.files.map((f) => line(f.name, f.bytes, f.modified, f.file)).join('\n');
     case 'logs':

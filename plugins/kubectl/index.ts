@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { configObject, definePlugin, hostname, type DoctorCheck, type ExitInfo, type ServiceDefinition } from '../../core/index.js';
+import { configObject, CONTROL_MESSAGE, definePlugin, hasControl, hostname, type DoctorCheck, type ExitInfo, type ServiceDefinition } from '../../core/index.js';
 import { probe } from '../probe.js';
 
 const PLUGIN_NAME = 'localport:kubectl';
@@ -22,7 +22,7 @@ export const kubectlConnectionSchema = configObject({
     .max(253)
     .regex(SUBDOMAIN, 'must be a Kubernetes resource name (lower-case letters, digits, "-" and ".")'),
   namespace: z.string().max(63).regex(LABEL, 'must be a Kubernetes namespace name (lower-case letters, digits and "-")').default('default'),
-  context: z.string().min(1).regex(/^[^-\s]/, 'must be a kubeconfig context name (no leading "-")').optional(),
+  context: z.string().min(1).refine((c) => !hasControl(c), { error: CONTROL_MESSAGE, abort: true }).regex(/^[^-\s]/, 'must be a kubeconfig context name (no leading "-")').optional(),
   kubeconfig: z.string().min(1).optional(),
   /** Unset: LocalPort listens on 127.0.0.1 and ::1 (127.0.0.1 with relay: false). */
   address: hostname().optional(),
@@ -89,7 +89,7 @@ export async function kubectlDoctor(services: ServiceDefinition<KubectlConnectio
   for (const bin of binaries) {
     const r = await probe(bin, ['version', '--client', '-o', 'json']);
     if (r.missing) {
-      checks.push({ name: `binary ${bin}`, ok: false, required: true, detail: 'not found; install kubectl, or set connection.kubectl_path' });
+      checks.push({ name: `binary ${bin}`, check: 'binary', subject: bin, ok: false, required: true, detail: 'not found; install kubectl, or set connection.kubectl_path' });
       continue;
     }
     let version = 'unknown version';
@@ -98,7 +98,7 @@ export async function kubectlDoctor(services: ServiceDefinition<KubectlConnectio
     } catch {
       /* keep "unknown" */
     }
-    checks.push({ name: `binary ${bin}`, ok: r.ok, required: true, detail: r.ok ? `kubectl ${version}` : r.out.split('\n')[0] });
+    checks.push({ name: `binary ${bin}`, check: 'binary', subject: bin, ok: r.ok, required: true, detail: r.ok ? `kubectl ${version}` : r.out.split('\n')[0] });
     if (r.ok) working.add(bin);
   }
   const wanted = new Map<string, { bin: string; kubeconfig?: string; context: string; services: string[] }>();
@@ -115,6 +115,9 @@ export async function kubectlDoctor(services: ServiceDefinition<KubectlConnectio
     const ok = contexts.includes(w.context);
     checks.push({
       name: `context ${w.context}`,
+      check: 'context',
+      subject: w.context,
+      services: w.services,
       ok,
       required: true,
       detail: ok

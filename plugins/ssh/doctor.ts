@@ -118,15 +118,21 @@ function endpoints(services: ServiceDefinition<SshConnection>[]): Endpoint[] {
 export async function sshDoctor(bin: string, services: ServiceDefinition<SshConnection>[], options: DoctorOptions = {}): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [];
   const v = await probe(bin, ['-V']);
-  if (v.missing) return [{ name: `binary ${bin}`, ok: false, required: true, detail: 'not found; install the OpenSSH client' }];
-  checks.push({ name: `binary ${bin}`, ok: v.ok, required: true, detail: v.out.split('\n')[0] });
+  if (v.missing) return [{ name: `binary ${bin}`, check: 'binary', subject: bin, ok: false, required: true, detail: 'not found; install the OpenSSH client' }];
+  checks.push({ name: `binary ${bin}`, check: 'binary', subject: bin, ok: v.ok, required: true, detail: v.out.split('\n')[0] });
   const perEndpoint = await Promise.all(endpoints(services).map((e) => endpointChecks(bin, e, options)));
   return checks.concat(...perEndpoint);
 }
 
+/** An endpoint's checks, each also in a script's fields: its name after `who: `, the endpoint, the services. */
 async function endpointChecks(bin: string, e: Endpoint, options: DoctorOptions): Promise<DoctorCheck[]> {
-  const c = e.service.connection;
   const who = `${e.label} (${e.names.join(', ')})`;
+  const checks = await endpointChecksOf(bin, e, who, options);
+  return checks.map((k) => ({ ...k, check: k.check ?? k.name.slice(who.length + 2), subject: e.label, services: e.names }));
+}
+
+async function endpointChecksOf(bin: string, e: Endpoint, who: string, options: DoctorOptions): Promise<DoctorCheck[]> {
+  const c = e.service.connection;
   const checks: DoctorCheck[] = [];
   // The paths as core resolved them (relative to the config file that set them), the ones ssh will open.
   if (c.keyFile) checks.push(await keyCheck(`${who}: key_file`, c.keyFile));
@@ -178,7 +184,7 @@ async function endpointChecks(bin: string, e: Endpoint, options: DoctorOptions):
     const hg = await probe(bin, [...endpointArgs(c).filter((_, i, a) => a[i] === '-F' || a[i - 1] === '-F'), ...(hop.port ? ['-p', String(hop.port)] : []), '-G', '--', hop.host]);
     if (hg.ok) {
       const hcfg = parseG(hg.out);
-      checks.push(await knownHostsCheck(`${who}: known_hosts (jump host ${hop.spec})`, c, hcfg, hcfg.get('hostname') ?? hop.host, Number(hcfg.get('port') ?? 22), false));
+      checks.push({ ...(await knownHostsCheck(`${who}: known_hosts (jump host ${hop.spec})`, c, hcfg, hcfg.get('hostname') ?? hop.host, Number(hcfg.get('port') ?? 22), false)), check: 'jump_host_known_hosts' });
     }
   }
 

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { z } from 'zod';
-import { configObject, count, definePlugin, hostname, port, seconds, type Endpoint, type ExitExplanation, type ExitInfo, type ServiceDefinition } from '../../core/index.js';
+import { configObject, CONTROL_MESSAGE, count, definePlugin, hasControl, hostname, port, seconds, type Endpoint, type ExitExplanation, type ExitInfo, type ServiceDefinition } from '../../core/index.js';
 import { sshConfigFile, sshConfigText, unusablePath } from './config-file.js';
 import { explainSshOutput, forgetHostKey, knownHostsEntry } from './explain.js';
 
@@ -40,7 +40,7 @@ const PATH_KEYS = ['keyFile', 'knownHostsFile', 'sshConfig'] as const;
 
 export const sshConnectionSchema = configObject({
   host: hostname(),
-  user: z.string().regex(/^[^-\s][^\s@]*$/, 'must be a user name (no spaces, no leading "-")').optional(),
+  user: z.string().refine((u) => !hasControl(u), { error: CONTROL_MESSAGE, abort: true }).regex(/^[^-\s][^\s@]*$/, 'must be a user name (no spaces, no leading "-")').optional(),
   port: port().optional(),
   keyFile: filePath().optional(),
   remoteHost: hostname().default('localhost'),

@@ -58,6 +58,27 @@ describe('the code cache of the bundled CLI', () => {
     expect(c.files()).toEqual([]);
   }, 30000);
 
+  // Node 22+ reads NODE_COMPILE_CACHE itself, before LocalPort runs: what it does there is Node's.
+  const nodeReadsIt = Number(process.versions.node.split('.')[0]) >= 22;
+
+  it.each([
+    ['TMPDIR=/proc/self', { TMPDIR: '/proc/self', NODE_COMPILE_CACHE: undefined }],
+    ['TMPDIR=/dev/fd (a link into /proc/self)', { TMPDIR: '/dev/fd', NODE_COMPILE_CACHE: undefined }],
+    ...(nodeReadsIt ? [] : [['NODE_COMPILE_CACHE=/proc/self', { NODE_COMPILE_CACHE: '/proc/self' }], ['NODE_COMPILE_CACHE=/proc/self/cwd/x (the working directory)', { NODE_COMPILE_CACHE: '/proc/self/cwd/x' }]]),
+    ['a relative NODE_COMPILE_CACHE', { NODE_COMPILE_CACHE: 'relative-cache' }],
+    ['a relative TMPDIR', { TMPDIR: 'relative-tmp', NODE_COMPILE_CACHE: undefined }],
+  ] as [string, NodeJS.ProcessEnv][])('%s: the command runs at once, without a cache, and makes nothing in the working directory', async (_what, vars) => {
+    const cwd = mkdtempSync(path.join(root, 'cwd-'));
+    const c = setup('special');
+    // Node's recursive mkdir under /proc/self never returned: the command hung.
+    const r = await runCli(['status', '-c', path.join(root, 'localport.yaml')], { cwd, env: { ...c.env, ...vars }, timeoutMs: 15000 });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(STATUS);
+    // Node 22+ may make its own NODE_COMPILE_CACHE directory; LocalPort's would be `localport` in it.
+    const made = readdirSync(cwd, { recursive: true }).map(String);
+    expect(made.filter((f) => !nodeReadsIt || f.split(path.sep).includes('localport') || f.startsWith('relative-tmp') || f.startsWith('x'))).toEqual([]);
+  }, 30000);
+
   it('that does not fit the bundle (garbage under its name) is replaced, and the command works', async () => {
     const c = setup('garbage');
     await c.status();

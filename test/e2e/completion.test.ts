@@ -44,7 +44,9 @@ describe('localport __complete (what every script asks)', () => {
     expect(await complete('')).toEqual(expect.arrayContaining(['run', 'start', 'stop', 'status', 'logs', 'config', 'daemon', 'completion', 'doctor', 'help']));
     expect(await complete('')).not.toContain('__complete');
     expect(await complete('daemon', '')).toEqual(['reload', 'restart', 'start', 'status', 'stop']);
-    expect(await complete('status', '--')).toEqual(expect.arrayContaining(['--watch', '--interval', '--wide', '--config', '--output', '--color', '--help']));
+    expect(await complete('status', '--')).toEqual(expect.arrayContaining(['--watch', '--interval', '--wide', '--config', '--output', '--color', '--no-color', '--help']));
+    // Before any command, the options every command takes, --no-color among them.
+    expect(await complete('--')).toEqual(expect.arrayContaining(['--config', '--color', '--no-color', '--help', '--version']));
   });
 
   it('service names and tags from the config, even with a ${VAR} of it unset', async () => {
@@ -113,8 +115,11 @@ describeWithPeer('fish (apt-get install fish)', existsSync('/usr/bin/fish'), 'fi
   });
 });
 
-it('an unknown shell is a usage error that suggests the closest', async () => {
+it('an unknown shell is a usage error that names the supported shells, and the one meant for a typo', async () => {
   const r = await runCli(['completion', 'bsh'], { cwd: root, env });
   expect(r.code).toBe(2);
-  expect(r.stderr).toContain("error: unknown shell 'bsh'; completion is available for bash, zsh, fish; did you mean 'bash'?");
+  expect(r.stderr).toContain("error: unknown shell 'bsh'; completion is available for bash, zsh, fish only; did you mean 'bash'?");
+  // Another shell is not a typo of bash: the list alone.
+  const tcsh = await runCli(['completion', 'tcsh'], { cwd: root, env });
+  expect({ code: tcsh.code, stderr: tcsh.stderr }).toEqual({ code: 2, stderr: "error: unknown shell 'tcsh'; completion is available for bash, zsh, fish only\nhint: localport completion --help shows how to load it in each.\n" });
 });

@@ -120,6 +120,19 @@ describe('localport config validate', () => {
     expect(hasStack(r.stderr)).toBe(false);
   });
 
+  it('among 2,000 services, an unknown name lists the closest ten and how many more, not all 2,000 (it was 130 KB)', async () => {
+    const services = Array.from({ length: 2000 }, (_, i) => `  - { name: svc-${String(i).padStart(4, '0')}, technology: tcp, local_port: ${20000 + i}, remote_port: 80, connection: { host: h${i} }, tags: [t${i}] }\n`);
+    const file = write('many.yaml', `services:\n${services.join('')}`);
+    const r = await runCli(['status', 'svc-0421x', '-c', file], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n')[0]).toMatch(new RegExp(`^error: unknown service 'svc-0421x' in ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}; configured: svc-0421, (svc-\\d{4}, ){8}svc-\\d{4} and 1990 more; did you mean 'svc-0421'\\?$`));
+    expect(r.stderr.length).toBeLessThan(1000);
+    const tag = await runCli(['run', '-t', 't42x', '-c', file, '--', 'true'], { env });
+    expect(tag.code).toBe(2);
+    expect(tag.stderr).toMatch(/tags in use: t42, .* and 1990 more; did you mean 't42'\?/);
+    expect(tag.stderr.length).toBeLessThan(1000);
+  });
+
   it('reports errors as JSON with --output json', async () => {
     const file = write('json-err.yaml', `services:\n${svc('a', 70000)}`);
     const r = await runCli(['config', 'validate', '-c', file, '--output', 'json'], { env });
@@ -192,6 +205,18 @@ describe('localport config export', () => {
     // What it exports loads again.
     const again = write('exported.yaml', tagged.stdout);
     expect((await runCli(['config', 'validate', '-c', again], { env })).code).toBe(0);
+  });
+
+  it('$${VAR} is a literal ${VAR}: resolved as such, exported as written, and the export resolves the same', async () => {
+    const file = write('escape.yaml', `services:\n${svc('a', 1).replace('host: bastion', () => 'host: bastion\n      options: { SetEnv: "TOKEN=$\${TOKEN}" }')}`);
+    const run = (...args: string[]) => runCli([...args, '-c', file], { env: { ...env, TOKEN: 'not-this' } });
+    const printed = async (f: string) => JSON.parse((await runCli(['config', 'print', '-c', f, '--json'], { env: { ...env, TOKEN: 'not-this' } })).stdout).config.services[0].connection.options;
+    expect(await printed(file)).toEqual({ SetEnv: 'TOKEN=${TOKEN}' });
+    const exported = await run('config', 'export');
+    expect(exported.code).toBe(0);
+    expect(exported.stdout).toContain('SetEnv: TOKEN=$${TOKEN}');
+    expect(exported.stdout).not.toContain('not-this');
+    expect(await printed(write('escape-back.yaml', exported.stdout))).toEqual({ SetEnv: 'TOKEN=${TOKEN}' });
   });
 });
 

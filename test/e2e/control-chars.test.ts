@@ -82,4 +82,37 @@ describe('terminal control sequences from a tunnel and from a config', () => {
     // JSON carries the real characters (escaped by JSON itself), for a program to read back.
     expect(body.error.problems.map((p) => p.path)).toContain('services[0] (web\x1b]0;PWNED\x07\x1b[2Jé).bad\x1b[2Jkey');
   }, 30_000);
+
+  it('a host, user, context or tag with a control character is refused at validation, naming the service and key', async () => {
+    const cli = project(`services:
+  - name: web
+    technology: ssh
+    local_port: 18080
+    remote_port: 80
+    connection: { host: "bastion\\e[31m.example.com", user: "deploy\\a", remote_host: "db\\x9b1m", jump_host: "hop\\x7f" }
+  - name: k8s
+    technology: kubectl
+    local_port: 18081
+    remote_port: 80
+    connection: { resource_name: api, context: "prod\\e]0;x\\a" }
+  - name: direct
+    technology: tcp
+    local_port: 18082
+    remote_port: 80
+    connection: { host: "10.0.0.1\\r" }
+  - name: tagged
+    technology: tcp
+    local_port: 18083
+    remote_port: 80
+    tags: [ok, "front\\e[2J"]
+    connection: { host: 10.0.0.1 }
+`);
+    const r = await cli(['config', 'validate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).not.toMatch(CONTROL);
+    const problems = r.stderr.split('\n').filter((l) => l.includes('must not contain control characters'));
+    expect(problems.map((l) => l.replace(/^.*localport\.yaml: /, '').replace(/: must not contain control characters.*$/, '')).sort()).toEqual(
+      ['services[3] (tagged).tags[1]', 'services[0] (web).connection.host', 'services[0] (web).connection.user', 'services[0] (web).connection.remote_host', 'services[0] (web).connection.jump_host', 'services[1] (k8s).connection.context', 'services[2] (direct).connection.host'].sort(),
+    );
+  }, 30_000);
 });

@@ -130,6 +130,22 @@ describeWithPeer('doctor: ssh checks', hasSshd, 'doctor against a real sshd', ()
     expect(alone.code).toBe(0);
   }, 60000);
 
+  it('-o text: one line per check, its fields apart (result technology check endpoint services detail), the message last', async () => {
+    const dir = project({ web: sshConnection(sshd), db: sshConnection(sshd) });
+    const r = await runCli(['doctor', '-o', 'text', '--connect'], { cwd: dir, env, timeoutMs: 40000 });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    const lines = r.stdout.trimEnd().split('\n').map((l) => l.split(' '));
+    // Every line has six fields, the detail percent-encoded into the last.
+    for (const fields of lines) expect(fields).toHaveLength(6);
+    const endpoint = `${sshd.user}@127.0.0.1:${sshd.port}`;
+    const byCheck = Object.fromEntries(lines.map(([result, technology, check, subject, services, detail]) => [check, { result, technology, subject, services, detail }]));
+    expect(byCheck.binary).toMatchObject({ result: 'ok', technology: 'ssh', subject: 'ssh', services: '-' });
+    for (const check of ['key_file', 'host', 'known_hosts', 'connect']) {
+      expect({ check, ...byCheck[check] }).toMatchObject({ check, result: 'ok', technology: 'ssh', subject: endpoint, services: 'web,db' });
+    }
+    expect(decodeURIComponent(byCheck.connect!.detail!)).toBe(`logged in as ${sshd.user} and ran true`);
+  }, 60000);
+
   it('a host missing from known_hosts fails under strict checking with the safe way to add it, and only warns under accept-new', async () => {
     const empty = path.join(mkdtempSync(path.join(root, 'kh-')), 'known_hosts');
     writeFileSync(empty, '');

@@ -63,8 +63,37 @@ describe('help', () => {
     expect(hasStack(r.stderr)).toBe(false);
   });
 
+  it('localport help GROUP (and GROUP --help) lists the commands of that group, exit 0', async () => {
+    for (const [group, commands] of [['config', ['export', 'validate', 'print']], ['daemon', ['start', 'stop', 'restart', 'status', 'reload']]] as const) {
+      const r = await runCli(['help', group], { env });
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(r.stdout.split('\n')[0]).toBe(`localport ${group}: ${commands.join(', ')}`);
+      for (const c of commands) expect(r.stdout).toMatch(new RegExp(`^  localport ${group} ${c} \\[-c,--config FILE\\]`, 'm'));
+      expect(r.stdout).not.toMatch(UNNAMED);
+      expect((await runCli([group, '--help'], { env })).stdout).toBe(r.stdout);
+    }
+    expect((await runCli(['help', 'config'], { env })).stdout).toMatchSnapshot();
+  });
+
+  it('a misspelt option is one line naming it and the command, with the closest of its options, exit 2', async () => {
+    const cases: [string[], string][] = [
+      [['status', '--wach'], "error: unknown option '--wach' for 'localport status'; did you mean '--watch'?\nhint: localport status --help lists its options.\n"],
+      [['logs', 'db', '--folow'], "error: unknown option '--folow' for 'localport logs'; did you mean '--follow'?\nhint: localport logs --help lists its options.\n"],
+      [['daemon', 'start', '--auto-strat'], "error: unknown option '--auto-strat' for 'localport daemon start'; did you mean '--auto-start'?\nhint: localport daemon start --help lists its options.\n"],
+      [['status', '--no-colour'], "error: unknown option '--no-colour' for 'localport status'; did you mean '--no-color'?\nhint: localport status --help lists its options.\n"],
+      // Only the command's own options: `--watch` is status's, not run's.
+      [['run', '--wach'], "error: unknown option '--wach' for 'localport run'\nhint: localport run --help lists its options.\n"],
+      [['--confg', 'x', 'status'], "error: unknown option '--confg'; did you mean '--config'?\nhint: localport --help lists its options.\n"],
+      [['status', '--watch=1'], "error: --watch takes no value (got '--watch=1')\nhint: localport status --help lists its options.\n"],
+    ];
+    for (const [args, stderr] of cases) {
+      const r = await runCli(args, { env });
+      expect({ args, code: r.code, stderr: r.stderr, stdout: r.stdout }).toEqual({ args, code: 2, stderr, stdout: '' });
+    }
+  });
+
   it('names the values in a usage error too', async () => {
-    const r = await runCli(['run', '--bogus'], { env });
+    const r = await runCli(['run', '--timeout'], { env });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('[--timeout SECONDS] [--wide] [--events FILE] [SERVICE...] [-- COMMAND...]');
     expect(r.stderr).not.toMatch(UNNAMED);

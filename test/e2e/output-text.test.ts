@@ -74,7 +74,7 @@ it('status, config validate, config print, doctor, logs --list and daemon status
 
   r = await p.text('doctor');
   expect(r.code).toBe(0);
-  expect(r.lines).toEqual([`ok exec ${field(`command ${process.execPath}`)} ${field(`found at ${process.execPath}`)}`]);
+  expect(r.lines).toEqual([`ok exec command ${field(process.execPath)} web,off ${field(`found at ${process.execPath}`)}`]);
 
   // Nothing to list is no output at all (not an empty line).
   r = await p.text('logs', '--list');

@@ -8,7 +8,7 @@ import { stopProjects } from '../helpers/daemons.js';
 import { freePort } from '../helpers/net.js';
 
 // Issue 11: one output and error boundary. Every command prints one JSON document with
-// schemaVersion under -o json (NDJSON for `logs -f`), errors included; a plugin's bug shows its
+// schemaVersion under -o json (NDJSON for `logs`, an entry a line), errors included; a plugin's bug shows its
 // stack and whom to report it to, while a plugin that rejects the config is one line.
 
 const FAKE_TUNNEL = fileURLToPath(new URL('../fixtures/fake-tunnel.mjs', import.meta.url));
@@ -43,6 +43,18 @@ function doc(r: CliResult, where: 'stdout' | 'stderr' = 'stdout'): Record<string
   return body;
 }
 
+/** NDJSON: every line one JSON object (a line that is not is a failure, shown with the whole output). */
+function ndjson(text: string): Record<string, unknown>[] {
+  expect(text.endsWith('\n') || text === '').toBe(true);
+  return text.split('\n').filter(Boolean).map((line) => {
+    try {
+      return JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      throw new Error(`not NDJSON, at the line ${line}:\n${text}`);
+    }
+  });
+}
+
 describe('--output json on every command', () => {
   it('prints one document with schemaVersion, without a daemon, errors included', async () => {
     const { cli } = await project();
@@ -59,7 +71,9 @@ describe('--output json on every command', () => {
     expect(await ok('daemon', 'status')).toMatchObject({ running: false });
     expect(await ok('daemon', 'stop')).toMatchObject({ stopped: false });
     expect(await ok('doctor')).toMatchObject({ ok: true });
-    expect(await ok('logs')).toMatchObject({ entries: [] });
+    // A log is NDJSON, one object per entry: no entries, no line.
+    const logs = await cli('logs', '-o', 'json');
+    expect({ code: logs.code, stdout: logs.stdout }).toEqual({ code: 0, stdout: '' });
     expect(await ok('logs', '--list')).toMatchObject({ logs: [] });
     // `run` prints the status of its services once ready; with a COMMAND, on stderr.
     const run = await cli('run', '-o', 'json', '--', 'true');
@@ -73,7 +87,7 @@ describe('--output json on every command', () => {
     expect(unknown.stderr).toBe('');
     // A command line clipanion cannot parse is a usage error in the asked format too.
     const bad = await cli('status', '--bogus', '--json');
-    expect({ code: bad.code, body: doc(bad), stderr: bad.stderr }).toEqual({ code: 2, body: { schemaVersion: 1, error: expect.objectContaining({ code: 'USAGE', message: 'Unsupported option name ("--bogus").' }) }, stderr: '' });
+    expect({ code: bad.code, body: doc(bad), stderr: bad.stderr }).toEqual({ code: 2, body: { schemaVersion: 1, error: expect.objectContaining({ code: 'USAGE', message: "unknown option '--bogus' for 'localport status'" }) }, stderr: '' });
   });
 
   it('prints one document with schemaVersion with a daemon, and NDJSON for logs -f', async () => {
@@ -88,7 +102,17 @@ describe('--output json on every command', () => {
     expect(await ok('status')).toMatchObject({ running: true, services: [{ name: 'web', state: 'ready' }] });
     expect(await ok('daemon', 'status')).toMatchObject({ running: true, services: { ready: 1 } });
     expect(await ok('daemon', 'reload')).toMatchObject({ unchanged: ['web'] });
-    expect(await ok('logs', 'web')).toMatchObject({ service: 'web', entries: expect.any(Array) });
+    // A service's log is NDJSON: one object per entry, with the time and the stream (its level) the
+    // file has for each line, never null.
+    const serviceLog = await cli('logs', 'web', '-o', 'json');
+    expect(serviceLog.code).toBe(0);
+    const entries = ndjson(serviceLog.stdout);
+    expect(entries.length).toBeGreaterThan(1);
+    for (const entry of entries) {
+      expect(entry).toEqual({ schemaVersion: 1, service: 'web', file: expect.any(String), time: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/), level: expect.stringMatching(/^(stdout|stderr|localport)$/), message: expect.any(String) });
+    }
+    expect(entries.map((e) => e.message)).toContainEqual(expect.stringMatching(/^spawn /));
+    expect(serviceLog.stdout).not.toContain(SECRET);
     expect(await ok('logs', 'web', '--path')).toMatchObject({ logs: [{ name: 'web' }] });
 
     // A stream: one document per line, each with its schemaVersion.
@@ -96,9 +120,17 @@ describe('--output json on every command', () => {
     await follow.waitFor(/\n/, 10_000);
     follow.child.kill('SIGTERM');
     const streamed = await follow.exited;
-    const lines = streamed.stdout.split('\n').filter(Boolean);
+    const lines = ndjson(streamed.stdout);
     expect(lines.length).toBeGreaterThan(0);
-    for (const line of lines) expect(JSON.parse(line)).toMatchObject({ schemaVersion: 1, service: null, entries: [{ message: expect.any(String) }] });
+    // One entry per line, never a batch: no `entries` array.
+    for (const line of lines) expect(line).toEqual({ schemaVersion: 1, service: null, file: expect.any(String), time: expect.any(String), level: expect.any(String), message: expect.any(String) });
+    // The same with a service: its lines, followed, with their time and stream.
+    const followService = startCli(['logs', 'web', '-f', '-n', '3', '-o', 'json'], { cwd: dir, env });
+    await followService.waitFor(/(\{.*\n){3}/s, 10_000);
+    followService.child.kill('SIGTERM');
+    const serviceLines = ndjson((await followService.exited).stdout);
+    expect(serviceLines).toHaveLength(3);
+    for (const line of serviceLines) expect(line).toMatchObject({ schemaVersion: 1, service: 'web', time: expect.stringMatching(/Z$/), level: expect.stringMatching(/^(stdout|stderr|localport)$/) });
 
     expect(await ok('stop', '--all')).toMatchObject({ running: true, stopped: ['web'] });
     expect(await ok('daemon', 'restart')).toMatchObject({ pid: expect.any(Number), restarted: [] });

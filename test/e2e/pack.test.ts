@@ -103,6 +103,12 @@ describe('the packed tarball', () => {
     expect(map.sourcesContent[main]).toContain('function makeCli(');
   });
 
+  it('carries no path of the machine that built it, in no shipped file', () => {
+    // The pack built in `source`: its absolute path must appear nowhere (a map's sources, a module's name).
+    const leaks = files().filter((f) => readFileSync(path.join(unpacked, 'package', f), 'latin1').includes(source));
+    expect(leaks).toEqual([]);
+  });
+
   it('declares no prepare script, and names its repository, homepage, bugs and keywords', () => {
     // A tarball's `prepare` is an install script to npm 11 (it warns), and could not build without the sources.
     expect(packJson.scripts.prepare).toBeUndefined();

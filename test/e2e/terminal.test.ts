@@ -44,28 +44,64 @@ describe('colour', () => {
     ['an empty NO_COLOR is not set', { NO_COLOR: '', FORCE_COLOR: '1' }, [], true],
     ['--color beats NO_COLOR', { NO_COLOR: '1' }, ['--color'], true],
     ['--no-color beats FORCE_COLOR', { FORCE_COLOR: '1' }, ['--no-color'], false],
+    ['--color=always beats NO_COLOR', { NO_COLOR: '1' }, ['--color=always'], true],
+    ['--color=never beats FORCE_COLOR', { FORCE_COLOR: '1' }, ['--color=never'], false],
+    ['--color=auto follows the environment (FORCE_COLOR)', { FORCE_COLOR: '1' }, ['--color=auto'], true],
+    ['--color=auto follows the environment (piped)', {}, ['--color=auto'], false],
+    ['--color=auto after --no-color undoes it', { FORCE_COLOR: '1' }, ['--no-color', '--color=auto'], true],
+    ['the last flag wins', {}, ['--color=never', '--color'], true],
   ] as [string, Record<string, string>, string[], boolean][])('%s', async (_what, vars, args, coloured) => {
     const out = await status(vars, ...args);
     expect(out).toContain('api-gateway-service');
     expect(out.includes(ESC)).toBe(coloured);
   });
 
+  // LocalPort's own error lines follow the same rules, on stderr: the `error:` label in red.
+  it.each([
+    ['piped, nothing set', {}, [], false],
+    ['FORCE_COLOR=1', { FORCE_COLOR: '1' }, [], true],
+    ['NO_COLOR=1 beats FORCE_COLOR=1', { NO_COLOR: '1', FORCE_COLOR: '1' }, [], false],
+    ['--color beats NO_COLOR', { NO_COLOR: '1' }, ['--color'], true],
+    ['--color=never beats FORCE_COLOR', { FORCE_COLOR: '1' }, ['--color=never'], false],
+  ] as [string, Record<string, string>, string[], boolean][])('an error, %s', async (_what, vars, args, coloured) => {
+    for (const argv of [['status', 'nope', '-c', file, ...args], ['status', '--wach', ...args]]) {
+      const r = await runCli(argv, { cwd: root, env: { ...env, NO_COLOR: undefined, FORCE_COLOR: undefined, ...vars } as never });
+      expect(r.code).toBe(2);
+      // (With both NO_COLOR and FORCE_COLOR, Node itself warns first, on its own line.)
+      const line = r.stderr.split('\n').find((l) => l.includes('error:'));
+      expect(line?.startsWith(coloured ? `${ESC}31merror:${ESC}0m ` : 'error: ')).toBe(true);
+      // The label is the only escape: the message is as without colour.
+      expect(r.stderr.replaceAll(`${ESC}31m`, '').replaceAll(`${ESC}0m`, '')).not.toContain(ESC);
+    }
+  });
+
   it('--no-color works before the command too', async () => {
     const r = await runCli(['--no-color', 'status', '-c', file], { cwd: root, env: { ...env, FORCE_COLOR: '1' } });
     expect(r.code).toBe(0);
     expect(r.stdout).not.toContain(ESC);
+    const never = await runCli(['--color=never', '-c', file, 'status'], { cwd: root, env: { ...env, FORCE_COLOR: '1' } });
+    expect({ code: never.code, coloured: never.stdout.includes(ESC) }).toEqual({ code: 0, coloured: false });
+  });
+
+  it('--color with another value is a one-line usage error', async () => {
+    const r = await runCli(['status', '-c', file, '--color=sometimes'], { cwd: root, env });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 2, stderr: "error: --color must be always, never or auto (got 'sometimes')\nhint: Or --color, --no-color.\n" });
   });
 
   it('on a terminal (a pty from script(1)), coloured by default and not with NO_COLOR', async () => {
-    const onPty = (vars: Record<string, string>) =>
+    const onPty = (vars: Record<string, string>, service = '') =>
       new Promise<string>((resolve, reject) =>
-        // script(1) runs its command through a shell: the paths are ours, quoted.
-        execFile('script', ['-qec', `'${process.execPath}' '${BIN}' status -c '${file}'`, '/dev/null'], { env: { ...process.env, ...env, NO_COLOR: '', FORCE_COLOR: '', ...vars, TERM: 'xterm' } as never, encoding: 'utf8' }, (err, stdout) =>
-          err ? reject(err) : resolve(stdout),
+        // script(1) runs its command through a shell: the paths are ours, quoted; it exits as the command did.
+        execFile('script', ['-qec', `'${process.execPath}' '${BIN}' status ${service} -c '${file}'`, '/dev/null'], { env: { ...process.env, ...env, NO_COLOR: '', FORCE_COLOR: '', ...vars, TERM: 'xterm' } as never, encoding: 'utf8' }, (err, stdout) =>
+          err && !service ? reject(err) : resolve(stdout),
         ),
       );
     expect(await onPty({})).toContain(`${ESC}90mstopped`);
     expect(await onPty({ NO_COLOR: '1' })).not.toContain(`${ESC}90m`);
+    // An error on the terminal: its label red, not with NO_COLOR.
+    expect(await onPty({}, 'nope')).toContain(`${ESC}31merror:${ESC}0m unknown service 'nope'`);
+    expect(await onPty({ NO_COLOR: '1' }, 'nope')).toContain(`error: unknown service 'nope'`);
+    expect(await onPty({ NO_COLOR: '1' }, 'nope')).not.toContain(ESC);
   });
 });
 
@@ -78,8 +114,8 @@ describe('width', () => {
     for (const l of table) expect([...l].length).toBeLessThanOrEqual(columns);
     expect(table).toHaveLength(3);
     expect(table[0]).toMatch(/^SERVICE\s+STATE\s+HEALTH\s+LOCAL\s+TARGET\s/);
-    // The long target is cut, with an ellipsis; the short one is whole.
-    expect(out).toMatch(/deploy-user[^\s]*…/);
+    // The long target is cut, with an ellipsis, in its host: its port stays; the short one is whole.
+    expect(out).toMatch(/ deploy-[^\s]*…:8443( |$)/m);
     // The address is whole.
     expect(out).toContain("localhost:18443");
     expect(out).toContain('10.0.0.5:5432');

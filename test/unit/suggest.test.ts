@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { closest, didYouMean, editDistance } from '../../core/suggest.js';
+import { closest, didYouMean, editDistance, someOf } from '../../core/suggest.js';
 
 describe('editDistance', () => {
   it('counts insertions, deletions, substitutions and adjacent swaps as one edit each', () => {
@@ -40,5 +40,22 @@ describe('didYouMean', () => {
   it('is a clause to append, or nothing', () => {
     expect(didYouMean('kubctl', ['kubectl', 'ssh'])).toBe("; did you mean 'kubectl'?");
     expect(didYouMean('mysql', ['http', 'tcp'])).toBe('');
+  });
+});
+
+describe('someOf: a bounded list of known names for an error message', () => {
+  it('lists few names whole, in their order', () => {
+    expect(someOf(['api', 'db', 'cache'], ['dbb'])).toBe('api, db, cache');
+  });
+
+  it('of many, the closest to what was typed first, then how many more', () => {
+    const names = Array.from({ length: 2000 }, (_, i) => `svc-${String(i).padStart(4, '0')}`);
+    const text = someOf(names, ['svc-0421x']);
+    expect(text.startsWith('svc-0421, ')).toBe(true);
+    expect(text.endsWith(' and 1990 more')).toBe(true);
+    expect(text.split(', ')).toHaveLength(10);
+    // Nothing typed to compare (or a name too long to compare): the first ones.
+    expect(someOf(names, [], 3)).toBe('svc-0000, svc-0001, svc-0002 and 1997 more');
+    expect(someOf(names, ['x'.repeat(1000)], 2)).toBe('svc-0000, svc-0001 and 1998 more');
   });
 });

@@ -21,3 +21,17 @@ describe('global options before the command', () => {
     expect(extractGlobals(['config', 'print', '--config', 'a']).args).toEqual(['config', 'print', '--config', 'a']);
   });
 });
+
+describe('colour flags', () => {
+  it('takes --color, --no-color and --color=always|never|auto off argv wherever they are before --, the last one winning', () => {
+    expect(extractGlobals(['--color=never', '--config', 'f.yaml', 'status', '--wide'])).toEqual({ args: ['status', '--wide'], globals: { config: 'f.yaml', color: false, command: [] } });
+    expect(extractGlobals(['status', '--no-color', '--color=always']).globals.color).toBe(true);
+    expect(extractGlobals(['status', '--color', '--color=never']).globals.color).toBe(false);
+    // auto undoes an earlier flag: the environment and the terminal decide.
+    expect(extractGlobals(['status', '--no-color', '--color=auto'])).toEqual({ args: ['status'], globals: { command: [] } });
+    // What follows -- is run's command, with its own flags.
+    expect(extractGlobals(['run', '--', 'ls', '--color=never'])).toEqual({ args: ['run'], globals: { command: ['ls', '--color=never'] } });
+    // An invalid value is left for the parser to refuse.
+    expect(extractGlobals(['status', '--color=sometimes']).args).toEqual(['status', '--color=sometimes']);
+  });
+});

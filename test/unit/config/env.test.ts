@@ -33,6 +33,15 @@ describe('${VAR} substitution', () => {
     expect((error as ConfigError).exitCode).toBe(2);
   });
 
+  it('$${VAR} is a literal ${VAR}, as in docker compose; any other $ stays as written', () => {
+    const out = substituteEnv(
+      { a: '$${PW}', b: 'x-$${UNSET}-${PW}', c: 'pa$$word', d: '$HOME', e: '${UNSET:-$${LITERAL}}', f: '$$$${PW}' },
+      { PW: 'hunter22' },
+      new Redactor(),
+    );
+    expect(out).toEqual({ a: '${PW}', b: 'x-${UNSET}-hunter22', c: 'pa$$word', d: '$HOME', e: '${LITERAL}', f: '$$${PW}' });
+  });
+
   it('leaves plugin objects alone', () => {
     const plugin = { name: '${NOT_TOUCHED}', apply() {} };
     const out = substituteEnv({ plugins: [plugin] }, {}, new Redactor()) as { plugins: unknown[] };
