@@ -203,6 +203,12 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'stop and da
       '✔ stopping the daemon (pid N)\n  ✔ stop-new-work — done in N ms\n  ✔ complete-current — done in N ms\n  ✔ cancel-tasks: 2/2 stopped — done in N ms\n  ✔ force-kill — done in N ms\n',
     );
     expect(normal).toMatch(/LocalPort daemon \(pid N\) stopped in N ms/);
+    // The phases fit in the whole: none ends after the stop it is part of.
+    const daemonStop = frame.slice(frame.indexOf('stopping the daemon'));
+    const phases = [...daemonStop.matchAll(/ — done in (\d+) ms/g)].map((m) => Number(m[1]));
+    const whole = Number(/stopped in (\d+) ms/.exec(daemonStop)?.[1]);
+    expect(phases).toHaveLength(4);
+    expect(phases.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(whole);
   }, 40000);
 });
 
