@@ -1,6 +1,7 @@
-import { lstatSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { stateDir } from './dirs.js';
 
 /**
  * Directories private to this LocalPort process, for what must not be shared with other users: the
@@ -87,4 +88,23 @@ export function privateDirectory(kind: string, accept: (dir: string) => boolean 
     }
   }
   return undefined;
+}
+
+/**
+ * A directory of this user's that outlives the process, for a cache of code LocalPort will run (a `.ts`
+ * config as jiti transpiled it): `cache/<name>` in the state directory, made 0700. It is used only if it
+ * is a real directory (not a link) owned by this user that nobody else can write to: whoever can write
+ * there could put code in the cache that the user would then run. Undefined otherwise (then no cache).
+ */
+export function userCacheDirectory(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const uid = process.getuid?.();
+  if (uid === undefined) return undefined;
+  const dir = path.join(stateDir(env), 'cache', name);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = lstatSync(dir);
+    return st.isDirectory() && st.uid === uid && (st.mode & 0o022) === 0 ? dir : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, isUserError } from '../errors.js';
 import { runConfigCode } from './code.js';
-import { privateDirectory } from '../privateDir.js';
+import { privateDirectory, userCacheDirectory } from '../privateDir.js';
 
 export const SEARCH_PLACES = [
   'package.json',
@@ -47,9 +47,12 @@ function ownEntry(): string {
  */
 export async function importModule(filepath: string): Promise<unknown> {
   const { createJiti } = await import('jiti');
-  // No file cache: jiti's default is a shared directory under the temporary one ($TMPDIR/jiti), where another
-  // local user could put the transpiled config LocalPort would then run (found by the #15 attacker pass).
-  const jiti = createJiti(import.meta.url, { alias: { localport: ownEntry() }, moduleCache: false, fsCache: false, interopDefault: true });
+  // jiti's file cache spares the transform (it loads Babel, ~100 ms of every command with a .ts config).
+  // Never its default place, a shared directory under the temporary one ($TMPDIR/jiti), where another
+  // local user could put the transpiled config LocalPort would then run (found by the #15 attacker
+  // pass): only a directory of this user's that nobody else can write to, or no cache. A cached file is
+  // used only while it ends with the hash of the config's source (a changed config is transpiled again).
+  const jiti = createJiti(import.meta.url, { alias: { localport: ownEntry() }, moduleCache: false, fsCache: userCacheDirectory('jiti') ?? false, interopDefault: true });
   // Not jiti.import: for a file Node can load itself (.mjs, .cjs) jiti hands over to Node's import(),
   // whose cache no option clears, and a hot reload would see the first version for ever. Evaluating
   // the file's source through jiti's transform reads it anew each time, `localport` alias included.

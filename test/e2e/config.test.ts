@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
@@ -165,6 +165,46 @@ describe('the example localport.config.ts', () => {
       { name: 'api', technology: 'ssh', enabled: true },
     ]);
   });
+});
+
+describe("a .ts config's transpiled code is cached only where nobody else can write", () => {
+  it('caches it in the state directory (0700), never in the shared temp directory; a changed config is transpiled again; a cache directory others can write to is not used', async () => {
+    const project = mkdtempSync(path.join(root, 'ts-cache-'));
+    const tmp = mkdtempSync(path.join(root, 'tmpdir-'));
+    const state = path.join(project, 'state');
+    const file = path.join(project, 'localport.config.ts');
+    const service = (name: string, i = 0) => `{ name: '${name}', technology: 'ssh', local_port: ${15432 + i}, remote_port: 5432, connection: { host: 'bastion' } }`;
+    const config = (...names: string[]) => `import { defineConfig } from 'localport';\nexport default defineConfig({ services: [${names.map((n, i) => service(n, i)).join(', ')}] });\n`;
+    const names = async () => {
+      const r = await runCli(['config', 'validate', '-c', file, '--json'], { env: { LOCALPORT_STATE_DIR: state, TMPDIR: tmp } });
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      return (JSON.parse(r.stdout).services as { name: string }[]).map((s) => s.name);
+    };
+    writeFileSync(file, config('db'));
+    expect(await names()).toEqual(['db']);
+    const cache = path.join(state, 'cache', 'jiti');
+    expect(statSync(cache).mode & 0o777).toBe(0o700);
+    const [cached] = readdirSync(cache);
+    expect(readFileSync(path.join(cache, cached), 'utf8')).toMatch(/\/\* v\d+-[0-9a-f]{16} \*\/\n$/);
+    expect(existsSync(path.join(tmp, 'jiti'))).toBe(false);
+    // Changed: transpiled again, not the first version from the cache.
+    writeFileSync(file, config('db', 'web'));
+    expect(await names()).toEqual(['db', 'web']);
+    // What is in the cache runs: code put there with the source's hash is what the config becomes. So
+    // the directory must be this user's alone.
+    const text = readFileSync(path.join(cache, cached), 'utf8');
+    writeFileSync(path.join(cache, cached), `exports.default = { services: [${service('planted')}] };${text.slice(text.lastIndexOf(' /* v'))}`);
+    expect(await names()).toEqual(['planted']);
+    chmodSync(cache, 0o770);
+    expect(await names()).toEqual(['db', 'web']);
+    // Nor a cache directory that is a link to somewhere else.
+    rmSync(cache, { recursive: true });
+    mkdirSync(path.join(project, 'elsewhere'), { mode: 0o700 });
+    const { symlinkSync } = await import('node:fs');
+    symlinkSync(path.join(project, 'elsewhere'), cache);
+    expect(await names()).toEqual(['db', 'web']);
+    expect(readdirSync(path.join(project, 'elsewhere'))).toEqual([]);
+  }, 60_000);
 });
 
 describe('localport config export', () => {
