@@ -266,11 +266,14 @@ export function checkConfigFile(file: string, where: { file?: string; path: stri
  * package.json's `cosmiconfig` key and `.config/config.{json,yaml,js,ts,…}` — and runs a
  * `.config/config.js` it finds there, whatever config LocalPort was asked to load (a YAML file with
  * `-c` too), and fails on a package.json that is not JSON. LocalPort loads one file it chose itself
- * and wants none of it: the search is pointed at an empty private directory for that moment. (Found by
- * the #15 attacker pass.)
+ * and wants none of it: the search is pointed at an empty directory of this user's for that moment.
+ * (Found by the #15 attacker pass.)
  */
 function withoutMetaConfig<T>(make: () => T): T {
-  const empty = privateDirectory('e');
+  // A directory of this user's that nobody else can write to and nothing writes to stays empty: no need
+  // to make one per process (a mkdtemp, a scan of the temp directory for leftovers, a removal at exit:
+  // ~3 ms of every command).
+  const empty = userCacheDirectory('empty') ?? privateDirectory('e');
   if (!empty) return make();
   const cwd = process.cwd;
   process.cwd = () => empty;
