@@ -12,7 +12,7 @@ export async function progressList<T extends { title: string; group?: TaskGroup 
   const logger = new ListrLogger({ processOutput: output(), useIcons: tty });
   /**
    * Off a terminal, listr2 prints a failure as `[FAILED] TITLE [FAILED: REASON]`: the label twice, and
-   * the service's name twice when the reason names it. One label, one name: `[FAILED] api: REASON`.
+   * the service's name twice when the reason names it. One label, one name: `[FAILED] service api: REASON`.
    */
   class PlainLogger extends ListrLogger {
     override log(level: string, message: string, options?: { suffix?: unknown }): void {
@@ -47,15 +47,13 @@ export async function progressList<T extends { title: string; group?: TaskGroup 
 }
 
 /**
- * One line for a task that failed or was skipped, off a terminal: the subject of its title (`api` of
- * `api: 127.0.0.1:80`) once, then the reason (`service api: refused` says `api: refused`).
+ * One line for a task that failed or was skipped, off a terminal: the reason, as every other output says
+ * it, when it names the subject of the title (`api` of `api: 127.0.0.1:80`); else the subject, then it.
  */
 export function outcomeLine(title: string, reason: string): string {
   const colon = title.indexOf(': ');
   const subject = colon > 0 ? title.slice(0, colon) : title;
-  if (reason.startsWith(`service ${subject}: `)) return `${subject}: ${reason.slice(`service ${subject}: `.length)}`;
-  if (reason.startsWith(`${subject}: `)) return reason;
-  return `${subject}: ${reason}`;
+  return reason.startsWith(`service ${subject}: `) || reason.startsWith(`${subject}: `) ? reason : `${subject}: ${reason}`;
 }
 
 /** Which shared connection a service rides on, and whether it is up yet: said after its target. */

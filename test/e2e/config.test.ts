@@ -276,7 +276,7 @@ describe('run fails fast', () => {
     expect(r.code).toBe(1);
     expect(Date.now() - t0).toBeLessThan(5000);
     // Off a terminal, one line each: the label once, the service's name once, then the reason.
-    expect(r.stderr).toContain('[FAILED] broken: exec process exited with code 3: tunnel refused: no route\n');
+    expect(r.stderr).toContain('[FAILED] service broken: exec process exited with code 3: tunnel refused: no route\n');
     expect(r.stderr).toContain('[SKIPPED] slow: not waited for: broken failed\n');
     expect(r.stderr).not.toMatch(/\[(FAILED|SKIPPED):/);
     expect(r.stderr).toMatch(/1 of 2 services could not start \(broken\)/);

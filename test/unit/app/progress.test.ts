@@ -13,7 +13,7 @@ it("says a shared connection's failure once, under the first service, and points
 });
 
 it('off a terminal, a failure or a skip names its service once, then the reason', () => {
-  expect(outcomeLine('api: 127.0.0.1:80', 'service api: connection refused')).toBe('api: connection refused');
+  expect(outcomeLine('api: 127.0.0.1:80', 'service api: connection refused')).toBe('service api: connection refused');
   expect(outcomeLine('api: 127.0.0.1:80', 'not waited for: db failed')).toBe('api: not waited for: db failed');
   expect(outcomeLine('api', 'api: not healthy after --timeout 5 s')).toBe('api: not healthy after --timeout 5 s');
   // Another service's name in the reason is not this one's.
