@@ -168,15 +168,15 @@ describe('the example localport.config.ts', () => {
 });
 
 describe("a .ts config's transpiled code is cached only where nobody else can write", () => {
-  it('caches it in the state directory (0700), never in the shared temp directory; a changed config is transpiled again; a cache directory others can write to is not used', async () => {
+  it('caches it in the state directory (0700), never in the shared temp directory; a changed config is transpiled again; a cache directory others can write to, a link, or one under a parent others can write to is not used', async () => {
     const project = mkdtempSync(path.join(root, 'ts-cache-'));
     const tmp = mkdtempSync(path.join(root, 'tmpdir-'));
     const state = path.join(project, 'state');
     const file = path.join(project, 'localport.config.ts');
     const service = (name: string, i = 0) => `{ name: '${name}', technology: 'ssh', local_port: ${15432 + i}, remote_port: 5432, connection: { host: 'bastion' } }`;
     const config = (...names: string[]) => `import { defineConfig } from 'localport';\nexport default defineConfig({ services: [${names.map((n, i) => service(n, i)).join(', ')}] });\n`;
-    const names = async () => {
-      const r = await runCli(['config', 'validate', '-c', file, '--json'], { env: { LOCALPORT_STATE_DIR: state, TMPDIR: tmp } });
+    const names = async (stateDir = state) => {
+      const r = await runCli(['config', 'validate', '-c', file, '--json'], { env: { LOCALPORT_STATE_DIR: stateDir, TMPDIR: tmp } });
       expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
       return (JSON.parse(r.stdout).services as { name: string }[]).map((s) => s.name);
     };
@@ -204,6 +204,12 @@ describe("a .ts config's transpiled code is cached only where nobody else can wr
     symlinkSync(path.join(project, 'elsewhere'), cache);
     expect(await names()).toEqual(['db', 'web']);
     expect(readdirSync(path.join(project, 'elsewhere'))).toEqual([]);
+    // Nor one under a parent others can write to (and so rename the cache away and put theirs there).
+    const shared = path.join(project, 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o777);
+    expect(await names(path.join(shared, 'state'))).toEqual(['db', 'web']);
+    expect(readdirSync(path.join(shared, 'state', 'cache', 'jiti'))).toEqual([]);
   }, 60_000);
 });
 
