@@ -9,7 +9,7 @@ import type { Redactor } from '../core/redact.js';
 import type { Project } from './project.js';
 import type { ServiceDefinition, ServiceState } from '../core/types.js';
 import { DEFAULT_OUTPUT, errorView, isHumanOutput, render, startFailure } from './output.js';
-import { progressList, sameFailure, treeGroup, via } from './progress.js';
+import { failedStep, progressList, sameFailure, treeGroup, via, type Step } from './progress.js';
 import { removeRunState, runStateFile, writeRunState } from '../core/runstate.js';
 import { reapLeftovers, recordChildren, type ChildrenRecorder } from '../core/supervisor/reaper.js';
 import { findExecutable, withParentDeathSignal } from '../core/supervisor/children.js';
@@ -297,9 +297,6 @@ async function teardownTree(sups: ServiceSupervisor[], listen: (l: (info: { phas
   await list.run().catch(() => {});
 }
 
-/** One service's steps, as the progress tree shows them under the service. */
-type Step = 'connect' | 'listen' | 'health';
-
 /**
  * Where the steps of bringing one service up are reported: on a terminal, a subtask each under the
  * service's node (connecting, listening, health, with the attempt and the last result as they change);
@@ -453,10 +450,13 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
           (error: Error) => {
             if (error instanceof NotWaited) {
               skipped = true;
-              task.skip(error.message);
+              // The skip message takes the node's title: it keeps the service's name.
+              task.skip(shown(`${s.name}: ${error.message}`));
               for (const g of gates.values()) g.resolve();
               return;
             }
+            const h = s.health.status();
+            report.title(current, failedStep(current, { target: s.status().target, where: where(), connection: s.status().connection?.id, check: h.type, attempts: h.consecutiveFailures }));
             gates.get(current)!.reject(error);
           },
         );

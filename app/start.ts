@@ -9,7 +9,7 @@ import { printable } from '../core/printable.js';
 import { showListen } from '../core/address.js';
 import { serviceLogFile } from '../core/dirs.js';
 import { stoppedStatus } from './status.js';
-import { progressList, sameFailure, treeGroup, via } from './progress.js';
+import { failedStep, progressList, sameFailure, treeGroup, via } from './progress.js';
 import { connectionGroup } from '../core/supervisor/SharedConnection.js';
 
 export interface StartOptions {
@@ -123,9 +123,11 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
         }
         task.title = shown(name);
         const subtasks: { title: string; skip(m?: string): void }[] = [];
+        // A step that is over keeps its last title (a later restart is the health step's to tell).
+        const over = [false, false, false];
         const outcome = decide((s) => {
           const titles = stepTitles(name, s);
-          subtasks.forEach((t, i) => (t.title = shown(titles[i])));
+          subtasks.forEach((t, i) => !over[i] && (t.title = shown(titles[i])));
         });
         outcome.catch(() => {});
         // Step i is done once the service got past it; the failing step shows the error.
@@ -138,12 +140,27 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
               for (;;) {
                 const s = latest.get(name);
                 if (past(i)(s)) {
+                  over[i] = true;
                   if (s?.state === 'idle') t.skip(shown(i === 0 ? line(name, s) : t.title));
                   else t.title = shown(stepTitles(name, s)[i]);
                   if (i === 2 && s?.state === 'ready') task.title = shown(`${name}: healthy on ${showListen(s.listen ?? [], s.localPort)} (${s.target})`);
                   return;
                 }
-                const done = await Promise.race([outcome.then(() => 'settled' as const), new Promise<'tick'>((r) => setTimeout(() => r('tick'), 50))]);
+                const done = await Promise.race([outcome.then(() => 'settled' as const), new Promise<'tick'>((r) => setTimeout(() => r('tick'), 50))]).catch((error: Error) => {
+                  // This step is where it failed: say what failed.
+                  over[i] = true;
+                  const last = latest.get(name) ?? configured(name)?.status;
+                  t.title = shown(
+                    failedStep((['connect', 'listen', 'health'] as const)[i], {
+                      target: last?.target ?? '',
+                      where: last ? showListen(last.listen ?? [], last.localPort) : '',
+                      connection: last?.connection?.id,
+                      check: last?.health?.type ?? configured(name)?.check ?? '',
+                      attempts: last?.health?.consecutiveFailures,
+                    }),
+                  );
+                  throw error;
+                });
                 if (done === 'settled' && !past(i)(latest.get(name))) return;
               }
             },

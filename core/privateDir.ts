@@ -1,6 +1,7 @@
-import { lstatSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { stateDir } from './dirs.js';
 
 /**
  * Directories private to this LocalPort process, for what must not be shared with other users: the
@@ -87,4 +88,47 @@ export function privateDirectory(kind: string, accept: (dir: string) => boolean 
     }
   }
   return undefined;
+}
+
+/**
+ * A directory of this user's that outlives the process, for a cache of code LocalPort will run (a `.ts`
+ * config as jiti transpiled it): `cache/<name>` in the state directory, made 0700. It is used only if it
+ * is a real directory (not a link) owned by this user that nobody else can write to, under parents
+ * nobody else can rename it in: whoever can write there could put code in the cache that the user would
+ * then run. Undefined otherwise (then no cache).
+ */
+export function userCacheDirectory(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const uid = process.getuid?.();
+  if (uid === undefined) return undefined;
+  const dir = path.join(stateDir(env), 'cache', name);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = lstatSync(dir);
+    return st.isDirectory() && st.uid === uid && (st.mode & 0o022) === 0 && parentProblem(dir) === undefined ? dir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Every ancestor of `dir` must belong to root or to us, and must not be writable by others unless it
+ * is sticky (like /tmp): otherwise its owner or anyone could rename `dir` away and put their own there.
+ * Returns why not, or undefined.
+ */
+export function parentProblem(dir: string): string | undefined {
+  const me = process.getuid?.() ?? 0;
+  let p: string;
+  try {
+    p = realpathSync(path.dirname(dir));
+  } catch {
+    return undefined; // no parent: nothing there to trust or distrust yet
+  }
+  for (;;) {
+    const st = lstatSync(p);
+    if (st.uid !== me && st.uid !== 0) return `its parent ${p} belongs to uid ${st.uid}, who could replace it`;
+    if (st.mode & 0o022 && !(st.mode & 0o1000)) return `its parent ${p} is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode 0${(st.mode & 0o7777).toString(8)}) and not sticky, so they could replace it`;
+    const up = path.dirname(p);
+    if (up === p) return undefined;
+    p = up;
+  }
 }

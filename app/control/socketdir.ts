@@ -1,6 +1,7 @@
-import { lstatSync, mkdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
+import { lstatSync, mkdirSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { LocalPortError } from '../../core/errors.js';
+import { parentProblem } from '../../core/privateDir.js';
 
 /**
  * Trust checks for the control socket. Whoever controls the socket's directory controls what
@@ -23,27 +24,6 @@ function lstat(p: string): Stats | undefined {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
     throw e;
-  }
-}
-
-/**
- * Every ancestor of `dir` must belong to root or to us, and must not be writable by others unless it
- * is sticky (like /tmp): otherwise its owner or anyone could rename `dir` away and put their own there.
- */
-function parentProblem(dir: string): string | undefined {
-  let p: string;
-  try {
-    p = realpathSync(path.dirname(dir));
-  } catch {
-    return undefined; // no parent: nothing there to trust or distrust yet
-  }
-  for (;;) {
-    const st = lstatSync(p);
-    if (st.uid !== me() && st.uid !== 0) return `its parent ${p} belongs to uid ${st.uid}, who could replace it`;
-    if (st.mode & 0o022 && !(st.mode & 0o1000)) return `its parent ${p} is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${octal(st.mode)}) and not sticky, so they could replace it`;
-    const up = path.dirname(p);
-    if (up === p) return undefined;
-    p = up;
   }
 }
 

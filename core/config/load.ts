@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, isUserError } from '../errors.js';
 import { runConfigCode } from './code.js';
-import { privateDirectory } from '../privateDir.js';
+import { privateDirectory, userCacheDirectory } from '../privateDir.js';
 
 export const SEARCH_PLACES = [
   'package.json',
@@ -47,9 +47,12 @@ function ownEntry(): string {
  */
 export async function importModule(filepath: string): Promise<unknown> {
   const { createJiti } = await import('jiti');
-  // No file cache: jiti's default is a shared directory under the temporary one ($TMPDIR/jiti), where another
-  // local user could put the transpiled config LocalPort would then run (found by the #15 attacker pass).
-  const jiti = createJiti(import.meta.url, { alias: { localport: ownEntry() }, moduleCache: false, fsCache: false, interopDefault: true });
+  // jiti's file cache spares the transform (it loads Babel, ~100 ms of every command with a .ts config).
+  // Never its default place, a shared directory under the temporary one ($TMPDIR/jiti), where another
+  // local user could put the transpiled config LocalPort would then run (found by the #15 attacker
+  // pass): only a directory of this user's that nobody else can write to, or no cache. A cached file is
+  // used only while it ends with the hash of the config's source (a changed config is transpiled again).
+  const jiti = createJiti(import.meta.url, { alias: { localport: ownEntry() }, moduleCache: false, fsCache: userCacheDirectory('jiti') ?? false, interopDefault: true });
   // Not jiti.import: for a file Node can load itself (.mjs, .cjs) jiti hands over to Node's import(),
   // whose cache no option clears, and a hot reload would see the first version for ever. Evaluating
   // the file's source through jiti's transform reads it anew each time, `localport` alias included.
@@ -263,11 +266,14 @@ export function checkConfigFile(file: string, where: { file?: string; path: stri
  * package.json's `cosmiconfig` key and `.config/config.{json,yaml,js,ts,…}` — and runs a
  * `.config/config.js` it finds there, whatever config LocalPort was asked to load (a YAML file with
  * `-c` too), and fails on a package.json that is not JSON. LocalPort loads one file it chose itself
- * and wants none of it: the search is pointed at an empty private directory for that moment. (Found by
- * the #15 attacker pass.)
+ * and wants none of it: the search is pointed at an empty directory of this user's for that moment.
+ * (Found by the #15 attacker pass.)
  */
 function withoutMetaConfig<T>(make: () => T): T {
-  const empty = privateDirectory('e');
+  // A directory of this user's that nobody else can write to and nothing writes to stays empty: no need
+  // to make one per process (a mkdtemp, a scan of the temp directory for leftovers, a removal at exit:
+  // ~3 ms of every command).
+  const empty = userCacheDirectory('empty') ?? privateDirectory('e');
   if (!empty) return make();
   const cwd = process.cwd;
   process.cwd = () => empty;

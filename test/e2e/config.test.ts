@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
@@ -180,6 +180,52 @@ describe('the example localport.config.ts', () => {
   });
 });
 
+describe("a .ts config's transpiled code is cached only where nobody else can write", () => {
+  it('caches it in the state directory (0700), never in the shared temp directory; a changed config is transpiled again; a cache directory others can write to, a link, or one under a parent others can write to is not used', async () => {
+    const project = mkdtempSync(path.join(root, 'ts-cache-'));
+    const tmp = mkdtempSync(path.join(root, 'tmpdir-'));
+    const state = path.join(project, 'state');
+    const file = path.join(project, 'localport.config.ts');
+    const service = (name: string, i = 0) => `{ name: '${name}', technology: 'ssh', local_port: ${15432 + i}, remote_port: 5432, connection: { host: 'bastion' } }`;
+    const config = (...names: string[]) => `import { defineConfig } from 'localport';\nexport default defineConfig({ services: [${names.map((n, i) => service(n, i)).join(', ')}] });\n`;
+    const names = async (stateDir = state) => {
+      const r = await runCli(['config', 'validate', '-c', file, '--json'], { env: { LOCALPORT_STATE_DIR: stateDir, TMPDIR: tmp } });
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      return (JSON.parse(r.stdout).services as { name: string }[]).map((s) => s.name);
+    };
+    writeFileSync(file, config('db'));
+    expect(await names()).toEqual(['db']);
+    const cache = path.join(state, 'cache', 'jiti');
+    expect(statSync(cache).mode & 0o777).toBe(0o700);
+    const [cached] = readdirSync(cache);
+    expect(readFileSync(path.join(cache, cached), 'utf8')).toMatch(/\/\* v\d+-[0-9a-f]{16} \*\/\n$/);
+    expect(existsSync(path.join(tmp, 'jiti'))).toBe(false);
+    // Changed: transpiled again, not the first version from the cache.
+    writeFileSync(file, config('db', 'web'));
+    expect(await names()).toEqual(['db', 'web']);
+    // What is in the cache runs: code put there with the source's hash is what the config becomes. So
+    // the directory must be this user's alone.
+    const text = readFileSync(path.join(cache, cached), 'utf8');
+    writeFileSync(path.join(cache, cached), `exports.default = { services: [${service('planted')}] };${text.slice(text.lastIndexOf(' /* v'))}`);
+    expect(await names()).toEqual(['planted']);
+    chmodSync(cache, 0o770);
+    expect(await names()).toEqual(['db', 'web']);
+    // Nor a cache directory that is a link to somewhere else.
+    rmSync(cache, { recursive: true });
+    mkdirSync(path.join(project, 'elsewhere'), { mode: 0o700 });
+    const { symlinkSync } = await import('node:fs');
+    symlinkSync(path.join(project, 'elsewhere'), cache);
+    expect(await names()).toEqual(['db', 'web']);
+    expect(readdirSync(path.join(project, 'elsewhere'))).toEqual([]);
+    // Nor one under a parent others can write to (and so rename the cache away and put theirs there).
+    const shared = path.join(project, 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o777);
+    expect(await names(path.join(shared, 'state'))).toEqual(['db', 'web']);
+    expect(readdirSync(path.join(shared, 'state', 'cache', 'jiti'))).toEqual([]);
+  }, 60_000);
+});
+
 describe('localport config export', () => {
   it('writes the original format (snake_case list), filtered by tag, with ${VAR} as written (never a value, never ***)', async () => {
     const file = write('export.yaml', `services:\n${svc('a', 1, '    tags: [db]\n')}${svc('b', 2).replace('host: bastion', 'host: \${BASTION}').replace('local_port: 2', 'local_port: "\${B_PORT:2}"')}`);
@@ -260,8 +306,10 @@ describe('run fails fast', () => {
     const r = await runCli(['run', '-c', file, '--', 'true'], { env });
     expect(r.code).toBe(1);
     expect(Date.now() - t0).toBeLessThan(5000);
-    expect(r.stderr).toContain('service broken: exec process exited with code 3: tunnel refused: no route');
-    expect(r.stderr).toContain('[SKIPPED] slow: sleep :1 [SKIPPED: not waited for: broken failed]');
+    // Off a terminal, one line each: the label once, the service's name once, then the reason.
+    expect(r.stderr).toContain('[FAILED] service broken: exec process exited with code 3: tunnel refused: no route\n');
+    expect(r.stderr).toContain('[SKIPPED] slow: not waited for: broken failed\n');
+    expect(r.stderr).not.toMatch(/\[(FAILED|SKIPPED):/);
     expect(r.stderr).toMatch(/1 of 2 services could not start \(broken\)/);
   });
 });

@@ -46,11 +46,11 @@ describe('terminal control sequences from a tunnel and from a config', () => {
 `);
     const run = await cli(['run', '--', 'true']);
     const out = `${run.stdout}${run.stderr}`;
-    expect({ code: run.code, out }).toEqual({ code: 1, out: expect.stringContaining(`[FAILED] evil`) });
+    expect({ code: run.code, out }).toEqual({ code: 1, out: expect.stringContaining(`[FAILED] service evil: `) });
     expect(out).not.toMatch(CONTROL);
     // The progress line quotes the tunnel's last stderr line, shown (once: no error line repeats it).
     expect(out).toContain(`service evil: exec process exited with code 1: café 日本 😀 ${SHOWN}`);
-    expect(out).toMatch(/\[FAILED\] evil.*café 日本 😀 \\u001b\]0;PWNED\\u0007\\u001b\[2J\\u001b\[31mfake: all good/);
+    expect(out).toMatch(/\[FAILED\] service evil: .*café 日本 😀 \\u001b\]0;PWNED\\u0007\\u001b\[2J\\u001b\[31mfake: all good/);
 
     const logs = await cli(['logs', 'evil']);
     expect({ code: logs.code, stderr: logs.stderr }).toEqual({ code: 0, stderr: '' });

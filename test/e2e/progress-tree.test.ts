@@ -22,11 +22,12 @@ function tmuxServer(name: string) {
   const tmux = (...args: string[]) => execFileSync(TMUX!, ['-L', name, ...args], { encoding: 'utf8' });
   return {
     tmux,
-    async frameWhen(pane: string, done: (frame: string) => boolean, what: string): Promise<string> {
+    /** `history`: the pane's scrollback too, not only what it shows now. */
+    async frameWhen(pane: string, done: (frame: string) => boolean, what: string, history = false): Promise<string> {
       let frame = '';
       await waitUntil(
         () => {
-          frame = tmux('capture-pane', '-p', '-t', pane);
+          frame = tmux('capture-pane', '-p', '-t', pane, ...(history ? ['-S', '-'] : []));
           return done(frame);
         },
         20000,
@@ -137,9 +138,31 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'the progres
       .replace(/ for \S+localport\.yaml/, ' for …/localport.yaml')
       .trimEnd();
     expect(normal).toContain('✔ api: healthy on localhost:API_PORT (127.0.0.1:WEB_PORT)\n  ✔ connected to 127.0.0.1:WEB_PORT\n  ✔ listening on localhost:API_PORT\n  ✔ health: tcp ok');
-    expect(normal).toMatch(/broken\n  ✖ connecting to 127\.0\.0\.1:CLOSED_PORT\n    › service broken: connection refused by 127\.0\.0\.1:CLOSED_PORT/);
+    // Failed: the node has the failure's mark (not `❯`, which says "running"), its step says what failed.
+    expect(normal).toMatch(/✖ broken\n  ✖ could not connect to 127\.0\.0\.1:CLOSED_PORT\n    › service broken: connection refused by 127\.0\.0\.1:CLOSED_PORT/);
     expect(frame.replace(/\n/g, '')).toMatch(/Logs: broken: \S+\/logs\/services\/[^/]+\/broken\.log/);
     expect(normal).toMatchSnapshot();
+  }, 40000);
+
+  it('a title that changes after the tree has ended does not draw the tree again', async () => {
+    // What made `start` draw its tree twice: a poll already under way set a title once the list had
+    // ended, and listr2 redrew the whole frame under the final one.
+    const script = path.join(dir, 'late-title.mjs');
+    writeFileSync(
+      script,
+      `const { progressList } = await import(${JSON.stringify(path.join(path.dirname(BIN), '..', 'app', 'progress.js'))});
+let late;
+const list = await progressList([{ title: 'api', task: async (_, task) => { late = task; task.title = 'api: healthy'; } }], true);
+await list.run();
+late.title = 'api: healthy';
+await new Promise((r) => setTimeout(r, 300));
+process.stderr.write('FINISHED\\n');
+`,
+    );
+    const name = `${session}-late`;
+    tmux('new-session', '-d', '-s', name, '-x', '100', '-y', '24', `TERM=xterm-256color NO_COLOR=1 '${process.execPath}' '${script}'; sleep 30`);
+    const frame = await frameWhen(name, (f) => /FINISHED/.test(f), 'the script to finish', true);
+    expect(frame.match(/✔ api: healthy/g)).toHaveLength(1);
   }, 40000);
 });
 
@@ -180,6 +203,12 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'stop and da
       '✔ stopping the daemon (pid N)\n  ✔ stop-new-work — done in N ms\n  ✔ complete-current — done in N ms\n  ✔ cancel-tasks: 2/2 stopped — done in N ms\n  ✔ force-kill — done in N ms\n',
     );
     expect(normal).toMatch(/LocalPort daemon \(pid N\) stopped in N ms/);
+    // The phases fit in the whole: none ends after the stop it is part of.
+    const daemonStop = frame.slice(frame.indexOf('stopping the daemon'));
+    const phases = [...daemonStop.matchAll(/ — done in (\d+) ms/g)].map((m) => Number(m[1]));
+    const whole = Number(/stopped in (\d+) ms/.exec(daemonStop)?.[1]);
+    expect(phases).toHaveLength(4);
+    expect(phases.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(whole);
   }, 40000);
 });
 
@@ -228,5 +257,86 @@ describeWithPeer('tmux and OpenSSH sshd', TMUX !== undefined && hasSshd, 'the pr
     // The table says which connection each rides on, and what that connection is.
     expect(normal).toMatch(/^a\s+ssh\s+ready.*\sssh#1\s/m);
     expect(normal).toMatch(new RegExp(`^ssh#1: ${sshd.user}@127\\.0\\.0\\.1:SSHD_PORT — pid \\d+, up \\d+s, 0 restarts, 2 services$`, 'm'));
+  }, 40000);
+
+  /** A connection block for this sshd with `key`: the client's own key, or one sshd refuses. */
+  const sshConn = (key: string) =>
+    `{ host: 127.0.0.1, port: ${sshd.port}, user: ${sshd.user}, key_file: ${key}, known_hosts_file: ${sshd.knownHosts}, strict_host_key_checking: 'yes', remote_host: 127.0.0.1 }`;
+  const wrongKey = () => {
+    const key = path.join(dir, 'wrong_key');
+    if (!existsSync(key)) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+    return key;
+  };
+  /** Ports, pids, the user and connection numbers (which master is #1 is a race) made stable. */
+  const normalized = (frame: string, ports: Record<string, number>) => {
+    let out = frame.replaceAll(`${sshd.user}@`, 'USER@').replaceAll(String(sshd.port), 'SSHD_PORT').replaceAll(String(web.port), 'WEB_PORT');
+    for (const [name, port] of Object.entries(ports)) out = out.replaceAll(String(port), name);
+    return out
+      .replace(/\(pid \d+\)/g, '(pid N)')
+      .replace(/ssh#\d+/g, 'ssh#N')
+      .replace(/Logs: [\s\S]*$/, 'Logs: …')
+      .trimEnd();
+  };
+
+  it('run, a refused key: the failed node marked ✖, its step saying what failed; the service not waited for keeps its name', async () => {
+    const [bad, slow] = [await freePort(), await freePort()];
+    const project = mkdtempSync(path.join(dir, 'run-'));
+    writeFileSync(
+      path.join(project, 'localport.yaml'),
+      `services:
+  - name: badkey
+    technology: ssh
+    local_port: ${bad}
+    remote_port: ${web.port}
+    connection: ${sshConn(wrongKey())}
+  - name: slow
+    technology: exec
+    local_port: ${slow}
+    remote_port: 1
+    connection: { command: sleep, args: ["30"], ready_pattern: "never printed" }
+`,
+    );
+    const name = `${session}-run-fail`;
+    const command = `cd '${project}' && LOCALPORT_STATE_DIR='${path.join(project, 'state')}' TERM=xterm-256color NO_COLOR=1 '${process.execPath}' '${BIN}' run -- true; echo FINISHED; sleep 30`;
+    tmux('new-session', '-d', '-s', name, '-x', '200', '-y', '40', command);
+    const frame = await frameWhen(name, (f) => /FINISHED/.test(f), 'the failed run and its teardown');
+    const normal = normalized(frame.slice(frame.lastIndexOf('badkey\n') - 2), { BAD_PORT: bad, SLOW_PORT: slow });
+    expect(normal).toContain('✖ badkey\n  ✖ could not connect to USER@127.0.0.1:SSHD_PORT → 127.0.0.1:WEB_PORT (shared connection ssh#N)\n    › service badkey: authentication refused by USER@127.0.0.1:SSHD_PORT');
+    expect(normal).toContain('↓ slow: not waited for: badkey failed\n');
+    expect(normal).not.toContain('waiting for the shared connection');
+  }, 40000);
+
+  it('start, one healthy and one refused key: the tree drawn once, the failure marked ✖ and said on its step', async () => {
+    const [good, bad] = [await freePort(), await freePort()];
+    const project = mkdtempSync(path.join(dir, 'start-'));
+    writeFileSync(
+      path.join(project, 'localport.yaml'),
+      `services:
+  - name: good
+    technology: ssh
+    local_port: ${good}
+    remote_port: ${web.port}
+    connection: ${sshConn(sshd.clientKey)}
+  - name: badkey
+    technology: ssh
+    local_port: ${bad}
+    remote_port: ${web.port}
+    connection: ${sshConn(wrongKey())}
+`,
+    );
+    const state = path.join(project, 'state');
+    const name = `${session}-start-fail`;
+    tmux('new-session', '-d', '-s', name, '-x', '200', '-y', '40', `cd '${project}' && LOCALPORT_STATE_DIR='${state}' TERM=xterm-256color NO_COLOR=1 '${process.execPath}' '${BIN}' start; echo FINISHED; sleep 30`);
+    let frame = '';
+    try {
+      // The whole scrollback: a second drawing would be above the last one.
+      frame = await frameWhen(name, (f) => /FINISHED/.test(f), 'the tree and the failure summary', true);
+    } finally {
+      execFileSync(process.execPath, [BIN, 'daemon', 'stop'], { cwd: project, env: { ...process.env, LOCALPORT_STATE_DIR: state } });
+    }
+    expect(frame.match(/✔ good: healthy/g)).toHaveLength(1);
+    expect(frame.match(/ badkey\n/g)).toHaveLength(1);
+    const normal = normalized(frame.slice(frame.indexOf('✔ good:')), { GOOD_PORT: good, BAD_PORT: bad });
+    expect(normal).toMatchSnapshot();
   }, 40000);
 });
