@@ -10,6 +10,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import module from 'node:module';
 import { fileURLToPath } from 'node:url';
 
+// NO_COLOR wins over FORCE_COLOR (app/terminal.ts). Node's own colour check, which clipanion runs as it
+// loads, would otherwise warn on every command that it ignores NO_COLOR.
+if (process.env.NO_COLOR && process.env.FORCE_COLOR !== undefined) delete process.env.FORCE_COLOR;
+
 const args = process.argv.slice(2);
 let served = false;
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {

@@ -106,7 +106,7 @@ ${extra}    connection: { host: 127.0.0.1, port: ${c.port}, user: ${c.user}, key
       await showing(stateOf(name), 'ready');
       await showing(healthOf(name), 'healthy');
     }
-    await expect(stateOf('c').textContent()).resolves.toBe('stopped');
+    await expect(stateOf('c').textContent()).resolves.toBe('unresolved');
     expect(await service('a').locator('.target').textContent()).toContain(`127.0.0.1:${web.port}`);
     // A marker that a reload (or a new document) would lose.
     await page.evaluate(() => ((globalThis as unknown as { marker: number }).marker = 42));

@@ -67,12 +67,16 @@ describe('colour', () => {
     for (const argv of [['status', 'nope', '-c', file, ...args], ['status', '--wach', ...args]]) {
       const r = await runCli(argv, { cwd: root, env: { ...env, NO_COLOR: undefined, FORCE_COLOR: undefined, ...vars } as never });
       expect(r.code).toBe(2);
-      // (With both NO_COLOR and FORCE_COLOR, Node itself warns first, on its own line.)
       const line = r.stderr.split('\n').find((l) => l.includes('error:'));
       expect(line?.startsWith(coloured ? `${ESC}31merror:${ESC}0m ` : 'error: ')).toBe(true);
       // The label is the only escape: the message is as without colour.
       expect(r.stderr.replaceAll(`${ESC}31m`, '').replaceAll(`${ESC}0m`, '')).not.toContain(ESC);
     }
+  });
+
+  it('NO_COLOR and FORCE_COLOR together: NO_COLOR wins without a word from Node (it warned that it ignored NO_COLOR)', async () => {
+    const r = await runCli(['status', '-c', file], { cwd: root, env: { ...env, NO_COLOR: '1', FORCE_COLOR: '1' } });
+    expect({ code: r.code, stderr: r.stderr, coloured: r.stdout.includes(ESC) }).toEqual({ code: 0, stderr: '', coloured: false });
   });
 
   it('--no-color works before the command too', async () => {
