@@ -1,6 +1,7 @@
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { LocalPortError } from './errors.js';
 import { printable } from './printable.js';
 import type { Redactor } from './redact.js';
 import type { Logger } from './types.js';
@@ -41,8 +42,15 @@ export async function createLogger(redactor: Redactor, opts: { level?: LogLevel;
   const file = opts.file ?? mainLogFile();
   const level = opts.level ?? 'info';
   // Logs are state: the directory 0700, the files 0600 (redacted, but still nobody else's business).
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  closeSync(openSync(file, 'a', 0o600));
+  try {
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    closeSync(openSync(file, 'a', 0o600));
+  } catch (error) {
+    // The machine's state, not a bug: a read-only home, a state directory set to somewhere else's.
+    throw new LocalPortError('STATE_UNWRITABLE', `cannot write the log file ${file}: ${whyNotWritable(file, error as NodeJS.ErrnoException)}`, {
+      hint: 'Set LOCALPORT_STATE_DIR to a directory of yours that can be written.',
+    });
+  }
   let real: FileLogger | undefined;
   const root = () => (real ??= pinoLogger(redactor, file, level));
   const lazy = (get: () => FileLogger): FileLogger => {
@@ -70,6 +78,21 @@ export async function createLogger(redactor: Redactor, opts: { level?: LogLevel;
   // A level pino does not know is its error to report, as before.
   if (!(level in LEVEL_VALUES)) root();
   return { logger: lazy(root), file };
+}
+
+/**
+ * Why `file` could not be made, as its first existing ancestor says: a recursive mkdir on a read-only
+ * file system reports ENOENT for the directory it could not make, not the EROFS that stopped it.
+ */
+function whyNotWritable(file: string, error: NodeJS.ErrnoException): string {
+  let dir = path.dirname(file);
+  while (!existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    return `${(e as NodeJS.ErrnoException).code ?? 'not writable'} (${dir})`;
+  }
+  return `${error.code ?? error.message}${error.path && error.path !== file ? ` (${error.path})` : ''}`;
 }
 
 /**

@@ -273,8 +273,10 @@ function withoutMetaConfig<T>(make: () => T): T {
   // A directory of this user's that nobody else can write to and nothing writes to stays empty: no need
   // to make one per process (a mkdtemp, a scan of the temp directory for leftovers, a removal at exit:
   // ~3 ms of every command).
-  const empty = userCacheDirectory('empty') ?? privateDirectory('e');
-  if (!empty) return make();
+  // Where neither can be made (no writable state or temp directory), a directory that does not exist and
+  // that nobody can make (only the kernel makes entries in /proc; elsewhere only root can make /proc):
+  // cosmiconfig finds nothing there. Never the working directory: its .config/config.js would run.
+  const empty = userCacheDirectory('empty') ?? privateDirectory('e') ?? '/proc/self/localport-no-meta-config';
   const cwd = process.cwd;
   process.cwd = () => empty;
   try {

@@ -2,7 +2,8 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSyn
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { hasStack, runCli } from '../helpers/cli.js';
+import { BIN, hasStack, runCli } from '../helpers/cli.js';
+import { describeWithPeer } from '../helpers/peers.js';
 import { freePort } from '../helpers/net.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-config-'));
@@ -341,6 +342,40 @@ describe('durations on the command line', () => {
     const bad = await runCli(['--config', file, 'status', '--interval', '2 weeks'], { env });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--interval must be a number of seconds above 0 and at most 2147483.647 (about 24.8 days, the longest a timer can wait), or a duration such as 500ms, 30s or 2m (got '2 weeks')");
+  });
+});
+
+
+// Where LocalPort can make no empty directory of its own for that search (state and temp directories
+// read-only, here /tmp remounted read-only in a mount namespace of the test's own, which needs root and
+// unshare(1)), the search must still not fall back to the working directory.
+const canUnshare = process.getuid?.() === 0 && ['/usr/bin/unshare', '/bin/unshare'].some((p) => existsSync(p));
+describeWithPeer('root and unshare(1) (util-linux), to make /tmp read-only for one command', canUnshare, "cosmiconfig's meta config with no private directory to be had", () => {
+  it('is still not read from the working directory', async () => {
+    const { execFile } = await import('node:child_process');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-meta-ro-'));
+    try {
+      mkdirSync(path.join(dir, '.config'));
+      writeFileSync(path.join(dir, '.config', 'config.js'), "process.stderr.write('META CONFIG RAN\\n'); module.exports = {};\n");
+      writeFileSync(path.join(dir, 'lp.yaml'), 'services:\n  - { name: a, technology: tcp, local_port: 15998, remote_port: 80, connection: { host: 127.0.0.1 } }\n');
+      const { XDG_RUNTIME_DIR: _x, TMPDIR: _t, NODE_COMPILE_CACHE: _n, ...rest } = process.env;
+      // "$@" keeps the command an argument list: nothing in it is read by the shell.
+      const script = 'mount --bind /tmp /tmp && mount -o remount,ro,bind /tmp && touch /tmp/lp-writable 2>/dev/null && exit 9; exec "$@"';
+      const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        execFile('unshare', ['-m', '--', 'sh', '-c', script, 'sh', process.execPath, BIN, 'config', 'validate', '-c', 'lp.yaml'], { cwd: dir, env: { ...rest, LOCALPORT_STATE_DIR: path.join(dir, 'state') } }, (error, stdout, stderr) =>
+          resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+      // The config is never run; the command then stops where it needs the (read-only) state directory,
+      // with a line that says so (it was a stack).
+      expect(r.stderr).not.toContain('META CONFIG RAN');
+      expect({ code: r.code, stderr: r.stderr }).toEqual({
+        code: 1,
+        stderr: `error: cannot write the log file ${path.join(dir, 'state', 'logs', 'localport.log')}: EROFS (${dir})\nhint: Set LOCALPORT_STATE_DIR to a directory of yours that can be written.\n`,
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
