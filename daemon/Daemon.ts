@@ -510,8 +510,11 @@ export class Daemon {
 
   async stopServices(sel: { names: string[]; tags: string[]; all: boolean; force: boolean }): Promise<{ stopped: string[] }> {
     const selectAll = sel.all || (!sel.names.length && !sel.tags.length);
-    // A service kept running by a reload that left it unresolved is stopped by its name too.
-    const names = selectAll ? [...this.supervisor.services.keys()] : [...new Set([...selectServices(this.config, sel).map((s) => s.name), ...sel.names.filter((n) => this.supervisor.services.has(n))])];
+    // A service kept running by a reload that left it unresolved is stopped by its name or tag too.
+    const tagged = (this.config.unresolved ?? []).filter((u) => u.tags.some((t) => sel.tags.includes(t))).map((u) => u.name);
+    const names = selectAll
+      ? [...this.supervisor.services.keys()]
+      : [...new Set([...selectServices(this.config, sel).map((s) => s.name), ...[...sel.names, ...tagged].filter((n) => this.supervisor.services.has(n))])];
     await Promise.all(
       names.map(async (n) => {
         if (sel.force) this.supervisor.services.get(n)?.killNow();

@@ -56,8 +56,9 @@ export function selectServices(config: ResolvedConfig, sel: Selection, opts: { t
   for (const n of sel.names ?? []) if (byName.has(n)) picked.set(n, byName.get(n)!);
   if (sel.tags?.length) {
     const matched = config.services.filter((s) => s.enabled && s.tags.some((t) => sel.tags!.includes(t)));
-    if (matched.length === 0) {
-      const tags = [...new Set(config.services.flatMap((s) => s.tags))];
+    // An unresolved service's tag is a tag in use: `stop -t` reaches it where a reload kept it running.
+    if (matched.length === 0 && !unresolved.some((u) => u.enabled && u.tags.some((t) => sel.tags!.includes(t)))) {
+      const tags = [...new Set([...config.services, ...unresolved].flatMap((s) => s.tags))];
       const misspelt = sel.tags.filter((t) => !tags.includes(t));
       throw new UsageError(`no enabled service has tag ${sel.tags.slice(0, 5).map((t) => `'${t}'`).join(' or ')}${sel.tags.length > 5 ? ` (or ${sel.tags.length - 5} more)` : ''}; tags in use: ${someOf(tags, misspelt) || '(none)'}${suggestions(misspelt, tags)}`);
     }

@@ -21,6 +21,7 @@ const webService = (extra = '') => `  - name: web
     local_port: ${webPort}
     remote_port: ${web.port}
     connection: { host: 127.0.0.1 }
+    tags: [front]
 ${extra}`;
 const others = () => `  - name: pg
     technology: tcp
@@ -135,10 +136,13 @@ it('a reload refuses an unrelated mistake in a service that needs an unset varia
   expect(JSON.parse(portKept.stdout)).toMatchObject({ removed: [], changed: [], added: [] });
   expect((await json('status', 'web'))[0]).toMatchObject({ state: 'ready', since });
   expect(await httpGet(webPort)).toBe('web answers');
-  // Starting it again through the daemon names the variable; stopping it by name works.
+  // Starting it again through the daemon names the variable; stopping it by its tag works (it said
+  // "no enabled service has tag 'front'"), and by its name.
   const start = await cli('restart', 'web');
   expect(start.code).toBe(2);
   expect(start.stderr).toContain('WEBVAR is not set');
+  const byTag = await cli('stop', '-t', 'front', '-o', 'json');
+  expect({ code: byTag.code, stopped: JSON.parse(byTag.stdout).stopped }).toEqual({ code: 0, stopped: ['web'] });
   expect((await cli('stop', 'web')).code).toBe(0);
   expect((await json('status', 'web'))[0]).toMatchObject({ state: 'unresolved', unsetVariables: ['WEBVAR'], localPort: null });
 });
