@@ -68,10 +68,54 @@ function usage(builder: Builder, rest: string | undefined, trailing: string | un
     segments.push(...builder.arity.trailing.map((name) => `<${name}>`));
     if (trailing) segments.push(trailing);
   }
-  return { usage: segments.join(' '), options };
+  return { usage: segments.join(' '), options: wrapDescriptions(options) };
+}
+
+/** The width help is fitted to: the terminal's, else COLUMNS; piped without COLUMNS, none (grep sees whole lines). */
+const helpColumns = () => (process.stdout.isTTY && process.stdout.columns) || Number(process.env.COLUMNS) || Infinity;
+
+/**
+ * Option descriptions wrapped to the terminal, under their own column: clipanion prints each on one
+ * line after the padded definitions, which a terminal breaks mid-word at its edge. clipanion's
+ * markdown pass turns a blank line into a line break and removes single ones, hence "\n\n".
+ */
+function wrapDescriptions(options: { definition: string; description: string; required: boolean }[]) {
+  if (!options.length) return options;
+  // clipanion's layout: two spaces, the definitions padded to the longest, four spaces, the description.
+  const indent = 2 + Math.max(...options.map((o) => o.definition.length)) + 4;
+  const room = helpColumns() - indent - 1;
+  if (room < 24) return options;
+  return options.map((o) => {
+    const lines: string[] = [];
+    let line = '';
+    for (const word of o.description.split(/\s+/).filter(Boolean)) {
+      if (line && line.length + 1 + word.length > room) {
+        lines.push(line);
+        line = word;
+      } else line = line ? `${line} ${word}` : word;
+    }
+    if (line) lines.push(line);
+    return { ...o, description: lines.join(`\n\n${' '.repeat(indent)}`) };
+  });
 }
 
 export class LocalPortCli<Context extends BaseContext = BaseContext> extends Cli<Context> {
+  /**
+   * Help with no line past the terminal's edge: clipanion cuts paragraphs into 80 characters plus the
+   * space after them, and draws its section rules 80 wide.
+   */
+  override usage(...args: Parameters<Cli<Context>['usage']>): string {
+    return super.usage(...args).replace(/ +((?:\x1b\[[0-9;]*m)*)$/gm, '$1');
+  }
+
+  override format(colored?: boolean): ReturnType<Cli<Context>['format']> {
+    const base = super.format(colored);
+    const plain = base.header('x') === 'x';
+    if (plain) return base;
+    const width = Math.min(80, helpColumns() - 1);
+    return { ...base, header: (str: string) => `\x1b[1m━━━ ${str} ${'━'.repeat(Math.max(0, width - str.length - 5))}\x1b[0m` };
+  }
+
   override register(commandClass: CommandClass<Context>): void {
     super.register(commandClass);
     const registration = this.registrations.get(commandClass) as unknown as Registration;

@@ -39,6 +39,22 @@ describe('help', () => {
     expect(r.stdout).toMatchSnapshot();
   });
 
+  it("fits a command's help to COLUMNS: option descriptions wrap under their column, no line ends in a space, rules fit", async () => {
+    for (const columns of [80, 60]) {
+      const r = await runCli(['help', 'status'], { env: { ...env, COLUMNS: String(columns), NO_COLOR: undefined, FORCE_COLOR: '1' } as never });
+      expect(r.code).toBe(0);
+      const lines = r.stdout.replace(/\x1b\[[0-9;]*m/g, '').split('\n');
+      // The description and the Details paragraphs are clipanion's, cut at 80 whatever the width: at 60
+      // columns the Usage and Options sections are checked.
+      const usage = lines.findIndex((l) => l.startsWith('━━━ Usage'));
+      const details = lines.indexOf('━━━ Details ' + '━'.repeat(Math.min(80, columns - 1) - 'Details'.length - 5));
+      expect([r.stdout.includes('\x1b['), details > 0]).toEqual([true, true]);
+      for (const line of columns === 80 ? lines : lines.slice(usage, details)) expect([line, [...line].length <= columns && !line.endsWith(' ')]).toEqual([line, true]);
+      const config = lines.findIndex((l) => l.startsWith('  -c,--config FILE'));
+      expect(lines[config + 1]).toMatch(/^ {24}\S/);
+    }
+  });
+
   it('localport help [COMMAND] prints what --help prints', async () => {
     const all = await runCli(['help'], { env });
     expect(all.code).toBe(0);
