@@ -64,7 +64,12 @@ export class Redactor {
   #forms(secret: string): string[] {
     let forms = this.#formsOf.get(secret);
     if (!forms) {
-      const encoded = [encodeURIComponent(secret), encodeURIComponent(secret).replaceAll('%20', '+'), encodeURI(secret)];
+      let encoded: string[] = [];
+      try {
+        encoded = [encodeURIComponent(secret), encodeURIComponent(secret).replaceAll('%20', '+'), encodeURI(secret)];
+      } catch {
+        /* a lone surrogate has no URL form (URIError) */
+      }
       forms = [...new Set([secret, JSON.stringify(secret).slice(1, -1), ...encoded, ...encoded.map((e) => e.replace(/%[0-9A-F]{2}/g, (h) => h.toLowerCase()))])];
       this.#formsOf.set(secret, forms);
     }

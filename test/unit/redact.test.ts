@@ -24,6 +24,9 @@ describe('Redactor', () => {
     expect(r.text('GET /x?k=s3cr3t%20pass%2fw%c3%b6rd%23%25')).toBe('GET /x?k=***');
     expect(r.text('GET /s3cr3t%20pass/w%C3%B6rd#%25')).toBe('GET /***');
     expect(r.text('key=k%2Fy, not k%2Fyz')).toBe('key=***, not k%2Fyz');
+    // No URL form (encodeURIComponent throws): still redacted as written.
+    r.add('lone \ud800 surrogate');
+    expect(r.text('x lone \ud800 surrogate y')).toBe('x *** y');
   });
 
   it('redacts the end of a cut line that is the start of a secret', () => {
