@@ -99,6 +99,8 @@ function whyNotWritable(file: string, error: NodeJS.ErrnoException): string {
   } catch (e) {
     return `${(e as NodeJS.ErrnoException).code ?? 'not writable'} (${dir})`;
   }
+  // ENXIO: a FIFO (with nothing reading it) where the log should be.
+  if (error.code === 'ENXIO') return 'it is a FIFO, not a file: remove it';
   return `${error.code ?? error.message}${error.path && error.path !== file ? ` (${error.path})` : ''}`;
 }
 

@@ -3,7 +3,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renam
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { ServiceLog } from '../../core/log.js';
+import { createLogger, ServiceLog } from '../../core/log.js';
 import { serviceLogFile } from '../../core/dirs.js';
 import { follow } from '../../app/logs.js';
 import { Redactor } from '../../core/redact.js';
@@ -49,6 +49,19 @@ describe('service logs', () => {
       log.line('stdout', 'kept');
       expect(readFileSync(file, 'utf8')).toMatch(/ stdout kept\n$/);
       void log.close();
+    } finally {
+      unblocker.kill('SIGKILL');
+    }
+  });
+
+  it('a FIFO in the main log\'s place is one line naming it, not a command that waits forever', async () => {
+    const file = path.join(dir, 'fifo-main', 'localport.log');
+    mkdirSync(path.dirname(file), { recursive: true });
+    execFileSync('mkfifo', [file]);
+    // As above: the child ends a blocking open after 3 s (the old code then went on and wrote to the FIFO).
+    const unblocker = spawn(process.execPath, ['-e', `setTimeout(() => require('fs').readFileSync(${JSON.stringify(file)}), 3000)`], { stdio: 'ignore' });
+    try {
+      await expect(createLogger(new Redactor(), { file })).rejects.toMatchObject({ code: 'STATE_UNWRITABLE', message: `cannot write the log file ${file}: it is a FIFO, not a file: remove it` });
     } finally {
       unblocker.kill('SIGKILL');
     }
