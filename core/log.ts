@@ -22,6 +22,13 @@ export function rotateFiles(file: string): void {
 
 const sizeOf = (file: string) => (existsSync(file) ? statSync(file).size : 0);
 
+/**
+ * `openSync(file, 'a', 0o600)`, but never waiting: a FIFO put in a log's place would make the open wait
+ * for a reader, in the event loop, and with it every tunnel and the control socket. With no reader it
+ * fails (ENXIO), which a log that cannot be written tolerates; with one, a full pipe drops lines (EAGAIN).
+ */
+const openLog = (file: string) => openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (constants.O_NONBLOCK ?? 0), 0o600);
+
 export interface FileLogger extends Logger {
   child(bindings: Record<string, unknown>): FileLogger;
   flush(): void;
@@ -44,7 +51,7 @@ export async function createLogger(redactor: Redactor, opts: { level?: LogLevel;
   // Logs are state: the directory 0700, the files 0600 (redacted, but still nobody else's business).
   try {
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    closeSync(openSync(file, 'a', 0o600));
+    closeSync(openLog(file));
   } catch (error) {
     // The machine's state, not a bug: a read-only home, a state directory set to somewhere else's.
     throw new LocalPortError('STATE_UNWRITABLE', `cannot write the log file ${file}: ${whyNotWritable(file, error as NodeJS.ErrnoException)}`, {
@@ -64,7 +71,7 @@ export async function createLogger(redactor: Redactor, opts: { level?: LogLevel;
       reopenIfGone: () => {
         if (real) return real.reopenIfGone?.() ?? false;
         if (existsSync(file)) return false;
-        closeSync(openSync(file, 'a', 0o600));
+        closeSync(openLog(file));
         return true;
       },
     } as Record<string, unknown>;
@@ -92,6 +99,8 @@ function whyNotWritable(file: string, error: NodeJS.ErrnoException): string {
   } catch (e) {
     return `${(e as NodeJS.ErrnoException).code ?? 'not writable'} (${dir})`;
   }
+  // ENXIO: a FIFO (with nothing reading it) where the log should be.
+  if (error.code === 'ENXIO') return 'it is a FIFO, not a file: remove it';
   return `${error.code ?? error.message}${error.path && error.path !== file ? ` (${error.path})` : ''}`;
 }
 
@@ -180,7 +189,7 @@ export class ServiceLog {
       if (this.#fd === undefined) {
         mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
         this.#seenAt = Date.now();
-        this.#fd = openSync(this.file, 'a', 0o600);
+        this.#fd = openLog(this.file);
       }
       this.#bytes += writeSync(this.#fd, entry);
     } catch {

@@ -10,6 +10,7 @@
  *   WHOLE_WORD_LENGTH characters or more is replaced wherever it appears; a shorter one (3 to 7
  *   characters) only where it stands alone, not inside a longer word or number (`dev` is replaced in
  *   `user dev:` but not in `device`); one of 1 or 2 characters is not looked for in free text at all.
+ * - Free text is searched for each secret's forms: as written, JSON-escaped, percent-encoded (#forms).
  */
 
 export const REDACTED = '***';
@@ -17,6 +18,7 @@ export const REDACTED = '***';
 export class Redactor {
   #secrets: string[] = [];
   #patterns = new Map<string, RegExp>();
+  #formsOf = new Map<string, string[]>();
 
   /** Values shorter than this are not redacted from free text: `1` would wreck every line. */
   static readonly MIN_TEXT_LENGTH = 3;
@@ -47,13 +49,31 @@ export class Redactor {
     let out = input;
     for (const secret of this.#secrets) {
       if (secret.length < Redactor.MIN_TEXT_LENGTH) continue;
-      // The same secret as it appears inside a JSON string (log lines are JSON).
-      const escaped = JSON.stringify(secret).slice(1, -1);
-      for (const form of escaped === secret ? [secret] : [secret, escaped]) {
+      for (const form of this.#forms(secret)) {
         out = secret.length >= Redactor.WHOLE_WORD_LENGTH ? out.split(form).join(REDACTED) : out.replace(this.#alone(form), REDACTED);
       }
     }
     return out;
+  }
+
+  /**
+   * The ways a secret is written where it leaks: as it is; inside a JSON string (log lines are JSON);
+   * percent-encoded in a URL (a password in `postgres://u:p%40ss@h`, a key in `?k=…`, a form's `+` for a
+   * space), with upper- or lower-case hex, as a program that logs its request URL writes it.
+   */
+  #forms(secret: string): string[] {
+    let forms = this.#formsOf.get(secret);
+    if (!forms) {
+      let encoded: string[] = [];
+      try {
+        encoded = [encodeURIComponent(secret), encodeURIComponent(secret).replaceAll('%20', '+'), encodeURI(secret)];
+      } catch {
+        /* a lone surrogate has no URL form (URIError) */
+      }
+      forms = [...new Set([secret, JSON.stringify(secret).slice(1, -1), ...encoded, ...encoded.map((e) => e.replace(/%[0-9A-F]{2}/g, (h) => h.toLowerCase()))])];
+      this.#formsOf.set(secret, forms);
+    }
+    return forms;
   }
 
   /** `form` where no letter or digit touches it on either side. */

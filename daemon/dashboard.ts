@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, watch, type FSWatcher } from 'node:fs';
 import type http from 'node:http';
 import path from 'node:path';
 import { LocalPortError } from '../core/errors.js';
@@ -265,7 +265,9 @@ function followLogs(res: http.ServerResponse, files: [string, string][], logger:
   const read = (f: { name: string; file: string; pos: number; ino: number; partial: string }, first: boolean) => {
     let fd: number;
     try {
-      fd = openSync(f.file, 'r');
+      // Non-blocking: a FIFO in the log's place (nothing writing to it) would otherwise block this open,
+      // and with it the daemon's whole event loop: every tunnel, the control socket, this server.
+      fd = openSync(f.file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
     } catch {
       if (first) send({ service: f.name, lines: [], reset: true });
       return;
@@ -273,6 +275,14 @@ function followLogs(res: http.ServerResponse, files: [string, string][], logger:
     try {
       const st = fstatSync(fd);
       const reset = first;
+      if (!st.isFile()) {
+        // A FIFO, a device, a socket: nothing to tail (a read could block, or never end). Said once.
+        if (first || st.ino !== f.ino) send({ service: f.name, lines: [], ...(first ? { reset: true } : {}), error: 'this log is not a regular file; it is not shown' });
+        f.ino = st.ino;
+        f.pos = 0;
+        f.partial = '';
+        return;
+      }
       if (st.ino !== f.ino || st.size < f.pos) {
         // Rotated (a new file) or truncated: from its top (the first read: its tail).
         f.ino = st.ino;

@@ -1,8 +1,9 @@
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { ServiceLog } from '../../core/log.js';
+import { createLogger, ServiceLog } from '../../core/log.js';
 import { serviceLogFile } from '../../core/dirs.js';
 import { follow } from '../../app/logs.js';
 import { Redactor } from '../../core/redact.js';
@@ -30,6 +31,40 @@ describe('service logs', () => {
     expect(existsSync(file)).toBe(true);
     expect(readFileSync(file, 'utf8')).toMatch(/ stdout after\n$/);
     await log.close();
+  });
+
+  it('never wait on a FIFO put in their place (the open would block the daemon); lines go to a file again once it is gone', () => {
+    const file = path.join(dir, 'fifo', 'svc.log');
+    mkdirSync(path.dirname(file), { recursive: true });
+    execFileSync('mkfifo', [file]);
+    // Nothing reads this FIFO. A blocking open waits for a reader, and this whole test process with it:
+    // the child opens it to read after 3 s, so that the broken case fails on the time instead of hanging.
+    const unblocker = spawn(process.execPath, ['-e', `setTimeout(() => require('fs').readFileSync(${JSON.stringify(file)}), 3000)`], { stdio: 'ignore' });
+    try {
+      const log = new ServiceLog(file, new Redactor());
+      const t0 = Date.now();
+      log.line('stdout', 'lost: nobody reads the FIFO');
+      expect(Date.now() - t0).toBeLessThan(1500);
+      rmSync(file);
+      log.line('stdout', 'kept');
+      expect(readFileSync(file, 'utf8')).toMatch(/ stdout kept\n$/);
+      void log.close();
+    } finally {
+      unblocker.kill('SIGKILL');
+    }
+  });
+
+  it('a FIFO in the main log\'s place is one line naming it, not a command that waits forever', async () => {
+    const file = path.join(dir, 'fifo-main', 'localport.log');
+    mkdirSync(path.dirname(file), { recursive: true });
+    execFileSync('mkfifo', [file]);
+    // As above: the child ends a blocking open after 3 s (the old code then went on and wrote to the FIFO).
+    const unblocker = spawn(process.execPath, ['-e', `setTimeout(() => require('fs').readFileSync(${JSON.stringify(file)}), 3000)`], { stdio: 'ignore' });
+    try {
+      await expect(createLogger(new Redactor(), { file })).rejects.toMatchObject({ code: 'STATE_UNWRITABLE', message: `cannot write the log file ${file}: it is a FIFO, not a file: remove it` });
+    } finally {
+      unblocker.kill('SIGKILL');
+    }
   });
 
   it('rotate by size, keeping three old files, and redact', async () => {

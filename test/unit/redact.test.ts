@@ -12,6 +12,23 @@ describe('Redactor', () => {
     expect(r.text(JSON.stringify({ pw: 's3cr3t"pw' }))).toBe('{"pw":"***"}');
   });
 
+  // A program that logs the URL it requests writes the secret percent-encoded: `@` as %40, a space as %20 or +.
+  it('redacts secrets percent-encoded in URLs and forms, with either case of hex', () => {
+    const r = new Redactor();
+    r.add('p@ss:w0rd!');
+    r.add('s3cr3t pass/wörd#%');
+    r.add('k/y');
+    expect(r.text('connecting to postgres://app:p%40ss%3Aw0rd!@db/app')).toBe('connecting to postgres://app:***@db/app');
+    expect(r.text(`GET /x?k=${encodeURIComponent('s3cr3t pass/wörd#%')} 401`)).toBe('GET /x?k=*** 401');
+    expect(r.text('POST body k=s3cr3t+pass%2Fw%C3%B6rd%23%25')).toBe('POST body k=***');
+    expect(r.text('GET /x?k=s3cr3t%20pass%2fw%c3%b6rd%23%25')).toBe('GET /x?k=***');
+    expect(r.text('GET /s3cr3t%20pass/w%C3%B6rd#%25')).toBe('GET /***');
+    expect(r.text('key=k%2Fy, not k%2Fyz')).toBe('key=***, not k%2Fyz');
+    // No URL form (encodeURIComponent throws): still redacted as written.
+    r.add('lone \ud800 surrogate');
+    expect(r.text('x lone \ud800 surrogate y')).toBe('x *** y');
+  });
+
   it('redacts the end of a cut line that is the start of a secret', () => {
     const r = new Redactor();
     r.add('hunter22');

@@ -1,3 +1,4 @@
+import { execFileSync, spawn } from 'node:child_process';
 import http from 'node:http';
 import { appendFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -214,6 +215,38 @@ describe('the log tail (/api/logs)', () => {
     expect(after.map((m) => m.data)).toEqual([{ service: 'a', lines: ['after rotation'] }]);
     appendFileSync(f.logs.b, 'b speaks\n');
     expect((await tail.next(1)).map((m) => m.data)).toEqual([{ service: 'b', lines: ['b speaks'] }]);
+  });
+});
+
+describe('the log tail and a log that is not a file', () => {
+  it('shows a FIFO in a log\'s place (from the start, or put there later) as a note, and the server keeps answering', async () => {
+    const f = fake();
+    const dir = mkdtempSync(path.join(root, 'fifo-'));
+    f.logs.a = path.join(dir, 'a.log');
+    f.logs.b = path.join(dir, 'b.log');
+    writeFileSync(f.logs.a, 'line 1\n');
+    execFileSync('mkfifo', [f.logs.b]);
+    // Nothing writes to these FIFOs. Opening one to read waits for a writer, and an open that waits in the
+    // daemon's event loop stops everything. This child unblocks such an open after 3 s, so that the broken
+    // case fails on the times below instead of hanging the test run; when nothing waits, it waits, and is killed.
+    const unblocker = spawn(process.execPath, ['-e', `setTimeout(() => { for (const f of ${JSON.stringify([f.logs.b, `${f.logs.a}`])}) require('fs').writeFileSync(f, ''); }, 3000)`], { stdio: 'ignore' });
+    closers.push(() => unblocker.kill('SIGKILL'));
+    const s = await serve(f);
+    const t0 = Date.now();
+    const tail = await stream(s, '/api/logs?service=a&service=b');
+    const first = await tail.next(2);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(first.find((m) => (m.data as { service: string }).service === 'b')?.data).toEqual({ service: 'b', lines: [], reset: true, error: 'this log is not a regular file; it is not shown' });
+    expect(first.find((m) => (m.data as { service: string }).service === 'a')?.data).toEqual({ service: 'a', lines: ['line 1'], reset: true });
+
+    // A running tail whose file becomes a FIFO: one note, and the server still answers at once.
+    renameSync(f.logs.a, `${f.logs.a}.1`);
+    execFileSync('mkfifo', [f.logs.a]);
+    const t1 = Date.now();
+    expect((await tail.next(1)).map((m) => m.data)).toEqual([{ service: 'a', lines: [], error: 'this log is not a regular file; it is not shown' }]);
+    const events = await stream(s, '/api/events');
+    expect((await events.next(1)).map((m) => m.event)).toEqual(['snapshot']);
+    expect(Date.now() - t1).toBeLessThan(1500);
   });
 });
 
