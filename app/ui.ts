@@ -14,14 +14,15 @@ export type UiView = Extract<View, { kind: 'ui' }>;
 export async function ensureUi(configFile: string, opts: { port?: number; open: boolean; logLevel: string; stderr: NodeJS.WritableStream }): Promise<UiView> {
   const daemon = await ensureDaemon(configFile, { logLevel: opts.logLevel });
   if (daemon.started) opts.stderr.write(`started the LocalPort daemon (pid ${daemon.pid}) for ${configFile}\n`);
-  const info = await serveUi(configFile, daemon, opts.port, '--port', opts.stderr);
-  const opened = opts.open && (await openBrowser(info.url));
+  const info = await serveUi(configFile, daemon, opts.port, '--port', opts.stderr, opts.open);
+  // The opener gets a one-time URL: its command line is readable by every local user, the token must not be.
+  const opened = opts.open && !!info.openUrl && (await openBrowser(info.openUrl));
   return { kind: 'ui', config: configFile, url: info.url, listen: info.listen, opened };
 }
 
 /** Asks the daemon on `socket` for its HTTP server (started on `port` if it is not running yet). */
-export function requestUi(socket: string, port?: number): Promise<UiInfo> {
-  return request<UiInfo>(socket, 'ui', port === undefined ? {} : { port });
+export function requestUi(socket: string, port?: number, open = false): Promise<UiInfo> {
+  return request<UiInfo>(socket, 'ui', { ...(port === undefined ? {} : { port }), ...(open ? { open } : {}) });
 }
 
 /**
@@ -29,9 +30,9 @@ export function requestUi(socket: string, port?: number): Promise<UiInfo> {
  * leaves nothing half-done: a daemon this command started only to serve it is stopped again; a daemon
  * that ran before keeps running as it was. The error says which, and names the command's own option.
  */
-export async function serveUi(configFile: string, daemon: { pid: number; socket: string; started: boolean }, port: number | undefined, flag: string, stderr: NodeJS.WritableStream): Promise<UiInfo> {
+export async function serveUi(configFile: string, daemon: { pid: number; socket: string; started: boolean }, port: number | undefined, flag: string, stderr: NodeJS.WritableStream, open = false): Promise<UiInfo> {
   try {
-    return await requestUi(daemon.socket, port);
+    return await requestUi(daemon.socket, port, open);
   } catch (error) {
     if (!(error instanceof LocalPortError) || error.code !== 'UI_PORT_IN_USE') throw error;
     let state: string;

@@ -381,7 +381,7 @@ export class Daemon {
         // The server keeps the connection open and registers it (#subscribe); it never comes here.
         throw new LocalPortError('INTERNAL', 'subscribe is handled by the control server');
       case 'ui':
-        return this.ui(req.params.port);
+        return this.ui(req.params.port, req.params.open);
     }
   }
 
@@ -390,7 +390,7 @@ export class Daemon {
    * `ui.port`, else one the kernel picks; later calls get the one that listens. A start that failed
    * (a port in use) is tried again by the next call.
    */
-  async ui(port?: number): Promise<UiInfo> {
+  async ui(port?: number, open = false): Promise<UiInfo> {
     const first = !this.#uiStarting;
     const starting = (this.#uiStarting ??= this.#startUi(port ?? this.config.ui?.port));
     let server: UiServer;
@@ -406,7 +406,7 @@ export class Daemon {
         hint: `Use port ${server.port}, or stop the daemon ('localport daemon stop') and ask for port ${port} again.`,
       });
     }
-    return { url: server.url, port: server.port, listen: server.listen, token: server.token, started: first };
+    return { url: server.url, port: server.port, listen: server.listen, token: server.token, started: first, ...(open ? { openUrl: server.oneTimeUrl() } : {}) };
   }
 
   async #startUi(port: number | undefined): Promise<UiServer> {

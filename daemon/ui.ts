@@ -39,6 +39,9 @@ export interface UiLimits {
 }
 
 export const UI_LIMITS: UiLimits = { maxHeaderBytes: 8 * 1024, headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, maxConnections: 64, checkIntervalMs: 2_000, keepAliveMs: 5_000 };
+/** How long a browser opener's one-time code is good for, and how many may be outstanding. */
+export const OPEN_CODE_MS = 60_000;
+const MAX_OPEN_CODES = 8;
 /** A fixed port that is busy on ::1 but was free on 127.0.0.1 is retried this often with a port the kernel picks. */
 const PICK_ATTEMPTS = 5;
 const SKIPPABLE = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT', 'EINVAL']);
@@ -61,6 +64,8 @@ export class UiServer {
   readonly #servers: http.Server[] = [];
   /** `GET /metrics`, `POST /api/stop`: a GET route answers HEAD too. */
   readonly #routes = new Map<string, Route>();
+  /** Outstanding one-time codes (oneTimeUrl) and when each expires. */
+  readonly #codes = new Map<string, number>();
   #port = 0;
   #hosts = new Set<string>();
   /** The addresses listened on, as shown: `127.0.0.1:7070`, `[::1]:7070`. */
@@ -93,6 +98,28 @@ export class UiServer {
   /** The URL to open: the page at `/`, with the token. 127.0.0.1, which every machine has (`localhost` may mean ::1 first). */
   get url(): string {
     return `http://127.0.0.1:${this.#port}/?token=${this.token}`;
+  }
+
+  /**
+   * A URL for a browser opener: `/?code=…` with a code good for one visit within OPEN_CODE_MS, which the
+   * server answers with a redirect to the page with the token. An opener's command line (xdg-open's, a
+   * browser's that it starts) can be read by every local user in /proc; the code it shows is spent by the
+   * time anyone could read it, and worthless a minute later.
+   */
+  oneTimeUrl(now = Date.now()): string {
+    for (const [code, expires] of this.#codes) if (expires <= now) this.#codes.delete(code);
+    // A few outstanding at most: each `localport ui` makes one.
+    while (this.#codes.size >= MAX_OPEN_CODES) this.#codes.delete(this.#codes.keys().next().value!);
+    const code = randomBytes(16).toString('base64url');
+    this.#codes.set(code, now + OPEN_CODE_MS);
+    return `http://127.0.0.1:${this.#port}/?code=${code}`;
+  }
+
+  /** Whether `code` is outstanding and unexpired; it is spent either way. */
+  #spend(code: string, now = Date.now()): boolean {
+    const expires = this.#codes.get(code);
+    this.#codes.delete(code);
+    return expires !== undefined && expires > now;
   }
 
   /** Serves `path` (exactly; no prefix matching) for GET and HEAD, or for POST. */
@@ -174,8 +201,7 @@ export class UiServer {
    * and from no other origin than this server's.
    */
   #allowed(req: http.IncomingMessage, query: URLSearchParams): boolean {
-    const host = req.headers.host?.toLowerCase();
-    if (!host || !this.#hosts.has(host)) return false;
+    if (!this.#hostAllowed(req)) return false;
     const auth = req.headers.authorization;
     const bearer = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
     let given: string | null | undefined;
@@ -191,6 +217,11 @@ export class UiServer {
     return given != null && timingSafeEqual(digest(given), this.#tokenDigest);
   }
 
+  #hostAllowed(req: http.IncomingMessage): boolean {
+    const host = req.headers.host?.toLowerCase();
+    return !!host && this.#hosts.has(host);
+  }
+
   async #serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const raw = req.url ?? '/';
     const q = raw.indexOf('?');
@@ -198,6 +229,14 @@ export class UiServer {
     const path = q < 0 ? raw : raw.slice(0, q);
     const query = new URLSearchParams(q < 0 ? '' : raw.slice(q + 1));
     for (const [k, v] of Object.entries(BASE_HEADERS)) res.setHeader(k, v);
+    // A browser opener's one-time code (oneTimeUrl): spent on the first visit, answered with the page's
+    // URL with the token. The Host check applies as to every request; a wrong or spent code is the same 403.
+    const code = query.get('code');
+    if (path === '/' && req.method === 'GET' && code !== null && !query.has('token') && !req.headers.authorization) {
+      if (!this.#hostAllowed(req) || !this.#spend(code)) return this.#plain(res, 403, 'forbidden\n', true);
+      res.writeHead(303, { Location: `/?token=${this.token}`, 'Content-Length': 0 });
+      return void res.end();
+    }
     if (!this.#allowed(req, query)) {
       this.logger.debug({ path, host: req.headers.host }, 'dashboard HTTP server: request refused (host or token)');
       return this.#plain(res, 403, 'forbidden\n', true);

@@ -21,7 +21,7 @@ export const requestSchema = z.discriminatedUnion('method', [
   z.strictObject({ id: z.number().int(), method: z.literal('subscribe'), params: z.strictObject({ names: z.array(z.string().max(200)).max(1000).default([]) }).default({ names: [] }) }),
   // The daemon's loopback HTTP server: started if it is not running (on `port`, else the config's, else
   // one the kernel picks); the reply says where, with the token (daemon/ui.ts).
-  z.strictObject({ id: z.number().int(), method: z.literal('ui'), params: z.strictObject({ port: z.number().int().min(1).max(65535).optional() }).default({}) }),
+  z.strictObject({ id: z.number().int(), method: z.literal('ui'), params: z.strictObject({ port: z.number().int().min(1).max(65535).optional(), open: z.boolean().optional() }).default({}) }),
 ]);
 
 export type Request = z.output<typeof requestSchema>;
@@ -46,4 +46,6 @@ export interface UiInfo {
   token: string;
   /** This request started it. */
   started: boolean;
+  /** With `open`: a one-time URL for a browser opener, whose command line other users can read (daemon/ui.ts oneTimeUrl). */
+  openUrl?: string;
 }

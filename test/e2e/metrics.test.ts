@@ -136,6 +136,25 @@ describeWithPeer('OpenSSH sshd and curl', hasSshd && hasCurl, "the daemon's Prom
     expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: expect.stringContaining(`${ui.url}\n`) });
   });
 
+  it("opens the browser with a one-time URL: the token is never on the opener's command line, which every local user can read", async () => {
+    // A stand-in for xdg-open (no desktop here): a separate program that, like the real one, gets the URL
+    // as its argument; it writes its argument list where the test can read it.
+    const bin = mkdtempSync(path.join(root, 'bin-'));
+    const seen = path.join(bin, 'argv');
+    writeFileSync(path.join(bin, 'xdg-open'), `#!/bin/sh\nprintf '%s\\n' "$@" > '${seen}'\n`, { mode: 0o755 });
+    const r = await runCli(['ui'], { cwd: p.dir, env: { ...p.env, DISPLAY: ':99', PATH: `${bin}:${process.env.PATH}` } });
+    expect(r.code).toBe(0);
+    const argv = readFileSync(seen, 'utf8');
+    expect(argv).not.toContain(token);
+    const opened = new URL(argv.trim());
+    expect(opened.searchParams.has('code')).toBe(true);
+    // The browser's first visit spends the code and lands on the page with the token; a second is refused.
+    const visit = await curl(opened.href);
+    expect(visit.status).toBe(303);
+    expect(visit.headers).toMatch(new RegExp(`\\r\\nlocation: /\\?token=${token}\\r\\n`, 'i'));
+    expect((await curl(opened.href)).status).toBe(403);
+  });
+
   it('answers 403, with nothing more, without the token, with a wrong one, or with a foreign Host', async () => {
     const refused = {
       'no token': await curl(metricsUrl('127.0.0.1', '')),

@@ -166,6 +166,31 @@ describe('UiServer POST (the dashboard\'s actions)', () => {
 });
 
 describe('UiServer token', () => {
+  it("gives a browser opener a one-time code, not the token: one visit, redirected to the page with the token; spent, expired, wrong or under another Host it is the bare 403", async () => {
+    const s = await serve();
+    s.route('/', (_req, res) => void res.end('page\n'));
+    const url = new URL(s.oneTimeUrl());
+    expect(url.href).not.toContain(s.token);
+    expect(url.searchParams.get('code')).toMatch(/^[A-Za-z0-9_-]{22}$/); // 128 bits
+    const target = `/${url.search}`;
+    // Another site's page (DNS rebinding) cannot spend it.
+    expect((await get(s, target, { Host: `evil.example:${s.port}` })).status).toBe(403);
+    const first = await get(s, target);
+    expect(first.status).toBe(303);
+    expect(first.headers).toContain(`\r\nLocation: /?token=${s.token}`);
+    // The visit spent it (the refused Host did not: a rebinding page cannot burn the user's code).
+    expect(await get(s, target)).toMatchObject({ status: 403, body: 'forbidden\n' });
+    expect((await get(s, '/?code=not-a-code')).status).toBe(403);
+    // The page itself still needs the token; the code is good for nothing else.
+    expect((await get(s, '/')).status).toBe(403);
+    const other = new URL(s.oneTimeUrl());
+    expect((await get(s, `/metrics${other.search}`)).status).toBe(403);
+    // Expired: made a minute and more ago.
+    const old = new URL(s.oneTimeUrl(Date.now() - 61_000));
+    expect((await get(s, `/${old.search}`)).status).toBe(403);
+    expect((await get(s, `/${other.search}`)).status).toBe(303);
+  });
+
   it('is new for each server, and never one that redaction would change (it travels in redacted replies)', () => {
     const tokens = new Set(Array.from({ length: 20 }, () => new UiServer(quiet).token));
     expect(tokens.size).toBe(20);
