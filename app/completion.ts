@@ -106,10 +106,11 @@ _localport_complete() {
     COMPREPLY=($(compgen -f -- "$cur"))
   else
     # Not compgen -W: it expands each word ($(…), backticks), and the candidates come from a config file.
+    # Each is inserted quoted (%q), as bash quotes file names: a tag '$(cmd)' lands as \$\(cmd\), a word.
     COMPREPLY=()
     local c
     while IFS= read -r c; do
-      [[ "$c" == "$cur"* ]] && COMPREPLY+=("$c")
+      [[ "$c" == "$cur"* ]] && printf -v c '%q' "$c" && COMPREPLY+=("$c")
     done <<< "$candidates"
   fi
   return 0

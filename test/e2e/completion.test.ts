@@ -83,8 +83,14 @@ it('bash: words from a config are candidates only, never shell code (compgen -W 
   );
   expect(existsSync(marker)).toBe(false);
   expect(existsSync(`${marker}2`)).toBe(false);
-  // Offered as the words they are.
-  expect(lines(out)).toEqual(expect.arrayContaining(['ok', `$(touch$IFS${marker})`]));
+  // Offered quoted, as bash quotes a file name: what Tab puts on the line is the word, not code.
+  const quoted = `\\$\\(touch\\$IFS${marker}\\)`;
+  expect(lines(out)).toEqual(expect.arrayContaining(['ok', quoted]));
+  const { stdout: ran } = await new Promise<{ stdout: string }>((resolve, reject) =>
+    execFile('bash', ['-c', `printf '%s\\n' ${quoted}`], { encoding: 'utf8' }, (err, stdout) => (err ? reject(err) : resolve({ stdout }))),
+  );
+  expect(ran).toBe(`$(touch$IFS${marker})\n`);
+  expect(existsSync(marker)).toBe(false);
 });
 
 it('Tab on a config whose code never settles gives commands and options after 2 s instead of freezing the shell', async () => {
