@@ -1,4 +1,4 @@
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stateDir } from './dirs.js';
@@ -104,7 +104,12 @@ export function userCacheDirectory(name: string, env: NodeJS.ProcessEnv = proces
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const st = lstatSync(dir);
-    return st.isDirectory() && st.uid === uid && (st.mode & 0o022) === 0 && parentProblem(dir) === undefined ? dir : undefined;
+    // Writable by others: they may have put code there already. Refused, never repaired.
+    if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0 || parentProblem(dir) !== undefined) return undefined;
+    // Ours, but readable by others (made by hand, or under another umask): what is cached there is the
+    // user's code (a .ts config as transpiled), nobody else's to read.
+    if ((st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+    return dir;
   } catch {
     return undefined;
   }

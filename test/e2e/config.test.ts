@@ -209,8 +209,13 @@ describe("a .ts config's transpiled code is cached only where nobody else can wr
     const text = readFileSync(path.join(cache, cached), 'utf8');
     writeFileSync(path.join(cache, cached), `exports.default = { services: [${service('planted')}] };${text.slice(text.lastIndexOf(' /* v'))}`);
     expect(await names()).toEqual(['planted']);
+    // Readable by others only: used, and made 0700 again (what is cached is the user's code).
+    chmodSync(cache, 0o755);
+    expect(await names()).toEqual(['planted']);
+    expect(statSync(cache).mode & 0o777).toBe(0o700);
     chmodSync(cache, 0o770);
     expect(await names()).toEqual(['db', 'web']);
+    expect(statSync(cache).mode & 0o777).toBe(0o770);
     // Nor a cache directory that is a link to somewhere else.
     rmSync(cache, { recursive: true });
     mkdirSync(path.join(project, 'elsewhere'), { mode: 0o700 });
