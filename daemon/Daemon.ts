@@ -75,6 +75,9 @@ export type DaemonSignal = 'SIGHUP' | 'SIGUSR1' | 'SIGUSR2';
  * The background supervisor for one config file: owns the services, answers the control socket,
  * reloads its config when the file changes, and shuts down in phases leaving no process behind.
  */
+/** The daemon's environment is the one of the command that started it, not of the command asking now. */
+const UNSET_HINT = "The daemon has the environment of the command that started it: set the variables there and run 'localport daemon restart', or start only services that do not need them.";
+
 export class Daemon {
   readonly supervisor: Supervisor;
   readonly paths: ReturnType<typeof daemonPaths>;
@@ -472,7 +475,7 @@ export class Daemon {
 
   /** Starts the selected services; with `wait`, resolves when each is ready or failed. */
   async startServices(sel: { names: string[]; tags: string[]; all: boolean }, opts: { wait?: boolean } = {}): Promise<{ starting: string[] }> {
-    const defs = selectServices(this.config, sel, { toStart: true });
+    const defs = selectServices(this.config, sel, { toStart: true, hint: UNSET_HINT });
     if (defs.length === 0) throw new UsageError(`no enabled services to start in ${this.config.file}`);
     const started = defs.map((d) => this.#startOne(d));
     if (opts.wait) await Promise.all(started);
@@ -481,7 +484,7 @@ export class Daemon {
 
   /** Stops and starts the selected services again (in the background; `status` follows them). */
   async restartServices(sel: { names: string[]; tags: string[]; all: boolean }): Promise<{ starting: string[] }> {
-    const defs = selectServices(this.config, sel, { toStart: true });
+    const defs = selectServices(this.config, sel, { toStart: true, hint: UNSET_HINT });
     if (defs.length === 0) throw new UsageError(`no enabled services to restart in ${this.config.file}`);
     for (const def of defs) {
       this.logger.info({ service: def.name }, `service ${def.name}: restart requested`);

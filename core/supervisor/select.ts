@@ -28,7 +28,7 @@ function suggestions(unknown: string[], known: string[]): string {
  * ones); tags pick every enabled service carrying any of them; no selector, or `all`, picks every
  * enabled service. A disabled service runs only when named.
  */
-export function selectServices(config: ResolvedConfig, sel: Selection, opts: { toStart?: boolean } = {}): ServiceDefinition[] {
+export function selectServices(config: ResolvedConfig, sel: Selection, opts: { toStart?: boolean; hint?: string } = {}): ServiceDefinition[] {
   const byName = new Map(config.services.map((s) => [s.name, s]));
   const unresolved = config.unresolved ?? [];
   const picked = new Map<string, ServiceDefinition>();
@@ -40,7 +40,7 @@ export function selectServices(config: ResolvedConfig, sel: Selection, opts: { t
     if (blocked.length && !unknown.length) {
       throw new ConfigError(
         blocked.flatMap((u) => u.problems),
-        'Set the variables in the environment of this command, or start only services that do not need them.',
+        opts.hint ?? 'Set the variables in the environment of this command, or start only services that do not need them.',
       );
     }
   }
