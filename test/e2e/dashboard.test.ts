@@ -144,7 +144,8 @@ ${extra}    connection: { host: 127.0.0.1, port: ${c.port}, user: ${c.user}, key
     await page.getByRole('button', { name: 'Start c', exact: true }).click();
     const failure = page.locator('#failure');
     await failure.waitFor({ state: 'visible', timeout: 5000 });
-    expect(await page.locator('#failure-text').textContent()).toMatch(/^Could not start c: .*LOCALPORT_TEST_UNSET_HOST is not set/);
+    // The hint is about the daemon's environment (the page's user runs no command with an environment).
+    expect(await page.locator('#failure-text').textContent()).toMatch(/^Could not start c: .*LOCALPORT_TEST_UNSET_HOST is not set.*\(The daemon has the environment of the command that started it/);
     // And a tag's button starts b again (a is running already).
     await page.getByRole('button', { name: 'Start the services tagged web', exact: true }).click();
     await showing(stateOf('b'), 'ready');
