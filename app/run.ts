@@ -221,6 +221,8 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
 async function openEventStream(where: string, stdout: NodeJS.WritableStream): Promise<{ stdout: boolean; write(event: object): void; close(): void }> {
   if (where === '-') {
     let open = true;
+    // Its reader gone (`| grep -m1 ready`), the stream ends; the run goes on (cli/main.ts).
+    stdout.once('error', () => (open = false));
     return {
       stdout: true,
       write: (event) => {
