@@ -162,4 +162,11 @@ ${kind === 'slow' ? '      ready_pattern: "never printed"\n' : ''}`;
     expect(existsSync(p.stateFile)).toBe(false);
     expect(pids.filter(alive)).toEqual([]);
   });
+  it('a command killed by a signal makes run exit 128 + its number, as a shell does, for any signal (SIGPIPE: 141)', async () => {
+    const p = await project(['fast']);
+    for (const [signal, code] of [['PIPE', 141], ['USR1', 138], ['TERM', 143]] as const) {
+      const r = await p.run(['--', 'sh', '-c', `kill -${signal} $$`]).exited;
+      expect([signal, r.code]).toEqual([signal, code]); // was 129 for all but HUP, INT, TERM and KILL
+    }
+  });
 });
