@@ -325,6 +325,9 @@ function watch(report: StepReport, step: Step, describe: () => string, until: Pr
   );
 }
 
+/** A service whose start a signal interrupted: neither ready nor failed. */
+const INTERRUPTED = 'interrupted before it was healthy';
+
 async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, signalled$: Promise<NodeJS.Signals>, redactor: Redactor): Promise<Error[]> {
   const failures: Error[] = [];
   const shown = (text: string) => printable(redactor.text(text));
@@ -410,6 +413,7 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
             throw error;
           }
           if (s.health.state === 'healthy') task.title = shown(`${s.name}: healthy on ${where()} (${s.status().target})`);
+          else if (signalled && s.state !== 'idle') return task.skip(shown(`${s.name}: ${INTERRUPTED}`));
           return;
         }
         // On a terminal: the service's node, its steps under it.
@@ -446,6 +450,11 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
         };
         const flow = bringUp(s, report).then(
           () => {
+            // A signal ended the wait: the steps not done are skipped (↓), not drawn as passed (✔).
+            if (signalled && !skipped && s.health.state !== 'healthy') {
+              skipped = true;
+              task.skip(shown(`${s.name}: ${INTERRUPTED}`));
+            }
             for (const g of gates.values()) g.resolve();
             if (s.health.state === 'healthy') task.title = shown(`${s.name}: healthy on ${where()} (${s.status().target})`);
           },
