@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { LocalPortError, ServiceError, UsageError } from '../core/errors.js';
 import { selectServices, Supervisor, type Selection } from '../core/supervisor/Supervisor.js';
 import { STOP_GRACE_MS, type ServiceSupervisor } from '../core/supervisor/ServiceSupervisor.js';
@@ -64,7 +65,8 @@ export function envName(service: string): string {
 }
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15, SIGKILL: 9 };
+/** A shell's exit code for death by `signal`: 128 + its number on this platform (SIGPIPE: 141 on Linux). */
+const signalExit = (signal: NodeJS.Signals): number => 128 + (os.constants.signals[signal] ?? 1);
 
 /**
  * `localport run`: bring the selected services up in parallel, wait until every one is ready, then
@@ -153,9 +155,9 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
 
   let ended = 'run ended';
   try {
-    if (signalled) return 128 + (SIGNAL_NUMBERS[signalled] ?? 1);
+    if (signalled) return signalExit(signalled);
     const failures = await startWithProgress(sups, opts, signalled$, hub.redactor);
-    if (signalled) return 128 + (SIGNAL_NUMBERS[signalled] ?? 1);
+    if (signalled) return signalExit(signalled);
     if (failures.length) {
       ended = 'a service could not start';
       if (!isHumanOutput(opts.output)) throw startFailure(failures, sups.length, project.logFile);
@@ -192,11 +194,11 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
     if (opts.command.length === 0) {
       const sig = await signalled$;
       if (isHumanOutput(opts.output)) out.write(`${sig}: stopping ${sups.length} service${sups.length === 1 ? '' : 's'}\n`);
-      return 128 + (SIGNAL_NUMBERS[sig] ?? 1);
+      return signalExit(sig);
     }
     ended = 'the command exited';
     const running = runCommand(opts.command, sups, signalled$, (child) => (command = child));
-    return await Promise.race([running, forced$.then((sig) => 128 + (SIGNAL_NUMBERS[sig] ?? 1))]);
+    return await Promise.race([running, forced$.then((sig) => signalExit(sig))]);
   } finally {
     // On a terminal, the teardown is a tree too: the phases, and the services as they stop.
     const tree = opts.tty && isHumanOutput(opts.output) && sups.length ? teardownTree(sups, (l) => (onPhase = l), printable(hub.redactor.text(signalled ? `received ${signalled}` : ended))) : undefined;
@@ -522,6 +524,6 @@ async function runCommand(
   void signalled$.then((sig) => child.kill(sig));
   const result = await child;
   if ((result as { code?: string }).code === 'ENOENT') throw commandNotFound(command[0]);
-  if (result.signal) return 128 + (SIGNAL_NUMBERS[result.signal] ?? 1);
+  if (result.signal) return signalExit(result.signal);
   return result.exitCode ?? 1;
 }
