@@ -37,9 +37,12 @@ export function lastLines(file: string, n: number, grep?: RegExp): string[] {
   return (grep ? lines.filter((l) => grep.test(l)) : lines).slice(-n);
 }
 
-/** Every service log, `project/service` for those that belong to a config. */
-export function listLogs(): { name: string; file: string; bytes: number; modified: string }[] {
-  const root = path.join(logDir(), 'services');
+/**
+ * The service logs of the config `configFile`, by service name; without one, every config's, named
+ * `project/service` (`logs --list --all`).
+ */
+export function listLogs(configFile?: string): { name: string; file: string; bytes: number; modified: string }[] {
+  const root = configFile ? path.dirname(serviceLogFile('-', configFile)) : path.join(logDir(), 'services');
   const out: { name: string; file: string; bytes: number; modified: string }[] = [];
   const walk = (dir: string) => {
     if (!existsSync(dir)) return;

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { LocalPortError, ServiceError, UsageError } from '../core/errors.js';
 import { selectServices, Supervisor, type Selection } from '../core/supervisor/Supervisor.js';
 import { STOP_GRACE_MS, type ServiceSupervisor } from '../core/supervisor/ServiceSupervisor.js';
@@ -64,7 +65,8 @@ export function envName(service: string): string {
 }
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15, SIGKILL: 9 };
+/** A shell's exit code for death by `signal`: 128 + its number on this platform (SIGPIPE: 141 on Linux). */
+const signalExit = (signal: NodeJS.Signals): number => 128 + (os.constants.signals[signal] ?? 1);
 
 /**
  * `localport run`: bring the selected services up in parallel, wait until every one is ready, then
@@ -153,9 +155,9 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
 
   let ended = 'run ended';
   try {
-    if (signalled) return 128 + (SIGNAL_NUMBERS[signalled] ?? 1);
+    if (signalled) return signalExit(signalled);
     const failures = await startWithProgress(sups, opts, signalled$, hub.redactor);
-    if (signalled) return 128 + (SIGNAL_NUMBERS[signalled] ?? 1);
+    if (signalled) return signalExit(signalled);
     if (failures.length) {
       ended = 'a service could not start';
       if (!isHumanOutput(opts.output)) throw startFailure(failures, sups.length, project.logFile);
@@ -192,11 +194,11 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
     if (opts.command.length === 0) {
       const sig = await signalled$;
       if (isHumanOutput(opts.output)) out.write(`${sig}: stopping ${sups.length} service${sups.length === 1 ? '' : 's'}\n`);
-      return 128 + (SIGNAL_NUMBERS[sig] ?? 1);
+      return signalExit(sig);
     }
     ended = 'the command exited';
     const running = runCommand(opts.command, sups, signalled$, (child) => (command = child));
-    return await Promise.race([running, forced$.then((sig) => 128 + (SIGNAL_NUMBERS[sig] ?? 1))]);
+    return await Promise.race([running, forced$.then((sig) => signalExit(sig))]);
   } finally {
     // On a terminal, the teardown is a tree too: the phases, and the services as they stop.
     const tree = opts.tty && isHumanOutput(opts.output) && sups.length ? teardownTree(sups, (l) => (onPhase = l), printable(hub.redactor.text(signalled ? `received ${signalled}` : ended))) : undefined;
@@ -221,6 +223,8 @@ export async function runServices(project: Project, opts: RunOptions): Promise<n
 async function openEventStream(where: string, stdout: NodeJS.WritableStream): Promise<{ stdout: boolean; write(event: object): void; close(): void }> {
   if (where === '-') {
     let open = true;
+    // Its reader gone (`| grep -m1 ready`), the stream ends; the run goes on (cli/main.ts).
+    stdout.once('error', () => (open = false));
     return {
       stdout: true,
       write: (event) => {
@@ -323,6 +327,9 @@ function watch(report: StepReport, step: Step, describe: () => string, until: Pr
   );
 }
 
+/** A service whose start a signal interrupted: neither ready nor failed. */
+const INTERRUPTED = 'interrupted before it was healthy';
+
 async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, signalled$: Promise<NodeJS.Signals>, redactor: Redactor): Promise<Error[]> {
   const failures: Error[] = [];
   const shown = (text: string) => printable(redactor.text(text));
@@ -408,6 +415,7 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
             throw error;
           }
           if (s.health.state === 'healthy') task.title = shown(`${s.name}: healthy on ${where()} (${s.status().target})`);
+          else if (signalled && s.state !== 'idle') return task.skip(shown(`${s.name}: ${INTERRUPTED}`));
           return;
         }
         // On a terminal: the service's node, its steps under it.
@@ -444,6 +452,11 @@ async function startWithProgress(sups: ServiceSupervisor[], opts: RunOptions, si
         };
         const flow = bringUp(s, report).then(
           () => {
+            // A signal ended the wait: the steps not done are skipped (↓), not drawn as passed (✔).
+            if (signalled && !skipped && s.health.state !== 'healthy') {
+              skipped = true;
+              task.skip(shown(`${s.name}: ${INTERRUPTED}`));
+            }
             for (const g of gates.values()) g.resolve();
             if (s.health.state === 'healthy') task.title = shown(`${s.name}: healthy on ${where()} (${s.status().target})`);
           },
@@ -511,6 +524,6 @@ async function runCommand(
   void signalled$.then((sig) => child.kill(sig));
   const result = await child;
   if ((result as { code?: string }).code === 'ENOENT') throw commandNotFound(command[0]);
-  if (result.signal) return 128 + (SIGNAL_NUMBERS[result.signal] ?? 1);
+  if (result.signal) return signalExit(result.signal);
   return result.exitCode ?? 1;
 }

@@ -46,10 +46,15 @@ process.on('uncaughtException', uncaught);
 process.on('unhandledRejection', uncaught);
 guardProcessExit();
 // `localport status | head -1`: the reader has gone, and what is left to print has nowhere to go.
-// That is the reader's choice, not a bug: end quietly, as `ls | head` does.
+// That is the reader's choice, not a bug: end quietly, as `ls | head` does. Not `run`: its output is
+// news about a command that is still running (`run --events - -- make e2e | grep -m1 ready` reads only
+// the first line); the command runs to its end, `run` tears down and exits with the command's code,
+// and what it would have printed is dropped. No other command has anything to tear down.
+let pipeEndsCommand = true;
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE') throw error;
+    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+    if (!pipeEndsCommand) return;
     process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
   });
 }
@@ -220,6 +225,7 @@ async function main(): Promise<void> {
     process.exitCode = 2;
   }
   if (command) {
+    pipeEndsCommand = !(command instanceof RunCommand);
     process.exitCode = await cli.run(command, Cli.defaultContext);
   }
   await finish();

@@ -20,6 +20,7 @@ export class LogsCommand extends BaseCommand {
       ['Follow it', '$0 logs db -f'],
       ['Only errors', '$0 logs db --grep "error|refused"'],
       ['Where the files are', '$0 logs --list'],
+      ["Every config's service logs", '$0 logs --list --all'],
     ],
   });
 
@@ -28,7 +29,8 @@ export class LogsCommand extends BaseCommand {
   lines = Option.String('-n,--lines', { description: 'How many lines to show first (default 50)' });
   grep = Option.String('--grep', { description: 'Only lines matching this regular expression' });
   showPath = Option.Boolean('--path', false, { description: 'Print the log file path and exit' });
-  list = Option.Boolean('--list', false, { description: 'List every service log file' });
+  list = Option.Boolean('--list', false, { description: "List this config's service log files" });
+  all = Option.Boolean('--all', false, { description: "With --list: every config's service logs, named PROJECT/SERVICE" });
 
   async run(): Promise<number> {
     const n = this.lines === undefined ? 50 : Number(this.lines);
@@ -45,12 +47,17 @@ export class LogsCommand extends BaseCommand {
       import('../../core/supervisor/Supervisor.js'),
       import('../../app/output.js'),
     ]);
-    if (this.list) {
+    if (this.all && !this.list) throw new UsageError('--all goes with --list', "localport logs --list --all lists every config's service logs.");
+    if (this.list && this.all) {
       await this.outputHub();
       await this.show({ kind: 'logFiles', files: logs.listLogs() });
       return 0;
     }
     const project = await this.loadProject();
+    if (this.list) {
+      await this.show({ kind: 'logFiles', files: logs.listLogs(project.config.file) });
+      return 0;
+    }
     if (this.service) selectServices(project.config, { names: [this.service] });
     const file = this.service ? logs.serviceLogFile(this.service, project.config.file) : daemonPaths(project.config.file!).log;
     if (this.showPath) {

@@ -171,18 +171,21 @@ export function uptime(ms: number): string {
 /** Column indexes of the status table, for its Fit. */
 const COL = { service: 0, tech: 1, state: 2, health: 3, pid: 4, via: 5, local: 6, target: 7, uptime: 8, restarts: 9, conns: 10, io: 11, error: 12 } as const;
 
-/** The target gives room first (it is the longest and the least read), then the error, health and address. */
+/**
+ * The target gives room first (it is the longest and the least read), then the error, health, the
+ * service's name and last the address: the one cell a user copies (`localhost:18443` is 15 columns).
+ */
 const STATUS_FIT: Fit = {
   shrink: [
     [COL.target, 32, 12, 12],
     [COL.error, 32, 16, 16],
     [COL.health, 24, 12, 12],
-    [COL.local, 24, 24, 12],
     [COL.service, 20, 20, 10],
+    [COL.local, 24, 24, 15],
   ],
   drop: [COL.via, COL.pid, COL.uptime, COL.tech, COL.restarts, COL.io, COL.conns],
-  // A target without its port says little: the host is cut, the port stays.
-  keepEnd: { [COL.target]: /:\d+$/ },
+  // A target or address without its port says little: the host is cut, the port stays.
+  keepEnd: { [COL.target]: /:\d+$/, [COL.local]: /:\d+$/ },
 };
 
 /** With shared connections, VIA says which services the legend's connections carry: it stays longer. */

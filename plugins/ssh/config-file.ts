@@ -22,6 +22,8 @@ export interface SshConfigFileInput {
   connectTimeout: number;
   /** The service's own ssh_config, already an absolute path. */
   sshConfig?: string;
+  /** `doctor --connect`: no known_hosts file is written, not even an extra key or the host's IP. */
+  readOnlyKnownHosts?: boolean;
 }
 
 /** What ssh passes through the ProxyCommand shell it builds for ProxyJump (`-F FILE` goes in unquoted). */
@@ -51,6 +53,7 @@ export function sshConfigText(c: SshConfigFileInput, home = os.homedir()): strin
   if (c.keyFile) lines.push(`  IdentityFile ${quoted(c.keyFile)}`);
   if (c.knownHostsFile) lines.push(`  UserKnownHostsFile ${quoted(c.knownHostsFile)}`);
   lines.push(`  StrictHostKeyChecking ${c.strictHostKeyChecking}`, '  BatchMode yes', `  ConnectTimeout ${c.connectTimeout}`);
+  if (c.readOnlyKnownHosts) lines.push('  UpdateHostKeys no', '  CheckHostIP no');
   // Every ssh LocalPort starts is its child and ends with it — a hop too, which reads only this file:
   // never a master of the user's own (ControlMaster/ControlPersist in ~/.ssh/config would leave one
   // logged in after LocalPort exits), never forked into the background. (The command line's own

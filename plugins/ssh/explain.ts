@@ -125,6 +125,14 @@ function explainLines(c: ExplainTarget, out: string, who: Who, localPort: number
   if (/Host key verification failed/i.test(out)) {
     return { message: `host key verification failed for ${who.label} (${lastLine(out)}); check ${file}`, failure: 'rejected' };
   }
+  // ssh skips a private key others can read, then fails on "Permission denied": that line would send
+  // the user to check user and key, when the key is right and only its mode is wrong.
+  const unprotected = /Load key "(.+)": bad permissions/.exec(out);
+  if (unprotected) {
+    const key = unprotected[1];
+    const mode = /Permissions (0?\d{3,4}) for '.*' are too open/.exec(out)?.[1];
+    return permanent(`key_file ${key}${mode ? ` has mode ${mode}` : ''}: others can read it, so ssh will not use it; make it private: chmod 600 ${shellWord(key)}`);
+  }
   if (/Permission denied|Too many authentication failures/i.test(out)) {
     const also = who.hop ? ' (the jump host is offered the same key_file and agent keys as the final host)' : '';
     return { message: `authentication refused by ${who.label}; check user and key_file, or load the key into ssh-agent${also}`, failure: 'rejected' };

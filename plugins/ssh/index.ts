@@ -108,7 +108,7 @@ const bracket = (h: string) => (h.includes(':') ? `[${h}]` : h);
  * doctor checks the endpoint the forward will use. The file is named by its content: identical
  * endpoints get identical arguments.
  */
-export function endpointArgs(c: SshConnection): string[] {
+export function endpointArgs(c: SshConnection, readOnlyKnownHosts = false): string[] {
   const file = sshConfigFile(
     sshConfigText({
       keyFile: c.keyFile && expandHome(c.keyFile),
@@ -116,6 +116,7 @@ export function endpointArgs(c: SshConnection): string[] {
       sshConfig: c.sshConfig && expandHome(c.sshConfig),
       strictHostKeyChecking: c.strictHostKeyChecking,
       connectTimeout: c.connectTimeout,
+      readOnlyKnownHosts,
     }),
   );
   const args: string[] = ['-F', file];

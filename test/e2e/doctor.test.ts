@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
@@ -171,6 +171,23 @@ describeWithPeer('doctor: ssh checks', hasSshd, 'doctor against a real sshd', ()
     expect(lax.find(/known_hosts/)).toMatchObject({ ok: false, required: false });
     expect(lax.find(/known_hosts/).detail).toMatch(/will trust whatever key the server shows first/);
     expect(lax.code).toBe(0);
+  }, 60000);
+
+  it('--connect under accept-new changes no known_hosts file: an unknown host key is left to the known_hosts check and its fix', async () => {
+    const dir = mkdtempSync(path.join(root, 'kh-'));
+    const file = path.join(dir, 'known_hosts');
+    writeFileSync(file, '# mine\n');
+    const r = await doctorJson(project({ web: sshConnection(sshd, { known_hosts_file: file, strict_host_key_checking: 'accept-new' }) }), ['--connect']);
+    // Was: doctor warned "check the fingerprint before adding", then its login added the key, unchecked.
+    expect(readFileSync(file, 'utf8')).toBe('# mine\n');
+    expect(readdirSync(dir)).toEqual(['known_hosts']);
+    expect(r.find(/known_hosts$/)).toMatchObject({ ok: false, required: false });
+    expect(r.find(/known_hosts$/).detail).toContain(`cat /tmp/hostkey >> ${file}`);
+    expect(r.find(/connect$/)).toMatchObject({ ok: false, required: false });
+    expect(r.find(/connect$/).detail).toBe(
+      `not tried: the host key of [127.0.0.1]:${sshd.port} is not in known_hosts yet, and doctor adds none (a run would, unchecked, with strict_host_key_checking accept-new); add it as the known_hosts check says, then run doctor --connect again`,
+    );
+    expect(r.code).toBe(0);
   }, 60000);
 
   it('--connect logs in once per endpoint; a key the server does not accept fails with what it means; without --connect nothing connects', async () => {

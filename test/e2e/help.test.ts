@@ -21,7 +21,7 @@ describe('help', () => {
       'localport status [-c,--config FILE] [-o,--output FORMAT] [--json] [--log-level LEVEL] [--color] [-w,--watch] [--interval SECONDS] [--wide] [SERVICE...]',
       'localport start [-c,--config FILE] [-o,--output FORMAT] [--json] [--log-level LEVEL] [--color] [-t,--tag TAG] [-a,--all] [--timeout SECONDS] [--ui-port PORT] [--wide] [SERVICE...]',
       'localport stop [-c,--config FILE] [-o,--output FORMAT] [--json] [--log-level LEVEL] [--color] [-t,--tag TAG] [-a,--all] [--force] [SERVICE...]',
-      'localport logs [-c,--config FILE] [-o,--output FORMAT] [--json] [--log-level LEVEL] [--color] [-f,--follow] [-n,--lines N] [--grep REGEX] [--path] [--list] [SERVICE]',
+      'localport logs [-c,--config FILE] [-o,--output FORMAT] [--json] [--log-level LEVEL] [--color] [-f,--follow] [-n,--lines N] [--grep REGEX] [--path] [--list] [--all] [SERVICE]',
       'localport help [COMMAND...]',
     ]) {
       expect(r.stdout).toContain(`  ${usage}\n`);

@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, expect, it } from '@jest/globals';
+import { serviceLogFile } from '../../core/dirs.js';
 import { field } from '../../plugins/format-text/index.js';
 import { stopProjects } from '../helpers/daemons.js';
 import { runCli } from '../helpers/cli.js';
@@ -48,6 +49,31 @@ async function project() {
   const target = (port: number) => field(`${process.execPath} :${port === webPort ? 80 : 81}`);
   return { dir, env, webPort, offPort, text, target, file: path.join(dir, 'localport.yaml') };
 }
+
+it("logs --list lists this config's service logs, by service name; --list --all every config's, as PROJECT/SERVICE", async () => {
+  const state = path.join(mkdtempSync(path.join(root, 'shared-')), 'state');
+  const env = { LOCALPORT_STATE_DIR: state };
+  const configs = ['proj1', 'proj2'].map((name) => {
+    const dir = path.join(path.dirname(state), name);
+    mkdirSync(dir);
+    const file = path.join(dir, 'localport.yaml');
+    writeFileSync(file, `services:\n  - name: web\n    technology: tcp\n    local_port: 27010\n    remote_port: 80\n    connection: { host: 127.0.0.1 }\n`);
+    // What a run of that config leaves: its service's log, in the config's own folder.
+    const log = serviceLogFile('web', file, env);
+    mkdirSync(path.dirname(log), { recursive: true });
+    writeFileSync(log, `${name}\n`);
+    return { dir, log };
+  });
+  const list = (dir: string, ...args: string[]) => runCli(['logs', '--list', ...args, '-o', 'text'], { cwd: dir, env });
+  const own = await list(configs[0].dir);
+  // Was every config's: proj2-…/web listed too, from proj1's directory.
+  expect([own.code, own.stdout]).toEqual([0, `web 6 ${own.stdout.split(' ')[2]} ${configs[0].log}\n`]);
+  const all = await list(configs[0].dir, '--all');
+  expect(all.code).toBe(0);
+  expect(all.stdout.trim().split('\n').map((l) => l.split(' ')[0])).toEqual(configs.map((c) => `${path.basename(path.dirname(c.log))}/web`));
+  const misused = await runCli(['logs', '--all'], { cwd: configs[0].dir, env });
+  expect([misused.code, misused.stderr.trim()]).toEqual([2, `error: --all goes with --list\nhint: localport logs --list --all lists every config's service logs.`]);
+});
 
 const ISO = '\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z';
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -104,7 +130,8 @@ it('status, config validate, config print, doctor, logs --list and daemon status
   r = await p.text('logs', '--list');
   expect(r.code).toBe(0);
   expect(r.lines).toHaveLength(1);
-  expect(r.lines[0]).toMatch(new RegExp(`^\\S+/web \\d+ ${ISO} ${esc(p.env.LOCALPORT_STATE_DIR!)}/logs/services/\\S+/web\\.log$`));
+  // This config's logs, named by service (`logs --list --all` adds the project: `p-xyz-1234abcd/web`).
+  expect(r.lines[0]).toMatch(new RegExp(`^web \\d+ ${ISO} ${esc(p.env.LOCALPORT_STATE_DIR!)}/logs/services/\\S+/web\\.log$`));
 
   r = await p.text('stop');
   expect([r.code, r.lines]).toEqual([0, ['web stopped']]);

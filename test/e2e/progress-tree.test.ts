@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
@@ -142,6 +143,43 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'the progres
     expect(normal).toMatch(/✖ broken\n  ✖ could not connect to 127\.0\.0\.1:CLOSED_PORT\n    › service broken: connection refused by 127\.0\.0\.1:CLOSED_PORT/);
     expect(frame.replace(/\n/g, '')).toMatch(/Logs: broken: \S+\/logs\/services\/[^/]+\/broken\.log/);
     expect(normal).toMatchSnapshot();
+  }, 40000);
+
+  it('Ctrl-C while a service is not yet healthy: its node and its unfinished health step are skipped (↓), not passed (✔)', async () => {
+    // A peer that accepts and closes every connection: the tunnel is up, the tcp check never passes.
+    const closer = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => closer.listen(0, '127.0.0.1', resolve));
+    const [api, never] = [await freePort(), await freePort()];
+    const project = mkdtempSync(path.join(dir, 'sigint-'));
+    writeFileSync(
+      path.join(project, 'localport.yaml'),
+      `services:
+  - name: api
+    technology: tcp
+    local_port: ${api}
+    remote_port: ${web.port}
+    connection: { host: 127.0.0.1 }
+  - name: never
+    technology: tcp
+    local_port: ${never}
+    remote_port: ${(closer.address() as net.AddressInfo).port}
+    connection: { host: 127.0.0.1 }
+`,
+    );
+    const name = `${session}-sigint`;
+    tmux('new-session', '-d', '-s', name, '-x', '120', '-y', '24', `cd '${project}' && LOCALPORT_STATE_DIR='${path.join(project, 'state')}' TERM=xterm-256color NO_COLOR=1 '${process.execPath}' '${BIN}' run -- sleep 20; sleep 30`);
+    try {
+      await frameWhen(name, (f) => /health: tcp — attempt 2/.test(f) && /✔ api: healthy/.test(f), 'never failing its health check');
+      tmux('send-keys', '-t', name, 'C-c');
+      const frame = await frameWhen(name, (f) => /✔ stopping \(received SIGINT\)/.test(f) && /force-kill — /.test(f), 'the teardown after Ctrl-C');
+      const tree = frame.slice(frame.lastIndexOf('✔ api:'));
+      expect(tree).toContain('✔ api: healthy');
+      // Was `✔ never` and `✔ health: tcp — attempt 2, last: …`: a service never healthy drawn as passed.
+      expect(tree).toMatch(/↓ never: interrupted before it was healthy\n  ✔ connected to 127\.0\.0\.1:\d+\n  ✔ listening on localhost:\d+\n  ↓ health: tcp — attempt \d+, last: /);
+      expect(tree).not.toMatch(/✔ never|✔ health: tcp —/);
+    } finally {
+      closer.close();
+    }
   }, 40000);
 
   it('a title that changes after the tree has ended does not draw the tree again', async () => {

@@ -148,4 +148,25 @@ ${kind === 'slow' ? '      ready_pattern: "never printed"\n' : ''}`;
       if (alive(commandPid)) process.kill(commandPid, 'SIGKILL');
     }
   });
+  it("a reader that leaves (`run --events - -- CMD | grep -m1 ready`) ends neither the command nor run: run tears down and exits with the command's code", async () => {
+    const p = await project(['fast']);
+    const cli = p.run(['--events', '-', '--', 'sh', '-c', 'sleep 1; echo alive >&2; exit 3']);
+    await cli.waitFor(/"type":"ready"/);
+    const pids = p.tunnels().map((t) => t.pid);
+    // The reader is gone: every later event (the teardown's state changes) meets EPIPE.
+    cli.child.stdout!.destroy();
+    const code = await new Promise<number | null>((resolve) => cli.child.once('exit', (c) => resolve(c)));
+    expect(code).toBe(3); // was 0: the first EPIPE ended run at once
+    expect(cli.stderr()).toContain('alive');
+    expect(hasStack(cli.stderr())).toBe(false);
+    expect(existsSync(p.stateFile)).toBe(false);
+    expect(pids.filter(alive)).toEqual([]);
+  });
+  it('a command killed by a signal makes run exit 128 + its number, as a shell does, for any signal (SIGPIPE: 141)', async () => {
+    const p = await project(['fast']);
+    for (const [signal, code] of [['PIPE', 141], ['USR1', 138], ['TERM', 143]] as const) {
+      const r = await p.run(['--', 'sh', '-c', `kill -${signal} $$`]).exited;
+      expect([signal, r.code]).toEqual([signal, code]); // was 129 for all but HUP, INT, TERM and KILL
+    }
+  });
 });

@@ -126,6 +126,33 @@ describe('width', () => {
     expect(out).not.toContain('api-gateway.internal.cluster.local:8443');
   });
 
+  it.each([80, 120])('at %i columns the LOCAL address keeps its port: other columns and the host give room first', async (columns) => {
+    // A service whose variable is not set: state `unresolved` and a long last error, so that every
+    // column is at its narrowest at 80 (LOCAL was cut to `localhost:1…`).
+    const crowded = path.join(root, 'crowded.yaml');
+    writeFileSync(
+      crowded,
+      `services:
+  - name: api-gateway-service
+    technology: ssh
+    local_port: 18443
+    remote_port: 8443
+    connection: { host: bastion.very-long-hostname.example.com, user: deploy-user, remote_host: api-gateway.internal.cluster.local }
+  - name: db
+    technology: tcp
+    local_port: 15432
+    remote_port: 5432
+    connection: { host: "\${LP_TERM_UNSET_HOST}" }
+`,
+    );
+    const r = await runCli(['status', '-c', crowded], { cwd: root, env: { ...env, NO_COLOR: undefined, FORCE_COLOR: undefined, LP_TERM_UNSET_HOST: undefined, COLUMNS: String(columns) } as never });
+    expect(r.code).toBe(0);
+    const table = lines(r.stdout).slice(1);
+    for (const l of table) expect([...l].length).toBeLessThanOrEqual(columns);
+    expect(table[1]).toMatch(/^api-gatewa\S*\s+(ssh\s+)?stopped\s+-\s+localhost:18443\s+deploy\S*:8443(\s|$)/);
+    expect(table[2]).toMatch(/^db\s+(tcp\s+)?unresolved\s+-\s+localhost:15432\s+\S+:5432\s/);
+  });
+
   it('at 80 columns the least useful columns go first; at 120 more of them stay', async () => {
     const narrow = lines(await status({ COLUMNS: '80' }))[1];
     const wide = lines(await status({ COLUMNS: '120' }))[1];

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -81,6 +81,18 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'ssh technology through a real sshd', 
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
     const { s } = await service({ key_file: other });
     await expect(s.start()).rejects.toThrow(`service web: authentication refused by ${sshd.user}@127.0.0.1:${sshd.port}; check user and key_file`);
+    expect(s.pid).toBeNull();
+  });
+
+  it('explains a key file others can read by its mode and the chmod, not as a refused login, and does not retry', async () => {
+    const loose = path.join(dir, 'loose key');
+    copyFileSync(sshConnection(sshd).key_file, loose);
+    chmodSync(loose, 0o644);
+    const { s } = await service({ key_file: loose });
+    const error = (await s.start().catch((e: Error) => e)) as Error;
+    // ssh itself says "Load key …: bad permissions", then "Permission denied": it was "authentication refused … check user and key_file".
+    expect(error.message).toBe(`service web: key_file ${loose} has mode 0644: others can read it, so ssh will not use it; make it private: chmod 600 '${loose}'`);
+    expect(s.restarts).toBe(0);
     expect(s.pid).toBeNull();
   });
 

@@ -45,6 +45,11 @@ describe('ssh technology', () => {
     ['Permission denied (publickey).', /authentication refused by deploy@bastion/, 'rejected'],
     ['Received disconnect from 10.0.0.1 port 22:2: Too many authentication failures', /authentication refused by deploy@bastion/, 'rejected'],
     ['Host key verification failed.', /host key verification failed for deploy@bastion/, 'rejected'],
+    [
+      "Permissions 0644 for '/home/me/.ssh/id_ed25519' are too open.\nLoad key \"/home/me/.ssh/id_ed25519\": bad permissions\ndeploy@bastion: Permission denied (publickey).",
+      /^key_file \/home\/me\/.ssh\/id_ed25519 has mode 0644: others can read it.*chmod 600 \/home\/me\/.ssh\/id_ed25519$/,
+      'permanent',
+    ],
     ['@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\nHost key for bastion has changed and you have requested strict checking.\nHost key verification failed.', /host key of deploy@bastion \(bastion\) has CHANGED.*ssh-keygen -R bastion /, 'rejected'],
     ['No ED25519 host key is known for bastion and you have requested strict checking.\nHost key verification failed.', /host key of deploy@bastion \(bastion\) is not in ~\/.ssh\/known_hosts.*ssh-keyscan bastion >.*accept-new/, 'permanent'],
     ['ssh: connect to host bastion port 22: Connection refused', /connection refused by deploy@bastion/, 'permanent'],
