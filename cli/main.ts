@@ -220,6 +220,8 @@ async function main(): Promise<void> {
     process.exitCode = 2;
   }
   if (command) {
+    // For cli/cached.ts (COMMAND_KEY): the code cache is written again the first time a command runs.
+    (globalThis as Record<symbol, unknown>)[Symbol.for('localport.compiledFor')] = command.path.join(' ');
     process.exitCode = await cli.run(command, Cli.defaultContext);
   }
   await finish();

@@ -79,8 +79,13 @@ const entry = {
   setup(b) {
     b.onResolve({ filter: /^localport-cli-entry$/ }, () => ({ path: 'entry', namespace: 'entry' }));
     b.onResolve({ filter: /^localport-cli-publish$/ }, () => ({ path: 'publish', namespace: 'entry' }));
+    b.onResolve({ filter: /^localport-cli-jitless$/ }, () => ({ path: 'jitless', namespace: 'entry' }));
     // Paths relative to resolveDir: these contents go into the map, which must not carry the build machine's paths.
-    b.onLoad({ filter: /^entry$/, namespace: 'entry' }, () => ({ contents: `import 'localport-cli-publish';\nimport './dist/cli/main.js';\n`, resolveDir: root }));
+    b.onLoad({ filter: /^entry$/, namespace: 'entry' }, () => ({ contents: `import 'localport-cli-jitless';\nimport 'localport-cli-publish';\nimport './dist/cli/main.js';\n`, resolveDir: root }));
+    // zod compiles a parser for each object schema with \`new Function\` the first time it parses: worth it
+    // in a process that parses many times, not in a command that parses one config once (~2 ms of
+    // \`status\`). First of all: a schema reads the setting when it is made. The daemon is not bundled.
+    b.onLoad({ filter: /^jitless$/, namespace: 'entry' }, () => ({ contents: `import { config } from 'zod/v4/core';\nconfig({ jitless: true });\n`, resolveDir: root }));
     // A getter: the API (zod, every built-in plugin) is evaluated when a config imports it, or when a
     // command loads it anyway; `stop` or `logs` never do.
     b.onLoad({ filter: /^publish$/, namespace: 'entry' }, () => ({
