@@ -65,8 +65,9 @@ function fnv(text: string): string {
 }
 
 /**
- * Where the CLI says which command ran (main.ts): the cache lists the commands whose functions it holds.
- * A command path from the CLI's own registry, so the list stays as short as the command list.
+ * Where the CLI says what this run compiled (globals.ts, compiledFor): the command's path, and
+ * `(code config)` after it for a .ts or .js config. The cache lists those it holds; from the CLI's own
+ * registry, so the list stays about as short as the command list.
  */
 export const COMMAND_KEY = Symbol.for('localport.compiledFor');
 

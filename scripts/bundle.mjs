@@ -26,7 +26,7 @@ const dist = path.join(root, 'dist');
 const outfile = path.join(dist, 'cli', 'bundle.cjs');
 
 /** Loaded only where used, heavy, or reading their own files by path: imported from node_modules as before. */
-const EXTERNAL = ['chokidar', 'execa', 'jiti', 'kafkajs', 'listr2', 'pg', 'typescript', 'undici'];
+const EXTERNAL = ['chokidar', 'execa', 'kafkajs', 'listr2', 'pg', 'typescript', 'undici'];
 
 // LocalPort's own modules (dist/**.js), as tsc wrote them, with two changes:
 // - `import.meta.url` is the URL of the module's tsc output (a CommonJS script has no import.meta, and
@@ -68,6 +68,18 @@ const trim = {
       return { contents: `import { createRequire } from 'node:module';\nconst load = createRequire(import.meta.url);\n${lines.join('\n')}\n`, resolveDir: path.dirname(file), loader: 'js' };
     });
     b.onResolve({ filter: /^js-yaml$/ }, () => ({ path: path.join(root, 'node_modules', 'js-yaml', 'dist', 'js-yaml.mjs') }));
+    // jiti (a .ts or .js config) is in the bundle, and so in its code cache: from node_modules, Node 20
+    // compiled its 190 KB on every command with such a config. Its transform (Babel, 1.5 MB, for a config
+    // not transpiled yet) stays in node_modules, required from there by path; the ES modules a config
+    // imports natively go through the bundle's importer (cli/cached.ts).
+    b.onLoad({ filter: /[\\/]jiti[\\/]lib[\\/]jiti\.mjs$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      const patched = source
+        .replace('createRequire(import.meta.url)("../dist/babel.cjs")', 'createRequire(__localportUrl)(createRequire(__localportUrl).resolve("jiti/package.json").replace(/package\\.json$/, "dist/babel.cjs"))')
+        .replace('const nativeImport = (id) => import(id);', 'const nativeImport = (id) => __localportImport(id);');
+      if ((patched.match(/__localport/g) ?? []).length !== 3) throw new Error(`scripts/bundle.mjs: ${args.path} changed; update the jiti patch`);
+      return { contents: patched, loader: 'js' };
+    });
     // cosmiconfig's loaders require node:crypto as they load, for the name of a temporary file of its
     // TypeScript loader (LocalPort loads .ts with jiti): loading crypto costs every command ~3 ms on Node 24.
     b.onLoad({ filter: /[\\/]cosmiconfig[\\/]dist[\\/]loaders\.js$/ }, (args) => {
