@@ -12,12 +12,13 @@
  * The cache is code V8 runs: it is read only from a directory this user owns and nobody else can
  * write to. NODE_DISABLE_COMPILE_CACHE=1 turns it off, NODE_COMPILE_CACHE=DIR moves it (as for Node's own).
  */
-import { isAscii } from 'node:buffer';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import os from 'node:os';
-import path from 'node:path';
-import vm from 'node:vm';
+// Not `import`: see bin.ts (an ES module importing node:fs loads fs/promises and its dependencies).
+const { isAscii } = process.getBuiltinModule('node:buffer');
+const { lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } = process.getBuiltinModule('node:fs');
+const { createRequire } = process.getBuiltinModule('node:module');
+const os = process.getBuiltinModule('node:os');
+const path = process.getBuiltinModule('node:path');
+const vm = process.getBuiltinModule('node:vm');
 
 /** A directory, made 0700 if it is not there; its parent must be. */
 function makeDir(dir: string): void {
