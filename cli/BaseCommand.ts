@@ -9,7 +9,7 @@ import type { View } from '../core/types.js';
 import type { Project } from '../app/project.js';
 import { DEFAULT_OUTPUT } from '../app/output.js';
 import { terminalWidth, useColor } from '../app/terminal.js';
-import { globals } from './globals.js';
+import { compiledFor, globals } from './globals.js';
 
 export { useColor };
 
@@ -98,6 +98,7 @@ export abstract class BaseCommand extends Command {
     const { loadProject } = await import('../app/project.js');
     const project = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor, output: opts.output === false ? undefined : this.output, variables: opts.variables });
     this.hub = project.hub;
+    if (project.config.file && !/\.(ya?ml|json)$/i.test(project.config.file)) compiledFor('(code config)');
     return project;
   }
 

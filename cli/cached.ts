@@ -3,18 +3,22 @@
  * 1.2 MB of JavaScript and compiles each function it calls again: about a third of what `localport
  * status` costs (issue #15). Node 20 has no cache of its own; Node 22's `module.enableCompileCache()`
  * saves a module's code before it runs, and measured slower here than this cache, which is written
- * after the command ran, so that it holds every function the command compiled. It is written once per
- * build of the bundle and Node version.
+ * after the command ran, so that it holds every function the command compiled. It is written by the
+ * first command after a build of the bundle (per Node version), and again by each other command the
+ * first time it runs (COMMAND_KEY): a cache the first command wrote holds only that command's functions,
+ * and whatever else a later command calls is compiled on every run (`status` after a first `start
+ * --help`: 13 ms more on Node 24). So it grows to what the user runs, at most once per command.
  *
  * The cache is code V8 runs: it is read only from a directory this user owns and nobody else can
  * write to. NODE_DISABLE_COMPILE_CACHE=1 turns it off, NODE_COMPILE_CACHE=DIR moves it (as for Node's own).
  */
-import { isAscii } from 'node:buffer';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import os from 'node:os';
-import path from 'node:path';
-import vm from 'node:vm';
+// Not `import`: see bin.ts (an ES module importing node:fs loads fs/promises and its dependencies).
+const { isAscii } = process.getBuiltinModule('node:buffer');
+const { lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } = process.getBuiltinModule('node:fs');
+const { createRequire } = process.getBuiltinModule('node:module');
+const os = process.getBuiltinModule('node:os');
+const path = process.getBuiltinModule('node:path');
+const vm = process.getBuiltinModule('node:vm');
 
 /** A directory, made 0700 if it is not there; its parent must be. */
 function makeDir(dir: string): void {
@@ -61,6 +65,36 @@ function fnv(text: string): string {
   return h.toString(16);
 }
 
+/**
+ * Where the CLI says what this run compiled (globals.ts, compiledFor): the command's path, and
+ * `(code config)` after it for a .ts or .js config. The cache lists those it holds; from the CLI's own
+ * registry, so the list stays about as short as the command list.
+ */
+export const COMMAND_KEY = Symbol.for('localport.compiledFor');
+
+/**
+ * A cache file is V8's data, then the JSON list of the commands it holds, then that list's length
+ * (4 bytes). Anything that does not parse is no cache (it is replaced after the command).
+ */
+function readCache(file: string): { data: Buffer; commands: string[] } | undefined {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch {
+    return undefined; // not written yet
+  }
+  if (bytes.length < 4) return undefined;
+  const n = bytes.readUInt32BE(bytes.length - 4);
+  if (n > 4096 || n + 4 > bytes.length) return undefined;
+  try {
+    const commands: unknown = JSON.parse(bytes.subarray(bytes.length - 4 - n, bytes.length - 4).toString('latin1'));
+    if (!Array.isArray(commands) || !commands.every((c) => typeof c === 'string')) return undefined;
+    return { data: bytes.subarray(0, bytes.length - 4 - n), commands };
+  } catch {
+    return undefined;
+  }
+}
+
 export function runBundle(file: string): void {
   const bytes = readFileSync(file);
   // The build writes it in ASCII (scripts/bundle.mjs): Latin-1 then reads it as it is, without decoding UTF-8.
@@ -70,25 +104,26 @@ export function runBundle(file: string): void {
   const st = statSync(file);
   const prefix = `${fnv(file)}-${process.version}-${process.arch}-`;
   const cacheFile = dir && path.join(dir, `${prefix}${st.size}-${Math.trunc(st.mtimeMs)}-${st.ino}.v8`);
-  let cachedData: Buffer | undefined;
-  if (cacheFile) {
-    try {
-      cachedData = readFileSync(cacheFile);
-    } catch {
-      /* not written yet */
-    }
-  }
+  const cached = cacheFile ? readCache(cacheFile) : undefined;
   // Node's own CommonJS wrapper, on the first line: line numbers in stacks stay the bundle's.
   // `import()` in a vm.Script needs --experimental-vm-modules (or warns, with Node's default loader): the
   // bundle imports through the function passed as __localportImporter (scripts/bundle.mjs), resolved from
   // this directory, which is the bundle's.
-  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname, __localportImporter) {${source}\n})`, { filename: file, cachedData });
-  if (cacheFile && (cachedData === undefined || script.cachedDataRejected)) {
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname, __localportImporter) {${source}\n})`, { filename: file, cachedData: cached?.data });
+  if (cacheFile) {
     process.once('exit', () => {
+      const command = (globalThis as { [COMMAND_KEY]?: unknown })[COMMAND_KEY];
+      const commands = cached && !script.cachedDataRejected ? cached.commands : [];
+      const known = typeof command !== 'string' || commands.includes(command) || commands.length >= 64;
+      if (cached && !script.cachedDataRejected && known) return;
       try {
+        // What V8 holds now: the functions of the cache it was given and those this command compiled.
         const data = script.createCachedData();
+        const list = Buffer.from(JSON.stringify(known ? commands : [...commands, command]), 'latin1');
+        const length = Buffer.alloc(4);
+        length.writeUInt32BE(list.length);
         const tmp = `${cacheFile}.${process.pid}.tmp`;
-        writeFileSync(tmp, data, { mode: 0o600 });
+        writeFileSync(tmp, Buffer.concat([data, list, length]), { mode: 0o600 });
         renameSync(tmp, cacheFile);
         // This installation's caches of earlier builds, for this Node.
         for (const f of readdirSync(dir)) if (f.startsWith(prefix) && f.endsWith('.v8') && path.join(dir, f) !== cacheFile) rmSync(path.join(dir, f), { force: true });

@@ -72,3 +72,14 @@ export function extractGlobals(argv: string[]): { args: string[]; globals: Globa
   if (color !== undefined) g.color = color;
   return { args: args.filter((a) => !isFlag(a)), globals: g };
 }
+
+/**
+ * What this run compiled, for the code cache (cli/cached.ts, COMMAND_KEY): the command, then what else
+ * decides which functions it runs (a config that is code, loaded through jiti). The cache is written
+ * again the first time a run names something it does not hold yet.
+ */
+export function compiledFor(part: string): void {
+  const key = Symbol.for('localport.compiledFor');
+  const g = globalThis as Record<symbol, unknown>;
+  g[key] = typeof g[key] === 'string' ? `${g[key] as string} ${part}` : part;
+}

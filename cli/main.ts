@@ -25,7 +25,7 @@ import { DaemonStartCommand } from './commands/daemon/start.js';
 import { DaemonStatusCommand } from './commands/daemon/status.js';
 import { DaemonStopCommand } from './commands/daemon/stop.js';
 import { UiCommand } from './commands/ui.js';
-import { extractGlobals, globals, requestedOutput } from './globals.js';
+import { compiledFor, extractGlobals, globals, requestedOutput } from './globals.js';
 import { DEFAULT_OUTPUT } from '../app/output.js';
 import { colorArg } from '../app/terminal.js';
 import { describeValue, guardProcessExit, originOf } from '../core/config/code.js';
@@ -226,6 +226,7 @@ async function main(): Promise<void> {
   }
   if (command) {
     pipeEndsCommand = !(command instanceof RunCommand);
+    compiledFor(command.path.join(' '));
     process.exitCode = await cli.run(command, Cli.defaultContext);
   }
   await finish();

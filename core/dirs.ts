@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
+import { sha256 } from './sha256.js';
 
 /**
  * Where LocalPort keeps logs and state: $LOCALPORT_STATE_DIR, else $XDG_STATE_HOME/localport,
@@ -24,6 +24,6 @@ export const mainLogFile = (env?: NodeJS.ProcessEnv) => path.join(logDir(env), '
 export function serviceLogFile(service: string, configFile?: string, env?: NodeJS.ProcessEnv): string {
   if (!configFile) return path.join(logDir(env), 'services', `${service}.log`);
   const abs = path.resolve(configFile);
-  const project = `${path.basename(path.dirname(abs)).replace(/[^A-Za-z0-9._-]/g, '_')}-${createHash('sha256').update(abs).digest('hex').slice(0, 8)}`;
+  const project = `${path.basename(path.dirname(abs)).replace(/[^A-Za-z0-9._-]/g, '_')}-${sha256(abs).slice(0, 8)}`;
   return path.join(logDir(env), 'services', project, `${service}.log`);
 }

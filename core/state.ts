@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { sha256 } from './sha256.js';
 import { hasProcfs, procStat } from './supervisor/procs.js';
 
 /**
@@ -10,7 +10,7 @@ import { hasProcfs, procStat } from './supervisor/procs.js';
 
 /** A config file's id: what names its daemon, its socket and its state files. */
 export function configId(configFile: string): string {
-  return createHash('sha256').update(path.resolve(configFile)).digest('hex').slice(0, 16);
+  return sha256(path.resolve(configFile)).slice(0, 16);
 }
 
 /** Written atomically (temp file + rename): a reader never sees half a file. 0600 in a 0700 directory. */

@@ -26,7 +26,7 @@ const dist = path.join(root, 'dist');
 const outfile = path.join(dist, 'cli', 'bundle.cjs');
 
 /** Loaded only where used, heavy, or reading their own files by path: imported from node_modules as before. */
-const EXTERNAL = ['chokidar', 'execa', 'jiti', 'kafkajs', 'listr2', 'pg', 'typescript', 'undici'];
+const EXTERNAL = ['chokidar', 'execa', 'kafkajs', 'listr2', 'pg', 'typescript', 'undici'];
 
 // LocalPort's own modules (dist/**.js), as tsc wrote them, with two changes:
 // - `import.meta.url` is the URL of the module's tsc output (a CommonJS script has no import.meta, and
@@ -50,7 +50,7 @@ const own = {
   },
 };
 
-// Two things left out of what every command parses (400 KB, ~12 ms of `status`):
+// Two things left out of what every command parses (400 KB, ~12 ms of `status`), and one module loaded later:
 // - zod's translations of its messages into 50 languages (`z.locales`). LocalPort's messages are in
 //   English (zod's default, `en`, stays in); another locale, which a config may set with
 //   `z.config(z.locales.de())`, is required from node_modules when called.
@@ -68,6 +68,26 @@ const trim = {
       return { contents: `import { createRequire } from 'node:module';\nconst load = createRequire(import.meta.url);\n${lines.join('\n')}\n`, resolveDir: path.dirname(file), loader: 'js' };
     });
     b.onResolve({ filter: /^js-yaml$/ }, () => ({ path: path.join(root, 'node_modules', 'js-yaml', 'dist', 'js-yaml.mjs') }));
+    // jiti (a .ts or .js config) is in the bundle, and so in its code cache: from node_modules, Node 20
+    // compiled its 190 KB on every command with such a config. Its transform (Babel, 1.5 MB, for a config
+    // not transpiled yet) stays in node_modules, required from there by path; the ES modules a config
+    // imports natively go through the bundle's importer (cli/cached.ts).
+    b.onLoad({ filter: /[\\/]jiti[\\/]lib[\\/]jiti\.mjs$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      const patched = source
+        .replace('createRequire(import.meta.url)("../dist/babel.cjs")', 'createRequire(__localportUrl)(createRequire(__localportUrl).resolve("jiti/package.json").replace(/package\\.json$/, "dist/babel.cjs"))')
+        .replace('const nativeImport = (id) => import(id);', 'const nativeImport = (id) => __localportImport(id);');
+      if ((patched.match(/__localport/g) ?? []).length !== 3) throw new Error(`scripts/bundle.mjs: ${args.path} changed; update the jiti patch`);
+      return { contents: patched, loader: 'js' };
+    });
+    // cosmiconfig's loaders require node:crypto as they load, for the name of a temporary file of its
+    // TypeScript loader (LocalPort loads .ts with jiti): loading crypto costs every command ~3 ms on Node 24.
+    b.onLoad({ filter: /[\\/]cosmiconfig[\\/]dist[\\/]loaders\.js$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      const lazy = source.replace('const crypto_1 = require("crypto");', 'const crypto_1 = { get randomUUID() { return require("crypto").randomUUID; } };');
+      if (lazy === source) throw new Error(`scripts/bundle.mjs: ${args.path} no longer requires crypto as expected; update the trim plugin`);
+      return { contents: lazy, loader: 'js' };
+    });
   },
 };
 
@@ -79,8 +99,13 @@ const entry = {
   setup(b) {
     b.onResolve({ filter: /^localport-cli-entry$/ }, () => ({ path: 'entry', namespace: 'entry' }));
     b.onResolve({ filter: /^localport-cli-publish$/ }, () => ({ path: 'publish', namespace: 'entry' }));
+    b.onResolve({ filter: /^localport-cli-jitless$/ }, () => ({ path: 'jitless', namespace: 'entry' }));
     // Paths relative to resolveDir: these contents go into the map, which must not carry the build machine's paths.
-    b.onLoad({ filter: /^entry$/, namespace: 'entry' }, () => ({ contents: `import 'localport-cli-publish';\nimport './dist/cli/main.js';\n`, resolveDir: root }));
+    b.onLoad({ filter: /^entry$/, namespace: 'entry' }, () => ({ contents: `import 'localport-cli-jitless';\nimport 'localport-cli-publish';\nimport './dist/cli/main.js';\n`, resolveDir: root }));
+    // zod compiles a parser for each object schema with \`new Function\` the first time it parses: worth it
+    // in a process that parses many times, not in a command that parses one config once (~2 ms of
+    // \`status\`). First of all: a schema reads the setting when it is made. The daemon is not bundled.
+    b.onLoad({ filter: /^jitless$/, namespace: 'entry' }, () => ({ contents: `import { config } from 'zod/v4/core';\nconfig({ jitless: true });\n`, resolveDir: root }));
     // A getter: the API (zod, every built-in plugin) is evaluated when a config imports it, or when a
     // command loads it anyway; `stop` or `logs` never do.
     b.onLoad({ filter: /^publish$/, namespace: 'entry' }, () => ({

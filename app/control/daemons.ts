@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -89,6 +88,8 @@ export async function ensureDaemon(configFile: string, opts: { autoStart?: boole
   // RSS for nothing (bench/footprint.mjs: 96 → 79 MiB with 50 services), and 4 MB changes nothing
   // measurable for the relay's throughput (bench/relay.mjs, the tcp case: 0.46 → 0.45).
   const args = ['--max-semi-space-size=4', MAIN, '--config', configFile, '--log-level', opts.logLevel ?? 'info', ...(opts.autoStart ? ['--auto-start'] : [])];
+  // Imported here: child_process (and dgram, which it loads) cost every `status` ~1 ms on Node 24.
+  const { spawn } = await import('node:child_process');
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd], cwd: path.dirname(configFile), env: process.env });
   closeSync(fd);
   let exit: number | null | undefined;

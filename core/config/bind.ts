@@ -1,4 +1,3 @@
-import dns from 'node:dns';
 import net from 'node:net';
 import { bindAddressOf } from '../address.js';
 import os from 'node:os';
@@ -33,7 +32,9 @@ export function isLocalAddress(address: string): boolean {
 }
 
 /** The address `name` resolves to — the one net.listen would use — or the resolver's error code. */
-function lookup(name: string): Promise<{ address?: string; code?: string }> {
+async function lookup(name: string): Promise<{ address?: string; code?: string }> {
+  // Imported here: most configs name no host to bind to, and every command that loads one pays for the module.
+  const dns = await import('node:dns');
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve({}), LOOKUP_MS);
     dns.lookup(name, (error, address) => {

@@ -18,40 +18,43 @@ const scalar = z.union([z.string(), z.number(), z.boolean()]);
  */
 const PLACEHOLDER = /\{([A-Za-z][A-Za-z0-9_]*)\}/g;
 
-const baseSchema = configObject({
-  command: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') }).min(1),
-  args: z.array(z.string()).default([]),
-  env: z.record(z.string(), z.string()).default({}),
-  /** A regular expression matched against each stdout/stderr line; without it, ready = the local port accepts. */
-  readyPattern: z
-    .string()
-    .refine((p) => {
-      try {
-        new RegExp(p);
-        return true;
-      } catch {
-        return false;
+/**
+ * Every placeholder must name a value: checked when the config is validated, not when it runs. Made
+ * when a config first uses it (z.lazy): a command builds the schemas of what its config uses only.
+ */
+export const execConnectionSchema = z.lazy(() =>
+  configObject({
+    command: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') }).min(1),
+    args: z.array(z.string()).default([]),
+    env: z.record(z.string(), z.string()).default({}),
+    /** A regular expression matched against each stdout/stderr line; without it, ready = the local port accepts. */
+    readyPattern: z
+      .string()
+      .refine((p) => {
+        try {
+          new RegExp(p);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'must be a valid regular expression')
+      .optional(),
+    /** Unset: LocalPort listens on 127.0.0.1 and ::1 (127.0.0.1 with relay: false). */
+    bindAddress: hostname().optional(),
+    /** Extra values for placeholders, e.g. `host`, `instance`, `zone`. */
+    vars: z.record(z.string(), scalar).default({}),
+    host: z.string().refine((h) => !hasControl(h), CONTROL_MESSAGE).optional(),
+  }).superRefine((c, ctx) => {
+    const available = ['localPort', 'remotePort', 'bindAddress', 'name', ...(c.host !== undefined ? ['host'] : []), ...Object.keys(c.vars)];
+    const check = (text: string, path: (string | number)[]) => {
+      for (const [, key] of text.matchAll(PLACEHOLDER)) {
+        if (!available.includes(key)) ctx.addIssue({ code: 'custom', path, message: `unknown placeholder {${key}}; available: ${available.map((k) => `{${k}}`).join(', ')} (add it under vars)` });
       }
-    }, 'must be a valid regular expression')
-    .optional(),
-  /** Unset: LocalPort listens on 127.0.0.1 and ::1 (127.0.0.1 with relay: false). */
-  bindAddress: hostname().optional(),
-  /** Extra values for placeholders, e.g. `host`, `instance`, `zone`. */
-  vars: z.record(z.string(), scalar).default({}),
-  host: z.string().refine((h) => !hasControl(h), CONTROL_MESSAGE).optional(),
-});
-
-/** Every placeholder must name a value: checked when the config is validated, not when it runs. */
-export const execConnectionSchema = baseSchema.superRefine((c, ctx) => {
-  const available = ['localPort', 'remotePort', 'bindAddress', 'name', ...(c.host !== undefined ? ['host'] : []), ...Object.keys(c.vars)];
-  const check = (text: string, path: (string | number)[]) => {
-    for (const [, key] of text.matchAll(PLACEHOLDER)) {
-      if (!available.includes(key)) ctx.addIssue({ code: 'custom', path, message: `unknown placeholder {${key}}; available: ${available.map((k) => `{${k}}`).join(', ')} (add it under vars)` });
-    }
-  };
-  c.args.forEach((a, i) => check(a, ['args', i]));
-  for (const [k, v] of Object.entries(c.env)) check(v, ['env', k]);
-});
+    };
+    c.args.forEach((a, i) => check(a, ['args', i]));
+    for (const [k, v] of Object.entries(c.env)) check(v, ['env', k]);
+  }),
+);
 
 export type ExecConnection = z.output<typeof execConnectionSchema>;
 export type ExecConnectionInput = {

@@ -12,18 +12,21 @@ const statusSpec = z.union([
   z.string().regex(/^\d{3}\s*-\s*\d{3}$/, 'must be a code, a list of codes, or a range like "200-299"'),
 ]);
 
-export const httpConfigSchema = configObject({
-  /** A full URL, or a path on the forwarded port (default `/`). */
-  url: z.string().min(1).optional(),
-  path: z.string().startsWith('/').default('/'),
-  scheme: z.enum(['http', 'https']).default('http'),
-  method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'OPTIONS']).default('GET'),
-  expectedStatus: statusSpec.default('200-399'),
-  headers: z.record(z.string(), z.string()).default({}),
-  /** A regular expression the response body must match. */
-  bodyMatch: z.string().optional(),
-  tlsVerify: bool().default(true),
-});
+// Made when a config first uses it (z.lazy): a command builds the schemas of what its config uses only.
+export const httpConfigSchema = z.lazy(() =>
+  configObject({
+    /** A full URL, or a path on the forwarded port (default `/`). */
+    url: z.string().min(1).optional(),
+    path: z.string().startsWith('/').default('/'),
+    scheme: z.enum(['http', 'https']).default('http'),
+    method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'OPTIONS']).default('GET'),
+    expectedStatus: statusSpec.default('200-399'),
+    headers: z.record(z.string(), z.string()).default({}),
+    /** A regular expression the response body must match. */
+    bodyMatch: z.string().optional(),
+    tlsVerify: bool().default(true),
+  }),
+);
 export type HttpCheckConfig = z.output<typeof httpConfigSchema>;
 
 export function statusMatches(spec: HttpCheckConfig['expectedStatus'], status: number): boolean {

@@ -5,11 +5,14 @@ import { configObject, definePlugin, type HealthResult } from '../../core/index.
 
 const PLUGIN_NAME = 'localport:health-kafka';
 
-export const kafkaConfigSchema = configObject({
-  /** `host:port`, a comma list, or a list; defaults to the forwarded port. */
-  bootstrapServers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
-  clientId: z.string().default('localport-health'),
-});
+// Made when a config first uses it (z.lazy): a command builds the schemas of what its config uses only.
+export const kafkaConfigSchema = z.lazy(() =>
+  configObject({
+    /** `host:port`, a comma list, or a list; defaults to the forwarded port. */
+    bootstrapServers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+    clientId: z.string().default('localport-health'),
+  }),
+);
 export type KafkaCheckConfig = z.output<typeof kafkaConfigSchema>;
 
 function reachable(host: string, port: number, ms: number): Promise<boolean> {

@@ -3,14 +3,17 @@ import { configObject, definePlugin, hostname, port, type HealthFailureKind, typ
 
 const PLUGIN_NAME = 'localport:health-postgres';
 
-export const postgresConfigSchema = configObject({
-  database: z.string().min(1).default('postgres'),
-  user: z.string().min(1).default('postgres'),
-  password: z.string().optional(),
-  host: hostname().optional(),
-  port: port().optional(),
-  query: z.string().min(1).default('SELECT 1'),
-});
+// Made when a config first uses it (z.lazy): a command builds the schemas of what its config uses only.
+export const postgresConfigSchema = z.lazy(() =>
+  configObject({
+    database: z.string().min(1).default('postgres'),
+    user: z.string().min(1).default('postgres'),
+    password: z.string().optional(),
+    host: hostname().optional(),
+    port: port().optional(),
+    query: z.string().min(1).default('SELECT 1'),
+  }),
+);
 export type PostgresCheckConfig = z.output<typeof postgresConfigSchema>;
 
 /** What a pg error means for the service (by SQLSTATE: PostgreSQL manual, appendix A "Error Codes"). */

@@ -1,15 +1,18 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { configObject, definePlugin, hostname, port, seconds, type HealthResult } from '../../core/index.js';
+import { configObject, definePlugin, hostname, port, seconds, z, type HealthResult } from '../../core/index.js';
 
 const PLUGIN_NAME = 'localport:health-tcp';
 
-export const tcpConfigSchema = configObject({
-  host: hostname().optional(),
-  port: port().optional(),
-  /** Seconds a connection through the tunnel is watched for a close at once (see LINGER_MS); 0: not watched. */
-  linger: seconds().refine((v) => v <= 5, 'must be at most 5 s (the check waits this long every time)').optional(),
-});
+// Made when a config first uses it (z.lazy): a command builds the schemas of what its config uses only.
+export const tcpConfigSchema = z.lazy(() =>
+  configObject({
+    host: hostname().optional(),
+    port: port().optional(),
+    /** Seconds a connection through the tunnel is watched for a close at once (see LINGER_MS); 0: not watched. */
+    linger: seconds().refine((v) => v <= 5, 'must be at most 5 s (the check waits this long every time)').optional(),
+  }),
+);
 
 /**
  * Connects to `host:port`. Used for a check with its own `host`/`port`; a service's own check goes

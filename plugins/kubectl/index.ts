@@ -10,24 +10,27 @@ const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 const RESOURCE_TYPES = { service: 'service', svc: 'service', deployment: 'deployment', deploy: 'deployment', pod: 'pod', po: 'pod', statefulset: 'statefulset', sts: 'statefulset' } as const;
 
-export const kubectlConnectionSchema = configObject({
-  resourceType: z
-    .enum(Object.keys(RESOURCE_TYPES) as [keyof typeof RESOURCE_TYPES, ...(keyof typeof RESOURCE_TYPES)[]], {
-      error: `must be one of ${Object.keys(RESOURCE_TYPES).join(', ')}`,
-    })
-    .default('service')
-    .transform((t) => RESOURCE_TYPES[t]),
-  resourceName: z
-    .string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
-    .max(253)
-    .regex(SUBDOMAIN, 'must be a Kubernetes resource name (lower-case letters, digits, "-" and ".")'),
-  namespace: z.string().max(63).regex(LABEL, 'must be a Kubernetes namespace name (lower-case letters, digits and "-")').default('default'),
-  context: z.string().min(1).refine((c) => !hasControl(c), { error: CONTROL_MESSAGE, abort: true }).regex(/^[^-\s]/, 'must be a kubeconfig context name (no leading "-")').optional(),
-  kubeconfig: z.string().min(1).optional(),
-  /** Unset: LocalPort listens on 127.0.0.1 and ::1 (127.0.0.1 with relay: false). */
-  address: hostname().optional(),
-  kubectlPath: z.string().min(1).default('kubectl'),
-});
+// Made when a config first uses it (z.lazy): a command builds the schemas of what its config uses only.
+export const kubectlConnectionSchema = z.lazy(() =>
+  configObject({
+    resourceType: z
+      .enum(Object.keys(RESOURCE_TYPES) as [keyof typeof RESOURCE_TYPES, ...(keyof typeof RESOURCE_TYPES)[]], {
+        error: `must be one of ${Object.keys(RESOURCE_TYPES).join(', ')}`,
+      })
+      .default('service')
+      .transform((t) => RESOURCE_TYPES[t]),
+    resourceName: z
+      .string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
+      .max(253)
+      .regex(SUBDOMAIN, 'must be a Kubernetes resource name (lower-case letters, digits, "-" and ".")'),
+    namespace: z.string().max(63).regex(LABEL, 'must be a Kubernetes namespace name (lower-case letters, digits and "-")').default('default'),
+    context: z.string().min(1).refine((c) => !hasControl(c), { error: CONTROL_MESSAGE, abort: true }).regex(/^[^-\s]/, 'must be a kubeconfig context name (no leading "-")').optional(),
+    kubeconfig: z.string().min(1).optional(),
+    /** Unset: LocalPort listens on 127.0.0.1 and ::1 (127.0.0.1 with relay: false). */
+    address: hostname().optional(),
+    kubectlPath: z.string().min(1).default('kubectl'),
+  }),
+);
 
 export type KubectlConnection = z.output<typeof kubectlConnectionSchema>;
 export type KubectlConnectionInput = {

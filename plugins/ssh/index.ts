@@ -38,41 +38,44 @@ const filePath = (include = false) =>
 /** Resolved by core when the config is loaded: `~`, and relative to the file that sets them. */
 const PATH_KEYS = ['keyFile', 'knownHostsFile', 'sshConfig'] as const;
 
-export const sshConnectionSchema = configObject({
-  host: hostname(),
-  user: z.string().refine((u) => !hasControl(u), { error: CONTROL_MESSAGE, abort: true }).regex(/^[^-\s][^\s@]*$/, 'must be a user name (no spaces, no leading "-")').optional(),
-  port: port().optional(),
-  keyFile: filePath().optional(),
-  remoteHost: hostname().default('localhost'),
-  /** Unset: LocalPort listens on 127.0.0.1 and ::1 (127.0.0.1 with relay: false). */
-  bindAddress: hostname().optional(),
-  jumpHost: hostname().optional(),
-  knownHostsFile: filePath().optional(),
-  /** An ssh_config file used instead of ~/.ssh/config and the system one (`ssh -F`). */
-  sshConfig: filePath(true).optional(),
-  strictHostKeyChecking: z.enum(['yes', 'accept-new', 'no']).default('accept-new'),
-  // ssh takes whole seconds only: `ConnectTimeout=0.5` makes it exit with "invalid time value".
-  serverAliveInterval: seconds().refine(Number.isInteger, 'must be a whole number of seconds (ssh takes no fractions)').default(5),
-  serverAliveCountMax: count().refine((n) => n >= 1, 'must be at least 1').default(3),
-  connectTimeout: seconds().refine(Number.isInteger, 'must be a whole number of seconds (ssh takes no fractions)').default(10),
-  /** Extra `-o Key=Value` options for ssh. */
-  options: z
-    .record(z.string().regex(/^[A-Za-z][A-Za-z0-9]*$/, 'must be an ssh option name'), z.union([z.string(), z.number(), z.boolean()]))
-    .superRefine((opts, ctx) => {
-      for (const [key, value] of Object.entries(opts)) {
-        const managed = MANAGED[key.toLowerCase()];
-        if (managed) ctx.addIssue({ code: 'custom', path: [key], message: `LocalPort sets ${key} itself (${managed})` });
-        if (/[\r\n\0]/.test(String(value))) ctx.addIssue({ code: 'custom', path: [key], message: 'must be a single line' });
-      }
-    })
-    .default({}),
-  password: z
-    .unknown()
-    .optional()
-    .refine((v) => v === undefined, {
-      message: 'password authentication is not supported: LocalPort runs ssh non-interactively (BatchMode). Use key_file or an ssh-agent key, and remove password',
-    }),
-});
+// Made when a config first uses it (z.lazy): a command builds the schemas of what its config uses only.
+export const sshConnectionSchema = z.lazy(() =>
+  configObject({
+    host: hostname(),
+    user: z.string().refine((u) => !hasControl(u), { error: CONTROL_MESSAGE, abort: true }).regex(/^[^-\s][^\s@]*$/, 'must be a user name (no spaces, no leading "-")').optional(),
+    port: port().optional(),
+    keyFile: filePath().optional(),
+    remoteHost: hostname().default('localhost'),
+    /** Unset: LocalPort listens on 127.0.0.1 and ::1 (127.0.0.1 with relay: false). */
+    bindAddress: hostname().optional(),
+    jumpHost: hostname().optional(),
+    knownHostsFile: filePath().optional(),
+    /** An ssh_config file used instead of ~/.ssh/config and the system one (`ssh -F`). */
+    sshConfig: filePath(true).optional(),
+    strictHostKeyChecking: z.enum(['yes', 'accept-new', 'no']).default('accept-new'),
+    // ssh takes whole seconds only: `ConnectTimeout=0.5` makes it exit with "invalid time value".
+    serverAliveInterval: seconds().refine(Number.isInteger, 'must be a whole number of seconds (ssh takes no fractions)').default(5),
+    serverAliveCountMax: count().refine((n) => n >= 1, 'must be at least 1').default(3),
+    connectTimeout: seconds().refine(Number.isInteger, 'must be a whole number of seconds (ssh takes no fractions)').default(10),
+    /** Extra `-o Key=Value` options for ssh. */
+    options: z
+      .record(z.string().regex(/^[A-Za-z][A-Za-z0-9]*$/, 'must be an ssh option name'), z.union([z.string(), z.number(), z.boolean()]))
+      .superRefine((opts, ctx) => {
+        for (const [key, value] of Object.entries(opts)) {
+          const managed = MANAGED[key.toLowerCase()];
+          if (managed) ctx.addIssue({ code: 'custom', path: [key], message: `LocalPort sets ${key} itself (${managed})` });
+          if (/[\r\n\0]/.test(String(value))) ctx.addIssue({ code: 'custom', path: [key], message: 'must be a single line' });
+        }
+      })
+      .default({}),
+    password: z
+      .unknown()
+      .optional()
+      .refine((v) => v === undefined, {
+        message: 'password authentication is not supported: LocalPort runs ssh non-interactively (BatchMode). Use key_file or an ssh-agent key, and remove password',
+      }),
+  }),
+);
 
 export type SshConnection = z.output<typeof sshConnectionSchema>;
 export type SshConnectionInput = {

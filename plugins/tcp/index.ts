@@ -9,16 +9,19 @@ const PLUGIN_NAME = 'localport:tcp';
  * exposed on ::1 too, or a quickstart with nothing installed but Node. It uses only the public
  * in-process forward API (StreamForwardSpec), as a third-party technology would.
  */
-export const tcpConnectionSchema = configObject({
-  // A host and nothing else: `user:password@host` has no meaning for a TCP hop (and would show a secret).
-  host: hostname().refine((h) => !/[@/\s]/.test(h), 'must be a host name or an IP address (no user, password or path)'),
-  /** Unset: LocalPort listens on 127.0.0.1 and ::1. */
-  bindAddress: hostname().optional(),
-  /** How long one connection to the target may take to open. */
-  connectTimeout: seconds()
-    .refine((v) => v > 0, 'must be more than 0')
-    .default(10),
-});
+// Made when a config first uses it (z.lazy): a command builds the schemas of what its config uses only.
+export const tcpConnectionSchema = z.lazy(() =>
+  configObject({
+    // A host and nothing else: `user:password@host` has no meaning for a TCP hop (and would show a secret).
+    host: hostname().refine((h) => !/[@/\s]/.test(h), 'must be a host name or an IP address (no user, password or path)'),
+    /** Unset: LocalPort listens on 127.0.0.1 and ::1. */
+    bindAddress: hostname().optional(),
+    /** How long one connection to the target may take to open. */
+    connectTimeout: seconds()
+      .refine((v) => v > 0, 'must be more than 0')
+      .default(10),
+  }),
+);
 
 export type TcpConnection = z.output<typeof tcpConnectionSchema>;
 export type TcpConnectionInput = { host: string; bindAddress?: string; connectTimeout?: number | string };

@@ -42,6 +42,33 @@ describe('the code cache of the bundled CLI', () => {
     expect(statSync(path.join(dir, file)).mtimeMs).toBe(written);
   }, 30000);
 
+  it('is written again the first time another command runs, and holds both; then kept', async () => {
+    // Written by the first command only, it would hold only that command's functions: what every other
+    // command calls would be compiled on each run. The file ends with the commands it holds (JSON, then
+    // its length in 4 bytes).
+    const c = setup('grows');
+    const commands = () => {
+      const bytes = readFileSync(path.join(c.cache, 'localport', c.files()[0]));
+      const n = bytes.readUInt32BE(bytes.length - 4);
+      return JSON.parse(bytes.subarray(bytes.length - 4 - n, bytes.length - 4).toString()) as string[];
+    };
+    const r = await runCli(['config', 'validate'], { cwd: root, env: c.env });
+    expect(r.code).toBe(0);
+    const [file] = c.files();
+    expect(commands()).toEqual(['config validate']);
+    const full = path.join(c.cache, 'localport', file);
+    const first = readFileSync(full);
+    await c.status();
+    expect(c.files()).toEqual([file]);
+    expect(commands()).toEqual(['config validate', 'status']);
+    const second = readFileSync(full);
+    expect(second.equals(first)).toBe(false);
+    const written = statSync(full).mtimeMs;
+    await c.status();
+    await runCli(['config', 'validate'], { cwd: root, env: c.env });
+    expect(statSync(full).mtimeMs).toBe(written);
+  }, 30000);
+
   it('is not written with NODE_DISABLE_COMPILE_CACHE=1', async () => {
     const c = setup('disabled');
     const r = await runCli(['status'], { cwd: root, env: { ...c.env, NODE_DISABLE_COMPILE_CACHE: '1' } });

@@ -152,7 +152,10 @@ describe('lazy loading', () => {
     for (const heavy of ['pg', 'kafkajs', 'undici', 'execa', 'listr2']) expect(bundled).not.toContain(heavy);
   });
 
-  it('the bundle imports a library left out of it when used: jiti for a .ts config', () => {
+  // jiti was left out of the bundle until #15's third cold-start pass; bundled, its 190 KB are in the
+  // code cache (Node 20 compiled them on every command with a .ts config). Babel, its transform, is
+  // still required from node_modules, only for a config not transpiled yet.
+  it('a .ts config is loaded by the jiti in the bundle, not imported from node_modules', () => {
     const ts = mkdtempSync(path.join(root, 'lazy-ts-'));
     writeFileSync(path.join(ts, 'localport.config.ts'), "export default { services: [{ name: 'a', technology: 'ssh', local_port: 1, remote_port: 2, connection: { host: 'h' } }] };\n");
     const file = path.join(ts, 'imports.txt');
@@ -163,6 +166,6 @@ describe('lazy loading', () => {
     });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    expect(readFileSync(file, 'utf8').split('\n')).toContain('jiti');
+    expect(readFileSync(file, 'utf8').split('\n')).not.toContain('jiti');
   });
 });
