@@ -12,6 +12,8 @@
  * The cache is code V8 runs: it is read only from a directory this user owns and nobody else can
  * write to. NODE_DISABLE_COMPILE_CACHE=1 turns it off, NODE_COMPILE_CACHE=DIR moves it (as for Node's own).
  */
+import { parentProblem } from '../core/parentDir.js';
+
 // Not `import`: see bin.ts (an ES module importing node:fs loads fs/promises and its dependencies).
 const { isAscii } = process.getBuiltinModule('node:buffer');
 const { lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } = process.getBuiltinModule('node:fs');
@@ -52,7 +54,9 @@ export function compileCacheDir(): string | undefined {
     if (inSpecial(parent)) return undefined;
     makeDir(dir);
     const st = lstatSync(dir);
-    return st.isDirectory() && st.uid === uid && (st.mode & 0o022) === 0 ? dir : undefined;
+    // And under parents nobody else can rename it in: between this check and the read, a directory
+    // swapped in would have V8 run someone else's code cache.
+    return st.isDirectory() && st.uid === uid && (st.mode & 0o022) === 0 && parentProblem(dir) === undefined ? dir : undefined;
   } catch {
     return undefined;
   }

@@ -1,6 +1,7 @@
 import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parentProblem } from './parentDir.js';
 import { stateDir } from './dirs.js';
 
 /**
@@ -115,25 +116,4 @@ export function userCacheDirectory(name: string, env: NodeJS.ProcessEnv = proces
   }
 }
 
-/**
- * Every ancestor of `dir` must belong to root or to us, and must not be writable by others unless it
- * is sticky (like /tmp): otherwise its owner or anyone could rename `dir` away and put their own there.
- * Returns why not, or undefined.
- */
-export function parentProblem(dir: string): string | undefined {
-  const me = process.getuid?.() ?? 0;
-  let p: string;
-  try {
-    p = realpathSync(path.dirname(dir));
-  } catch {
-    return undefined; // no parent: nothing there to trust or distrust yet
-  }
-  for (;;) {
-    const st = lstatSync(p);
-    if (st.uid !== me && st.uid !== 0) return `its parent ${p} belongs to uid ${st.uid}, who could replace it`;
-    if (st.mode & 0o022 && !(st.mode & 0o1000)) return `its parent ${p} is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode 0${(st.mode & 0o7777).toString(8)}) and not sticky, so they could replace it`;
-    const up = path.dirname(p);
-    if (up === p) return undefined;
-    p = up;
-  }
-}
+export { parentProblem } from './parentDir.js';

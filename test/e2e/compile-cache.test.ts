@@ -85,6 +85,18 @@ describe('the code cache of the bundled CLI', () => {
     expect(c.files()).toEqual([]);
   }, 30000);
 
+  it('is neither read nor written under a parent others can write to (not sticky): they could swap the directory', async () => {
+    const c = setup('open-parent');
+    mkdirSync(c.cache, { recursive: true });
+    chmodSync(c.cache, 0o777);
+    await c.status();
+    expect(c.files()).toEqual([]);
+    // The same parent, sticky like /tmp: others cannot rename what is ours in it.
+    chmodSync(c.cache, 0o1777);
+    await c.status();
+    expect(c.files()).toHaveLength(1);
+  }, 30000);
+
   // Node 22+ reads NODE_COMPILE_CACHE itself, before LocalPort runs: what it does there is Node's.
   const nodeReadsIt = Number(process.versions.node.split('.')[0]) >= 22;
 
