@@ -228,6 +228,13 @@ export class ServiceSupervisor {
     if (from === to && !error) return;
     this.state = to;
     this.since = new Date();
+    // A health result was measured on a tunnel that is now gone (or going): it is not current. Health is
+    // unknown until a check runs on the next tunnel, before observers hear of the change, so status,
+    // JSON, /metrics and the dashboard agree. The last check's message and time stay, as the last word.
+    if (to !== 'ready') {
+      this.health.stop();
+      this.health.forget();
+    }
     if (error !== undefined) {
       this.lastError = error;
       this.lastErrorAt = new Date();
@@ -390,9 +397,6 @@ export class ServiceSupervisor {
     this.#front?.notReady(false);
     this.#connector = undefined;
     clearTimeout(this.#stableTimer);
-    this.health.stop();
-    // Nothing is checked while idle: health is unknown, not what the last check said.
-    this.health.forget();
     this.#logger.info({ service: this.name }, `service ${this.name}: no connection for ${this.service.idleStop} s; stopping its tunnel until the next one`);
     this.#setState('idle');
     const endpoint = this.#endpoint;
