@@ -29,6 +29,12 @@ const services = new Map();
 /** Server time minus this browser's: uptime is counted on the daemon's clock. */
 let skew = 0;
 let events;
+/**
+ * What the page knows of its daemon: `live` (what it shows is current), `lost` (the stream broke: it
+ * shows what the daemon last said, and reconnects), `stopped` (that daemon is gone for good: a new one
+ * has another token, likely another port; nothing at this address will answer again).
+ */
+let link = 'connecting';
 
 // ---- formatting -------------------------------------------------------------------------------
 
@@ -138,6 +144,8 @@ function renderTraffic(entry) {
 
 /** The texts that change with the clock alone. */
 function tickOne({ status: s, el }) {
+  // Not current: the uptime and the countdown stop where the daemon last left them.
+  if (link === 'lost' || link === 'stopped') return;
   el.uptime.textContent = s.state === 'ready' && s.since ? duration(now() - Date.parse(s.since)) : '—';
   if (s.nextRetryAt) {
     const left = Date.parse(s.nextRetryAt) - now();
@@ -220,13 +228,56 @@ function showLink(state, text) {
   el.querySelector('.text').textContent = text;
 }
 
+/**
+ * Whether what the page shows is current. Once the stream is lost, every card says it is not (dimmed,
+ * its clock stopped, its buttons off: nothing would carry them out) and a banner says why, so a stale
+ * "ready · healthy" is never read as the present.
+ */
+function setLink(state) {
+  if (link === 'stopped') return;
+  link = state;
+  const stale = state === 'lost' || state === 'stopped';
+  $('services').toggleAttribute('data-stale', stale);
+  for (const b of document.querySelectorAll('button[data-action]')) b.disabled = stale;
+  $('lost').hidden = !stale;
+  if (state === 'live') return showLink('live', 'Live');
+  if (state === 'lost') {
+    $('lost-text').textContent = 'The page reconnects by itself if it comes back.';
+    return showLink('reconnecting', 'Reconnecting…');
+  }
+  if (state === 'stopped') {
+    $('lost-text').textContent = 'This daemon has stopped. Run `localport ui` for the new address.';
+    showLink('lost', 'Disconnected: this daemon has stopped.');
+    // Nothing at this address will answer again: stop asking.
+    events?.close();
+    logs?.close();
+  }
+}
+
+/**
+ * EventSource does not tell why it failed: ask the same URL. 403: a daemon listens here with another
+ * token (a new daemon); refused: nothing listens on this loopback port any more (only a stopping daemon
+ * closes it). Either way this daemon is gone for good. A slow answer is no verdict: keep reconnecting.
+ */
+async function probe() {
+  try {
+    const res = await fetch(withToken('api/events'), { method: 'HEAD', cache: 'no-store', signal: AbortSignal.timeout(5000) });
+    if (res.status === 403) setLink('stopped');
+  } catch (error) {
+    if (error instanceof TypeError) setLink('stopped');
+  }
+}
+
 // ---- the daemon's events -----------------------------------------------------------------------
 
 function connect() {
   events?.close();
   events = new EventSource(withToken('api/events'));
-  events.addEventListener('open', () => showLink('live', 'Live'));
-  events.addEventListener('snapshot', (m) => renderAll(JSON.parse(m.data)));
+  events.addEventListener('open', () => setLink('live'));
+  events.addEventListener('snapshot', (m) => {
+    renderAll(JSON.parse(m.data));
+    setLink('live');
+  });
   events.addEventListener('service', (m) => {
     const { now: at, service } = JSON.parse(m.data);
     skew = Date.parse(at) - Date.now();
@@ -251,9 +302,9 @@ function connect() {
     else if (e.type === 'dropped') connect();
   });
   events.addEventListener('error', () => {
-    // CLOSED: the daemon answered with an error (a new daemon has another token); CONNECTING: it retries.
-    if (events.readyState === EventSource.CLOSED) showLink('lost', 'Disconnected: this daemon is gone. Run `localport ui` for the current one.');
-    else showLink('reconnecting', 'Reconnecting…');
+    if (link === 'stopped') return;
+    setLink('lost');
+    void probe();
   });
 }
 

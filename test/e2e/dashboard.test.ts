@@ -118,6 +118,8 @@ ${extra}    connection: { host: 127.0.0.1, port: ${c.port}, user: ${c.user}, key
     expect(before.pid).toEqual(expect.any(Number));
     process.kill(before.pid!, 'SIGKILL');
     await showing(stateOf('a'), 'restarting', 5000);
+    // The last check was on the tunnel that is gone: not "healthy" beside "restarting".
+    expect(await healthOf('a').textContent()).toBe('unknown');
     // The restart, and its reason, as the page shows them meanwhile.
     expect(await service('a').locator('.restarts').textContent()).toMatch(/attempt 1/);
     expect(await service('a').locator('.error').textContent()).toMatch(/ssh process|signal|exited/i);
@@ -199,5 +201,27 @@ ${extra}    connection: { host: 127.0.0.1, port: ${c.port}, user: ${c.user}, key
     await new Promise((r) => setTimeout(r, 300));
     expect((await status()).services.find((s) => s.name === 'a')!.state).toBe('ready');
     expect(await stateOf('a').textContent()).toBe('ready');
+  }, 30000);
+
+  it('after `daemon stop`, says the daemon has stopped, and shows every card as not current: dimmed, its clock stopped, its buttons off', async () => {
+    const banner = page.locator('#lost');
+    expect(await banner.isVisible()).toBe(false);
+    expect(await page.locator('#services').getAttribute('data-stale')).toBeNull();
+    expect((await cli('daemon', 'stop')).code).toBe(0);
+    await banner.waitFor({ state: 'visible', timeout: 10000 });
+    expect(await banner.locator('h2').textContent()).toContain('Lost the daemon — showing what it last said');
+    // Nothing listens at this address any more: said as such, not "Reconnecting…" forever.
+    await waitUntil(async () => /This daemon has stopped\. Run `localport ui` for the new address\./.test((await page.locator('#lost-text').textContent()) ?? ''), 10000, 'the page to say the daemon stopped');
+    expect(await page.locator('#link .text').textContent()).toMatch(/this daemon has stopped/);
+    expect(await page.locator('#services').getAttribute('data-stale')).toBe('');
+    expect(Number(await service('a').evaluate((el) => getComputedStyle(el).opacity))).toBeLessThan(1);
+    expect(await page.getByRole('button', { name: 'Stop a', exact: true }).isDisabled()).toBe(true);
+    // The uptime stopped where the daemon left it.
+    const uptime = await service('a').locator('.uptime').textContent();
+    expect(uptime).toMatch(/\d+ s|m/);
+    await new Promise((r) => setTimeout(r, 2200));
+    expect(await service('a').locator('.uptime').textContent()).toBe(uptime);
+    // The browser's own notes on the cut streams and the refused probe are expected; no script error is.
+    expect((page as Page & { errors?: string[] }).errors?.filter((e) => !/^Failed to load resource: net::ERR_/.test(e))).toEqual([]);
   }, 30000);
 });
