@@ -235,6 +235,8 @@ export class ServiceSupervisor {
       this.health.stop();
       this.health.forget();
     }
+    // Stopped or failed, it no longer rides on its shared connection; restarting, it still does.
+    if (to === 'stopped' || to === 'failed') this.#connection?.leave(this);
     if (error !== undefined) {
       this.lastError = error;
       this.lastErrorAt = new Date();
@@ -790,6 +792,8 @@ export class ServiceSupervisor {
     const s = this.service;
     const forward = new SharedForward(connection, s, { listen: endpoint, log: this.#log, logger: this.#logger, internalError: (where, error) => this.#internalError(where, error) });
     const shared = connection.opts.spec;
+    if (this.#connection !== connection) this.#connection?.leave(this);
+    connection.join(this);
     this.#connection = connection;
     this.#currentSpec = {
       explainExit: (info) => connection.explainExit(info),
@@ -838,6 +842,7 @@ export class ServiceSupervisor {
 
     const connection = this.#sharedConnection(endpoint);
     if (connection) return this.#launchShared(connection, endpoint as { path: string }, abort.signal);
+    this.#connection?.leave(this);
     this.#connection = undefined;
 
     let stream: StreamForward | undefined;
