@@ -333,7 +333,11 @@ function connect() {
   events.addEventListener('error', () => {
     if (link === 'stopped') return;
     setLink('lost');
-    void probe();
+    const source = events;
+    void probe().then(() => {
+      // The daemon answered with an error the browser does not retry (503: too many pages open): ask again later.
+      if (link === 'lost' && source === events && source.readyState === EventSource.CLOSED) setTimeout(() => link === 'lost' && source === events && connect(), 5000);
+    });
   });
 }
 
