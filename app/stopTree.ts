@@ -2,9 +2,17 @@ import { SHUTDOWN_PHASES } from '../core/supervisor/shutdown.js';
 import type { ShutdownPhaseName } from '../core/hooks.js';
 import { printable } from '../core/printable.js';
 import type { Redactor } from '../core/redact.js';
+import type { ServiceStatus } from '../core/types.js';
 import { subscribe } from './control/client.js';
 import type { LocalPortEvent } from './events.js';
 import { progressList } from './progress.js';
+
+/**
+ * What a stop tree counts down: the services that run something a stop ends. A stopped one does not,
+ * nor an unresolved one (a variable it needs is unset: it never ran, and no stop event will come for it).
+ */
+export const runningNow = (services: readonly Pick<ServiceStatus, 'name' | 'state'>[]): string[] =>
+  services.filter((s) => s.state !== 'stopped' && s.state !== 'unresolved').map((s) => s.name);
 
 /**
  * `stop` and `daemon stop` on a terminal: the same tree `run` draws at its teardown, from the daemon's

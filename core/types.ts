@@ -445,7 +445,7 @@ export interface ConnectionStatus {
   since: string | null;
   /** How many times it was started again after its first start. */
   restarts: number;
-  /** Services attached to it now. */
+  /** Services on it now: attached, or waiting to be (starting, restarting, idle). */
   services: number;
 }
 

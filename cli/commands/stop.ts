@@ -37,10 +37,8 @@ export class StopCommand extends BaseCommand {
       // On a terminal: each service as it stops, from the daemon's events.
       const { daemonStatus } = await import('../../app/control/daemons.js');
       const everyone = this.all || (this.services.length === 0 && this.tags.length === 0);
-      const running = (await daemonStatus(daemon.socket)).services
-        .filter((s) => s.state !== 'stopped' && (everyone || this.services.includes(s.name) || s.tags.some((t) => this.tags.includes(t))))
-        .map((s) => s.name);
-      const { withStopTree } = await import('../../app/stopTree.js');
+      const { withStopTree, runningNow } = await import('../../app/stopTree.js');
+      const running = runningNow((await daemonStatus(daemon.socket)).services.filter((s) => everyone || this.services.includes(s.name) || s.tags.some((t) => this.tags.includes(t))));
       ({ stopped } = running.length
         ? await withStopTree({ socket: daemon.socket, kind: 'services', running, title: `stopping ${running.length} service${running.length === 1 ? '' : 's'}`, redactor: (await this.outputHub()).redactor, act: ask })
         : await ask());

@@ -96,9 +96,13 @@ export class HealthMonitor {
     this.#abort?.abort();
   }
 
-  /** Nothing is checked for now (the tunnel stopped while idle): health is unknown, not the last result. */
+  /**
+   * Nothing is checked for now (the tunnel is gone: idle, restarting, failed, stopped): health is
+   * unknown, not the last result. The last check's message, time, kind, code and failures in a row stay,
+   * as what it last said; the next start resets them.
+   */
   forget(): void {
-    this.#status = { ...this.#status, state: 'unknown', consecutiveFailures: 0 };
+    this.#status = { ...this.#status, state: 'unknown' };
   }
 
   /** An explicit new start: the user may have fixed the credentials, so check at once again. */

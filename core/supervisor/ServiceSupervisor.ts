@@ -228,6 +228,15 @@ export class ServiceSupervisor {
     if (from === to && !error) return;
     this.state = to;
     this.since = new Date();
+    // A health result was measured on a tunnel that is now gone (or going): it is not current. Health is
+    // unknown until a check runs on the next tunnel, before observers hear of the change, so status,
+    // JSON, /metrics and the dashboard agree. The last check's message and time stay, as the last word.
+    if (to !== 'ready') {
+      this.health.stop();
+      this.health.forget();
+    }
+    // Stopped or failed, it no longer rides on its shared connection; restarting, it still does.
+    if (to === 'stopped' || to === 'failed') this.#connection?.leave(this);
     if (error !== undefined) {
       this.lastError = error;
       this.lastErrorAt = new Date();
@@ -390,9 +399,6 @@ export class ServiceSupervisor {
     this.#front?.notReady(false);
     this.#connector = undefined;
     clearTimeout(this.#stableTimer);
-    this.health.stop();
-    // Nothing is checked while idle: health is unknown, not what the last check said.
-    this.health.forget();
     this.#logger.info({ service: this.name }, `service ${this.name}: no connection for ${this.service.idleStop} s; stopping its tunnel until the next one`);
     this.#setState('idle');
     const endpoint = this.#endpoint;
@@ -786,6 +792,8 @@ export class ServiceSupervisor {
     const s = this.service;
     const forward = new SharedForward(connection, s, { listen: endpoint, log: this.#log, logger: this.#logger, internalError: (where, error) => this.#internalError(where, error) });
     const shared = connection.opts.spec;
+    if (this.#connection !== connection) this.#connection?.leave(this);
+    connection.join(this);
     this.#connection = connection;
     this.#currentSpec = {
       explainExit: (info) => connection.explainExit(info),
@@ -834,6 +842,7 @@ export class ServiceSupervisor {
 
     const connection = this.#sharedConnection(endpoint);
     if (connection) return this.#launchShared(connection, endpoint as { path: string }, abort.signal);
+    this.#connection?.leave(this);
     this.#connection = undefined;
 
     let stream: StreamForward | undefined;

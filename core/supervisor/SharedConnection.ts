@@ -55,6 +55,11 @@ interface ConnectionOptions {
  */
 export class SharedConnection {
   readonly #users = new Set<SharedForward>();
+  /**
+   * The services that ride on it, attached or waiting to be (restarting, starting, idle): what status
+   * counts. A service restarting after the connection died has no forward on it, and is still its.
+   */
+  readonly #members = new Set<object>();
   #proc: ForwardProcess | undefined;
   #control: string | undefined;
   #spec: ForwardSpec | undefined;
@@ -107,8 +112,17 @@ export class SharedConnection {
       pid: this.pid,
       since: this.pid ? (this.#readyAt?.toISOString() ?? null) : null,
       restarts: Math.max(0, this.#starts - 1),
-      services: this.#users.size,
+      services: this.#members.size,
     };
+  }
+
+  /** `member` (a service's supervisor) rides on this connection until it leaves: it stopped, failed or moved. */
+  join(member: object): void {
+    this.#members.add(member);
+  }
+
+  leave(member: object): void {
+    this.#members.delete(member);
   }
 
   onLine(listener: (line: string) => void): () => void {

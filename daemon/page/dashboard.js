@@ -64,6 +64,32 @@ function bytes(n) {
 
 const clock = (iso) => new Date(iso).toLocaleTimeString();
 
+/**
+ * Puts `text` in `el` with each space-separated token (an address, `user@host:port`) kept whole: a line
+ * breaks between tokens, never inside one, unless a token alone is wider than the card (see the CSS).
+ */
+function setTokens(el, text) {
+  el.replaceChildren();
+  text.split(/(\s+)/).forEach((part, i) => {
+    if (i % 2 === 1 || part === '') return void (part && el.append(part));
+    const span = document.createElement('span');
+    span.className = 'tok';
+    span.textContent = part;
+    el.append(span);
+  });
+}
+
+/**
+ * The target, and the shared connection it rides on. The target names the connection's endpoint already
+ * (`deploy@bastion:22 → db:5432`), so the connection is named by its id only (`ssh#1`, as in /metrics);
+ * its endpoint is said in full only when the target does not say it.
+ */
+function targetText(s) {
+  if (!s.connection) return s.target;
+  const via = s.target.includes(s.connection.label) ? s.connection.id : s.connection.label;
+  return `${s.target} (via ${via})`;
+}
+
 // ---- rendering --------------------------------------------------------------------------------
 
 function badge(el, word, look) {
@@ -86,7 +112,9 @@ function create(name) {
     b.setAttribute('aria-label', `${b.textContent} ${name}`);
     b.addEventListener('click', () => act(b.dataset.action, { names: [name] }, name, root));
   }
-  q('.log .lines').setAttribute('aria-label', `Log of ${name}`);
+  // "Log of db": the panel's name says whose it is (the visible text stays "Log").
+  q('.log summary .whose').textContent = ` of ${name}`;
+  q('.log .lines').setAttribute('aria-label', `Log lines of ${name}`);
   q('.log').addEventListener('toggle', () => followLogs());
   const el = {
     root,
@@ -123,8 +151,9 @@ function renderService(s) {
     el.health.title = `${s.health.type} check${s.health.message ? `: ${s.health.message}` : ''}`;
   } else el.health.hidden = true;
   el.tags.textContent = s.tags.map((t) => `#${t}`).join(' ');
-  el.target.textContent = s.connection ? `${s.target} (via ${s.connection.label})` : s.target;
-  el.local.textContent = s.listen.join(', ') || `${s.localAddress}:${s.localPort ?? '—'}`;
+  setTokens(el.target, targetText(s));
+  el.target.title = s.connection ? `shared connection ${s.connection.id}: ${s.connection.label}` : '';
+  setTokens(el.local, s.listen.join(', ') || `${s.localAddress}:${s.localPort ?? '—'}`);
   let restarts = String(s.restarts);
   const extra = [];
   if (s.attempt) extra.push(`attempt ${s.attempt}`);
@@ -304,7 +333,11 @@ function connect() {
   events.addEventListener('error', () => {
     if (link === 'stopped') return;
     setLink('lost');
-    void probe();
+    const source = events;
+    void probe().then(() => {
+      // The daemon answered with an error the browser does not retry (503: too many pages open): ask again later.
+      if (link === 'lost' && source === events && source.readyState === EventSource.CLOSED) setTimeout(() => link === 'lost' && source === events && connect(), 5000);
+    });
   });
 }
 

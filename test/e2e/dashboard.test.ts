@@ -64,7 +64,8 @@ describeWithPeer('Chromium (/usr/bin/chromium) and OpenSSH sshd', hasChromium &&
     restart_policy: { initial_delay: 1 }
 ${extra}    connection: { host: 127.0.0.1, port: ${c.port}, user: ${c.user}, key_file: ${c.key_file}, known_hosts_file: ${c.known_hosts_file}, remote_host: ${remoteHost}, options: { KexAlgorithms: curve25519-sha256 } }
 `;
-    valid = `services:\n${ssh('a', await freePort(), ['db'])}${ssh('b', await freePort(), ['db', 'web'])}${ssh('c', await freePort(), ['web'], '    enabled: false\n', '"${LOCALPORT_TEST_UNSET_HOST}"')}`;
+    // d rides on a shared OpenSSH master: its card names that connection.
+    valid = `services:\n${ssh('a', await freePort(), ['db'])}${ssh('b', await freePort(), ['db', 'web'])}${ssh('c', await freePort(), ['web'], '    enabled: false\n', '"${LOCALPORT_TEST_UNSET_HOST}"')}${ssh('d', await freePort(), []).replace('share_connection: false', 'share_connection: true')}`;
     writeFileSync(file, valid);
     const started = await cli('start');
     expect({ code: started.code, stderr: started.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
@@ -118,6 +119,8 @@ ${extra}    connection: { host: 127.0.0.1, port: ${c.port}, user: ${c.user}, key
     expect(before.pid).toEqual(expect.any(Number));
     process.kill(before.pid!, 'SIGKILL');
     await showing(stateOf('a'), 'restarting', 5000);
+    // The last check was on the tunnel that is gone: not "healthy" beside "restarting".
+    expect(await healthOf('a').textContent()).toBe('unknown');
     // The restart, and its reason, as the page shows them meanwhile.
     expect(await service('a').locator('.restarts').textContent()).toMatch(/attempt 1/);
     expect(await service('a').locator('.error').textContent()).toMatch(/ssh process|signal|exited/i);
@@ -200,5 +203,85 @@ ${extra}    connection: { host: 127.0.0.1, port: ${c.port}, user: ${c.user}, key
     await new Promise((r) => setTimeout(r, 300));
     expect((await status()).services.find((s) => s.name === 'a')!.state).toBe('ready');
     expect(await stateOf('a').textContent()).toBe('ready');
+  }, 30000);
+
+  it('fits a narrow window: no sideways scrolling, no address broken inside, the target said once, each log panel named after its service', async () => {
+    // Measured in the page (a string: this file is type-checked without the DOM's types).
+    const measure = `(() => {
+      const width = document.documentElement.clientWidth;
+      const over = [...document.querySelectorAll('.group-list li, article.service, .facts dd')].filter((el) => el.getBoundingClientRect().right > width + 0.5).map((el) => el.className || el.tagName);
+      // A word (an address) laid out on more than one line; only one wider than the whole card may be (a last resort).
+      const broken = [];
+      for (const dd of document.querySelectorAll('.facts dd')) {
+        const walker = document.createTreeWalker(dd, NodeFilter.SHOW_TEXT);
+        const chars = [];
+        for (let n = walker.nextNode(); n; n = walker.nextNode())
+          for (let i = 0; i < n.textContent.length; i++) {
+            const r = document.createRange();
+            r.setStart(n, i);
+            r.setEnd(n, i + 1);
+            chars.push({ c: n.textContent[i], top: Math.round(r.getBoundingClientRect().top) });
+          }
+        let word = [];
+        for (const ch of [...chars, { c: ' ', top: 0 }]) {
+          if (!/\\s/.test(ch.c)) { word.push(ch); continue; }
+          if (new Set(word.map((w) => w.top)).size > 1) {
+            const text = word.map((w) => w.c).join('');
+            const probe = Object.assign(document.createElement('span'), { textContent: text });
+            probe.style.whiteSpace = 'nowrap';
+            dd.append(probe);
+            if (probe.getBoundingClientRect().width <= dd.closest('.facts').clientWidth) broken.push(text);
+            probe.remove();
+          }
+          word = [];
+        }
+      }
+      return { scrollWidth: document.documentElement.scrollWidth, width, over, broken };
+    })()`;
+    await showing(stateOf('d'), 'ready');
+    // All of it measured, then compared at once: a failure shows every defect.
+    const layouts: unknown[] = [];
+    try {
+      // A phone, and two columns of cards that are each barely wider than their minimum.
+      for (const width of [380, 740]) {
+        await page.setViewportSize({ width, height: 900 });
+        const m = (await page.evaluate(measure)) as { scrollWidth: number; width: number; over: string[]; broken: string[] };
+        layouts.push({ viewport: width, sideways: m.scrollWidth - m.width, over: m.over, broken: m.broken });
+      }
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 720 });
+    }
+    const summaries: string[] = [];
+    for (const name of ['a', 'b', 'c', 'd']) summaries.push(await service(name).locator('summary').ariaSnapshot());
+    const endpoint = `${sshd.user}@127.0.0.1:${sshd.port}`;
+    expect({ layouts, target: await service('d').locator('.target').textContent(), summaries }).toEqual({
+      layouts: [380, 740].map((viewport) => ({ viewport, sideways: 0, over: [], broken: [] })),
+      // The shared connection by its id: its endpoint is in the target already.
+      target: expect.stringMatching(new RegExp(`^${endpoint.replace(/[.]/g, '\\.')} → 127\\.0\\.0\\.1:${web.port} \\(via ssh#\\d+\\)$`)),
+      // Every "Log" disclosure is named after its service.
+      summaries: ['a', 'b', 'c', 'd'].map((name) => expect.stringContaining(`Log of ${name}`)),
+    });
+  }, 30000);
+
+  it('after `daemon stop`, says the daemon has stopped, and shows every card as not current: dimmed, its clock stopped, its buttons off', async () => {
+    const banner = page.locator('#lost');
+    expect(await banner.isVisible()).toBe(false);
+    expect(await page.locator('#services').getAttribute('data-stale')).toBeNull();
+    expect((await cli('daemon', 'stop')).code).toBe(0);
+    await banner.waitFor({ state: 'visible', timeout: 10000 });
+    expect(await banner.locator('h2').textContent()).toContain('Lost the daemon — showing what it last said');
+    // Nothing listens at this address any more: said as such, not "Reconnecting…" forever.
+    await waitUntil(async () => /This daemon has stopped\. Run `localport ui` for the new address\./.test((await page.locator('#lost-text').textContent()) ?? ''), 10000, 'the page to say the daemon stopped');
+    expect(await page.locator('#link .text').textContent()).toMatch(/this daemon has stopped/);
+    expect(await page.locator('#services').getAttribute('data-stale')).toBe('');
+    expect(Number(await service('a').evaluate((el) => (globalThis as unknown as { getComputedStyle(e: unknown): { opacity: string } }).getComputedStyle(el).opacity))).toBeLessThan(1);
+    expect(await page.getByRole('button', { name: 'Stop a', exact: true }).isDisabled()).toBe(true);
+    // The uptime stopped where the daemon left it.
+    const uptime = await service('a').locator('.uptime').textContent();
+    expect(uptime).toMatch(/\d+ s|m/);
+    await new Promise((r) => setTimeout(r, 2200));
+    expect(await service('a').locator('.uptime').textContent()).toBe(uptime);
+    // The browser's own notes on the cut streams and the refused probe are expected; no script error is.
+    expect((page as Page & { errors?: string[] }).errors?.filter((e) => !/^Failed to load resource: net::ERR_/.test(e))).toEqual([]);
   }, 30000);
 });

@@ -9,6 +9,7 @@ import { daemonsIn, stopProjects, type TestProject } from '../helpers/daemons.js
 import { freePort, httpGet, startHttpServer, type HttpPeer } from '../helpers/net.js';
 import { CURL, describeWithPeer, hasCurl, hasSshd } from '../helpers/peers.js';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
+import { waitUntil } from '../helpers/procs.js';
 import { sshConnection, startSshd, type SshdPeer } from '../helpers/sshd.js';
 import { daemonPaths } from '../../app/control/sockets.js';
 
@@ -130,6 +131,32 @@ describeWithPeer('OpenSSH sshd and curl', hasSshd && hasCurl, "the daemon's Prom
     expect(total(parsePrometheus(bearer.body), 'a')).toBe(total(after, 'a'));
     if (ui.listen.includes(`[::1]:${port}`)) expect((await curl(metricsUrl('[::1]'))).status).toBe(200);
   });
+
+  it('a restarting service is not "healthy": health unknown in status JSON and /metrics until a check runs on the new tunnel', async () => {
+    // Its own project, with a restart delayed long enough to look at: the outage a kill -9 makes.
+    const q = project({
+      defaults: { restart_policy: { initial_delay: 60, jitter: 0 } },
+      services: [{ name: 'r', technology: 'ssh', local_port: await freePort(), remote_port: web.port, health_check: { type: 'tcp', interval: 0.5, startup_grace: 0 }, connection: sshConnection(sshd, { remote_host: '127.0.0.1' }) }],
+    });
+    expect((await runCli(['start'], { cwd: q.dir, env: q.env, timeoutMs: 60000 })).code).toBe(0);
+    const status = async () => (JSON.parse((await runCli(['status', '-o', 'json'], { cwd: q.dir, env: q.env })).stdout) as { services: { state: string; pid: number; health: { state: string; lastCheck: string | null } }[] }).services[0];
+    await waitUntil(async () => (await status()).health.state === 'healthy', 20000, 'r healthy');
+    const shown = JSON.parse((await runCli(['ui', '--no-open', '--output', 'json'], { cwd: q.dir, env: q.env })).stdout) as { url: string };
+    const url = shown.url.replace('/?token=', '/metrics?token=');
+    const health = async (h: string) => sampleValue(parsePrometheus((await curl(url)).body), 'localport_service_health', { service: 'r', health: h });
+    expect(await health('healthy')).toBe(1);
+
+    process.kill((await status()).pid, 'SIGKILL');
+    await waitUntil(async () => (await status()).state === 'restarting', 10000, 'r restarting');
+    const during = await status();
+    expect(during.health.state).toBe('unknown');
+    // The last check's time stays, as the last word; it is no longer the verdict.
+    expect(during.health.lastCheck).not.toBeNull();
+    // An alert on `localport_service_health{health="healthy"} == 0` fires during the outage.
+    expect(await health('healthy')).toBe(0);
+    expect(await health('unknown')).toBe(1);
+    expect((await runCli(['daemon', 'stop'], { cwd: q.dir, env: q.env })).code).toBe(0);
+  }, 90000);
 
   it('prints the URL when no browser can be opened (no display), as --no-open does', async () => {
     const r = await runCli(['ui'], { cwd: p.dir, env: { ...p.env, DISPLAY: '', WAYLAND_DISPLAY: '' } });

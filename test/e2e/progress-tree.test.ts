@@ -226,9 +226,11 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'stop and da
 
   it('stop shows each service as it stops; daemon stop the four phases, the services counted under cancel-tasks', async () => {
     const [api, db, cache] = [await freePort(), await freePort(), await freePort()];
+    // vault needs a variable that is not set: unresolved, it never runs, and is not counted as stopping.
+    const vault = `  - name: vault\n    technology: tcp\n    enabled: false\n    local_port: ${await freePort()}\n    remote_port: ${web.port}\n    connection: { host: "\${LOCALPORT_TEST_UNSET_HOST}" }\n`;
     writeFileSync(
       path.join(dir, 'localport.yaml'),
-      ['api', 'db', 'cache'].map((name, i) => `  - name: ${name}\n    technology: tcp\n    local_port: ${[api, db, cache][i]}\n    remote_port: ${web.port}\n    connection: { host: 127.0.0.1 }\n`).join('').replace(/^/, 'services:\n'),
+      ['api', 'db', 'cache'].map((name, i) => `  - name: ${name}\n    technology: tcp\n    local_port: ${[api, db, cache][i]}\n    remote_port: ${web.port}\n    connection: { host: 127.0.0.1 }\n`).join('').replace(/^/, 'services:\n') + vault,
     );
     const env = { ...process.env, LOCALPORT_STATE_DIR: path.join(dir, 'state') };
     execFileSync(process.execPath, [BIN, 'start', '--all'], { cwd: dir, env });

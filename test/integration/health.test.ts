@@ -104,7 +104,8 @@ describeWithPeer('OpenSSH sshd + PostgreSQL', hasSshd && hasPostgres, 'postgres 
     const db = await started(svcs[0]);
     await waitUntil(() => db.state === 'failed', 5000, 'failed');
     await new Promise((r) => setTimeout(r, 1000)); // five more check intervals
-    expect(db.status().health).toMatchObject({ state: 'unhealthy', kind: 'auth_rejected', code: '28P01' });
+    // Failed, it has no tunnel to check: health unknown, the rejection kept as the last check's word.
+    expect(db.status().health).toMatchObject({ state: 'unknown', kind: 'auth_rejected', code: '28P01' });
     expect(db.health.status().message).toMatch(/password authentication failed/);
     expect(db.lastError).toMatch(/^the postgres check's credentials were rejected \(postgres: 28P01 password authentication failed for user "postgres"\); not retried/);
     expect(db.restarts).toBe(0);
@@ -127,12 +128,16 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'http check through an ssh tunnel', ()
   afterAll(() => web?.close());
 
   it('is healthy on 200 and unhealthy on 503 when 200 is expected', async () => {
-    const { svcs } = await supervise([{ name: 'api', remote: web.port, health: { type: 'http', failure_threshold: 1, config: { expected_status: 200 } }, restart: { enabled: false } }]);
+    const { svcs, hub } = await supervise([{ name: 'api', remote: web.port, health: { type: 'http', failure_threshold: 1, config: { expected_status: 200 } }, restart: { enabled: false } }]);
+    // The verdict as it flips: with no restart allowed the service fails right after, and its health is
+    // unknown from then on (no tunnel); the last check's word stays in the status.
+    const verdicts: boolean[] = [];
+    hub.hooks.healthChanged.tap('test', (c) => void verdicts.push(c.healthy));
     const api = await started(svcs[0]);
     await api.whenHealthy();
     web.status = 503;
     try {
-      await waitUntil(() => api.health.state === 'unhealthy', 3000, 'unhealthy on 503');
+      await waitUntil(() => verdicts.includes(false), 3000, 'unhealthy on 503');
       expect(api.health.status()).toMatchObject({ kind: 'service_down', code: '503' });
       expect(api.health.status().message).toMatch(/answered 503, expected 200/);
     } finally {
@@ -146,7 +151,7 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'http check through an ssh tunnel', ()
       const { svcs } = await supervise([{ name: 'api', remote: web.port, health: { type: 'http', failure_threshold: 3 } }]);
       const api = await started(svcs[0]);
       await waitUntil(() => api.state === 'failed', 3000, 'failed');
-      expect(api.health.status()).toMatchObject({ state: 'unhealthy', kind: 'auth_rejected', code: String(code), consecutiveFailures: 1 });
+      expect(api.health.status()).toMatchObject({ state: 'unknown', kind: 'auth_rejected', code: String(code), consecutiveFailures: 1 });
       expect(api.lastError).toMatch(new RegExp(`^the http check's credentials were rejected \\(GET http://localhost:\\d+/ answered ${code}, expected "200-399"\\); not retried`));
       expect(api.restarts).toBe(0);
       expect(api.pid).toBeNull();
@@ -164,6 +169,9 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'http check through an ssh tunnel', ()
         { name: 'slow', remote: (hang.address() as AddressInfo).port, health: { type: 'http', interval: 0.2, timeout: 1, failure_threshold: 1 }, restart: { enabled: false } },
         { name: 'quick', remote: web.port, health: { type: 'http', interval: 0.2, timeout: 1 } },
       ]);
+      // slow's verdict as it flips: with no restart allowed it fails right after (health unknown then).
+      let slowUnhealthy = false;
+      hub.hooks.healthChanged.tap('test', (c) => void (c.service.name === 'slow' && !c.healthy && (slowUnhealthy = true)));
       const [slow, quick] = await Promise.all(svcs.map(started));
       const checks: number[] = [];
       const t0 = Date.now();
@@ -173,7 +181,7 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'http check through an ssh tunnel', ()
         checks.push(Date.now() - t0);
         return r;
       };
-      await waitUntil(() => slow.health.state === 'unhealthy', 4000, 'slow unhealthy');
+      await waitUntil(() => slowUnhealthy, 4000, 'slow unhealthy');
       const elapsed = Date.now() - t0;
       expect(slow.health.status()).toMatchObject({ kind: 'timeout' });
       expect(slow.health.status().message).toBe('http check gave no answer within 1 s');
@@ -193,14 +201,17 @@ describeWithPeer('OpenSSH sshd + kcat', hasSshd && hasKcat, 'kafka check against
   it('reports bootstrap through the tunnel and whether the advertised brokers are reachable; unhealthy once the broker dies', async () => {
     const kafka = await startKafkaMock();
     try {
-      const { svcs } = await supervise([{ name: 'kafka', remote: kafka.port, health: { type: 'kafka', interval: 0.3, timeout: 2, failure_threshold: 1 }, restart: { enabled: false } }]);
+      const { svcs, hub } = await supervise([{ name: 'kafka', remote: kafka.port, health: { type: 'kafka', interval: 0.3, timeout: 2, failure_threshold: 1 }, restart: { enabled: false } }]);
+      // The verdict as it flips (the service fails right after, with no restart allowed: health unknown then).
+      const verdicts: boolean[] = [];
+      hub.hooks.healthChanged.tap('test', (c) => void verdicts.push(c.healthy));
       const k = await started(svcs[0]);
       await k.whenHealthy();
       const h = k.health.status();
       expect(h.message).toMatch(new RegExp(`^bootstrap through localhost:${k.service.localPort} OK; advertised brokers reachable$`));
       expect(h.details).toEqual({ bootstrap: 'ok', advertised: [{ broker: kafka.broker, reachable: true }] });
       await kafka.stop();
-      await waitUntil(() => k.health.state === 'unhealthy', 8000, 'unhealthy after the broker died');
+      await waitUntil(() => verdicts.includes(false), 8000, 'unhealthy after the broker died');
       // The broker behind the tunnel is gone: ssh says its connection was refused there.
       expect(k.health.status().message).toMatch(/^the target behind the tunnel refused the connection \(127\.0\.0\.1:\d+\)/);
     } finally {

@@ -141,6 +141,19 @@ describeWithPeer('OpenSSH sshd', hasSshd, 'ssh services share one master connect
     expect(masters()).toHaveLength(1);
   });
 
+  it('counts the services waiting to restart on a dead master as its services, not 0', async () => {
+    // A restart delayed long enough to look at: both services wait for the connection meanwhile.
+    const { s } = await services(2, () => ({ restart_policy: { initial_delay: 30, jitter: 0 } }));
+    await Promise.all(s.map((x) => x.start()));
+    expect(s[0].status().connection!.services).toBe(2);
+    process.kill(s[0].pid!, 'SIGKILL');
+    await waitUntil(() => s.every((x) => x.state === 'restarting'), 5000, 'both restarting');
+    expect(s.map((x) => x.status().connection!.services)).toEqual([2, 2]);
+    // A stopped one is not its any more; the one still waiting is.
+    await sup!.stop('svc0');
+    expect(s[1].status().connection!.services).toBe(1);
+  });
+
   it('a master whose control socket was deleted is replaced when a forward cannot be added; every service comes back on the new one', async () => {
     const { s, ports, raw } = await services(3);
     await Promise.all(s.map((x) => x.start()));

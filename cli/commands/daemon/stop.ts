@@ -17,8 +17,8 @@ export class DaemonStopCommand extends BaseCommand {
     let r: Awaited<ReturnType<typeof stopDaemon>>;
     if (daemon) {
       // On a terminal: the shutdown phase by phase, as `run` draws its teardown.
-      const running = (await daemonStatus(daemon.socket)).services.filter((s) => s.state !== 'stopped').map((s) => s.name);
-      const { withStopTree } = await import('../../../app/stopTree.js');
+      const { withStopTree, runningNow } = await import('../../../app/stopTree.js');
+      const running = runningNow((await daemonStatus(daemon.socket)).services);
       r = await withStopTree({ socket: daemon.socket, kind: 'daemon', running, title: `stopping the daemon (pid ${daemon.pid})`, redactor: hub.redactor, act: () => stopDaemon(file) });
     } else r = await stopDaemon(file);
     // No daemon: nothing to stop (exit 0, `stopped: false`), as `stop` without one.

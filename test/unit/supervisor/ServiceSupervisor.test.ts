@@ -95,6 +95,24 @@ describe('ServiceSupervisor', () => {
     expect(body).toBe('pong');
   });
 
+  it('reports health unknown, not the last result, from the moment the tunnel is lost until a check runs on the next one', async () => {
+    const { config, sup, hub } = await setup([await fake('a', {}, { health_check: { type: 'tcp', interval: 0.05, startup_grace: 0 } })], { initial_delay: 0.5 });
+    const s = sup.add(config.services[0]);
+    // What an observer of the state change sees: the dashboard and the run state file are such observers.
+    const seen: string[] = [];
+    hub.hooks.stateChanged.tap('test', (c) => seen.push(`${c.to}:${s.status().health?.state}`));
+    await s.start();
+    await s.whenHealthy();
+    expect(s.status().health).toMatchObject({ state: 'healthy' });
+    process.kill(s.pid!, 'SIGKILL');
+    await waitUntil(() => s.state === 'restarting', 3000, 'the restart');
+    // The last check's word stays, as such; its verdict is no longer current.
+    expect(s.status().health).toMatchObject({ state: 'unknown', type: 'tcp', consecutiveFailures: 0 });
+    expect(s.status().health?.lastCheck).not.toBeNull();
+    expect(seen).toEqual(['starting:unknown', 'ready:unknown', 'restarting:unknown']);
+    await waitUntil(() => s.status().health?.state === 'healthy', 5000, 'healthy again on the new tunnel');
+  });
+
   it('gives up after max_attempts failed restarts, with growing delays', async () => {
     const flag = path.join(dir, 'flag-max');
     const { config, sup, hub } = await setup([await fake('a', { flag })], { max_attempts: 3, initial_delay: 0.05, backoff_multiplier: 2 });
@@ -234,7 +252,8 @@ describe('ServiceSupervisor', () => {
     expect(err).toMatchObject({ code: 'AUTH_REJECTED' });
     expect(err.message).toMatch(/^service a: the rejecting check's credentials were rejected \(password authentication failed\); not retried/);
     expect(s.state).toBe('failed');
-    expect(s.health.status()).toMatchObject({ state: 'unhealthy', kind: 'auth_rejected', code: '28P01' });
+    // Failed: no tunnel, so no current health; the rejection stays as the last check's word.
+    expect(s.health.status()).toMatchObject({ state: 'unknown', kind: 'auth_rejected', code: '28P01' });
     await waitUntil(() => !alive(pid), 3000, 'the tunnel killed');
     await new Promise((r) => setTimeout(r, 500)); // ten check intervals
     expect(rejectingCheck.calls).toBe(1);
