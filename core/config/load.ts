@@ -336,7 +336,8 @@ export function findConfigFile(opts: { configPath?: string; cwd?: string } = {})
   // worktree's file), so that a package of a monorepo finds the config at the root; outside a repository,
   // the nearest project root (a directory with package.json), else the filesystem's root.
   const repoRoot = repositoryRoot(path.resolve(cwd));
-  for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
+  let dir = path.resolve(cwd);
+  for (; ; dir = path.dirname(dir)) {
     for (const place of SEARCH_PLACES) {
       const file = path.join(dir, place);
       // Anything by a config's name is the config, even a directory or a dangling link: loading it
@@ -356,8 +357,11 @@ export function findConfigFile(opts: { configPath?: string; cwd?: string } = {})
     const projectRoot = repoRoot === undefined && (existsSync(path.join(dir, 'package.json')) || existsSync(path.join(dir, 'package.yaml')));
     if (dir === repoRoot || projectRoot || path.dirname(dir) === dir) break;
   }
+  // Where the search stopped, and why: the user may have expected it to go further up.
+  const why = dir === repoRoot ? "the repository's root" : path.dirname(dir) === dir ? '' : "the project's root, with a package.json";
+  const upTo = !why ? ' or its parent directories' : dir === path.resolve(cwd) ? ` (${why}, where the search stops)` : ` or its parents up to ${dir} (${why}, where the search stops)`;
   throw new ConfigError(
-    [{ path: '', message: `no LocalPort config found in ${cwd} or its parent directories` }],
+    [{ path: '', message: `no LocalPort config found in ${cwd}${upTo}` }],
     'Create localport.yaml or localport.config.ts (see the README), or pass --config FILE.',
     'CONFIG_NOT_FOUND',
   );

@@ -74,12 +74,13 @@ describe('config discovery', () => {
     expect(findConfigFile({ cwd: from })).toBe(path.join(repo, 'packages', 'web', 'package.json'));
     // A git worktree has a .git file: its root ends the search just the same; nothing above it is taken.
     const outer = project({ 'localport.yaml': yaml, 'wt/.git': 'gitdir: /elsewhere\n', 'wt/package.json': '{"name":"wt"}', 'wt/pkg/package.json': '{"name":"pkg"}' });
-    expect(() => findConfigFile({ cwd: path.join(outer, 'wt', 'pkg') })).toThrow(/no LocalPort config found/);
+    // The error says where the search stopped, and why (it said "or its parent directories").
+    expect(() => findConfigFile({ cwd: path.join(outer, 'wt', 'pkg') })).toThrow(`no LocalPort config found in ${path.join(outer, 'wt', 'pkg')} or its parents up to ${path.join(outer, 'wt')} (the repository's root, where the search stops)`);
   });
 
   it('outside a repository, stops at the nearest package.json (the project root)', async () => {
     const dir = project({ 'localport.yaml': yaml, 'app/package.json': '{"name":"app"}', 'app/src/.keep': '' });
-    expect(() => findConfigFile({ cwd: path.join(dir, 'app', 'src') })).toThrow(/no LocalPort config found/);
+    expect(() => findConfigFile({ cwd: path.join(dir, 'app', 'src') })).toThrow(`no LocalPort config found in ${path.join(dir, 'app', 'src')} or its parents up to ${path.join(dir, 'app')} (the project's root, with a package.json, where the search stops)`);
   });
 
   it('reports a YAML syntax error with file, line and column', async () => {
