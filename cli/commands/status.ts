@@ -51,10 +51,22 @@ export class StatusCommand extends BaseCommand {
       this.context.stdout.write(`${await draw()}\n`);
       return 0;
     }
-    // Clearing the screen is for a terminal, coloured or not.
-    const clear = (this.context.stdout as NodeJS.WriteStream).isTTY && this.output === 'table' ? '\x1b[H\x1b[2J' : '';
+    // On a terminal, the table is redrawn on the alternate screen (as top and less do): clearing the
+    // normal one pushed a copy of every frame into the scrollback. Ctrl-C leaves it and prints the last
+    // frame where the user can still read it.
+    const screen = (this.context.stdout as NodeJS.WriteStream).isTTY && this.output === 'table';
+    let last = '';
+    if (screen) {
+      this.context.stdout.write('\x1b[?1049h');
+      const leave = () => {
+        this.context.stdout.write(`\x1b[?1049l${last}\n`);
+        process.exit(0);
+      };
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, leave);
+    }
     for (;;) {
-      this.context.stdout.write(`${clear}${await draw()}\n`);
+      last = await draw();
+      this.context.stdout.write(`${screen ? '\x1b[H\x1b[2J' : ''}${last}\n`);
       await new Promise((r) => setTimeout(r, interval * 1000));
     }
   }

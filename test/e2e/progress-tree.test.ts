@@ -380,3 +380,30 @@ describeWithPeer('tmux and OpenSSH sshd', TMUX !== undefined && hasSshd, 'the pr
     expect(normal).toMatchSnapshot();
   }, 40000);
 });
+
+describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'status --watch on a terminal', () => {
+  const session = `lp-watch-${process.pid}`;
+  const { tmux, frameWhen, kill } = tmuxServer(session);
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-watch-'));
+  });
+  afterAll(() => {
+    kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('redraws on the alternate screen, so the scrollback keeps no copy of each frame; Ctrl-C leaves the last frame once', async () => {
+    writeFileSync(path.join(dir, 'localport.yaml'), `services:\n  - { name: web, technology: tcp, local_port: ${await freePort()}, remote_port: 80, connection: { host: 127.0.0.1 } }\n`);
+    const name = `${session}-w`;
+    tmux('new-session', '-d', '-s', name, '-x', '120', '-y', '24', `cd '${dir}' && LOCALPORT_STATE_DIR='${path.join(dir, 'state')}' NO_COLOR=1 '${process.execPath}' '${BIN}' status --watch --interval 0.1; echo EXITED $?; sleep 30`);
+    await frameWhen(name, (f) => /^web +tcp +stopped/m.test(f), 'the first frame');
+    // Ten redraws or so.
+    await new Promise((r) => setTimeout(r, 1200));
+    tmux('send-keys', '-t', name, 'C-c');
+    const all = await frameWhen(name, (f) => f.includes('EXITED'), 'status to exit', true);
+    expect(all).toContain('EXITED 0');
+    expect(all.match(/^SERVICE /gm)).toHaveLength(1);
+    expect(all).toMatch(/^web +tcp +stopped/m);
+  }, 30000);
+});
