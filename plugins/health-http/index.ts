@@ -16,7 +16,13 @@ const statusSpec = z.union([
 export const httpConfigSchema = z.lazy(() =>
   configObject({
     /** A full URL, or a path on the forwarded port (default `/`). */
-    url: z.string().min(1).optional(),
+    // Checked here, not at each check: a URL that cannot parse failed every check and restarted the
+    // service forever. The value is never quoted (it may hold a password).
+    url: z
+      .string()
+      .min(1)
+      .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), 'must be an http:// or https:// URL (check the host and the port; in a user or a password, @ is %40 and : is %3A)')
+      .optional(),
     path: z.string().startsWith('/').default('/'),
     scheme: z.enum(['http', 'https']).default('http'),
     method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'OPTIONS']).default('GET'),
