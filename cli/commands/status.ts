@@ -55,19 +55,39 @@ export class StatusCommand extends BaseCommand {
     // normal one pushed a copy of every frame into the scrollback. Ctrl-C leaves it and prints the last
     // frame where the user can still read it.
     const screen = (this.context.stdout as NodeJS.WriteStream).isTTY && this.output === 'table';
+    if (!screen) {
+      for (;;) {
+        this.context.stdout.write(`${await draw()}\n`);
+        await new Promise((r) => setTimeout(r, interval * 1000));
+      }
+    }
     let last = '';
-    if (screen) {
-      this.context.stdout.write('\x1b[?1049h');
-      const leave = () => {
-        this.context.stdout.write(`\x1b[?1049l${last}\n`);
-        process.exit(0);
-      };
-      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, leave);
+    let stopped = false;
+    let wake = () => {};
+    const stop = () => {
+      stopped = true;
+      wake();
+    };
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, stop);
+    this.context.stdout.write('\x1b[?1049h');
+    try {
+      while (!stopped) {
+        const frame = await draw();
+        if (stopped) break;
+        last = frame;
+        this.context.stdout.write(`\x1b[H\x1b[2J${last}\n`);
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, interval * 1000);
+          wake = () => {
+            clearTimeout(t);
+            r();
+          };
+        });
+      }
+    } finally {
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.off(sig, stop);
+      this.context.stdout.write(`\x1b[?1049l${last}\n`);
     }
-    for (;;) {
-      last = await draw();
-      this.context.stdout.write(`${screen ? '\x1b[H\x1b[2J' : ''}${last}\n`);
-      await new Promise((r) => setTimeout(r, interval * 1000));
-    }
+    return 0;
   }
 }

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { Registry } from '../registry.js';
 import type { HealthCheck, HealthCheckSettings, ResolvedConfig, RestartPolicy, ServiceDefinition, Technology } from '../types.js';
-import { camel, clip, describePath } from './keys.js';
+import { camel, clip, describePath, snake } from './keys.js';
+import { closest } from '../suggest.js';
 import { bool, configObject, CONTROL_MESSAGE, count, hasControl, MAX_NAME_LENGTH, nonEmpty, numeric, port, seconds } from './schema.js';
 import { MIN_CHECK_INTERVAL } from './limits.js';
 import { bindsOverlap, listenHosts } from '../address.js';
@@ -126,12 +127,45 @@ export interface ValidateContext {
 
 const UNKNOWN_KEY = 'unknown key; remove it or check its spelling';
 
+/**
+ * The keys an object schema takes at `path` inside `schema`, through lazy, optional, default and pipe
+ * wrappers, arrays and records; undefined where that is not one object schema (a union, say).
+ */
+function keysAt(schema: z.ZodType, path: PropertyKey[]): string[] | undefined {
+  let s: unknown = schema;
+  for (let i = 0; ; ) {
+    const def = (s as { _zod?: { def?: Record<string, unknown> } })?._zod?.def;
+    if (!def) return undefined;
+    if (def.type === 'lazy') s = (def.getter as () => unknown)();
+    else if (['optional', 'default', 'nullable', 'readonly', 'catch', 'prefault', 'nonoptional'].includes(def.type as string)) s = def.innerType;
+    // z.preprocess (configObject): a transform into the schema; otherwise a schema piped onwards.
+    else if (def.type === 'pipe') s = (def.in as { _zod?: { def?: { type?: string } } })?._zod?.def?.type === 'transform' ? def.out : def.in;
+    else if (i === path.length) return def.type === 'object' ? Object.keys(def.shape as object) : undefined;
+    else if (def.type === 'object') s = (def.shape as Record<string, unknown>)[String(path[i++])];
+    else if (def.type === 'array') (s = def.element), i++;
+    else if (def.type === 'record') (s = def.valueType), i++;
+    else return undefined;
+  }
+}
+
+/** "unknown key", with the closest key the schema takes there, spelled as the user spells keys. */
+function unknownKey(key: string, known: string[] | undefined): string {
+  if (!known?.length) return UNKNOWN_KEY;
+  // The config's two spellings (README): offer the one the user wrote in.
+  const spelled = /[A-Z]/.test(key) ? known : known.map(snake);
+  const match = closest(key, spelled);
+  if (match !== undefined) return `unknown key; did you mean '${match}'? (or remove it)`;
+  // Nothing close (kafka's `brokers` for `bootstrap_servers`): the keys it takes, when they are few.
+  return spelled.length <= 12 ? `unknown key; remove it (the keys here: ${spelled.join(', ')})` : UNKNOWN_KEY;
+}
+
 /** Problems from a zod result, with paths rewritten as the user spelled them. */
-function zodProblems(error: z.ZodError, raw: unknown, prefix: PropertyKey[], file?: string): ConfigProblem[] {
+function zodProblems(error: z.ZodError, raw: unknown, prefix: PropertyKey[], file?: string, schema?: z.ZodType): ConfigProblem[] {
   return error.issues.flatMap((issue) => {
     const path = [...prefix, ...issue.path];
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ file, path: describePath(raw, [...path, key]), message: UNKNOWN_KEY }));
+      const known = schema && keysAt(schema, issue.path);
+      return issue.keys.map((key) => ({ file, path: describePath(raw, [...path, key]), message: unknownKey(key, known) }));
     }
     const message = issue.code === 'invalid_type' && /received undefined/.test(issue.message) ? 'is required' : issue.message;
     return [{ file, path: describePath(raw, path), message }];
@@ -148,7 +182,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
   const problems: ConfigProblem[] = [];
   const top = topSchema.safeParse(raw ?? {});
   if (!top.success) {
-    throw new ConfigError(zodProblems(top.error, raw, [], file));
+    throw new ConfigError(zodProblems(top.error, raw, [], file, topSchema));
   }
   const defaults = top.data.defaults;
 
@@ -179,7 +213,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
     // This service's problems; those at a templated key are dropped at the end. An unknown key is a
     // misspelling whatever its value holds.
     const own: ConfigProblem[] = [];
-    const tolerated = (p: ConfigProblem) => p.message !== UNKNOWN_KEY && !!templated?.some((t) => p.path === t || p.path.startsWith(`${t}.`) || p.path.startsWith(`${t}[`));
+    const tolerated = (p: ConfigProblem) => !p.message.startsWith('unknown key') && !!templated?.some((t) => p.path === t || p.path.startsWith(`${t}.`) || p.path.startsWith(`${t}[`));
     try {
       const s = parseService(input, entry.path, own, tolerated);
       if (!s) return;
@@ -200,7 +234,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
   function parseService(input: unknown, at: PropertyKey[], own: ConfigProblem[], tolerated: (p: ConfigProblem) => boolean): LooseService | undefined {
     const parsed = serviceSchema.safeParse(input);
     if (parsed.success) return parsed.data;
-    const found = zodProblems(parsed.error, raw, at, file);
+    const found = zodProblems(parsed.error, raw, at, file, serviceSchema);
     own.push(...found);
     if (!found.every(tolerated) || !input || typeof input !== 'object') return undefined;
     const failed = new Set(parsed.error.issues.map((i) => String(i.path[0])));
@@ -224,7 +258,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
       const tech = ctx.technologies.get(s.technology);
       const c = tech.connectionSchema.safeParse(s.connection);
       if (c.success) connection = resolvePaths(c.data as Record<string, unknown>, tech.pathKeys, (key) => (s.name === undefined ? undefined : ctx.pathDirs?.get(s.name)?.get(key)) ?? (file === undefined ? undefined : path.dirname(file)));
-      else own.push(...zodProblems(c.error, raw, [...at, 'connection'], file));
+      else own.push(...zodProblems(c.error, raw, [...at, 'connection'], file, tech.connectionSchema));
       // A technology that cannot listen where it is told binds the user's port itself.
       if (tech.relay === false) relay = false;
       if (tech.inProcess && !s.relay) own.push({ file, path: label('relay'), message: `technology ${s.technology} runs inside LocalPort and needs its listener; remove relay: false` });
@@ -246,7 +280,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ResolvedConf
     } else {
       const c = ctx.healthChecks.get(hcType).configSchema.safeParse(hcConfig);
       if (c.success) hcConfig = c.data as Record<string, unknown>;
-      else own.push(...zodProblems(c.error, raw, [...at, 'healthCheck', 'config'], file));
+      else own.push(...zodProblems(c.error, raw, [...at, 'healthCheck', 'config'], file, ctx.healthChecks.get(hcType).configSchema));
     }
     if (s.name === undefined || s.technology === undefined || s.localPort === undefined || s.remotePort === undefined) return undefined;
     const healthCheck: HealthCheckSettings = {

@@ -51,7 +51,7 @@ describe('config validation', () => {
     expect((await resolve({ services: [ssh()] })).config.ui).toBeUndefined();
     expect(await problems({ ui: { port: 0, prot: 1 }, services: [ssh()] })).toEqual([
       expect.stringMatching(/ui\.port: must be between 1 and 65535 \(got 0\)$/),
-      expect.stringMatching(/ui\.prot: unknown key; remove it or check its spelling$/),
+      expect.stringMatching(/ui\.prot: unknown key; did you mean 'port'\? \(or remove it\)$/),
     ]);
     expect(await problems({ ui: 7070, services: [ssh()] })).toEqual([expect.stringMatching(/^.*ui: /)]);
   });
@@ -80,9 +80,24 @@ describe('config validation', () => {
   it('reports every problem at once, one line each, and flags misspelt keys', async () => {
     const p = await problems({ services: [ssh({ lcoal_port: 1 }), ssh({ name: 'b', local_port: 0, remote_port: 'x' })] });
     expect(p).toEqual([
-      'test.yaml: services[0] (web).lcoal_port: unknown key; remove it or check its spelling',
+      'test.yaml: services[0] (web).lcoal_port: unknown key; did you mean \'local_port\'? (or remove it)',
       'test.yaml: services[1] (b).local_port: must be between 1 and 65535 (got 0)',
       'test.yaml: services[1] (b).remote_port: must be a port number (got "x")',
+    ]);
+  });
+
+  it("suggests the key meant, inside a technology's connection and a check's config too, in the spelling used; or lists the few keys there", async () => {
+    const p = await problems({
+      services: [
+        ssh({ connection: { host: 'h', remote_hots: 'x' }, health_check: { type: 'http', config: { expected_statuss: 200 } } }),
+        ssh({ name: 'b', local_port: 2, connection: { host: 'h', keyFil: 'k' }, health_check: { type: 'kafka', config: { brokers: ['x:1'] } } }),
+      ],
+    });
+    expect(p).toEqual([
+      "test.yaml: services[0] (web).connection.remote_hots: unknown key; did you mean 'remote_host'? (or remove it)",
+      "test.yaml: services[0] (web).health_check.config.expected_statuss: unknown key; did you mean 'expected_status'? (or remove it)",
+      "test.yaml: services[1] (b).connection.keyFil: unknown key; did you mean 'keyFile'? (or remove it)",
+      'test.yaml: services[1] (b).health_check.config.brokers: unknown key; remove it (the keys here: bootstrap_servers, client_id)',
     ]);
   });
 
