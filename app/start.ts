@@ -71,7 +71,10 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
       ? name
       : s.state === 'idle'
         ? `${name}: idle, listening on ${showListen(s.listen ?? [], s.localPort)}; the tunnel starts on the first connection (${s.target})`
-        : `${name}: ${s.state}${s.state === 'ready' ? ` on ${showListen(s.listen ?? [], s.localPort)}, ${s.health?.type} ${s.health?.state}` : ''} (${s.target})`;
+        : s.state === 'ready' && s.health?.state === 'healthy'
+          ? // As `run` says it.
+            `${name}: healthy on ${showListen(s.listen ?? [], s.localPort)} (${s.target})`
+          : `${name}: ${s.state}${s.state === 'ready' ? ` on ${showListen(s.listen ?? [], s.localPort)}, ${s.health?.type} ${s.health?.state}` : ''} (${s.target})`;
   /** The steps under a service's node on a terminal, from its status: connecting, listening, health. */
   /** Before the daemon has said anything of a service, its steps are named from its definition. */
   const configured = (name: string) => {
