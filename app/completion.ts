@@ -107,10 +107,11 @@ _localport_complete() {
   else
     # Not compgen -W: it expands each word ($(…), backticks), and the candidates come from a config file.
     # Each is inserted quoted (%q), as bash quotes file names: a tag '$(cmd)' lands as \$\(cmd\), a word.
+    # No candidates is one empty line here, which %q would make '' (inserted as a word).
     COMPREPLY=()
     local c
     while IFS= read -r c; do
-      [[ "$c" == "$cur"* ]] && printf -v c '%q' "$c" && COMPREPLY+=("$c")
+      [[ -n "$c" && "$c" == "$cur"* ]] && printf -v c '%q' "$c" && COMPREPLY+=("$c")
     done <<< "$candidates"
   fi
   return 0

@@ -67,6 +67,8 @@ describe('bash', () => {
     expect(lines(await tab(['localport', 'st']))).toEqual(['start', 'status', 'stop']);
     expect(lines(await tab(['localport', 'run', 're']))).toEqual(['redis']);
     expect(lines(await tab(['localport', 'start', '--tag', '']))).toEqual(['cache', 'db', 'web']);
+    // Nothing matches: nothing is offered (not '', which bash would insert).
+    expect(lines(await tab(['localport', 'completion', 'bash', '']))).toEqual([]);
   });
 });
 
