@@ -1,6 +1,7 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { logDir, serviceLogFile } from '../core/dirs.js';
+import { LocalPortError } from '../core/errors.js';
 import type { LogEntry } from '../core/types.js';
 
 /** A service log's line as ServiceLog writes it: `TIME STREAM TEXT`. */
@@ -31,8 +32,18 @@ export function fileInfo(name: string, file: string): { name: string; file: stri
   return [{ name, file, bytes: st.size, modified: st.mtime.toISOString() }];
 }
 
+/**
+ * A log file to read: a regular file, or none yet. Anything else in its place (a FIFO would block the
+ * read until someone wrote to it; a device) is said, not read.
+ */
+function readable(file: string): boolean {
+  if (!existsSync(file)) return false;
+  if (statSync(file).isFile()) return true;
+  throw new LocalPortError('STATE_UNWRITABLE', `the log file ${file} is not a regular file (a FIFO, a device?): LocalPort does not read it`, { hint: 'Remove it: LocalPort makes the log again.' });
+}
+
 export function lastLines(file: string, n: number, grep?: RegExp): string[] {
-  if (!existsSync(file)) return [];
+  if (!readable(file)) return [];
   const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
   return (grep ? lines.filter((l) => grep.test(l)) : lines).slice(-n);
 }
@@ -73,6 +84,8 @@ export async function follow(file: string, onLine: (line: string) => void, signa
     await new Promise((r) => setTimeout(r, everyMs));
     if (!existsSync(file)) continue;
     const st = statSync(file);
+    // Replaced by something that is not a file (a FIFO's open would block): waits for a file again.
+    if (!st.isFile()) continue;
     if (st.ino !== ino || st.size < pos) {
       ino = st.ino;
       pos = 0;
