@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalPortError } from '../../core/errors.js';
@@ -66,9 +66,10 @@ export async function findDaemon(configFile: string): Promise<{ pid: number; soc
   });
 }
 
-function tail(file: string, lines = 5): string {
+/** The last `lines` lines of what `file` holds past byte `from` (what this start's daemon wrote). */
+function tail(file: string, lines = 5, from = 0): string {
   try {
-    return readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n');
+    return readFileSync(file).subarray(from).toString('utf8').trim().split('\n').slice(-lines).join('\n');
   } catch {
     return '';
   }
@@ -84,6 +85,8 @@ export async function ensureDaemon(configFile: string, opts: { autoStart?: boole
   const paths = daemonPaths(configFile);
   mkdirSync(path.dirname(paths.stdio), { recursive: true, mode: 0o700 });
   const fd = openSync(paths.stdio, 'a', 0o600);
+  // The file gathers every daemon's output: a failed start quotes only its own (it quoted an earlier one's).
+  const from = fstatSync(fd).size;
   // The daemon idles most of its life: V8's default young generation (16 MB semi-spaces) kept ~20 MiB of
   // RSS for nothing (bench/footprint.mjs: 96 → 79 MiB with 50 services), and 4 MB changes nothing
   // measurable for the relay's throughput (bench/relay.mjs, the tcp case: 0.46 → 0.45).
@@ -103,7 +106,7 @@ export async function ensureDaemon(configFile: string, opts: { autoStart?: boole
       // Another `start` for this config may have won the race: its daemon is the one to use.
       const other = await findDaemon(configFile);
       if (other) return { ...other, started: false };
-      const why = tail(paths.stdio, 3) || `exit code ${exit}`;
+      const why = tail(paths.stdio, 3, from) || `exit code ${exit}`;
       // A daemon that exits 2 found its config invalid: that is the code (and exit code) to pass on.
       throw new LocalPortError(exit === 2 ? 'CONFIG_INVALID' : 'DAEMON_START_FAILED', `the daemon for ${configFile} did not start: ${why.replace(/^error: /gm, '')}`, {
         hint: `Its log: ${paths.log}`,

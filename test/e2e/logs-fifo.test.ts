@@ -27,3 +27,20 @@ it('logs SERVICE on a FIFO in place of the log is one line, exit 1, at once (it 
     });
   }
 }, 30000);
+
+it("a daemon that cannot start (its log a FIFO) is said with its own output, not an earlier daemon's", async () => {
+  const { daemonPaths } = await import('../../app/control/sockets.js');
+  const project = mkdtempSync(path.join(dir, 'd-'));
+  const file = path.join(project, 'localport.yaml');
+  writeFileSync(file, 'services:\n  - { name: web, technology: tcp, local_port: 18998, remote_port: 80, connection: { host: 127.0.0.1 } }\n');
+  const env = { LOCALPORT_STATE_DIR: path.join(project, 'state') };
+  const paths = daemonPaths(file, env);
+  mkdirSync(path.dirname(paths.log), { recursive: true });
+  // What an earlier daemon of this config wrote, long ago.
+  writeFileSync(paths.stdio, 'localport daemon 4242 ready\n');
+  execFileSync('mkfifo', [paths.log]);
+  const r = await runCli(['start'], { cwd: project, env, timeoutMs: 20000 });
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain(`did not start: cannot write the log file ${paths.log}: it is a FIFO, not a file: remove it`);
+  expect(r.stderr).not.toContain('4242');
+}, 30000);
