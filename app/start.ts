@@ -2,7 +2,7 @@ import { UsageError } from '../core/errors.js';
 import { request } from './control/client.js';
 import { selectServices, type Selection } from '../core/supervisor/select.js';
 import type { ServiceStatus } from '../core/types.js';
-import { daemonStatus, ensureDaemon } from './control/daemons.js';
+import { daemonStatus, ensureDaemon, findDaemon } from './control/daemons.js';
 import type { Project } from './project.js';
 import { isHumanOutput, render } from './output.js';
 import { printable } from '../core/printable.js';
@@ -38,7 +38,20 @@ const settled = (s: ServiceStatus | undefined) => !!s && (s.state === 'failed' |
  */
 export async function startInDaemon(project: Project, opts: StartOptions): Promise<number> {
   const { config, hub } = project;
-  const names = selectServices(config, opts.selection, { toStart: true }).map((s) => s.name);
+  // The daemon resolves ${VAR}s in its own environment, the one of the command that started it. A
+  // daemon this command starts gets this command's: its variables must be set here. A running one
+  // decides for itself (it refuses, naming the variable, what it cannot resolve): a service whose
+  // variable is set only in the daemon's environment was refused here.
+  const running = await findDaemon(config.file!);
+  const sel = opts.selection;
+  const names = selectServices(config, sel, { toStart: !running }).map((s) => s.name);
+  if (running) {
+    const everything = sel.all || (!sel.names?.length && !sel.tags?.length);
+    for (const u of config.unresolved ?? []) {
+      if (names.includes(u.name)) continue;
+      if (sel.names?.includes(u.name) || (u.enabled && (everything || u.tags.some((t) => sel.tags?.includes(t))))) names.push(u.name);
+    }
+  }
   // A usage mistake, as in `run` (exit 2): nothing was selected that could start.
   if (names.length === 0) throw new UsageError(`no enabled services to start in ${config.file}`, 'Enable a service, or name it: localport start NAME.');
   const daemon = await ensureDaemon(config.file!, { logLevel: opts.logLevel });

@@ -101,3 +101,36 @@ it('config validate checks every variable; --only checks those of the services n
   const withIt = await runCli(['config', 'validate', '--only', 'pg'], { cwd: dir, env: { ...env, PGPW: 'secret' } });
   expect(withIt.code).toBe(0);
 });
+
+// The daemon resolves variables in its own environment (the one of the command that started it): a
+// running daemon that has one starts the service it is for, whatever the asking command's environment
+// (this command refused it, for its own environment's lack).
+it("start through a running daemon uses the daemon's environment, not the asking command's", async () => {
+  const project = mkdtempSync(path.join(dir, 'daemon-env-'));
+  const penv = { ...env, LOCALPORT_STATE_DIR: path.join(project, 'state'), APIPORT: undefined } as unknown as NodeJS.ProcessEnv;
+  writeFileSync(
+    path.join(project, 'localport.yaml'),
+    `services:
+  - { name: front, technology: tcp, local_port: ${await freePort()}, remote_port: ${web.port}, connection: { host: 127.0.0.1 } }
+  - { name: api, technology: tcp, local_port: ${await freePort()}, remote_port: "\${APIPORT}", connection: { host: 127.0.0.1 } }
+`,
+  );
+  const run = (e: NodeJS.ProcessEnv, ...args: string[]) => runCli(args, { cwd: project, env: e, timeoutMs: 30000 });
+  try {
+    // The daemon starts with APIPORT set; this command then asks it for api without APIPORT.
+    expect((await run({ ...penv, APIPORT: String(web.port) } as never, 'start', 'front')).code).toBe(0);
+    const api = await run(penv, 'start', 'api');
+    expect({ code: api.code, stderr: api.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
+    const st = JSON.parse((await run(penv, 'status', 'api', '-o', 'json')).stdout) as { services: { state: string; health: { state: string } }[] };
+    expect(st.services[0]).toMatchObject({ state: 'ready', health: { state: 'healthy' } });
+    // And the other way round: a daemon without it refuses, saying whose environment lacks it.
+    expect((await run(penv, 'daemon', 'stop')).code).toBe(0);
+    expect((await run(penv, 'start', 'front')).code).toBe(0);
+    const refused = await run({ ...penv, APIPORT: String(web.port) } as never, 'start', 'api');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('APIPORT is not set');
+    expect(refused.stderr).toContain('hint: The daemon has the environment of the command that started it');
+  } finally {
+    await run(penv, 'daemon', 'stop');
+  }
+}, 60000);
