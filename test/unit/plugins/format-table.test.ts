@@ -2,27 +2,31 @@ import { describe, expect, it } from '@jest/globals';
 import { renderStatus } from '../../../plugins/format-table/index.js';
 import type { ServiceStatus } from '../../../core/types.js';
 
+/** A ready ssh service's status; each test changes what it is about. */
+const status = (over: Partial<ServiceStatus> = {}): ServiceStatus => ({
+  name: 'db',
+  technology: 'ssh',
+  state: 'ready',
+  pid: 4242,
+  localAddress: '127.0.0.1',
+  localPort: 15432,
+  listen: ['127.0.0.1:15432'],
+  remotePort: 5432,
+  relay: true,
+  start: 'eager',
+  traffic: null,
+  target: 'deploy@bastion.example.com:22 → db.internal:5432',
+  tags: [],
+  restarts: 0,
+  since: null,
+  lastError: null,
+  health: null,
+  ...over,
+});
+
 describe('renderStatus', () => {
   it('shows control characters in a cell (a last error quoting a peer) as text; its own colour codes are the only escapes', () => {
-    const service: ServiceStatus = {
-      name: 'db',
-      technology: 'ssh',
-      state: 'failed',
-      pid: null,
-      localAddress: '127.0.0.1',
-      localPort: 15432,
-      listen: ['127.0.0.1:15432'],
-      remotePort: 5432,
-      relay: true,
-      start: 'eager',
-      traffic: null,
-      target: 'bastion\x1b[2J :5432',
-      tags: [],
-      restarts: 0,
-      since: null,
-      lastError: 'ssh exited: \x1b]0;PWNED\x07café 日本',
-      health: null,
-    };
+    const service = status({ state: 'failed', pid: null, target: 'bastion\x1b[2J :5432', lastError: 'ssh exited: \x1b]0;PWNED\x07café 日本' });
     const out = renderStatus([service], true);
     expect(out).toContain('ssh exited: \\u001b]0;PWNED\\u0007café 日本');
     expect(out).toContain('bastion\\u001b[2J :5432');
@@ -30,26 +34,13 @@ describe('renderStatus', () => {
   });
 
   it('keeps VIA at 120 columns when services ride on a shared connection, and names that connection under the table; without one, VIA goes first', () => {
-    const base = (name: string, connection: ServiceStatus['connection']): ServiceStatus => ({
-      name,
-      technology: 'ssh',
-      state: 'ready',
-      pid: 4242,
-      localAddress: '127.0.0.1',
-      localPort: 15432,
-      listen: ['127.0.0.1:15432'],
-      remotePort: 5432,
-      relay: true,
-      start: 'eager',
-      traffic: { active: 0, total: 3, held: 0, heldTotal: 0, timedOut: 0, cut: 0, replayed: 0, bytesIn: 10, bytesOut: 20, maxHoldMs: 0 },
-      target: 'deploy@bastion.example.com:22 → db.internal:5432',
-      tags: [],
-      restarts: 0,
-      since: new Date().toISOString(),
-      lastError: null,
-      health: null,
-      connection,
-    });
+    const base = (name: string, connection: ServiceStatus['connection']): ServiceStatus =>
+      status({
+        name,
+        traffic: { active: 0, total: 3, held: 0, heldTotal: 0, timedOut: 0, cut: 0, replayed: 0, bytesIn: 10, bytesOut: 20, maxHoldMs: 0 },
+        since: new Date().toISOString(),
+        connection,
+      });
     const conn = { id: 'ssh#1', label: 'deploy@bastion.example.com:22', pid: 4242, since: new Date().toISOString(), restarts: 0, services: 2 };
     const shared = renderStatus([base('db', conn), base('cache', conn), base('solo', null)], false, 120);
     const [head, db, , solo] = shared.split('\n');
