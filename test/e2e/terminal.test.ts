@@ -9,9 +9,7 @@ import { BIN, runCli } from '../helpers/cli.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'lp-e2e-term-'));
 const file = path.join(root, 'localport.yaml');
-writeFileSync(
-  file,
-  `services:
+const CONFIG = `services:
   - name: api-gateway-service
     technology: ssh
     local_port: 18443
@@ -22,8 +20,8 @@ writeFileSync(
     local_port: 15432
     remote_port: 5432
     connection: { host: 10.0.0.5 }
-`,
-);
+`;
+writeFileSync(file, CONFIG);
 const env = { LOCALPORT_STATE_DIR: path.join(root, 'state') };
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -130,21 +128,7 @@ describe('width', () => {
     // A service whose variable is not set: state `unresolved` and a long last error, so that every
     // column is at its narrowest at 80 (LOCAL was cut to `localhost:1…`).
     const crowded = path.join(root, 'crowded.yaml');
-    writeFileSync(
-      crowded,
-      `services:
-  - name: api-gateway-service
-    technology: ssh
-    local_port: 18443
-    remote_port: 8443
-    connection: { host: bastion.very-long-hostname.example.com, user: deploy-user, remote_host: api-gateway.internal.cluster.local }
-  - name: db
-    technology: tcp
-    local_port: 15432
-    remote_port: 5432
-    connection: { host: "\${LP_TERM_UNSET_HOST}" }
-`,
-    );
+    writeFileSync(crowded, CONFIG.replace('host: 10.0.0.5', 'host: "${LP_TERM_UNSET_HOST}"'));
     const r = await runCli(['status', '-c', crowded], { cwd: root, env: { ...env, NO_COLOR: undefined, FORCE_COLOR: undefined, LP_TERM_UNSET_HOST: undefined, COLUMNS: String(columns) } as never });
     expect(r.code).toBe(0);
     const table = lines(r.stdout).slice(1);
