@@ -15,6 +15,10 @@ import { startSshd, type SshdPeer } from '../helpers/sshd.js';
 
 const TMUX = ['/usr/bin/tmux', '/bin/tmux'].find((p) => existsSync(p));
 
+/** A tcp service to 127.0.0.1 in a config's `services:` list, with `extra` lines under it. */
+const tcp = (name: string, local: number, remote: number, extra = '') =>
+  `  - name: ${name}\n    technology: tcp\n    local_port: ${local}\n    remote_port: ${remote}\n    connection: { host: 127.0.0.1 }\n${extra}`;
+
 /**
  * A tmux server of one test block's own (`-L name`): `tmux(...)` runs a tmux command on it, `frameWhen`
  * captures a pane until its frame says `done`, `kill` ends the server (and what its panes still run).
@@ -65,19 +69,7 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'the progres
     const [api, db] = [await freePort(), await freePort()];
     writeFileSync(
       path.join(dir, 'localport.yaml'),
-      `services:
-  - name: api
-    technology: tcp
-    local_port: ${api}
-    remote_port: ${web.port}
-    connection: { host: 127.0.0.1 }
-    health_check: { type: http, config: { path: /health } }
-  - name: db
-    technology: tcp
-    local_port: ${db}
-    remote_port: ${web.port}
-    connection: { host: 127.0.0.1 }
-`,
+      `services:\n${tcp('api', api, web.port, '    health_check: { type: http, config: { path: /health } }\n')}${tcp('db', db, web.port)}`,
     );
     // tmux runs its command through a shell: the paths are ours, quoted; the command sleeps so the frame stays.
     const command = `cd '${dir}' && LOCALPORT_STATE_DIR='${path.join(dir, 'state')}' TERM=xterm-256color NO_COLOR=1 '${process.execPath}' '${BIN}' run -- sleep 2; sleep 30`;
@@ -105,18 +97,7 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'the progres
     const project = mkdtempSync(path.join(dir, 'start-'));
     writeFileSync(
       path.join(project, 'localport.yaml'),
-      `services:
-  - name: api
-    technology: tcp
-    local_port: ${api}
-    remote_port: ${web.port}
-    connection: { host: 127.0.0.1 }
-  - name: broken
-    technology: tcp
-    local_port: ${broken}
-    remote_port: ${closed}
-    connection: { host: 127.0.0.1 }
-`,
+      `services:\n${tcp('api', api, web.port)}${tcp('broken', broken, closed)}`,
     );
     const env = `LOCALPORT_STATE_DIR='${path.join(project, 'state')}' TERM=xterm-256color NO_COLOR=1`;
     const name = `${session}-start`;
@@ -153,18 +134,7 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'the progres
     const project = mkdtempSync(path.join(dir, 'sigint-'));
     writeFileSync(
       path.join(project, 'localport.yaml'),
-      `services:
-  - name: api
-    technology: tcp
-    local_port: ${api}
-    remote_port: ${web.port}
-    connection: { host: 127.0.0.1 }
-  - name: never
-    technology: tcp
-    local_port: ${never}
-    remote_port: ${(closer.address() as net.AddressInfo).port}
-    connection: { host: 127.0.0.1 }
-`,
+      `services:\n${tcp('api', api, web.port)}${tcp('never', never, (closer.address() as net.AddressInfo).port)}`,
     );
     const name = `${session}-sigint`;
     tmux('new-session', '-d', '-s', name, '-x', '120', '-y', '24', `cd '${project}' && LOCALPORT_STATE_DIR='${path.join(project, 'state')}' TERM=xterm-256color NO_COLOR=1 '${process.execPath}' '${BIN}' run -- sleep 20; sleep 30`);
@@ -230,7 +200,7 @@ describeWithPeer('tmux (apt-get install tmux)', TMUX !== undefined, 'stop and da
     const vault = `  - name: vault\n    technology: tcp\n    enabled: false\n    local_port: ${await freePort()}\n    remote_port: ${web.port}\n    connection: { host: "\${LOCALPORT_TEST_UNSET_HOST}" }\n`;
     writeFileSync(
       path.join(dir, 'localport.yaml'),
-      ['api', 'db', 'cache'].map((name, i) => `  - name: ${name}\n    technology: tcp\n    local_port: ${[api, db, cache][i]}\n    remote_port: ${web.port}\n    connection: { host: 127.0.0.1 }\n`).join('').replace(/^/, 'services:\n') + vault,
+      `services:\n${tcp('api', api, web.port)}${tcp('db', db, web.port)}${tcp('cache', cache, web.port)}${vault}`,
     );
     const env = { ...process.env, LOCALPORT_STATE_DIR: path.join(dir, 'state') };
     execFileSync(process.execPath, [BIN, 'start', '--all'], { cwd: dir, env });
@@ -277,7 +247,7 @@ describeWithPeer('tmux and OpenSSH sshd', TMUX !== undefined && hasSshd, 'the pr
       ['a', 'b']
         .map((name, i) => `  - name: ${name}\n    technology: ssh\n    local_port: ${[a, b][i]}\n    remote_port: ${web.port}\n    connection: ${conn}\n`)
         .join('')
-        .replace(/^/, 'services:\n') + `  - name: c\n    technology: tcp\n    local_port: ${c}\n    remote_port: ${web.port}\n    connection: { host: 127.0.0.1 }\n`,
+        .replace(/^/, 'services:\n') + tcp('c', c, web.port),
     );
     const command = `cd '${dir}' && LOCALPORT_STATE_DIR='${path.join(dir, 'state')}' TERM=xterm-256color NO_COLOR=1 '${process.execPath}' '${BIN}' run -- sleep 2; sleep 30`;
     tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '40', command);
