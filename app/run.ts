@@ -48,7 +48,8 @@ async function refuseIfDaemonHolds(configFile: string, selected: ServiceDefiniti
   const { findDaemon, daemonStatus } = await import('./control/daemons.js');
   const daemon = await findDaemon(configFile).catch(() => undefined);
   if (!daemon) return;
-  const status = await daemonStatus(daemon.socket).catch(() => undefined);
+  // As briefly as findDaemon's ping: a daemon that hangs on status must not hold `run` up for a minute.
+  const status = await daemonStatus(daemon.socket, [], 2000).catch(() => undefined);
   const ports = new Set(selected.map((s) => s.localPort));
   const holding = (status?.services ?? []).filter((s) => HOLDS_PORT.has(s.state) && s.localPort !== null && ports.has(s.localPort));
   if (!holding.length) return;

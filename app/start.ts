@@ -1,6 +1,6 @@
 import { UsageError } from '../core/errors.js';
 import { request } from './control/client.js';
-import { selectServices, type Selection } from '../core/supervisor/select.js';
+import { selects, selectServices, type Selection } from '../core/supervisor/select.js';
 import type { ServiceStatus } from '../core/types.js';
 import { daemonStatus, ensureDaemon, findDaemon } from './control/daemons.js';
 import type { Project } from './project.js';
@@ -45,16 +45,10 @@ export async function startInDaemon(project: Project, opts: StartOptions): Promi
   const running = await findDaemon(config.file!);
   const sel = opts.selection;
   const names = selectServices(config, sel, { toStart: !running }).map((s) => s.name);
-  if (running) {
-    const everything = sel.all || (!sel.names?.length && !sel.tags?.length);
-    for (const u of config.unresolved ?? []) {
-      if (names.includes(u.name)) continue;
-      if (sel.names?.includes(u.name) || (u.enabled && (everything || u.tags.some((t) => sel.tags?.includes(t))))) names.push(u.name);
-    }
-  }
+  if (running) for (const u of config.unresolved ?? []) if (!names.includes(u.name) && selects(sel, u)) names.push(u.name);
   // A usage mistake, as in `run` (exit 2): nothing was selected that could start.
   if (names.length === 0) throw new UsageError(`no enabled services to start in ${config.file}`, 'Enable a service, or name it: localport start NAME.');
-  const daemon = await ensureDaemon(config.file!, { logLevel: opts.logLevel });
+  const daemon = running ? { ...running, started: false } : await ensureDaemon(config.file!, { logLevel: opts.logLevel });
   if (daemon.started) opts.stderr.write(`started the LocalPort daemon (pid ${daemon.pid}) for ${config.file}\n`);
   if (opts.uiPort !== undefined) await (await import('./ui.js')).serveUi(config.file!, daemon, opts.uiPort, '--ui-port', opts.stderr);
   // A restart: the services are stopped first; once each has moved on, what follows is a start like any other.

@@ -98,7 +98,7 @@ export abstract class BaseCommand extends Command {
     const { loadProject } = await import('../app/project.js');
     const project = await loadProject({ configPath: this.configPath, logLevel: this.logLevel, redactor: this.redactor, output: opts.output === false ? undefined : this.output, variables: opts.variables });
     this.hub = project.hub;
-    if (project.config.file && !/\.(ya?ml|json)$/i.test(project.config.file)) compiledFor('(code config)');
+    if (project.config.file && /\.[cm]?[jt]s$/i.test(project.config.file)) compiledFor('(code config)');
     return project;
   }
 

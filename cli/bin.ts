@@ -43,7 +43,7 @@ if (!served) {
     const { compileCacheDir, runBundle } = await import('./cached.js');
     const dir = compileCacheDir();
     if (dir) (module as { enableCompileCache?: (dir: string) => unknown }).enableCompileCache?.(`${dir}/node`);
-    runBundle(bundle);
+    runBundle(bundle, dir);
   } else {
     await import('./main.js');
   }

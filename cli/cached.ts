@@ -13,6 +13,7 @@
  * write to. NODE_DISABLE_COMPILE_CACHE=1 turns it off, NODE_COMPILE_CACHE=DIR moves it (as for Node's own).
  */
 import { parentProblem } from '../core/parentDir.js';
+import { COMMAND_KEY } from './compiledKey.js';
 
 // Not `import`: see bin.ts (an ES module importing node:fs loads fs/promises and its dependencies).
 const { isAscii } = process.getBuiltinModule('node:buffer');
@@ -74,7 +75,7 @@ function fnv(text: string): string {
  * `(code config)` after it for a .ts or .js config. The cache lists those it holds; from the CLI's own
  * registry, so the list stays about as short as the command list.
  */
-export const COMMAND_KEY = Symbol.for('localport.compiledFor');
+export { COMMAND_KEY };
 
 /**
  * A cache file is V8's data, then the JSON list of the commands it holds, then that list's length
@@ -99,11 +100,11 @@ function readCache(file: string): { data: Buffer; commands: string[] } | undefin
   }
 }
 
-export function runBundle(file: string): void {
+/** `dir`: the cache directory compileCacheDir() gave (bin.ts asked already), or none. */
+export function runBundle(file: string, dir: string | undefined): void {
   const bytes = readFileSync(file);
   // The build writes it in ASCII (scripts/bundle.mjs): Latin-1 then reads it as it is, without decoding UTF-8.
   const source = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
-  const dir = compileCacheDir();
   // V8 checks a cache against the source's length, not its content: the name says which build it is for.
   const st = statSync(file);
   const prefix = `${fnv(file)}-${process.version}-${process.arch}-`;

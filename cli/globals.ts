@@ -1,4 +1,5 @@
 import { colorArg, colorFlag } from '../app/terminal.js';
+import { COMMAND_KEY } from './compiledKey.js';
 
 /**
  * Options the original CLI accepts before the command (`localport --config f.yaml start --all`).
@@ -79,7 +80,6 @@ export function extractGlobals(argv: string[]): { args: string[]; globals: Globa
  * again the first time a run names something it does not hold yet.
  */
 export function compiledFor(part: string): void {
-  const key = Symbol.for('localport.compiledFor');
   const g = globalThis as Record<symbol, unknown>;
-  g[key] = typeof g[key] === 'string' ? `${g[key] as string} ${part}` : part;
+  g[COMMAND_KEY] = typeof g[COMMAND_KEY] === 'string' ? `${g[COMMAND_KEY] as string} ${part}` : part;
 }

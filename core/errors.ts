@@ -55,7 +55,7 @@ export const ERROR_CODES = {
   DAEMON_TIMEOUT: { exit: 1, meaning: 'the daemon did not answer a request in time' },
   DAEMON_BAD_REPLY: { exit: 1, meaning: 'the daemon answered with something that is not JSON' },
   DAEMON_SOCKET_UNSAFE: { exit: 1, meaning: 'the control socket, or its directory, is not yours: nothing is sent to it' },
-  STATE_UNWRITABLE: { exit: 1, meaning: "the state directory (logs, sockets, caches) cannot be made or written: a read-only or foreign LOCALPORT_STATE_DIR, XDG_STATE_HOME or home" },
+  STATE_UNWRITABLE: { exit: 1, meaning: "the state directory (logs, sockets, caches) cannot be made or written (a read-only or foreign LOCALPORT_STATE_DIR, XDG_STATE_HOME or home), or a log in it is not a regular file (a FIFO)" },
   UI_FAILED: { exit: 1, meaning: "the daemon's HTTP server (/metrics, the dashboard) cannot listen, or already listens on another port than the one asked for" },
   UI_PORT_IN_USE: { exit: 1, meaning: "the port asked for the daemon's HTTP server (--port, --ui-port, ui.port) is taken by another program" },
   RELOAD_FAILED: { exit: 2, meaning: '`daemon reload`: the new config is invalid; the daemon keeps running the previous one' },

@@ -117,8 +117,8 @@ export async function ensureDaemon(configFile: string, opts: { autoStart?: boole
   throw new LocalPortError('DAEMON_START_FAILED', `the daemon for ${configFile} did not answer within 15 s`, { hint: `Its log: ${paths.log}` });
 }
 
-export function daemonStatus(socket: string, names: string[] = []): Promise<DaemonStatus> {
-  return request<DaemonStatus>(socket, 'status', { names });
+export function daemonStatus(socket: string, names: string[] = [], timeoutMs?: number): Promise<DaemonStatus> {
+  return request<DaemonStatus>(socket, 'status', { names }, timeoutMs);
 }
 
 /** Asks the daemon to shut down and waits until its process is gone. Returns the ms it took. */

@@ -53,11 +53,14 @@ export class LogsCommand extends BaseCommand {
       await this.show({ kind: 'logFiles', files: logs.listLogs() });
       return 0;
     }
-    const project = await this.loadProject();
     if (this.list) {
-      await this.show({ kind: 'logFiles', files: logs.listLogs(project.config.file) });
+      // The config's path is all it needs: no resolve, no plugins.
+      const file = await this.configFile();
+      await this.outputHub();
+      await this.show({ kind: 'logFiles', files: logs.listLogs(file) });
       return 0;
     }
+    const project = await this.loadProject();
     if (this.service) selectServices(project.config, { names: [this.service] });
     const file = this.service ? logs.serviceLogFile(this.service, project.config.file) : daemonPaths(project.config.file!).log;
     if (this.showPath) {

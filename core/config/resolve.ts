@@ -5,7 +5,7 @@ import { checkBindAddresses } from './bind.js';
 import { runConfigCode } from './code.js';
 import { substituteEnv } from './env.js';
 import { camel, freeFormKeys } from './keys.js';
-import { numeric } from './schema.js';
+import { port as portRule } from './schema.js';
 import { pathKeys } from './paths.js';
 import { collectExtends, mergeLayers, resolvePluginEntries, type PathDirs } from './presets.js';
 import { rawPlugins, validateConfig } from './validate.js';
@@ -117,6 +117,9 @@ export async function resolveConfig(raw: unknown, opts: ResolveOptions): Promise
   return { hub, config, presetFiles: ext?.files ?? [] };
 }
 
+/** Made on first use: most configs leave no service unresolved. */
+let portSchema: ReturnType<typeof portRule> | undefined;
+
 /** The services a lenient substitution left with missing variables: their name, whether enabled, their tags. */
 function unresolvedServices(substituted: unknown, missing: Map<string | number, { problems: UnresolvedService['problems']; variables: string[] }>): UnresolvedService[] {
   const services = substituted && typeof substituted === 'object' ? (substituted as Record<string, unknown>).services : undefined;
@@ -124,10 +127,8 @@ function unresolvedServices(substituted: unknown, missing: Map<string | number, 
   for (const [key, { problems, variables }] of missing) {
     const entry = (Array.isArray(services) ? services[key as number] : (services as Record<string, unknown> | undefined)?.[key as string]) as Record<string, unknown> | undefined;
     const name = typeof key === 'string' ? key : typeof entry?.name === 'string' ? entry.name : `#${key}`;
-    const port = (k: string) => {
-      const v = numeric(entry?.[k] ?? entry?.[camel(k)]);
-      return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535 ? v : undefined;
-    };
+    // The schema's own port rule: a port that is not one (or still a ${VAR}) is left out.
+    const port = (k: string) => (portSchema ??= portRule()).safeParse(entry?.[k] ?? entry?.[camel(k)]).data;
     const technology = entry?.technology;
     const localPort = port('local_port');
     const remotePort = port('remote_port');

@@ -199,6 +199,8 @@ export class HealthMonitor {
       this.#status.latencyMs = Math.round((performance.now() - t0) * 1000) / 1000;
       await this.#record(result);
     } catch (error) {
+      // No verdict: the last latency would stand beside this failure as if it were this check's.
+      this.#status.latencyMs = null;
       // LocalPort's own handling failed for this service: say so against it and keep checking.
       this.logger.error(
         { service: this.host.service.name, err: error instanceof Error ? error.stack : String(error) },

@@ -1,6 +1,6 @@
 import { ConfigError, UsageError } from '../errors.js';
 import { closest, didYouMean, someOf } from '../suggest.js';
-import type { ResolvedConfig, ServiceDefinition } from '../types.js';
+import type { ResolvedConfig, ServiceDefinition, UnresolvedService } from '../types.js';
 
 /**
  * Which services a command means, by name, tag or all. Apart from the supervisor, so that commands that
@@ -23,6 +23,12 @@ function suggestions(unknown: string[], known: string[]): string {
   return pairs.length ? `; did you mean ${pairs.join(', ')}?` : '';
 }
 
+/** Whether `sel` means the unresolved service `u`: by name, or (enabled) by tag or as one of all. */
+export function selects(sel: Selection, u: UnresolvedService): boolean {
+  const everything = sel.all || (!sel.names?.length && !sel.tags?.length);
+  return !!sel.names?.includes(u.name) || (u.enabled && (everything || u.tags.some((t) => sel.tags?.includes(t))));
+}
+
 /**
  * Which services a command means. Names must exist (an unknown one is a usage error listing the known
  * ones); tags pick every enabled service carrying any of them; no selector, or `all`, picks every
@@ -35,8 +41,7 @@ export function selectServices(config: ResolvedConfig, sel: Selection, opts: { t
   const unknown = (sel.names ?? []).filter((n) => !byName.has(n) && !unresolved.some((u) => u.name === n));
   if (opts.toStart) {
     // Only what is started must resolve: the variables of the services picked here, not of the others.
-    const everything = sel.all || (!sel.names?.length && !sel.tags?.length);
-    const blocked = unresolved.filter((u) => sel.names?.includes(u.name) || (u.enabled && (everything || u.tags.some((t) => sel.tags?.includes(t)))));
+    const blocked = unresolved.filter((u) => selects(sel, u));
     if (blocked.length && !unknown.length) {
       throw new ConfigError(
         blocked.flatMap((u) => u.problems),
