@@ -338,7 +338,8 @@ function followLogs(res: http.ServerResponse, files: [string, string][], logger:
       watchers.push(w);
     } catch (error) {
       logger.warn({ dir, err: (error as Error).message }, `dashboard log tail: cannot watch ${dir}: ${(error as Error).message}`);
-      send({ service: list.map((f) => f.name).join(', '), lines: [], error: 'new lines cannot be followed (see the daemon log)' });
+      // One message per service: the page files each under its own panel (a joined name matched none).
+      for (const f of list) send({ service: f.name, lines: [], error: 'new lines cannot be followed (see the daemon log)' });
     }
   }
   return () => {

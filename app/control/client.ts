@@ -103,7 +103,8 @@ export function subscribe(socketPath: string, names: string[], onEvent: (event: 
         if (!subscribed) reject(new LocalPortError('DAEMON_BAD_REPLY', `the daemon at ${socketPath} answered 'subscribe' with something that is not JSON`));
         return;
       }
-      if (subscribed) return onEvent(msg);
+      // An event is an object; anything else on the stream (a bare `null`, a number) is not one.
+      if (subscribed) return msg !== null && typeof msg === 'object' && !Array.isArray(msg) ? onEvent(msg) : undefined;
       clearTimeout(timer);
       const res = msg as Response;
       if (res.ok) {
